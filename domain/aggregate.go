@@ -1,0 +1,44 @@
+package domain
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Aggregate is a consistency boundary: it decides commands against its state and folds its
+// own events into that state. Decide never mutates; Apply never fails.
+type Aggregate interface {
+	Decide(cmd Command, now time.Time) ([]Event, error)
+	Apply(e Event)
+	Version() int64
+}
+
+// NewAggregate returns the empty aggregate of a type, before its first event.
+func NewAggregate(aggregateType string, id uuid.UUID) Aggregate {
+	if aggregateType == AggregateUser {
+		return &User{id: id}
+	}
+	return NewRoom(id)
+}
+
+// eventsOf builds the envelopes of the events one command produces, numbering versions on
+// from the aggregate's current version.
+func eventsOf(cmd Command, version int64, now time.Time, data ...EventData) []Event {
+	out := make([]Event, len(data))
+	for i, d := range data {
+		out[i] = Event{
+			ID:            EventID(cmd.ID, i),
+			Type:          d.EventType(),
+			AggregateType: cmd.AggregateType,
+			AggregateID:   cmd.AggregateID,
+			Version:       version + int64(i) + 1,
+			OccurredAt:    now.UTC(),
+			ActorID:       cmd.ActorID,
+			CommandID:     cmd.ID,
+			SchemaVersion: CurrentSchemaVersion,
+			Data:          d,
+		}
+	}
+	return out
+}

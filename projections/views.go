@@ -1,0 +1,78 @@
+// Package projections turns events into what clients read: the contract's views (this file),
+// Postgres read models (readmodel) and real-time pushes (push).
+package projections
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chorus-chat/chorus/domain"
+)
+
+// User is the contract's User.
+type User struct {
+	ID          uuid.UUID `json:"id"`
+	Username    string    `json:"username"`
+	DisplayName string    `json:"display_name"`
+	Email       string    `json:"email,omitempty"`
+	Status      string    `json:"status"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Room is the contract's Room.
+type Room struct {
+	ID          uuid.UUID `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	OwnerID     uuid.UUID `json:"owner_id"`
+	IsPrivate   bool      `json:"is_private"`
+	MemberCount int       `json:"member_count"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Message is the contract's Message.
+type Message struct {
+	ID               uuid.UUID  `json:"id"`
+	RoomID           uuid.UUID  `json:"room_id"`
+	SenderID         uuid.UUID  `json:"sender_id"`
+	Content          string     `json:"content"`
+	MessageType      string     `json:"message_type"`
+	ReplyToMessageID *uuid.UUID `json:"reply_to_message_id"`
+	Seq              int64      `json:"seq"`
+	CreatedAt        time.Time  `json:"created_at"`
+	EditedAt         *time.Time `json:"edited_at"`
+	Deleted          bool       `json:"deleted"`
+}
+
+// Member is one entry of a room's member list.
+type Member struct {
+	User     User      `json:"user"`
+	Role     string    `json:"role"`
+	JoinedAt time.Time `json:"joined_at"`
+}
+
+// MessageOf is the view of a message as MessageSent records it.
+func MessageOf(d domain.MessageData) Message {
+	return Message{
+		ID: d.ID, RoomID: d.RoomID, SenderID: d.SenderID, Content: d.Content, MessageType: d.MessageType,
+		ReplyToMessageID: d.ReplyToMessageID, Seq: d.Seq, CreatedAt: d.CreatedAt,
+	}
+}
+
+// RoomOf is the view of a room right after RoomCreated (its owner is its one member).
+func RoomOf(d domain.RoomCreated) Room {
+	return Room{
+		ID: d.RoomID, Name: d.Name, Description: d.Description, OwnerID: d.OwnerID, IsPrivate: d.IsPrivate,
+		MemberCount: 1, CreatedAt: d.CreatedAt, UpdatedAt: d.CreatedAt,
+	}
+}
+
+// UserOf is the view of a user right after UserRegistered.
+func UserOf(d domain.UserRegistered) User {
+	return User{
+		ID: d.UserID, Username: d.Username, DisplayName: d.DisplayName, Email: d.Email,
+		Status: "offline", CreatedAt: d.RegisteredAt,
+	}
+}
