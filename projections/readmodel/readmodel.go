@@ -1,0 +1,25 @@
+// Package readmodel is the Postgres read model: the projector that writes users, rooms, members
+// and messages from events (with its checkpoint in the same transaction), and the queries the
+// gateway answers from.
+package readmodel
+
+import "errors"
+
+// Projection is the name under which this projector stores its checkpoints.
+const Projection = "readmodel"
+
+var (
+	// ErrNotFound: no such row (user, room, credentials, session).
+	ErrNotFound = errors.New("not found")
+	// ErrNotCaughtUp: the projection did not reach a position within the wait bound.
+	ErrNotCaughtUp = errors.New("not_caught_up: the read model has not reached that position yet")
+)
+
+// HistoryQuery selects a page of a room's history (see CONTRACT.md, GET /rooms/{id}/messages):
+// with AfterSeq > 0 the first Limit messages after it; with BeforeSeq > 0 the last Limit before
+// it; otherwise the latest Limit. Results are always oldest first.
+type HistoryQuery struct {
+	BeforeSeq int64
+	AfterSeq  int64
+	Limit     int
+}
