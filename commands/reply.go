@@ -38,3 +38,9 @@ var (
 	// ErrUnavailable: the command could not be handed to the log.
 	ErrUnavailable = errors.New("unavailable: the command log cannot be reached")
 )
+
+// AddressedReply is a reply with the address of the gateway that waits for it.
+type AddressedReply struct {
+	To    string
+	Reply Reply
+}

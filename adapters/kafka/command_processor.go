@@ -1,0 +1,338 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/chorus-chat/chorus/commands"
+	"github.com/chorus-chat/chorus/domain"
+)
+
+// HeaderReplyTo is the command record header naming where the reply goes.
+const HeaderReplyTo = "reply-to"
+
+// CommandGroup is the consumer group of the command processors.
+const CommandGroup = "chorus-commands"
+
+// MaxCommandBatch bounds how many commands go in one transaction.
+const MaxCommandBatch = 512
+
+// Replier delivers replies to the gateways that wait for them.
+type Replier interface {
+	Reply(ctx context.Context, replies []commands.AddressedReply) error
+}
+
+// CommandProcessor owns partitions of the command topic. For each partition it holds the state of
+// every aggregate of that partition, rebuilt from the event topics, decides commands with the
+// domain and appends their events and the commands' offsets in one Kafka transaction per batch
+// under a transactional id derived from the partition, so that a zombie owner is fenced.
+type CommandProcessor struct {
+	cfg     Config
+	replier Replier
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	owned map[int32]bool
+}
+
+// NewCommandProcessor makes a processor; Run starts it.
+func NewCommandProcessor(cfg Config, replier Replier, log *slog.Logger) *CommandProcessor {
+	return &CommandProcessor{cfg: cfg, replier: replier, log: log, owned: map[int32]bool{}}
+}
+
+// Owned lists the partitions this processor owns and serves right now.
+func (p *CommandProcessor) Owned() []int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]int32, 0, len(p.owned))
+	for part := range p.owned {
+		out = append(out, part)
+	}
+	return out
+}
+
+// Run joins the command group and processes commands until ctx ends.
+func (p *CommandProcessor) Run(ctx context.Context) error {
+	sc := p.cfg.Sarama()
+	sc.ChannelBufferSize = MaxCommandBatch * 2
+	client, err := sarama.NewClient(p.cfg.Brokers, sc)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer client.Close()
+	group, err := sarama.NewConsumerGroupFromClient(CommandGroup, client)
+	if err != nil {
+		return fmt.Errorf("command group: %w", err)
+	}
+	defer group.Close()
+	go func() {
+		for err := range group.Errors() {
+			p.log.Warn("command group", "err", err)
+		}
+	}()
+	h := &commandHandler{p: p, client: client}
+	for ctx.Err() == nil {
+		if err := group.Consume(ctx, []string{p.cfg.Topics.Commands}, h); err != nil {
+			if errors.Is(err, sarama.ErrClosedConsumerGroup) || ctx.Err() != nil {
+				break
+			}
+			p.log.Warn("command group session ended", "err", err)
+			sleep(ctx, time.Second)
+		}
+	}
+	return nil
+}
+
+type commandHandler struct {
+	p      *CommandProcessor
+	client sarama.Client
+}
+
+func (h *commandHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *commandHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim serves one partition for the length of a group session.
+func (h *commandHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	ctx := sess.Context()
+	part := claim.Partition()
+	log := h.p.log.With("partition", part)
+	defer func() {
+		h.p.mu.Lock()
+		delete(h.p.owned, part)
+		h.p.mu.Unlock()
+	}()
+	var w *partitionWorker
+	defer func() {
+		if w != nil {
+			w.close()
+		}
+	}()
+	var pending []*sarama.ConsumerMessage
+	for {
+		if w == nil {
+			var err error
+			if w, err = h.p.takeOver(ctx, h.client, part); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				log.Error("take over partition", "err", err)
+				sleep(ctx, time.Second)
+				continue
+			}
+			h.p.mu.Lock()
+			h.p.owned[part] = true
+			h.p.mu.Unlock()
+		}
+		if len(pending) == 0 {
+			select {
+			case m, ok := <-claim.Messages():
+				if !ok {
+					return nil
+				}
+				pending = append(pending, m)
+			case <-ctx.Done():
+				return nil
+			}
+		drain: // take what is ready: under load the channel fills while a transaction commits
+			for len(pending) < MaxCommandBatch {
+				select {
+				case m, ok := <-claim.Messages():
+					if !ok {
+						break drain
+					}
+					pending = append(pending, m)
+				default:
+					break drain
+				}
+			}
+		}
+		if err := w.process(ctx, pending); err != nil {
+			// Nothing of the batch is visible (its transaction did not commit). Discard the state,
+			// take the partition over again (rebuild) and retry the batch.
+			w.close()
+			w = nil
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, sarama.ErrProducerFenced) {
+				log.Warn("fenced by a newer owner of the partition", "err", err)
+				sleep(ctx, time.Second) // if we lost the partition, the session ends meanwhile
+			} else {
+				log.Error("command batch failed; rebuilding the partition", "err", err)
+				sleep(ctx, 100*time.Millisecond)
+			}
+			continue
+		}
+		pending = pending[:0]
+	}
+}
+
+// partitionWorker is the owner of one partition: its fencing producer and its state.
+type partitionWorker struct {
+	p        *CommandProcessor
+	part     int32
+	producer sarama.SyncProducer
+	state    *commands.PartitionState
+	log      *slog.Logger
+	batches  int
+	commands int
+}
+
+// takeOver opens the partition's transactional producer (which fences any older owner and aborts
+// its open transaction) and then rebuilds the partition's state from the event topics.
+func (p *CommandProcessor) takeOver(ctx context.Context, client sarama.Client, part int32) (*partitionWorker, error) {
+	start := time.Now()
+	sc := p.cfg.Sarama()
+	sc.Producer.Idempotent = true
+	sc.Producer.Transaction.ID = "chorus-commands-" + strconv.Itoa(int(part))
+	sc.Producer.Transaction.Timeout = 30 * time.Second
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	sc.Producer.Retry.Max = 5
+	sc.Producer.Retry.Backoff = 50 * time.Millisecond
+	sc.Net.MaxOpenRequests = 1
+	producer, err := sarama.NewSyncProducer(p.cfg.Brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("transactional producer for partition %d: %w", part, err)
+	}
+	state := commands.NewPartitionState()
+	events := 0
+	for _, topic := range p.cfg.Topics.EventTopics() {
+		_, err := ReadCommitted(ctx, client, topic, part, 0, func(r Record) error {
+			var ev domain.Event
+			if err := json.Unmarshal(r.Value, &ev); err != nil {
+				return fmt.Errorf("event at %s/%d/%d: %w", r.Topic, r.Partition, r.Offset, err)
+			}
+			state.Replay(ev, domain.Position{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
+			events++
+			return nil
+		})
+		if err != nil {
+			_ = producer.Close()
+			return nil, fmt.Errorf("rebuild partition %d from %s: %w", part, topic, err)
+		}
+	}
+	p.log.Info("took over partition", "partition", part, "events", events, "aggregates", state.Aggregates(), "took", time.Since(start).Round(time.Millisecond))
+	return &partitionWorker{p: p, part: part, producer: producer, state: state, log: p.log.With("partition", part)}, nil
+}
+
+func (w *partitionWorker) close() {
+	if err := w.producer.Close(); err != nil {
+		w.log.Debug("close producer", "err", err)
+	}
+}
+
+func (w *partitionWorker) topicOf(ev domain.Event) string {
+	if ev.AggregateType == domain.AggregateUser {
+		return w.p.cfg.Topics.UserEvents
+	}
+	return w.p.cfg.Topics.ChatEvents
+}
+
+// process decides a batch of commands and commits their events and offsets in one transaction;
+// replies go out only after the commit.
+func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerMessage) error {
+	now := time.Now().UTC()
+	type decided struct {
+		replyTo string
+		reply   *commands.Reply
+		msgs    []*sarama.ProducerMessage
+	}
+	decisions := make([]decided, 0, len(batch))
+	var out []*sarama.ProducerMessage
+	for _, m := range batch {
+		replyTo := header(m, HeaderReplyTo)
+		var cmd domain.Command
+		if err := json.Unmarshal(m.Value, &cmd); err != nil {
+			w.log.Warn("undecodable command skipped", "offset", m.Offset, "err", err)
+			decisions = append(decisions, decided{replyTo: replyTo, reply: &commands.Reply{Code: domain.CodeValidationFailed, Message: "undecodable command: " + err.Error()}})
+			continue
+		}
+		d := w.state.Decide(cmd, now)
+		dd := decided{replyTo: replyTo, reply: d.Reply}
+		for _, ev := range d.Events {
+			b, err := json.Marshal(ev)
+			if err != nil {
+				return fmt.Errorf("encode event: %w", err)
+			}
+			pm := &sarama.ProducerMessage{
+				Topic: w.topicOf(ev), Partition: w.part, Key: sarama.StringEncoder(ev.AggregateID.String()),
+				Value: sarama.ByteEncoder(b), Timestamp: ev.OccurredAt,
+			}
+			dd.msgs = append(dd.msgs, pm)
+			out = append(out, pm)
+		}
+		decisions = append(decisions, dd)
+	}
+	last := batch[len(batch)-1]
+	if err := w.producer.BeginTxn(); err != nil {
+		return fmt.Errorf("begin txn: %w", err)
+	}
+	err := func() error {
+		if len(out) > 0 {
+			if err := w.producer.SendMessages(out); err != nil {
+				return fmt.Errorf("append events: %w", err)
+			}
+		}
+		offsets := map[string][]*sarama.PartitionOffsetMetadata{
+			last.Topic: {{Partition: w.part, Offset: last.Offset + 1, LeaderEpoch: -1}},
+		}
+		if err := w.producer.AddOffsetsToTxn(offsets, CommandGroup); err != nil {
+			return fmt.Errorf("add offsets to txn: %w", err)
+		}
+		return w.producer.CommitTxn()
+	}()
+	if err != nil {
+		if w.producer.TxnStatus()&sarama.ProducerTxnFlagInTransaction != 0 || w.producer.TxnStatus()&sarama.ProducerTxnFlagAbortableError != 0 {
+			if aerr := w.producer.AbortTxn(); aerr != nil {
+				w.log.Debug("abort txn", "err", aerr)
+			}
+		}
+		return err
+	}
+	w.batches++
+	w.commands += len(batch)
+	replies := make([]commands.AddressedReply, 0, len(decisions))
+	for _, d := range decisions {
+		if n := len(d.msgs); n > 0 {
+			lm := d.msgs[n-1]
+			d.reply.Position = domain.Position{Topic: lm.Topic, Partition: lm.Partition, Offset: lm.Offset}.String()
+		}
+		if d.replyTo != "" {
+			replies = append(replies, commands.AddressedReply{To: d.replyTo, Reply: *d.reply})
+		}
+	}
+	if len(replies) > 0 {
+		if err := w.p.replier.Reply(ctx, replies); err != nil {
+			// The commands are committed; a client that misses its reply times out and retries
+			// with the same id, which is answered from the recent-command memory.
+			w.log.Warn("send replies", "err", err, "count", len(replies))
+		}
+	}
+	return nil
+}
+
+func header(m *sarama.ConsumerMessage, key string) string {
+	for _, h := range m.Headers {
+		if string(h.Key) == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,174 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/redis"
+	"github.com/chorus-chat/chorus/commands"
+	"github.com/chorus-chat/chorus/domain"
+)
+
+func testLogger() *slog.Logger {
+	if os.Getenv("CHORUS_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type harness struct {
+	t      *testing.T
+	cfg    kafka.Config
+	broker *kafka.EmbeddedBroker
+	disp   *commands.Dispatcher
+	log    *kafka.CommandLog
+	reply  *redis.Replies
+}
+
+// newHarness starts the embedded broker over TCP, creates the topics and a dispatcher whose
+// replies come back through the real Redis.
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	b, err := kafka.StartEmbedded(kafka.EmbeddedOptions{Addr: "127.0.0.1:0", DataDir: t.TempDir(), MinSessionTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	cfg := kafka.Config{Brokers: []string{b.Addr()}, Topics: kafka.DefaultTopics(), Partitions: 4, SessionTimeout: 1500 * time.Millisecond, Heartbeat: 300 * time.Millisecond}
+	if err := kafka.EnsureTopics(cfg); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := redis.Dial(ctx, "redis://127.0.0.1:6379", "chorus-test-"+uuid.NewString()[:8])
+	if err != nil {
+		t.Fatalf("real Redis is needed for this test: %v", err)
+	}
+	replies := redis.NewReplies(conn, testLogger())
+	t.Cleanup(func() { replies.Close() })
+	cl, err := kafka.NewCommandLog(cfg, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	ch := replies.Channel("gw-test")
+	disp := commands.NewDispatcher(cl, ch, 10*time.Second)
+	if err := replies.Listen(ctx, ch, disp.Resolve); err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, cfg: cfg, broker: b, disp: disp, log: cl, reply: replies}
+}
+
+// startProcessor runs a command processor until the returned stop is called.
+func (h *harness) startProcessor() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := kafka.NewCommandProcessor(h.cfg, h.reply, testLogger())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
+func (h *harness) dispatch(cmd domain.Command) commands.Reply {
+	h.t.Helper()
+	r, err := h.disp.Dispatch(context.Background(), cmd)
+	if err != nil {
+		h.t.Fatalf("dispatch %s: %v", cmd.Type, err)
+	}
+	return r
+}
+
+func seqOf(t *testing.T, r commands.Reply) int64 {
+	t.Helper()
+	if !r.Accepted || len(r.Events) != 1 {
+		t.Fatalf("want one accepted event, got %+v", r)
+	}
+	return r.Events[0].Data.(domain.MessageSent).Message.Seq
+}
+
+func TestCommandProcessorDecidesDedupesAndSurvivesTakeover(t *testing.T) {
+	h := newHarness(t)
+	stop := h.startProcessor()
+	owner, room := uuid.New(), uuid.New()
+	now := time.Now()
+	r := h.dispatch(domain.NewCommand(uuid.New(), room, owner, "alice", now, domain.CreateRoom{Name: "general"}))
+	if !r.Accepted || len(r.Events) != 2 || r.Position == "" {
+		t.Fatalf("create room: %+v", r)
+	}
+	send := func(id uuid.UUID, text string) commands.Reply {
+		return h.dispatch(domain.NewCommand(id, room, owner, "alice", time.Now(), domain.SendMessage{Content: text}))
+	}
+	first := uuid.New()
+	if s := seqOf(t, send(first, "one")); s != 1 {
+		t.Fatalf("first seq %d", s)
+	}
+	if s := seqOf(t, send(uuid.New(), "two")); s != 2 {
+		t.Fatalf("second seq %d", s)
+	}
+	// A retry of the first command answers the first result and appends nothing.
+	again := send(first, "one")
+	if s := seqOf(t, again); s != 1 {
+		t.Fatalf("retried command got seq %d, want the original 1", s)
+	}
+	// A stranger is rejected with the contract code.
+	rej := h.dispatch(domain.NewCommand(uuid.New(), room, uuid.New(), "mallory", time.Now(), domain.SendMessage{Content: "hi"}))
+	if rej.Accepted || rej.Code != domain.CodeNotAMember {
+		t.Fatalf("stranger send: %+v", rej)
+	}
+
+	// A new owner rebuilds the partition from the log: seqs go on, the retry is still known.
+	stop()
+	stop = h.startProcessor()
+	defer stop()
+	if s := seqOf(t, send(first, "one")); s != 1 {
+		t.Fatalf("after takeover the retried command got seq %d, want 1", s)
+	}
+	if s := seqOf(t, send(uuid.New(), "three")); s != 3 {
+		t.Fatalf("after takeover seq %d, want 3", s)
+	}
+}
+
+func TestCommandProcessorConcurrentSendsGetDistinctSeqs(t *testing.T) {
+	h := newHarness(t)
+	stop := h.startProcessor()
+	defer stop()
+	owner, room := uuid.New(), uuid.New()
+	if r := h.dispatch(domain.NewCommand(uuid.New(), room, owner, "alice", time.Now(), domain.CreateRoom{Name: "busy"})); !r.Accepted {
+		t.Fatalf("create: %+v", r)
+	}
+	const n = 300
+	var mu sync.Mutex
+	seen := map[int64]bool{}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			r, err := h.disp.Dispatch(context.Background(), domain.NewCommand(uuid.New(), room, owner, "alice", time.Now(), domain.SendMessage{Content: fmt.Sprint("m", i)}))
+			if err != nil || !r.Accepted {
+				errs <- fmt.Errorf("send %d: %v %+v", i, err, r)
+				return
+			}
+			mu.Lock()
+			seen[r.Events[0].Data.(domain.MessageSent).Message.Seq] = true
+			mu.Unlock()
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct seqs for %d sends", len(seen), n)
+	}
+}

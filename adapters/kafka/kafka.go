@@ -1,0 +1,120 @@
+// Package kafka adapts Kafka to Chorus: topics, the Sarama configuration every role shares, the
+// embedded Kafka-protocol broker for development, the exact partition reader that rebuilds state,
+// the transactional command processor and the checkpointed projector runner.
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Topics names every topic Chorus uses. Every event topic has the same partition count as the
+// command topic, so an aggregate's commands and events share a partition number.
+type Topics struct {
+	Commands      string
+	ChatEvents    string
+	UserEvents    string
+	SystemEvents  string
+	Notifications string
+	SearchEvents  string
+}
+
+// DefaultTopics are the seed's names.
+func DefaultTopics() Topics {
+	return Topics{
+		Commands: "chat-commands", ChatEvents: "chat-events", UserEvents: "user-events",
+		SystemEvents: "system-events", Notifications: "notification-events", SearchEvents: "search-events",
+	}
+}
+
+// All lists every topic.
+func (t Topics) All() []string {
+	return []string{t.Commands, t.ChatEvents, t.UserEvents, t.SystemEvents, t.Notifications, t.SearchEvents}
+}
+
+// EventTopics are the topics the command processor appends to and rebuilds from.
+func (t Topics) EventTopics() []string { return []string{t.ChatEvents, t.UserEvents} }
+
+// Config is what every Kafka client of Chorus needs to know.
+type Config struct {
+	Brokers        []string
+	Topics         Topics
+	Partitions     int32
+	ClientID       string
+	SessionTimeout time.Duration // consumer group session timeout
+	Heartbeat      time.Duration
+}
+
+// Sarama returns the base Sarama configuration. Sarama v1.61 speaks Kafka 3.6 to both kfake
+// and real Kafka (see KAFKA_NOTES.md: older Saramas broke consumer groups on kfake at >= 2.4).
+func (c Config) Sarama() *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_6_0_0
+	sc.ClientID = c.ClientID
+	if sc.ClientID == "" {
+		sc.ClientID = "chorus"
+	}
+	sc.Metadata.RefreshFrequency = time.Minute
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Return.Successes = true
+	sc.Producer.Return.Errors = true
+	sc.Producer.Partitioner = sarama.NewHashPartitioner
+	sc.Producer.Flush.Frequency = 0
+	sc.Consumer.Return.Errors = true
+	sc.Consumer.IsolationLevel = sarama.ReadCommitted
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	sc.Consumer.Offsets.AutoCommit.Enable = false
+	sc.Consumer.MaxWaitTime = 50 * time.Millisecond
+	sc.Consumer.Group.Session.Timeout = c.SessionTimeout
+	sc.Consumer.Group.Heartbeat.Interval = c.Heartbeat
+	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
+	return sc
+}
+
+// PartitionFor is the partition of a key: Sarama's hash partitioner (FNV-1a), which the command
+// publisher uses, so the command and every event of an aggregate land on the same partition.
+func PartitionFor(key string, partitions int32) int32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	p := int32(h.Sum32()) % partitions
+	if p < 0 {
+		p = -p
+	}
+	return p
+}
+
+// EnsureTopics creates every topic with the configured partition count (explicitly: kfake loses
+// auto-created topics when it crashes) and checks that existing ones have that count.
+func EnsureTopics(c Config) error {
+	admin, err := sarama.NewClusterAdmin(c.Brokers, c.Sarama())
+	if err != nil {
+		return fmt.Errorf("kafka admin: %w", err)
+	}
+	defer admin.Close()
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	for _, t := range c.Topics.All() {
+		if d, ok := existing[t]; ok {
+			if d.NumPartitions != c.Partitions {
+				return fmt.Errorf("topic %s has %d partitions, want %d (CHORUS_PARTITIONS must match the existing topics)", t, d.NumPartitions, c.Partitions)
+			}
+			continue
+		}
+		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: c.Partitions, ReplicationFactor: 1}, false)
+		if err != nil && !isTopicExists(err) {
+			return fmt.Errorf("create topic %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+func isTopicExists(err error) bool {
+	var te *sarama.TopicError
+	return errors.As(err, &te) && te.Err == sarama.ErrTopicAlreadyExists
+}

@@ -1,0 +1,80 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/chorus-chat/chorus/commands"
+)
+
+// Replies carries command replies from the processors to the gateway that waits: each gateway
+// listens on its own pub/sub channel, named in the command's reply-to header. Pub/sub is enough:
+// a reply nobody hears (the gateway is gone) is harmless, the client retries with the same id.
+type Replies struct {
+	conn *Conn
+	pub  *goredis.Client
+	log  *slog.Logger
+}
+
+// NewReplies makes the reply bus.
+func NewReplies(conn *Conn, log *slog.Logger) *Replies {
+	return &Replies{conn: conn, pub: conn.Client(), log: log}
+}
+
+// Close closes the publishing client.
+func (r *Replies) Close() error { return r.pub.Close() }
+
+// Channel is the reply address of a gateway instance.
+func (r *Replies) Channel(instance string) string { return r.conn.Key("replies", instance) }
+
+// Reply publishes a batch of replies in one round trip.
+func (r *Replies) Reply(ctx context.Context, replies []commands.AddressedReply) error {
+	pipe := r.pub.Pipeline()
+	for _, a := range replies {
+		b, err := json.Marshal(a.Reply)
+		if err != nil {
+			return fmt.Errorf("encode reply: %w", err)
+		}
+		pipe.Publish(ctx, a.To, b)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// Listen subscribes to channel and calls fn for every reply until ctx ends. It returns once the
+// subscription is active, so no reply to a command sent after it can be missed.
+func (r *Replies) Listen(ctx context.Context, channel string, fn func(commands.Reply)) error {
+	cl := r.conn.Client()
+	sub := cl.Subscribe(ctx, channel)
+	if _, err := sub.Receive(ctx); err != nil {
+		_ = sub.Close()
+		_ = cl.Close()
+		return fmt.Errorf("subscribe %s: %w", channel, err)
+	}
+	go func() {
+		defer cl.Close()
+		defer sub.Close()
+		ch := sub.Channel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-ch:
+				if !ok {
+					return
+				}
+				var rep commands.Reply
+				if err := json.Unmarshal([]byte(m.Payload), &rep); err != nil {
+					r.log.Warn("bad reply on channel", "channel", channel, "err", err)
+					continue
+				}
+				fn(rep)
+			}
+		}
+	}()
+	return nil
+}

@@ -1,0 +1,107 @@
+package commands
+
+import (
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chorus-chat/chorus/domain"
+)
+
+// RecentCommands is how many command ids each aggregate remembers, with their replies, so that a
+// redelivered or retried command is answered with its first result instead of appending again.
+const RecentCommands = 1024
+
+// PartitionState is the write model of one partition: every aggregate whose key hashes to it,
+// and each aggregate's recent commands. One goroutine owns it; it is not safe for concurrent use.
+type PartitionState struct {
+	aggs map[uuid.UUID]*aggregateEntry
+}
+
+type aggregateEntry struct {
+	agg    domain.Aggregate
+	recent map[uuid.UUID]*Reply
+	ring   []uuid.UUID // command ids in arrival order, for eviction
+	next   int
+}
+
+// NewPartitionState is the state of a partition before any event.
+func NewPartitionState() *PartitionState {
+	return &PartitionState{aggs: map[uuid.UUID]*aggregateEntry{}}
+}
+
+// Aggregates is the number of aggregates held.
+func (s *PartitionState) Aggregates() int { return len(s.aggs) }
+
+func (s *PartitionState) entry(aggType string, id uuid.UUID) *aggregateEntry {
+	e, ok := s.aggs[id]
+	if !ok {
+		e = &aggregateEntry{agg: domain.NewAggregate(aggType, id), recent: map[uuid.UUID]*Reply{}}
+		s.aggs[id] = e
+	}
+	return e
+}
+
+func (e *aggregateEntry) remember(r *Reply) {
+	if len(e.ring) < RecentCommands {
+		e.ring = append(e.ring, r.CommandID)
+	} else {
+		delete(e.recent, e.ring[e.next])
+		e.ring[e.next] = r.CommandID
+		e.next = (e.next + 1) % RecentCommands
+	}
+	e.recent[r.CommandID] = r
+}
+
+// Replay applies an event read back from the log, rebuilding the aggregate and the reply of the
+// command that produced it.
+func (s *PartitionState) Replay(ev domain.Event, pos domain.Position) {
+	e := s.entry(ev.AggregateType, ev.AggregateID)
+	e.agg.Apply(ev)
+	r, ok := e.recent[ev.CommandID]
+	if !ok {
+		r = &Reply{CommandID: ev.CommandID, Accepted: true}
+		e.remember(r)
+	}
+	r.Events = append(r.Events, ev)
+	r.Position = pos.String()
+}
+
+// Decision is the outcome of one live command.
+type Decision struct {
+	Reply *Reply
+	// Events to append; empty for a rejection or a command already decided.
+	Events []domain.Event
+	// Duplicate: the command id was seen before; Reply is the first answer.
+	Duplicate bool
+}
+
+// Decide decides a command. Accepted events are applied at once, so the next command of the same
+// batch sees them; if the batch's transaction then fails the whole PartitionState must be
+// discarded and rebuilt from the log. The reply's Position is set by the caller once the events
+// have offsets (SetPosition).
+func (s *PartitionState) Decide(cmd domain.Command, now time.Time) Decision {
+	e := s.entry(cmd.AggregateType, cmd.AggregateID)
+	if r, ok := e.recent[cmd.ID]; ok {
+		return Decision{Reply: r, Duplicate: true}
+	}
+	events, err := e.agg.Decide(cmd, now)
+	if err != nil {
+		code, msg := domain.CodeValidationFailed, err.Error()
+		var de *domain.Error
+		if errors.As(err, &de) {
+			code, msg = de.Code, de.Message
+		}
+		if len(s.aggs) > 0 && e.agg.Version() == 0 && len(e.recent) == 0 {
+			delete(s.aggs, cmd.AggregateID) // don't keep an empty aggregate for a rejected command
+		}
+		return Decision{Reply: &Reply{CommandID: cmd.ID, Code: code, Message: msg}}
+	}
+	for _, ev := range events {
+		e.agg.Apply(ev)
+	}
+	r := &Reply{CommandID: cmd.ID, Accepted: true, Events: events}
+	e.remember(r)
+	return Decision{Reply: r, Events: events}
+}
