@@ -32,10 +32,27 @@ func ParsePosition(s string) (Position, error) {
 	if j <= 0 {
 		return Position{}, fmt.Errorf("position %q: want topic:partition:offset", s)
 	}
+	if !canonicalDigits(s[j+1:i]) || !canonicalDigits(s[i+1:]) {
+		return Position{}, fmt.Errorf("position %q: bad partition or offset", s)
+	}
 	part, err1 := strconv.ParseInt(s[j+1:i], 10, 32)
 	off, err2 := strconv.ParseInt(s[i+1:], 10, 64)
 	if err1 != nil || err2 != nil || part < 0 || off < 0 {
 		return Position{}, fmt.Errorf("position %q: bad partition or offset", s)
 	}
 	return Position{Topic: s[:j], Partition: int32(part), Offset: off}, nil
+}
+
+// canonicalDigits accepts exactly the digits strconv.FormatInt writes for a non-negative number:
+// no sign, no leading zero, so one position has one spelling.
+func canonicalDigits(s string) bool {
+	if s == "" || (len(s) > 1 && s[0] == '0') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -108,6 +108,9 @@ func (r *Room) create(cmd Command, c CreateRoom, now time.Time) ([]Event, error)
 	if utf8.RuneCountInString(desc) > MaxDescriptionRunes {
 		return nil, reject(CodeValidationFailed, "description is longer than %d characters", MaxDescriptionRunes)
 	}
+	if !utf8.ValidString(name) || !utf8.ValidString(desc) {
+		return nil, reject(CodeValidationFailed, "name and description must be valid UTF-8")
+	}
 	if c.PasswordHash != "" && !c.IsPrivate {
 		return nil, reject(CodeValidationFailed, "only a private room can have a password")
 	}

@@ -41,6 +41,9 @@ func (u *User) Decide(cmd Command, now time.Time) ([]Event, error) {
 	if utf8.RuneCountInString(display) > 64 {
 		return nil, reject(CodeValidationFailed, "display_name is longer than 64 characters")
 	}
+	if !utf8.ValidString(display) {
+		return nil, reject(CodeValidationFailed, "display_name is not valid UTF-8")
+	}
 	email := strings.TrimSpace(p.Email)
 	if email != "" {
 		if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
