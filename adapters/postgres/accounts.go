@@ -1,0 +1,186 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chorus-chat/chorus/projections/readmodel"
+)
+
+const (
+	// sessionCacheFreshness bounds how long a cached session is trusted without asking
+	// Postgres again: a session removed from the table stays usable in this process for at
+	// most this long. Expiry is always checked against the cached expiry time.
+	sessionCacheFreshness = 30 * time.Second
+	// sessionCacheMax bounds the cache's memory; past it, new sessions are simply not cached.
+	sessionCacheMax = 100_000
+	// tokenBytes is the entropy of a session token.
+	tokenBytes = 32
+)
+
+// Accounts keeps credentials and sessions. Password hashes reach the credentials table only
+// through the read-model projector, which copies a registration attempt once the log records
+// that registration (see SaveRegistrationAttempt).
+type Accounts struct {
+	pool *pgxpool.Pool
+
+	mu       sync.RWMutex
+	sessions map[[sha256.Size]byte]cachedSession
+}
+
+type cachedSession struct {
+	userID    uuid.UUID
+	expiresAt time.Time
+	fetchedAt time.Time
+}
+
+// NewAccounts returns Accounts over pool.
+func NewAccounts(pool *pgxpool.Pool) *Accounts {
+	return &Accounts{pool: pool, sessions: make(map[[sha256.Size]byte]cachedSession)}
+}
+
+// SaveRegistrationAttempt stores the password hash of a registration before its command is sent.
+// commandID is the RegisterUser command's id; when the UserRegistered of that command is
+// projected, the hash becomes the user's credentials. Saving the same command id again keeps
+// the first hash, as a command id always stands for its first attempt.
+func (a *Accounts) SaveRegistrationAttempt(ctx context.Context, commandID, userID uuid.UUID, passwordHash string) error {
+	_, err := a.pool.Exec(ctx, `
+		INSERT INTO registration_attempts (command_id, user_id, password_hash)
+		VALUES ($1, $2, $3)
+		ON CONFLICT (command_id) DO NOTHING`, commandID, userID, passwordHash)
+	if err != nil {
+		return fmt.Errorf("save registration attempt: %w", err)
+	}
+	return nil
+}
+
+// Credentials returns the user id and password hash registered under username, which is
+// matched without regard to case. It returns readmodel.ErrNotFound if there is no such user or
+// the user's registration has not been projected yet.
+func (a *Accounts) Credentials(ctx context.Context, username string) (uuid.UUID, string, error) {
+	var (
+		userID uuid.UUID
+		hash   string
+	)
+	err := a.pool.QueryRow(ctx, `
+		SELECT c.user_id, c.password_hash
+		FROM users u JOIN credentials c ON c.user_id = u.id
+		WHERE u.username_lower = $1`, strings.ToLower(username)).Scan(&userID, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, "", fmt.Errorf("credentials of %q: %w", username, readmodel.ErrNotFound)
+	}
+	if err != nil {
+		return uuid.Nil, "", fmt.Errorf("credentials of %q: %w", username, err)
+	}
+	return userID, hash, nil
+}
+
+// CreateSession starts a session for userID lasting ttl and returns its bearer token. Only the
+// token's SHA-256 is stored.
+func (a *Accounts) CreateSession(ctx context.Context, userID uuid.UUID, ttl time.Duration) (string, time.Time, error) {
+	raw := make([]byte, tokenBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return "", time.Time{}, fmt.Errorf("create session: token: %w", err)
+	}
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	hash := sha256.Sum256([]byte(token))
+	// Postgres keeps microseconds; truncating here makes the returned expiry the stored one.
+	expiresAt := time.Now().Add(ttl).UTC().Truncate(time.Microsecond)
+	_, err := a.pool.Exec(ctx, `
+		INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)`,
+		hash[:], userID, expiresAt)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("create session: %w", err)
+	}
+	return token, expiresAt, nil
+}
+
+// SessionUser returns the user a session token belongs to, or readmodel.ErrNotFound if the token
+// is unknown or expired. Answers are cached in process for a short while, so that a busy
+// gateway does not ask Postgres on every request.
+func (a *Accounts) SessionUser(ctx context.Context, token string) (uuid.UUID, error) {
+	hash := sha256.Sum256([]byte(token))
+	now := time.Now()
+
+	a.mu.RLock()
+	c, ok := a.sessions[hash]
+	a.mu.RUnlock()
+	if ok && now.Sub(c.fetchedAt) < sessionCacheFreshness {
+		if now.Before(c.expiresAt) {
+			return c.userID, nil
+		}
+		a.forget(hash)
+		return uuid.Nil, fmt.Errorf("session: %w", readmodel.ErrNotFound)
+	}
+
+	var (
+		userID    uuid.UUID
+		expiresAt time.Time
+	)
+	err := a.pool.QueryRow(ctx, `
+		SELECT user_id, expires_at FROM sessions
+		WHERE token_hash = $1 AND expires_at > now()`, hash[:]).Scan(&userID, &expiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Unknown tokens are not cached: anyone can send many of them, and a cache of them
+		// would grow without bound or evict the sessions worth keeping.
+		a.forget(hash)
+		return uuid.Nil, fmt.Errorf("session: %w", readmodel.ErrNotFound)
+	}
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("session: %w", err)
+	}
+	a.remember(hash, cachedSession{userID: userID, expiresAt: expiresAt, fetchedAt: now})
+	return userID, nil
+}
+
+func (a *Accounts) remember(hash [sha256.Size]byte, c cachedSession) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.sessions) >= sessionCacheMax {
+		// Make room by dropping what would be refetched anyway; if every entry is still
+		// fresh, leave the newcomer uncached rather than grow.
+		for k, v := range a.sessions {
+			if c.fetchedAt.Sub(v.fetchedAt) >= sessionCacheFreshness || !c.fetchedAt.Before(v.expiresAt) {
+				delete(a.sessions, k)
+			}
+		}
+		if len(a.sessions) >= sessionCacheMax {
+			return
+		}
+	}
+	a.sessions[hash] = c
+}
+
+func (a *Accounts) forget(hash [sha256.Size]byte) {
+	a.mu.Lock()
+	delete(a.sessions, hash)
+	a.mu.Unlock()
+}
+
+// PruneExpired deletes expired sessions and registration attempts older than maxAttemptAge
+// (those whose command was rejected or never sent; accepted ones are removed when projected).
+// It returns how many rows it deleted. Call it now and then; nothing depends on it for
+// correctness.
+func (a *Accounts) PruneExpired(ctx context.Context, maxAttemptAge time.Duration) (int64, error) {
+	s, err := a.pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= now()`)
+	if err != nil {
+		return 0, fmt.Errorf("prune sessions: %w", err)
+	}
+	r, err := a.pool.Exec(ctx, `DELETE FROM registration_attempts WHERE created_at < now() - make_interval(secs => $1)`,
+		maxAttemptAge.Seconds())
+	if err != nil {
+		return s.RowsAffected(), fmt.Errorf("prune registration attempts: %w", err)
+	}
+	return s.RowsAffected() + r.RowsAffected(), nil
+}

@@ -1,0 +1,252 @@
+package readmodel
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chorus-chat/chorus/domain"
+)
+
+// ApplyBatch applies recs to the read model and advances projection's checkpoints past them, in
+// one transaction: either all of a batch's effects and its checkpoint are stored, or none.
+// Records below the stored checkpoint of their partition (already applied by an earlier batch)
+// are skipped, so redelivery after a crash has no effect twice. Records of one partition must
+// come in offset order, as the log delivers them.
+//
+// Every effect is also idempotent on its own (upserts that keep the first write, counters moved
+// only by rows actually inserted or deleted), so a rebuild that replays events over rows that
+// survived gives the same state.
+//
+// All statements of a batch go to Postgres in one pipelined round trip; together with the
+// checkpoint lock before it and the commit, a batch of any size costs three round trips.
+func (s *Store) ApplyBatch(ctx context.Context, projection string, recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("apply batch: begin: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+
+	next, err := lockCheckpoints(ctx, tx, projection, recs)
+	if err != nil {
+		return err
+	}
+
+	var (
+		b       pgx.Batch
+		what    []string // what each queued statement does, for errors
+		touched = make(map[uuid.UUID]roomTouch)
+		applied = make(map[partition]int64)
+	)
+	for _, r := range recs {
+		p := partition{r.Topic, r.Partition}
+		if r.Offset < next[p] {
+			continue
+		}
+		next[p] = r.Offset + 1
+		applied[p] = r.Offset + 1
+		for _, desc := range queueEvent(&b, r.Event, touched) {
+			what = append(what, fmt.Sprintf("%s (%s at %s:%d:%d)", desc, r.Event.Type, r.Topic, r.Partition, r.Offset))
+		}
+	}
+	if len(applied) == 0 {
+		return nil // everything was applied before
+	}
+	// A room's last_seq and updated_at only ever grow, so one update per room with the batch's
+	// maxima is equivalent to one per message, and spares the row hundreds of versions.
+	for id, t := range touched {
+		b.Queue(`UPDATE rooms SET last_seq = GREATEST(last_seq, $2), updated_at = GREATEST(updated_at, $3) WHERE id = $1`,
+			id, t.lastSeq, t.updatedAt)
+		what = append(what, "update room "+id.String())
+	}
+	for p, off := range applied {
+		b.Queue(`UPDATE projection_checkpoints SET next_offset = GREATEST(next_offset, $4), updated_at = now()
+			WHERE projection = $1 AND topic = $2 AND partition = $3`, projection, p.topic, p.part, off)
+		what = append(what, "advance checkpoint")
+	}
+
+	br := tx.SendBatch(ctx, &b)
+	for i := range b.Len() {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("apply batch: %s: %w", what[i], err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("apply batch: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("apply batch: commit: %w", err)
+	}
+	if projection == Projection {
+		s.advance(applied)
+	}
+	return nil
+}
+
+// lockCheckpoints returns the next offsets stored for the partitions of recs, creating rows for
+// new partitions, and locks those rows until the transaction ends: a second projector instance
+// working the same partitions (say, during a consumer-group rebalance) waits and then skips
+// what this one applied. Rows are locked in a fixed order so two such instances cannot deadlock.
+func lockCheckpoints(ctx context.Context, tx pgx.Tx, projection string, recs []Record) (map[partition]int64, error) {
+	var parts []partition
+	seen := make(map[partition]bool)
+	for _, r := range recs {
+		p := partition{r.Topic, r.Partition}
+		if !seen[p] {
+			seen[p] = true
+			parts = append(parts, p)
+		}
+	}
+	slices.SortFunc(parts, func(a, b partition) int {
+		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part))
+	})
+
+	var b pgx.Batch
+	for _, p := range parts {
+		// DO UPDATE (to the same value) rather than DO NOTHING: it locks an existing row and
+		// makes RETURNING give its offset.
+		b.Queue(`INSERT INTO projection_checkpoints (projection, topic, partition, next_offset)
+			VALUES ($1, $2, $3, 0)
+			ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = projection_checkpoints.next_offset
+			RETURNING next_offset`, projection, p.topic, p.part)
+	}
+	br := tx.SendBatch(ctx, &b)
+	defer br.Close()
+	next := make(map[partition]int64, len(parts))
+	for _, p := range parts {
+		var off int64
+		if err := br.QueryRow().Scan(&off); err != nil {
+			return nil, fmt.Errorf("apply batch: lock checkpoint %s/%d: %w", p.topic, p.part, err)
+		}
+		next[p] = off
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("apply batch: lock checkpoints: %w", err)
+	}
+	return next, nil
+}
+
+// roomTouch is what a batch's messages do to their room row.
+type roomTouch struct {
+	lastSeq   int64
+	updatedAt time.Time
+}
+
+// queueEvent queues the statements that apply e and returns a short description of each.
+// Events of types the read model does not show are skipped (their records still advance the
+// checkpoint).
+func queueEvent(b *pgx.Batch, e domain.Event, touched map[uuid.UUID]roomTouch) []string {
+	switch d := e.Data.(type) {
+	case domain.UserRegistered:
+		display := d.DisplayName
+		if display == "" {
+			display = d.Username
+		}
+		b.Queue(`INSERT INTO users (id, username, username_lower, display_name, email, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $6)
+			ON CONFLICT DO NOTHING`,
+			d.UserID, d.Username, strings.ToLower(d.Username), display, d.Email, d.RegisteredAt)
+		// The password hash was saved under the id of the command that registered; only that
+		// command's hash becomes the credentials, never a losing racer's for the same name.
+		b.Queue(`INSERT INTO credentials (user_id, password_hash)
+			SELECT user_id, password_hash FROM registration_attempts WHERE command_id = $1 AND user_id = $2
+			ON CONFLICT (user_id) DO NOTHING`, e.CommandID, d.UserID)
+		// The name is taken now: no other attempt for it can ever be installed, so drop them
+		// all rather than keep stray copies of password hashes.
+		b.Queue(`DELETE FROM registration_attempts WHERE user_id = $1`, d.UserID)
+		return []string{"insert user", "install credentials", "drop registration attempts"}
+
+	case domain.RoomCreated:
+		// member_count starts at 0: the owner's UserJoinedRoom follows and counts them.
+		b.Queue(`INSERT INTO rooms (id, name, description, owner_id, is_private, password_hash, member_count, last_seq, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), 0, 0, $7, $7)
+			ON CONFLICT (id) DO NOTHING`,
+			d.RoomID, d.Name, d.Description, d.OwnerID, d.IsPrivate, d.PasswordHash, d.CreatedAt)
+		return []string{"insert room"}
+
+	case domain.UserJoinedRoom:
+		role := d.Role
+		if role == "" {
+			role = domain.RoleMember
+		}
+		// The count moves only if the membership row is new, which keeps a replay from
+		// counting anyone twice.
+		b.Queue(`WITH added AS (
+				INSERT INTO room_members (room_id, user_id, role, username, joined_at)
+				VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (room_id, user_id) DO NOTHING
+				RETURNING 1
+			)
+			UPDATE rooms SET member_count = member_count + (SELECT count(*) FROM added) WHERE id = $1`,
+			d.RoomID, d.UserID, role, d.Username, d.JoinedAt)
+		return []string{"add member"}
+
+	case domain.UserLeftRoom:
+		b.Queue(`WITH removed AS (
+				DELETE FROM room_members WHERE room_id = $1 AND user_id = $2
+				RETURNING 1
+			)
+			UPDATE rooms SET member_count = member_count - (SELECT count(*) FROM removed) WHERE id = $1`,
+			d.RoomID, d.UserID)
+		return []string{"remove member"}
+
+	case domain.MessageSent:
+		m := d.Message
+		roomID := d.RoomID
+		if roomID == uuid.Nil {
+			roomID = m.RoomID
+		}
+		mtype := m.MessageType
+		if mtype == "" {
+			mtype = domain.MessageText
+		}
+		b.Queue(`INSERT INTO messages (id, room_id, seq, sender_id, content, message_type, reply_to_message_id, client_msg_id, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, NULLIF($8, ''), $9)
+			ON CONFLICT DO NOTHING`,
+			m.ID, roomID, m.Seq, m.SenderID, m.Content, mtype, m.ReplyToMessageID, m.ClientMsgID, m.CreatedAt)
+		t := touched[roomID]
+		t.lastSeq = max(t.lastSeq, m.Seq)
+		if m.CreatedAt.After(t.updatedAt) {
+			t.updatedAt = m.CreatedAt
+		}
+		touched[roomID] = t
+		return []string{"insert message"}
+	}
+	return nil
+}
+
+// Checkpoints returns the next offsets stored for projection: topic → partition → offset of
+// the first record not yet applied.
+func (s *Store) Checkpoints(ctx context.Context, projection string) (map[string]map[int32]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT topic, partition, next_offset FROM projection_checkpoints WHERE projection = $1`, projection)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints of %s: %w", projection, err)
+	}
+	out := make(map[string]map[int32]int64)
+	var (
+		topic string
+		part  int32
+		off   int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&topic, &part, &off}, func() error {
+		if out[topic] == nil {
+			out[topic] = make(map[int32]int64)
+		}
+		out[topic][part] = off
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints of %s: %w", projection, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,245 @@
+package readmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chorus-chat/chorus/projections"
+)
+
+// Page sizes of the contract.
+const (
+	DefaultHistoryLimit = 50
+	MaxHistoryLimit     = 200
+	// MaxRoomList caps ListRooms, which the contract does not page.
+	MaxRoomList = 200
+	// DefaultUserLimit and MaxUserLimit bound SearchUsers pages.
+	DefaultUserLimit = 50
+	MaxUserLimit     = 200
+)
+
+const userColumns = `u.id, u.username, COALESCE(u.display_name, ''), COALESCE(u.email, ''), u.status, u.created_at`
+
+func scanUser(row pgx.Row) (projections.User, error) {
+	var u projections.User
+	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &u.Status, &u.CreatedAt)
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, err
+}
+
+// UserByID returns a user, or ErrNotFound.
+func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (projections.User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
+	if err != nil {
+		return projections.User{}, notFound(fmt.Sprintf("user %s", id), err)
+	}
+	return u, nil
+}
+
+// SearchUsers returns users whose username, display name or email contains q, without regard
+// to case, ordered by username; limit (default 50, at most 200) and offset page through them.
+// An empty q matches everyone.
+func (s *Store) SearchUsers(ctx context.Context, q string, limit, offset int) ([]projections.User, error) {
+	limit = clamp(limit, DefaultUserLimit, MaxUserLimit)
+	offset = max(offset, 0)
+	// strpos over lower() rather than ILIKE: a substring needs no escaping of % and _.
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users u
+		WHERE $1 = ''
+		   OR strpos(u.username_lower, lower($1)) > 0
+		   OR strpos(lower(u.display_name), lower($1)) > 0
+		   OR strpos(lower(u.email), lower($1)) > 0
+		ORDER BY u.username_lower, u.id
+		LIMIT $2 OFFSET $3`, q, limit, offset)
+	if err != nil {
+		return nil, fmt.Errorf("search users: %w", err)
+	}
+	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (projections.User, error) { return scanUser(r) })
+	if err != nil {
+		return nil, fmt.Errorf("search users: %w", err)
+	}
+	return users, nil
+}
+
+const roomColumns = `r.id, r.name, r.description, r.owner_id, r.is_private, r.member_count, r.created_at, r.updated_at`
+
+func scanRoom(row pgx.Row) (projections.Room, error) {
+	var r projections.Room
+	err := row.Scan(&r.ID, &r.Name, &r.Description, &r.OwnerID, &r.IsPrivate, &r.MemberCount, &r.CreatedAt, &r.UpdatedAt)
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	return r, err
+}
+
+// ListRooms returns the rooms viewer may see (every public room and the private rooms viewer
+// is a member of) whose name contains q without regard to case, ordered by name then id, at
+// most MaxRoomList of them. An empty q matches every name.
+func (s *Store) ListRooms(ctx context.Context, viewer uuid.UUID, q string) ([]projections.Room, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+roomColumns+` FROM rooms r
+		WHERE (NOT r.is_private OR EXISTS (
+				SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = $1))
+		  AND ($2 = '' OR strpos(lower(r.name), lower($2)) > 0)
+		ORDER BY r.name, r.id
+		LIMIT $3`, viewer, q, MaxRoomList)
+	if err != nil {
+		return nil, fmt.Errorf("list rooms: %w", err)
+	}
+	rooms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (projections.Room, error) { return scanRoom(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list rooms: %w", err)
+	}
+	return rooms, nil
+}
+
+// Room returns a room, or ErrNotFound. It does not check who may see it.
+func (s *Store) Room(ctx context.Context, id uuid.UUID) (projections.Room, error) {
+	r, err := scanRoom(s.pool.QueryRow(ctx, `SELECT `+roomColumns+` FROM rooms r WHERE r.id = $1`, id))
+	if err != nil {
+		return projections.Room{}, notFound(fmt.Sprintf("room %s", id), err)
+	}
+	return r, nil
+}
+
+// RoomPasswordHash returns the password hash of a room, "" if it has no password, or
+// ErrNotFound if there is no such room.
+func (s *Store) RoomPasswordHash(ctx context.Context, id uuid.UUID) (string, error) {
+	var hash string
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(password_hash, '') FROM rooms WHERE id = $1`, id).Scan(&hash)
+	if err != nil {
+		return "", notFound(fmt.Sprintf("room %s", id), err)
+	}
+	return hash, nil
+}
+
+// IsMember tells whether userID is a member of roomID.
+func (s *Store) IsMember(ctx context.Context, roomID, userID uuid.UUID) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM room_members WHERE room_id = $1 AND user_id = $2)`,
+		roomID, userID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("is member: %w", err)
+	}
+	return ok, nil
+}
+
+// Members returns a room's members in the order they joined. A member whose user row is not
+// projected yet (users come from another topic) is shown with the name the join carried.
+func (s *Store) Members(ctx context.Context, roomID uuid.UUID) ([]projections.Member, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT m.user_id, COALESCE(u.username, m.username), COALESCE(u.display_name, m.username),
+		       COALESCE(u.email, ''), COALESCE(u.status, 'offline'), COALESCE(u.created_at, m.joined_at),
+		       m.role, m.joined_at
+		FROM room_members m LEFT JOIN users u ON u.id = m.user_id
+		WHERE m.room_id = $1
+		ORDER BY m.joined_at, m.user_id`, roomID)
+	if err != nil {
+		return nil, fmt.Errorf("members of %s: %w", roomID, err)
+	}
+	members, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (projections.Member, error) {
+		var m projections.Member
+		err := r.Scan(&m.User.ID, &m.User.Username, &m.User.DisplayName, &m.User.Email, &m.User.Status,
+			&m.User.CreatedAt, &m.Role, &m.JoinedAt)
+		m.User.CreatedAt, m.JoinedAt = m.User.CreatedAt.UTC(), m.JoinedAt.UTC()
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("members of %s: %w", roomID, err)
+	}
+	return members, nil
+}
+
+// RoomIDsOf returns the rooms userID is a member of, in the order joined.
+func (s *Store) RoomIDsOf(ctx context.Context, userID uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := s.pool.Query(ctx, `SELECT room_id FROM room_members WHERE user_id = $1 ORDER BY joined_at, room_id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("rooms of %s: %w", userID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("rooms of %s: %w", userID, err)
+	}
+	return ids, nil
+}
+
+const messageColumns = `id, room_id, sender_id, CASE WHEN deleted THEN '' ELSE content END, message_type,
+	reply_to_message_id, seq, created_at, edited_at, deleted`
+
+// Messages returns a page of a room's history, oldest first, and whether more messages lie
+// beyond it in the direction paged (older ones for the latest page and for BeforeSeq, newer
+// ones for AfterSeq). Limit defaults to 50 and is clamped to 200. With AfterSeq > 0 the page is
+// the first Limit messages after it (bounded above by BeforeSeq, if also given); else with
+// BeforeSeq > 0 the last Limit before it; else the latest Limit. Deleted messages keep their
+// place with empty content.
+func (s *Store) Messages(ctx context.Context, roomID uuid.UUID, q HistoryQuery) ([]projections.Message, bool, error) {
+	limit := clamp(q.Limit, DefaultHistoryLimit, MaxHistoryLimit)
+	// One row past the page tells whether there is more.
+	var (
+		rows pgx.Rows
+		err  error
+	)
+	switch {
+	case q.AfterSeq > 0:
+		before := q.BeforeSeq
+		if before <= 0 {
+			before = 1<<63 - 1
+		}
+		rows, err = s.pool.Query(ctx, `SELECT `+messageColumns+` FROM messages
+			WHERE room_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq LIMIT $4`, roomID, q.AfterSeq, before, limit+1)
+	case q.BeforeSeq > 0:
+		rows, err = s.pool.Query(ctx, `SELECT `+messageColumns+` FROM messages
+			WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, roomID, q.BeforeSeq, limit+1)
+	default:
+		rows, err = s.pool.Query(ctx, `SELECT `+messageColumns+` FROM messages
+			WHERE room_id = $1 ORDER BY seq DESC LIMIT $2`, roomID, limit+1)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("history of %s: %w", roomID, err)
+	}
+	msgs, err := pgx.CollectRows(rows, scanMessage)
+	if err != nil {
+		return nil, false, fmt.Errorf("history of %s: %w", roomID, err)
+	}
+	more := len(msgs) > limit
+	if more {
+		msgs = msgs[:limit]
+	}
+	if q.AfterSeq <= 0 {
+		slices.Reverse(msgs) // read newest first to take the latest; answer oldest first
+	}
+	return msgs, more, nil
+}
+
+func scanMessage(r pgx.CollectableRow) (projections.Message, error) {
+	var (
+		m        projections.Message
+		editedAt *time.Time
+	)
+	err := r.Scan(&m.ID, &m.RoomID, &m.SenderID, &m.Content, &m.MessageType, &m.ReplyToMessageID, &m.Seq,
+		&m.CreatedAt, &editedAt, &m.Deleted)
+	m.CreatedAt = m.CreatedAt.UTC()
+	if editedAt != nil {
+		t := editedAt.UTC()
+		m.EditedAt = &t
+	}
+	return m, err
+}
+
+// clamp returns n, or def if n is not positive, but never more than most.
+func clamp(n, def, most int) int {
+	if n <= 0 {
+		n = def
+	}
+	return min(n, most)
+}
+
+// notFound turns "no rows" into ErrNotFound and wraps anything else, naming what was looked up.
+func notFound(what string, err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

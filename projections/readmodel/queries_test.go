@@ -1,0 +1,242 @@
+package readmodel_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/chorus-chat/chorus/adapters/postgres/pgtest"
+	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/readmodel"
+)
+
+func TestMessagesPaging(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	store := readmodel.NewStore(pool)
+	log := newEventLog(t)
+
+	alice, _, r1 := log.register("alice")
+	room, r2 := log.createRoom(alice, "General", false, "")
+	empty, r3 := log.createRoom(alice, "Empty", false, "")
+	apply(t, store, r1, r2, r3)
+	var batch []readmodel.Record
+	for i := 1; i <= 250; i++ {
+		batch = append(batch, log.send(room, alice, fmt.Sprintf("m%d", i))...)
+		if len(batch) == 100 {
+			apply(t, store, batch)
+			batch = nil
+		}
+	}
+	apply(t, store, batch)
+	// A deleted message keeps its place; no event deletes one yet, so mark it directly.
+	if _, err := pool.Exec(ctx, `UPDATE messages SET deleted = true WHERE room_id = $1 AND seq = 250`, room); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name     string
+		q        readmodel.HistoryQuery
+		from, to int64 // expected seqs, inclusive; from > to for none
+		wantMore bool
+	}{
+		{"latest, default limit", readmodel.HistoryQuery{}, 201, 250, true},
+		{"latest, limit clamped to 200", readmodel.HistoryQuery{Limit: 1000}, 51, 250, true},
+		{"before, at the clamp", readmodel.HistoryQuery{Limit: 201, BeforeSeq: 201}, 1, 200, false},
+		{"before, more older", readmodel.HistoryQuery{BeforeSeq: 101, Limit: 50}, 51, 100, true},
+		{"before, reaches the start", readmodel.HistoryQuery{BeforeSeq: 51, Limit: 100}, 1, 50, false},
+		{"before, exactly the rest", readmodel.HistoryQuery{BeforeSeq: 11, Limit: 10}, 1, 10, false},
+		{"before the first", readmodel.HistoryQuery{BeforeSeq: 1}, 1, 0, false},
+		{"after, more newer", readmodel.HistoryQuery{AfterSeq: 199, Limit: 50}, 200, 249, true},
+		{"after, reaches the end", readmodel.HistoryQuery{AfterSeq: 200, Limit: 50}, 201, 250, false},
+		{"after, default limit", readmodel.HistoryQuery{AfterSeq: 10}, 11, 60, true},
+		{"after the last", readmodel.HistoryQuery{AfterSeq: 250}, 1, 0, false},
+		{"after and before", readmodel.HistoryQuery{AfterSeq: 10, BeforeSeq: 16, Limit: 3}, 11, 13, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msgs, more, err := store.Messages(ctx, room, tc.q)
+			if err != nil {
+				t.Fatalf("Messages: %v", err)
+			}
+			var want, got []int64
+			for s := tc.from; s <= tc.to; s++ {
+				want = append(want, s)
+			}
+			for _, m := range msgs {
+				got = append(got, m.Seq)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("seqs = %s, want %d..%d", span(got), tc.from, tc.to)
+			}
+			if more != tc.wantMore {
+				t.Errorf("has_more = %v, want %v", more, tc.wantMore)
+			}
+			for _, m := range msgs {
+				if m.Seq == 250 {
+					if !m.Deleted || m.Content != "" {
+						t.Errorf("deleted message = %+v, want deleted with empty content", m)
+					}
+				} else if m.Content != fmt.Sprintf("m%d", m.Seq) || m.Deleted || m.RoomID != room || m.SenderID != alice || m.MessageType != "text" {
+					t.Errorf("message %d = %+v", m.Seq, m)
+				}
+			}
+		})
+	}
+
+	msgs, more, err := store.Messages(ctx, empty, readmodel.HistoryQuery{})
+	if err != nil || len(msgs) != 0 || more {
+		t.Errorf("empty room history = %d messages, has_more %v, %v; want none", len(msgs), more, err)
+	}
+}
+
+func span(seqs []int64) string {
+	if len(seqs) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d..%d (%d)", seqs[0], seqs[len(seqs)-1], len(seqs))
+}
+
+func TestListRoomsVisibilityAndFilter(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	store := readmodel.NewStore(pool)
+	log := newEventLog(t)
+
+	alice, _, r1 := log.register("alice")
+	bob, _, r2 := log.register("bob")
+	carol, _, r3 := log.register("carol")
+	general, r4 := log.createRoom(alice, "General", false, "")
+	secret, r5 := log.createRoom(alice, "Secret Plans", true, "$argon2id$fake")
+	den, r6 := log.createRoom(bob, "bob's den", true, "")
+	_, r7 := log.createRoom(bob, "Random", false, "")
+	apply(t, store, r1, r2, r3, r4, r5, r6, r7, log.join(general, carol))
+
+	names := func(viewer uuid.UUID, q string) string {
+		t.Helper()
+		rooms, err := store.ListRooms(ctx, viewer, q)
+		if err != nil {
+			t.Fatalf("ListRooms: %v", err)
+		}
+		var out []string
+		for _, r := range rooms {
+			out = append(out, r.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	byName := map[uuid.UUID]string{alice: "alice", bob: "bob", carol: "carol"}
+	for _, tc := range []struct {
+		viewer uuid.UUID
+		q      string
+		want   string
+	}{
+		{alice, "", "General,Random,Secret Plans"},
+		{bob, "", "General,Random,bob's den"},
+		{carol, "", "General,Random"},
+		{uuid.New(), "", "General,Random"},
+		{alice, "sEcReT", "Secret Plans"},
+		{carol, "secret", ""},
+		{bob, "AN", "Random"},
+		{bob, "'S D", "bob's den"},
+		{alice, "%", ""},
+	} {
+		if got := names(tc.viewer, tc.q); got != tc.want {
+			t.Errorf("ListRooms(%s, %q) = %q, want %q", byName[tc.viewer], tc.q, got, tc.want)
+		}
+	}
+
+	// Leaving a private room hides it.
+	apply(t, store, log.leave(den, bob))
+	if got := names(bob, ""); got != "General,Random" {
+		t.Errorf("after leaving bob's den, ListRooms(bob) = %q", got)
+	}
+
+	r, err := store.Room(ctx, secret)
+	if err != nil {
+		t.Fatalf("Room: %v", err)
+	}
+	if r.Name != "Secret Plans" || r.Description != "about Secret Plans" || r.OwnerID != alice || !r.IsPrivate || r.MemberCount != 1 {
+		t.Errorf("Room(secret) = %+v", r)
+	}
+	if r.CreatedAt != r5[0].Event.OccurredAt || r.UpdatedAt != r.CreatedAt {
+		t.Errorf("Room(secret) times = %v, %v; want both %v", r.CreatedAt, r.UpdatedAt, r5[0].Event.OccurredAt)
+	}
+	if _, err := store.Room(ctx, uuid.New()); !errors.Is(err, readmodel.ErrNotFound) {
+		t.Errorf("Room(unknown) error = %v, want ErrNotFound", err)
+	}
+	if h, err := store.RoomPasswordHash(ctx, secret); err != nil || h != "$argon2id$fake" {
+		t.Errorf("RoomPasswordHash(secret) = %q, %v", h, err)
+	}
+	if h, err := store.RoomPasswordHash(ctx, general); err != nil || h != "" {
+		t.Errorf("RoomPasswordHash(general) = %q, %v; want empty", h, err)
+	}
+	if _, err := store.RoomPasswordHash(ctx, uuid.New()); !errors.Is(err, readmodel.ErrNotFound) {
+		t.Errorf("RoomPasswordHash(unknown) error = %v, want ErrNotFound", err)
+	}
+}
+
+func TestMembership(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	store := readmodel.NewStore(pool)
+	log := newEventLog(t)
+
+	alice, _, r1 := log.register("alice")
+	bob, _, r2 := log.register("bob")
+	general, r3 := log.createRoom(alice, "General", false, "")
+	other, r4 := log.createRoom(bob, "Other", false, "")
+	// carol's registration is not projected yet: her membership must still show.
+	carol := domain.UserIDFor("carol")
+	apply(t, store, r1, r2, r3, r4, log.join(general, bob), log.join(general, carol), log.join(other, alice))
+
+	members, err := store.Members(ctx, general)
+	if err != nil {
+		t.Fatalf("Members: %v", err)
+	}
+	var got []string
+	for _, m := range members {
+		got = append(got, fmt.Sprintf("%s/%s/%s", m.User.ID, m.User.Username, m.Role))
+	}
+	want := []string{alice.String() + "/alice/owner", bob.String() + "/bob/member", carol.String() + "/joiner/member"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Members = %v, want %v", got, want)
+	}
+	if len(members) > 1 && (members[1].User.DisplayName != "bob Display" || members[1].JoinedAt.IsZero()) {
+		t.Errorf("member bob = %+v", members[1])
+	}
+	if r, _ := store.Room(ctx, general); r.MemberCount != 3 {
+		t.Errorf("member_count = %d, want 3", r.MemberCount)
+	}
+
+	ids, err := store.RoomIDsOf(ctx, alice)
+	if err != nil {
+		t.Fatalf("RoomIDsOf: %v", err)
+	}
+	if !slices.Equal(ids, []uuid.UUID{general, other}) {
+		t.Errorf("RoomIDsOf(alice) = %v, want [general other]", ids)
+	}
+
+	for _, tc := range []struct {
+		room, user uuid.UUID
+		want       bool
+	}{{general, bob, true}, {other, bob, true}, {other, carol, false}, {uuid.New(), alice, false}} {
+		if ok, err := store.IsMember(ctx, tc.room, tc.user); err != nil || ok != tc.want {
+			t.Errorf("IsMember = %v, %v; want %v", ok, err, tc.want)
+		}
+	}
+
+	apply(t, store, log.leave(general, bob))
+	if ok, _ := store.IsMember(ctx, general, bob); ok {
+		t.Error("bob is still a member after leaving")
+	}
+	if r, _ := store.Room(ctx, general); r.MemberCount != 2 {
+		t.Errorf("member_count after leave = %d, want 2", r.MemberCount)
+	}
+	if ids, _ := store.RoomIDsOf(ctx, bob); !slices.Equal(ids, []uuid.UUID{other}) {
+		t.Errorf("RoomIDsOf(bob) after leave = %v, want [other]", ids)
+	}
+}
