@@ -219,7 +219,7 @@ func (p *CommandProcessor) takeOver(ctx context.Context, client sarama.Client, p
 			return nil, fmt.Errorf("rebuild partition %d from %s: %w", part, topic, err)
 		}
 	}
-	p.log.Info("took over partition", "partition", part, "events", events, "aggregates", state.Aggregates(), "took", time.Since(start).Round(time.Millisecond))
+	p.log.Info("took over partition", "partition", part, "events", events, "aggregates", state.Aggregates(), "took", time.Since(start).Round(time.Millisecond).String())
 	return &partitionWorker{p: p, part: part, producer: producer, state: state, log: p.log.With("partition", part)}, nil
 }
 
@@ -239,7 +239,7 @@ func (w *partitionWorker) topicOf(ev domain.Event) string {
 // process decides a batch of commands and commits their events and offsets in one transaction;
 // replies go out only after the commit.
 func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerMessage) error {
-	now := time.Now().UTC()
+	now := time.Now().UTC().Truncate(time.Microsecond) // Postgres keeps microseconds: every view shows the same time
 	type decided struct {
 		replyTo string
 		reply   *commands.Reply

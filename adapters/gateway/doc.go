@@ -1,0 +1,9 @@
+// Package gateway is Chorus's client edge: the HTTP API under /api/v1 and the WebSocket endpoint
+// /ws. It turns client requests into domain commands, hands them to a Dispatcher and answers
+// with the processor's reply; it answers queries from the read model, optionally after waiting
+// for the position of a command the client has seen accepted; and it delivers the real-time
+// pushes of the shared push stream to the sockets subscribed to each room.
+//
+// The gateway holds no state that matters beyond its own sockets: any number of gateways can
+// serve the same clients, since commands, reads and pushes all go through shared services.
+package gateway

@@ -1,0 +1,236 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/chorus-chat/chorus/projections/readmodel"
+)
+
+// Config tunes the gateway. Zero fields take the value of DefaultConfig.
+type Config struct {
+	// MaxConnections bounds the open sockets of this gateway; an upgrade beyond it gets 503.
+	MaxConnections int
+	// FrameLimit is the largest client frame in bytes; a larger one closes the socket with 1009.
+	FrameLimit int64
+	// SendQueue is how many frames may wait for one socket; a client that lets it fill is too
+	// slow to keep up and is disconnected.
+	SendQueue int
+	// HeartbeatInterval is how often the server sends a {"type":"ping"} frame.
+	HeartbeatInterval time.Duration
+	// ConnectionTimeout closes a socket from which nothing was read for that long.
+	ConnectionTimeout time.Duration
+	// EnableCompression offers permessage-deflate to clients.
+	EnableCompression bool
+	// PositionWait bounds how long a query waits for the read model to reach ?position=.
+	PositionWait time.Duration
+	// SessionTTL is the lifetime of a login token.
+	SessionTTL time.Duration
+	// BcryptCost is the cost of password (and room password) hashes.
+	BcryptCost int
+}
+
+// DefaultConfig is the configuration of the contract.
+func DefaultConfig() Config {
+	return Config{
+		MaxConnections:    10000,
+		FrameLimit:        64 << 10,
+		SendQueue:         256,
+		HeartbeatInterval: 30 * time.Second,
+		ConnectionTimeout: 60 * time.Second,
+		PositionWait:      5 * time.Second,
+		SessionTTL:        24 * time.Hour,
+		BcryptCost:        bcrypt.DefaultCost,
+	}
+}
+
+// withDefaults fills the zero fields, so that a partly filled Config (as tests write) works.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = d.MaxConnections
+	}
+	if c.FrameLimit <= 0 {
+		c.FrameLimit = d.FrameLimit
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = d.SendQueue
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = d.HeartbeatInterval
+	}
+	if c.ConnectionTimeout <= 0 {
+		c.ConnectionTimeout = d.ConnectionTimeout
+	}
+	if c.PositionWait <= 0 {
+		c.PositionWait = d.PositionWait
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = d.SessionTTL
+	}
+	if c.BcryptCost == 0 {
+		c.BcryptCost = d.BcryptCost
+	}
+	return c
+}
+
+// Gateway serves the HTTP API and the WebSocket endpoint of one process.
+type Gateway struct {
+	cfg      Config
+	dispatch Dispatcher
+	rm       ReadModel
+	acc      Accounts
+	log      *slog.Logger
+
+	upgrader websocket.Upgrader
+	hub      *hub
+	// conns counts sockets from the capacity check to the end of their goroutines, so that
+	// MaxConnections also covers upgrades in progress.
+	conns atomic.Int64
+
+	names nameCache
+
+	// dummyHash is compared against when a login names an unknown user, so that the answer
+	// takes as long as for a wrong password and does not reveal which usernames exist.
+	dummyOnce sync.Once
+	dummyHash []byte
+}
+
+// New builds a gateway. log may be nil (slog.Default is used).
+func New(cfg Config, d Dispatcher, rm ReadModel, acc Accounts, log *slog.Logger) *Gateway {
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg = cfg.withDefaults()
+	g := &Gateway{
+		cfg: cfg, dispatch: d, rm: rm, acc: acc, log: log.With("component", "gateway"),
+		hub:   newHub(),
+		names: nameCache{m: map[uuid.UUID]string{}},
+	}
+	g.upgrader = websocket.Upgrader{
+		HandshakeTimeout:  10 * time.Second,
+		EnableCompression: cfg.EnableCompression,
+		// Idle sockets hold no write buffer: with thousands of mostly quiet sockets this is
+		// most of the per-connection memory.
+		WriteBufferPool: &sync.Pool{},
+		Error:           g.handshakeError,
+	}
+	return g
+}
+
+// Routes mounts the HTTP API under /api/v1 and the WebSocket endpoint GET /ws, and installs
+// the error handler that gives every error, echo's own included, the contract's JSON shape.
+func (g *Gateway) Routes(e *echo.Echo) {
+	e.HTTPErrorHandler = g.handleHTTPError
+
+	// Middleware is given per route rather than per group: echo makes a group with middleware
+	// catch every unknown path below it, which would answer 401 instead of 404 for them.
+	public := []echo.MiddlewareFunc{g.recoverPanic}
+	authed := []echo.MiddlewareFunc{g.recoverPanic, g.authenticate}
+	query := []echo.MiddlewareFunc{g.recoverPanic, g.authenticate, g.atPosition}
+
+	api := e.Group("/api/v1")
+	api.POST("/auth/register", g.register, public...)
+	api.POST("/auth/login", g.login, public...)
+
+	api.GET("/users/me", g.me, query...)
+	api.GET("/users/:id", g.userByID, query...)
+	api.GET("/users", g.searchUsers, query...)
+
+	api.POST("/rooms", g.createRoom, authed...)
+	api.GET("/rooms", g.listRooms, query...)
+	api.GET("/rooms/:id", g.getRoom, query...)
+	api.POST("/rooms/:id/join", g.joinRoom, authed...)
+	api.POST("/rooms/:id/leave", g.leaveRoom, authed...)
+	api.GET("/rooms/:id/members", g.roomMembers, query...)
+	api.POST("/rooms/:id/messages", g.sendMessage, authed...)
+	api.GET("/rooms/:id/messages", g.history, query...)
+
+	e.GET("/ws", g.serveWS, public...)
+}
+
+// Connections is the number of open (or opening) sockets.
+func (g *Gateway) Connections() int { return int(g.conns.Load()) }
+
+// Shutdown refuses new sockets, closes every open one with 1001 (going away) and waits for their
+// goroutines. When ctx ends first the remaining sockets are cut off without a close handshake.
+func (g *Gateway) Shutdown(ctx context.Context) {
+	conns := g.hub.close()
+	for _, c := range conns {
+		c.closeWith(websocket.CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { g.hub.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.abort("shutdown deadline")
+		}
+		<-done
+	}
+}
+
+// actorName is the username that travels in a command. Usernames never change, so a cache
+// saves a read-model query on every command.
+func (g *Gateway) actorName(ctx context.Context, id uuid.UUID) (string, error) {
+	if name, ok := g.names.get(id); ok {
+		return name, nil
+	}
+	u, err := g.rm.UserByID(ctx, id)
+	if errors.Is(err, readmodel.ErrNotFound) {
+		// A session for a user the read model does not know: treat the token as bad.
+		return "", errUnauthorized("the session's user does not exist")
+	}
+	if err != nil {
+		return "", err
+	}
+	g.names.put(id, u.Username)
+	return u.Username, nil
+}
+
+// maxCachedNames bounds the name cache; past it the cache starts over, which costs one
+// query per active user and keeps memory flat without an LRU.
+const maxCachedNames = 100_000
+
+type nameCache struct {
+	mu sync.RWMutex
+	m  map[uuid.UUID]string
+}
+
+func (n *nameCache) get(id uuid.UUID) (string, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	s, ok := n.m[id]
+	return s, ok
+}
+
+func (n *nameCache) put(id uuid.UUID, name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.m) >= maxCachedNames {
+		n.m = make(map[uuid.UUID]string)
+	}
+	n.m[id] = name
+}
+
+// dummy returns the hash compared against for unknown users (built once, at the configured cost).
+func (g *Gateway) dummy() []byte {
+	g.dummyOnce.Do(func() {
+		h, err := bcrypt.GenerateFromPassword([]byte("chorus-no-such-user"), g.cfg.BcryptCost)
+		if err != nil {
+			g.log.Error("build dummy password hash", "err", err)
+		}
+		g.dummyHash = h
+	})
+	return g.dummyHash
+}

@@ -1,0 +1,96 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/readmodel"
+)
+
+// sendMessageRequest is the body of POST /rooms/{id}/messages and the fields of send_message.
+// Content is a pointer so that a frame can tell a missing field from an empty one.
+type sendMessageRequest struct {
+	Content          *string `json:"content"`
+	MessageType      string  `json:"message_type"`
+	ReplyToMessageID *string `json:"reply_to_message_id"`
+	ClientMsgID      string  `json:"client_msg_id"`
+}
+
+// History paging (contract: limit ≤ 200, default 50).
+const (
+	defaultHistoryLimit = 50
+	maxHistoryLimit     = 200
+)
+
+type historyResult struct {
+	Messages []projections.Message `json:"messages"`
+	HasMore  bool                  `json:"has_more"`
+}
+
+func (g *Gateway) sendMessage(c echo.Context) error {
+	roomID, err := roomParam(c)
+	if err != nil {
+		return err
+	}
+	var req sendMessageRequest
+	if err := readBody(c, &req, false); err != nil {
+		return err
+	}
+	replyTo, err := parseOptionalUUID(req.ReplyToMessageID)
+	if err != nil {
+		return errValidation("reply_to_message_id is not a valid id")
+	}
+	in := sendInput{RoomID: roomID, MessageType: req.MessageType, ReplyTo: replyTo, ClientMsgID: req.ClientMsgID}
+	if req.Content != nil {
+		in.Content = *req.Content
+	}
+	a, err := g.prepareSend(c.Request().Context(), currentUser(c), in)
+	if err != nil {
+		return err
+	}
+	return g.answerAction(c, a)
+}
+
+// history: GET /rooms/{id}/messages?before_seq=&after_seq=&limit=. Members only: a public
+// room's non-member is told so (403), a private room's does not learn it exists (404).
+func (g *Gateway) history(c echo.Context) error {
+	roomID, err := roomParam(c)
+	if err != nil {
+		return err
+	}
+	const maxSeq = 1<<63 - 1
+	before, err := intParam(c, "before_seq", 0, 0, maxSeq)
+	if err != nil {
+		return err
+	}
+	after, err := intParam(c, "after_seq", 0, 0, maxSeq)
+	if err != nil {
+		return err
+	}
+	if before > 0 && after > 0 {
+		return errValidation("give before_seq or after_seq, not both")
+	}
+	limit, err := intParam(c, "limit", defaultHistoryLimit, 1, maxHistoryLimit)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	_, member, err := g.visibleRoom(ctx, roomID, currentUser(c))
+	if err != nil {
+		return err
+	}
+	if !member {
+		return &apiError{Code: domain.CodeNotAMember, Message: "only members can read this room's history"}
+	}
+	msgs, more, err := g.rm.Messages(ctx, roomID, readmodel.HistoryQuery{BeforeSeq: before, AfterSeq: after, Limit: int(limit)})
+	if err != nil {
+		return err
+	}
+	if msgs == nil {
+		msgs = []projections.Message{}
+	}
+	return c.JSON(http.StatusOK, historyResult{Messages: msgs, HasMore: more})
+}

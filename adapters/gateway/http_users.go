@@ -1,0 +1,61 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/readmodel"
+)
+
+// Paging of GET /users.
+const (
+	defaultPageSize = 50
+	maxPageSize     = 200
+)
+
+func (g *Gateway) me(c echo.Context) error {
+	return g.answerUser(c, currentUser(c))
+}
+
+func (g *Gateway) userByID(c echo.Context) error {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return &apiError{Code: codeUserNotFound, Message: "no such user"}
+	}
+	return g.answerUser(c, id)
+}
+
+func (g *Gateway) answerUser(c echo.Context, id uuid.UUID) error {
+	u, err := g.rm.UserByID(c.Request().Context(), id)
+	if errors.Is(err, readmodel.ErrNotFound) {
+		return &apiError{Code: codeUserNotFound, Message: "no such user"}
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, u)
+}
+
+// searchUsers: GET /users?q=&limit=&offset=.
+func (g *Gateway) searchUsers(c echo.Context) error {
+	limit, err := intParam(c, "limit", defaultPageSize, 1, maxPageSize)
+	if err != nil {
+		return err
+	}
+	offset, err := intParam(c, "offset", 0, 0, 1<<31-1)
+	if err != nil {
+		return err
+	}
+	users, err := g.rm.SearchUsers(c.Request().Context(), c.QueryParam("q"), int(limit), int(offset))
+	if err != nil {
+		return err
+	}
+	if users == nil {
+		users = []projections.User{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"users": users})
+}

@@ -1,0 +1,169 @@
+package gateway
+
+import (
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/chorus-chat/chorus/projections"
+)
+
+// hub indexes this gateway's sockets by user and by subscribed room. Deliver reads the room
+// index for every push, so it is guarded by an RWMutex and kept as nested sets: a delivery
+// takes a read lock, walks one set and allocates nothing.
+//
+// Lock order: hub.mu before conn.mu (Deliver enqueues while holding the read lock); nothing
+// takes hub.mu while holding a conn's lock.
+type hub struct {
+	mu     sync.RWMutex
+	closed bool
+	users  map[uuid.UUID]map[*conn]struct{}
+	rooms  map[uuid.UUID]map[*conn]struct{}
+	// wg counts sockets from reserve to the end of their goroutines, for Shutdown.
+	wg sync.WaitGroup
+}
+
+func newHub() *hub {
+	return &hub{users: map[uuid.UUID]map[*conn]struct{}{}, rooms: map[uuid.UUID]map[*conn]struct{}{}}
+}
+
+// reserve counts a socket about to be opened in wg, so that Shutdown also waits for upgrades
+// in progress. It fails once the hub is closed. Counting under the lock means Shutdown's Wait,
+// which starts after close took the lock, never races an Add. A successful reserve is
+// balanced by one wg.Done, from the socket's run or from the upgrade that failed.
+func (h *hub) reserve() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.wg.Add(1)
+	return true
+}
+
+// add registers a socket under its user, so that joins of that user subscribe it from now on.
+// It fails once the hub is closed (Shutdown began during the upgrade).
+func (h *hub) add(c *conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	addTo(h.users, c.userID, c)
+	return true
+}
+
+// subscribe adds rooms to a registered socket's subscriptions.
+func (h *hub) subscribe(c *conn, rooms []uuid.UUID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c.removed {
+		return
+	}
+	for _, r := range rooms {
+		h.subscribeLocked(c, r)
+	}
+}
+
+func (h *hub) subscribeLocked(c *conn, room uuid.UUID) {
+	c.rooms[room] = struct{}{}
+	addTo(h.rooms, room, c)
+}
+
+func (h *hub) unsubscribeLocked(c *conn, room uuid.UUID) {
+	delete(c.rooms, room)
+	removeFrom(h.rooms, room, c)
+}
+
+// remove forgets a socket entirely (its goroutines still call wg.Done when they end).
+func (h *hub) remove(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c.removed {
+		return
+	}
+	c.removed = true
+	for r := range c.rooms {
+		removeFrom(h.rooms, r, c)
+	}
+	clear(c.rooms)
+	removeFrom(h.users, c.userID, c)
+}
+
+// close refuses further sockets and returns the open ones.
+func (h *hub) close() []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	var out []*conn
+	for _, set := range h.users {
+		for c := range set {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// broadcast queues a push's frame on every socket subscribed to its room. Enqueueing never
+// blocks (a full queue disconnects that socket), so holding the read lock is cheap.
+func (h *hub) broadcast(p projections.Push) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.rooms[p.RoomID] {
+		c.push(p.Frame, p.CommandID)
+	}
+}
+
+// Deliver sends a push to the local sockets subscribed to its room. It is called from the one
+// goroutine reading the shared push stream and never blocks on a socket.
+//
+// For user_joined the joining user's sockets are subscribed first, so they get the frame (and
+// every later message of the room); for user_left they get the frame, then are unsubscribed.
+func (g *Gateway) Deliver(p projections.Push) {
+	h := g.hub
+	switch p.Kind {
+	case projections.PushUserJoined:
+		h.updateUser(p.UserID, func(c *conn) { h.subscribeLocked(c, p.RoomID) })
+		h.broadcast(p)
+	case projections.PushUserLeft:
+		h.broadcast(p)
+		h.updateUser(p.UserID, func(c *conn) { h.unsubscribeLocked(c, p.RoomID) })
+	default:
+		h.broadcast(p)
+	}
+}
+
+// updateUser applies f to every local socket of a user under the write lock. Most pushes are
+// about users with no socket here, so a read lock checks that first.
+func (h *hub) updateUser(user uuid.UUID, f func(*conn)) {
+	h.mu.RLock()
+	n := len(h.users[user])
+	h.mu.RUnlock()
+	if n == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.users[user] {
+		f(c)
+	}
+}
+
+func addTo(index map[uuid.UUID]map[*conn]struct{}, key uuid.UUID, c *conn) {
+	set := index[key]
+	if set == nil {
+		set = make(map[*conn]struct{})
+		index[key] = set
+	}
+	set[c] = struct{}{}
+}
+
+// removeFrom drops c from a set, and the set when it empties so that the index does not keep
+// every room ever seen.
+func removeFrom(index map[uuid.UUID]map[*conn]struct{}, key uuid.UUID, c *conn) {
+	set := index[key]
+	delete(set, c)
+	if len(set) == 0 {
+		delete(index, key)
+	}
+}

@@ -1,0 +1,350 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+)
+
+const (
+	// writeWait bounds one frame write to a client.
+	writeWait = 10 * time.Second
+	// closeGrace bounds the close handshake: flushing the queue and sending the close frame,
+	// then (twice as long) waiting for the client's close frame.
+	closeGrace = time.Second
+	// maxInFlight bounds the commands one socket has waiting for replies. Past it the reader
+	// stops reading, which pushes back on the client through TCP instead of queueing without end.
+	maxInFlight = 64
+)
+
+var pingFrame = []byte(`{"type":"ping"}`)
+
+// conn is one client socket. A reader goroutine decodes frames and starts a goroutine per
+// command (so one slow reply does not hold up the next command); a writer goroutine is the only
+// one writing data frames, fed by a bounded queue so that no producer ever waits on the client.
+type conn struct {
+	g *Gateway
+	// ws is set by attach once the upgrade is done. The socket is registered and subscribed
+	// before that (so it misses no push sent after the client saw the upgrade succeed), and
+	// closeWith/abort may run before there is a connection to apply them to.
+	ws     atomic.Pointer[websocket.Conn]
+	userID uuid.UUID
+	// ctx ends when the socket is done, which cancels its pending dispatches.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	send chan []byte
+
+	// mu serializes everything that enqueues, so that an ack and the pushes held back for it
+	// enter the queue in that order.
+	mu   sync.Mutex
+	dead bool // the queue overflowed: drop further frames
+	// pending holds, per command in flight on this socket, the pushes it caused that arrived
+	// before its ack was queued: "a client receives its own messages after its ack".
+	pending map[uuid.UUID]*heldFrames
+
+	closing   chan struct{} // closed when the socket starts closing
+	closeOnce sync.Once
+	closeCode int // set before closing is closed
+	closeText string
+
+	// stopMu makes "stop extending the read deadline" atomic with the check the reader makes
+	// before extending it, so a closing socket's bounded deadline is never pushed back.
+	stopMu   sync.Mutex
+	stopping bool
+
+	slots chan struct{}  // one per command in flight
+	cmds  sync.WaitGroup // command goroutines
+
+	// Guarded by hub.mu.
+	rooms   map[uuid.UUID]struct{}
+	removed bool
+}
+
+type heldFrames struct {
+	n      int // commands with this id in flight on the socket (a client may repeat one)
+	frames [][]byte
+}
+
+func newConn(g *Gateway, userID uuid.UUID) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{
+		g: g, userID: userID, ctx: ctx, cancel: cancel,
+		send:    make(chan []byte, g.cfg.SendQueue),
+		pending: map[uuid.UUID]*heldFrames{},
+		closing: make(chan struct{}),
+		slots:   make(chan struct{}, maxInFlight),
+		rooms:   map[uuid.UUID]struct{}{},
+	}
+}
+
+// attach gives the socket its upgraded connection and applies a close that was decided
+// before there was one (e.g. Shutdown during the upgrade). run may start after it.
+func (c *conn) attach(ws *websocket.Conn) {
+	c.ws.Store(ws)
+	if c.isStopping() {
+		c.applyClose(ws)
+	}
+}
+
+// sock is the connection; set for as long as the reader and the writer run.
+func (c *conn) sock() *websocket.Conn { return c.ws.Load() }
+
+// run drives the socket to its end and releases everything it holds.
+func (c *conn) run() {
+	defer c.g.hub.wg.Done()
+	defer c.g.conns.Add(-1)
+
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	c.readLoop()
+	c.g.hub.remove(c)
+	c.closeWith(websocket.CloseNormalClosure, "") // no-op when a reason was already given
+	<-writerDone
+	_ = c.sock().Close()
+	c.cancel()
+	c.cmds.Wait()
+}
+
+// closeWith starts an orderly close: the writer flushes what is queued and sends a close frame
+// with code, and the reader waits a bounded time for the client's close frame. Only the
+// first call counts.
+func (c *conn) closeWith(code int, text string) {
+	c.closeOnce.Do(func() {
+		c.closeCode, c.closeText = code, text
+		c.stopMu.Lock()
+		c.stopping = true
+		c.stopMu.Unlock()
+		if ws := c.ws.Load(); ws != nil {
+			c.applyClose(ws)
+		}
+		close(c.closing)
+	})
+}
+
+// applyClose bounds how long the reader keeps waiting once the socket is closing, or cuts
+// the connection when it was aborted.
+func (c *conn) applyClose(ws *websocket.Conn) {
+	if c.closeCode == websocket.CloseAbnormalClosure {
+		_ = ws.Close()
+		return
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(3 * closeGrace))
+}
+
+// abort cuts the connection at once, without a close handshake: for a client that does not
+// read, a close frame would only wait behind everything else it did not read. Closing the
+// TCP connection also unblocks a writer stuck on it.
+func (c *conn) abort(reason string) {
+	c.closeWith(websocket.CloseAbnormalClosure, reason)
+	if ws := c.ws.Load(); ws != nil {
+		_ = ws.Close()
+	}
+}
+
+// extendDeadline records activity: the socket stays open for ConnectionTimeout more.
+func (c *conn) extendDeadline() {
+	c.stopMu.Lock()
+	defer c.stopMu.Unlock()
+	if !c.stopping {
+		_ = c.sock().SetReadDeadline(time.Now().Add(c.g.cfg.ConnectionTimeout))
+	}
+}
+
+func (c *conn) isStopping() bool {
+	c.stopMu.Lock()
+	defer c.stopMu.Unlock()
+	return c.stopping
+}
+
+func (c *conn) readLoop() {
+	limit := c.g.cfg.FrameLimit
+	ws := c.sock()
+	ws.SetPongHandler(func(string) error { c.extendDeadline(); return nil })
+	ws.SetPingHandler(func(data string) error {
+		c.extendDeadline()
+		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeWait))
+		if err == websocket.ErrCloseSent || isTimeout(err) {
+			return nil
+		}
+		return err
+	})
+	for {
+		c.extendDeadline()
+		mt, r, err := ws.NextReader()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if c.isStopping() {
+			// Closing: skip whatever still comes until the client's close frame.
+			continue
+		}
+		// Read the limit ourselves rather than with SetReadLimit, which would close the socket
+		// without the frame_too_large error the contract promises.
+		data, err := io.ReadAll(io.LimitReader(r, limit+1))
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if int64(len(data)) > limit {
+			c.enqueue(errorFrame(nil, codeFrameTooLarge, "frame is larger than the limit"))
+			c.closeWith(websocket.CloseMessageTooBig, "frame too large")
+			continue
+		}
+		if mt != websocket.TextMessage {
+			c.enqueue(errorFrame(nil, codeInvalidFrame, "frames must be text (JSON)"))
+			continue
+		}
+		c.handleFrame(data)
+	}
+}
+
+// readFailed decides how a socket whose reads ended is closed.
+func (c *conn) readFailed(err error) {
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		// The client closed; gorilla has answered its close frame already.
+		c.closeWith(websocket.CloseNormalClosure, "")
+	case isTimeout(err) && !c.isStopping():
+		c.closeWith(websocket.CloseNormalClosure, "idle timeout")
+	default:
+		c.abort("read failed")
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (c *conn) writeLoop() {
+	ticker := time.NewTicker(c.g.cfg.HeartbeatInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case b := <-c.send:
+			if err := c.write(b, time.Now().Add(writeWait)); err != nil {
+				c.abort("write failed")
+				return
+			}
+		case <-ticker.C:
+			if err := c.write(pingFrame, time.Now().Add(writeWait)); err != nil {
+				c.abort("write failed")
+				return
+			}
+		case <-c.closing:
+			c.finish()
+			return
+		}
+	}
+}
+
+// finish flushes the queue (e.g. a frame_too_large error before the 1009) and sends the close
+// frame, all within closeGrace.
+func (c *conn) finish() {
+	if c.closeCode == websocket.CloseAbnormalClosure {
+		// Aborted: the connection is cut, there is nobody left to write to (and 1006 must
+		// never be sent on the wire).
+		return
+	}
+	deadline := time.Now().Add(closeGrace)
+flush:
+	for {
+		select {
+		case b := <-c.send:
+			if c.write(b, deadline) != nil {
+				return
+			}
+		default:
+			break flush
+		}
+	}
+	msg := websocket.FormatCloseMessage(c.closeCode, c.closeText)
+	_ = c.sock().WriteControl(websocket.CloseMessage, msg, deadline)
+}
+
+func (c *conn) write(b []byte, deadline time.Time) error {
+	ws := c.sock()
+	if err := ws.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	return ws.WriteMessage(websocket.TextMessage, b)
+}
+
+// enqueue queues a frame for the writer.
+func (c *conn) enqueue(b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.enqueueLocked(b)
+}
+
+// enqueueLocked never blocks: a full queue means the client does not keep up, and waiting for
+// it would stall Deliver and so every other socket. It is disconnected instead.
+func (c *conn) enqueueLocked(b []byte) {
+	if c.dead || b == nil {
+		return
+	}
+	select {
+	case c.send <- b:
+	default:
+		c.dead = true
+		c.g.log.Info("websocket client too slow; disconnecting", "user_id", c.userID, "queue", cap(c.send))
+		c.abort("send queue full")
+	}
+}
+
+// push queues a pushed frame, or holds it back while the command that caused it is waiting
+// for its ack on this socket.
+func (c *conn) push(frame []byte, cmdID uuid.UUID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) > 0 && cmdID != uuid.Nil {
+		if h := c.pending[cmdID]; h != nil {
+			h.frames = append(h.frames, frame)
+			return
+		}
+	}
+	c.enqueueLocked(frame)
+}
+
+// hold marks a command as in flight on this socket; call before dispatching it.
+func (c *conn) hold(cmdID uuid.UUID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.pending[cmdID]
+	if h == nil {
+		h = &heldFrames{}
+		c.pending[cmdID] = h
+	}
+	h.n++
+}
+
+// release queues a command's answer (ack or error), then the pushes held back for it.
+func (c *conn) release(cmdID uuid.UUID, answer []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.enqueueLocked(answer)
+	h := c.pending[cmdID]
+	if h == nil {
+		return
+	}
+	for _, f := range h.frames {
+		c.enqueueLocked(f)
+	}
+	h.frames = nil
+	if h.n--; h.n == 0 {
+		delete(c.pending, cmdID)
+	}
+}

@@ -1,0 +1,236 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/chorus-chat/chorus/domain"
+)
+
+// Client frame types.
+const (
+	frameSendMessage   = "send_message"
+	frameCreateRoom    = "create_room"
+	frameJoinRoom      = "join_room"
+	frameLeaveRoom     = "leave_room"
+	framePing          = "ping"
+	frameHeartbeat     = "heartbeat"
+	frameEditMessage   = "edit_message"
+	frameDeleteMessage = "delete_message"
+	frameUpdateRoom    = "update_room"
+	frameDeleteRoom    = "delete_room"
+	frameTyping        = "typing"
+	frameMarkRead      = "mark_read"
+	frameResume        = "resume"
+)
+
+// frameHeader is what every client frame has. ID is kept raw so it is echoed exactly.
+type frameHeader struct {
+	Type string          `json:"type"`
+	ID   json.RawMessage `json:"id"`
+}
+
+// Fields of the command frames. Required fields are pointers so that a missing field is told
+// apart from an empty one (missing is invalid_frame, empty is for the domain to judge).
+type (
+	roomFrame struct {
+		RoomID *string `json:"room_id"`
+	}
+	sendMessageFrame struct {
+		RoomID *string `json:"room_id"`
+		sendMessageRequest
+	}
+	createRoomFrame struct {
+		Name        *string `json:"name"`
+		Description string  `json:"description"`
+		IsPrivate   bool    `json:"is_private"`
+		Password    string  `json:"password"`
+	}
+)
+
+// Server frames that answer a client frame.
+type (
+	ackFrame struct {
+		Type   string          `json:"type"`
+		ID     json.RawMessage `json:"id,omitempty"`
+		Result any             `json:"result"`
+	}
+	errFrame struct {
+		Type    string          `json:"type"`
+		ID      json.RawMessage `json:"id,omitempty"`
+		Code    string          `json:"code"`
+		Message string          `json:"message"`
+	}
+	pongFrame struct {
+		Type string          `json:"type"`
+		ID   json.RawMessage `json:"id,omitempty"`
+	}
+)
+
+// handleFrame answers one client frame. Cheap frames are answered inline; commands run on
+// their own goroutine.
+func (c *conn) handleFrame(data []byte) {
+	var h frameHeader
+	if err := json.Unmarshal(data, &h); err != nil {
+		c.enqueue(errorFrame(nil, codeInvalidFrame, "a frame must be one JSON object: "+jsonProblem(err)))
+		return
+	}
+	if bytes.Equal(h.ID, []byte("null")) {
+		h.ID = nil
+	}
+	if len(h.ID) > 0 && h.ID[0] != '"' {
+		c.enqueue(errorFrame(nil, codeInvalidFrame, "id must be a string"))
+		return
+	}
+	id := h.ID
+	switch h.Type {
+	case framePing:
+		c.enqueue(encodeFrame(pongFrame{Type: "pong", ID: id}))
+	case frameHeartbeat:
+		c.enqueue(encodeFrame(ackFrame{Type: "ack", ID: id, Result: struct{}{}}))
+	case frameSendMessage:
+		var f sendMessageFrame
+		if !c.decodeFields(data, id, &f) {
+			return
+		}
+		roomID, ok := c.roomID(id, f.RoomID)
+		if !ok {
+			return
+		}
+		if f.Content == nil {
+			c.enqueue(errorFrame(id, codeInvalidFrame, "content is required"))
+			return
+		}
+		replyTo, err := parseOptionalUUID(f.ReplyToMessageID)
+		if err != nil {
+			c.enqueue(errorFrame(id, codeInvalidFrame, "reply_to_message_id is not a valid id"))
+			return
+		}
+		in := sendInput{RoomID: roomID, Content: *f.Content, MessageType: f.MessageType, ReplyTo: replyTo, ClientMsgID: f.ClientMsgID}
+		c.startCommand(id, func(ctx context.Context) (action, error) { return c.g.prepareSend(ctx, c.userID, in) })
+	case frameCreateRoom:
+		var f createRoomFrame
+		if !c.decodeFields(data, id, &f) {
+			return
+		}
+		if f.Name == nil {
+			c.enqueue(errorFrame(id, codeInvalidFrame, "name is required"))
+			return
+		}
+		in := createRoomInput{Name: *f.Name, Description: f.Description, IsPrivate: f.IsPrivate, Password: f.Password}
+		// Prepared on the command goroutine: a room password costs a bcrypt hash.
+		c.startCommand(id, func(ctx context.Context) (action, error) { return c.g.prepareCreateRoom(ctx, c.userID, in) })
+	case frameJoinRoom, frameLeaveRoom:
+		var f roomFrame
+		if !c.decodeFields(data, id, &f) {
+			return
+		}
+		roomID, ok := c.roomID(id, f.RoomID)
+		if !ok {
+			return
+		}
+		var p domain.CommandData = domain.JoinRoom{}
+		if h.Type == frameLeaveRoom {
+			p = domain.LeaveRoom{}
+		}
+		c.startCommand(id, func(ctx context.Context) (action, error) {
+			return c.g.prepareMembership(ctx, c.userID, roomID, p)
+		})
+	case frameEditMessage, frameDeleteMessage, frameUpdateRoom, frameDeleteRoom, frameTyping, frameMarkRead, frameResume:
+		c.enqueue(errorFrame(id, codeUnsupported, h.Type+" is not implemented yet"))
+	case "":
+		c.enqueue(errorFrame(id, codeInvalidFrame, "type is required"))
+	default:
+		c.enqueue(errorFrame(id, codeInvalidFrame, "unknown frame type "+quoteShort(h.Type)))
+	}
+}
+
+// decodeFields decodes a frame's fields, answering invalid_frame when they have wrong types.
+func (c *conn) decodeFields(data []byte, id json.RawMessage, dst any) bool {
+	if err := json.Unmarshal(data, dst); err != nil {
+		c.enqueue(errorFrame(id, codeInvalidFrame, "malformed fields: "+jsonProblem(err)))
+		return false
+	}
+	return true
+}
+
+// roomID reads a required room_id field.
+func (c *conn) roomID(id json.RawMessage, s *string) (uuid.UUID, bool) {
+	if s == nil {
+		c.enqueue(errorFrame(id, codeInvalidFrame, "room_id is required"))
+		return uuid.Nil, false
+	}
+	r, err := uuid.Parse(*s)
+	if err != nil {
+		c.enqueue(errorFrame(id, codeInvalidFrame, "room_id is not a valid id"))
+		return uuid.Nil, false
+	}
+	return r, true
+}
+
+// startCommand runs a command on its own goroutine and answers it with an ack or an error.
+// The command is held on the socket from before its dispatch to after its answer is queued,
+// so pushes it causes cannot overtake the answer.
+func (c *conn) startCommand(id json.RawMessage, prepare func(context.Context) (action, error)) {
+	select {
+	case c.slots <- struct{}{}:
+	case <-c.closing:
+		return
+	}
+	c.cmds.Add(1)
+	go func() {
+		defer func() {
+			<-c.slots
+			c.cmds.Done()
+		}()
+		a, err := prepare(c.ctx)
+		if err != nil {
+			c.enqueue(c.errorFrameOf(id, err))
+			return
+		}
+		c.hold(a.cmd.ID)
+		res, err := c.g.execute(c.ctx, a)
+		answer := encodeFrame(ackFrame{Type: "ack", ID: id, Result: res})
+		if err != nil {
+			answer = c.errorFrameOf(id, err)
+		}
+		c.release(a.cmd.ID, answer)
+	}()
+}
+
+// errorFrameOf is the error frame for any error a command ends with; internal errors are
+// logged and shown only as "internal".
+func (c *conn) errorFrameOf(id json.RawMessage, err error) []byte {
+	ae, internal := asAPIError(err)
+	if internal && c.ctx.Err() == nil {
+		c.g.log.Error("websocket command failed", "user_id", c.userID, "err", err)
+	}
+	return errorFrame(id, ae.Code, ae.Message)
+}
+
+func errorFrame(id json.RawMessage, code, msg string) []byte {
+	return encodeFrame(errFrame{Type: "error", ID: id, Code: code, Message: msg})
+}
+
+// encodeFrame marshals a server frame. The frames are plain structs of strings and views, so
+// marshalling cannot fail short of a bug; a nil frame is dropped by enqueue.
+func encodeFrame(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// quoteShort quotes a client-given string for a message, cut so an error frame stays small.
+func quoteShort(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,67 @@
+package gateway
+
+import (
+	"github.com/labstack/echo/v4"
+)
+
+// serveWS is GET /ws. Everything that can refuse the socket (token, capacity) is checked
+// before the upgrade, so the client gets an HTTP status rather than a socket closed at once.
+func (g *Gateway) serveWS(c echo.Context) error {
+	r := c.Request()
+	token := bearerToken(r)
+	if token == "" {
+		// Browsers cannot set headers on a WebSocket, so the token may come in the query.
+		token = r.URL.Query().Get("token")
+	}
+	userID, err := g.sessionUser(r, token)
+	if err != nil {
+		return err
+	}
+	// Warms the name cache for this user's commands, and refuses a session whose user is gone.
+	if _, err := g.actorName(r.Context(), userID); err != nil {
+		return err
+	}
+
+	if !g.hub.reserve() {
+		return newError(codeUnavailable, "the gateway is shutting down; reconnect to another")
+	}
+	var cn *conn
+	started := false // from here on, run releases the reservation
+	defer func() {
+		if !started {
+			if cn != nil {
+				g.hub.remove(cn)
+			}
+			g.conns.Add(-1)
+			g.hub.wg.Done()
+		}
+	}()
+	if g.conns.Add(1) > int64(g.cfg.MaxConnections) {
+		return newError(codeUnavailable, "this gateway has no room for more connections; try again later")
+	}
+
+	// The socket is registered and subscribed before the upgrade answers: once the client sees
+	// the upgrade succeed, every push of its rooms reaches it (frames wait in its queue until
+	// the writer starts). Registering under the user before reading the rooms means a join
+	// landing in between still subscribes it.
+	cn = newConn(g, userID)
+	if !g.hub.add(cn) {
+		return newError(codeUnavailable, "the gateway is shutting down; reconnect to another")
+	}
+	rooms, err := g.rm.RoomIDsOf(r.Context(), userID)
+	if err != nil {
+		return err
+	}
+	g.hub.subscribe(cn, rooms)
+
+	ws, err := g.upgrader.Upgrade(c.Response(), r, nil)
+	if err != nil {
+		// The upgrader has answered the client already (see handshakeError).
+		g.log.Debug("websocket upgrade failed", "err", err)
+		return nil
+	}
+	started = true
+	cn.attach(ws)
+	go cn.run()
+	return nil
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/google/uuid"
+)
+
+// Config is the process's configuration, read from the environment (CONTRACT.md names the first
+// five; the rest extend it).
+type Config struct {
+	HTTPAddr    string `env:"CHORUS_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	DatabaseURL string `env:"CHORUS_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/chorus?sslmode=disable"`
+	// KafkaBrokers empty: an embedded Kafka-protocol broker runs in this process.
+	KafkaBrokers []string `env:"CHORUS_KAFKA_BROKERS" envSeparator:","`
+	// RedisURL empty: an embedded Redis runs in this process.
+	RedisURL string `env:"CHORUS_REDIS_URL"`
+	DataDir  string `env:"CHORUS_DATA_DIR" envDefault:"./data"`
+
+	Partitions        int32         `env:"CHORUS_PARTITIONS" envDefault:"12"`
+	InstanceID        string        `env:"CHORUS_INSTANCE_ID"`
+	RedisPrefix       string        `env:"CHORUS_REDIS_PREFIX" envDefault:"chorus"`
+	CommandTimeout    time.Duration `env:"CHORUS_COMMAND_TIMEOUT" envDefault:"5s"`
+	KafkaSession      time.Duration `env:"CHORUS_KAFKA_SESSION_TIMEOUT" envDefault:"10s"`
+	KafkaHeartbeat    time.Duration `env:"CHORUS_KAFKA_HEARTBEAT" envDefault:"1s"`
+	EmbeddedKafkaAddr string        `env:"CHORUS_EMBEDDED_KAFKA_ADDR" envDefault:"127.0.0.1:0"`
+	EmbeddedRedisAddr string        `env:"CHORUS_EMBEDDED_REDIS_ADDR" envDefault:"127.0.0.1:0"`
+	KafkaSyncWrites   bool          `env:"CHORUS_KAFKA_SYNC_WRITES" envDefault:"false"`
+	MinSessionTimeout time.Duration `env:"CHORUS_BROKER_MIN_SESSION_TIMEOUT" envDefault:"1s"`
+	LogLevel          string        `env:"CHORUS_LOG_LEVEL" envDefault:"info"`
+	ShutdownTimeout   time.Duration `env:"CHORUS_SHUTDOWN_TIMEOUT" envDefault:"8s"`
+	MaxConnections    int           `env:"CHORUS_WS_MAX_CONNECTIONS" envDefault:"10000"`
+	FrameLimit        int64         `env:"CHORUS_WS_FRAME_LIMIT" envDefault:"65536"`
+	HeartbeatInterval time.Duration `env:"CHORUS_WS_HEARTBEAT_INTERVAL" envDefault:"30s"`
+	ConnectionTimeout time.Duration `env:"CHORUS_WS_CONNECTION_TIMEOUT" envDefault:"60s"`
+	EnableCompression bool          `env:"CHORUS_WS_COMPRESSION" envDefault:"true"`
+	SessionTTL        time.Duration `env:"CHORUS_SESSION_TTL" envDefault:"24h"`
+	BcryptCost        int           `env:"CHORUS_BCRYPT_COST" envDefault:"10"`
+}
+
+// loadConfig reads the environment and checks what it can before anything starts.
+func loadConfig() (Config, error) {
+	var c Config
+	if err := env.Parse(&c); err != nil {
+		return c, fmt.Errorf("configuration: %w", err)
+	}
+	if c.Partitions < 1 {
+		return c, fmt.Errorf("configuration: CHORUS_PARTITIONS must be at least 1")
+	}
+	if c.InstanceID == "" {
+		host, _ := os.Hostname()
+		c.InstanceID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
+	}
+	brokers := c.KafkaBrokers[:0]
+	for _, b := range c.KafkaBrokers {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	c.KafkaBrokers = brokers
+	return c, nil
+}

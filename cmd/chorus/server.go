@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+
+	"github.com/chorus-chat/chorus/adapters/gateway"
+	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/postgres"
+	"github.com/chorus-chat/chorus/adapters/redis"
+	"github.com/chorus-chat/chorus/commands"
+	"github.com/chorus-chat/chorus/projections/readmodel"
+)
+
+// runServer starts the embedded dependencies that are not configured, the roles asked for and
+// the HTTP listener (/healthz, /readyz and, with the gateway role, the API), and on ctx's end
+// drains and stops within the shutdown timeout.
+func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog.Logger) error {
+	log = log.With("instance", cfg.InstanceID)
+	var cleanups []func()
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}()
+
+	brokers := cfg.KafkaBrokers
+	if len(brokers) == 0 {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		b, err := startEmbeddedBroker(cfg, cfg.EmbeddedKafkaAddr)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, b.Close) // a clean close persists the broker's metadata
+		brokers = []string{b.Addr()}
+		log.Info("embedded Kafka-protocol broker started", "addr", b.Addr(), "data_dir", filepath.Join(cfg.DataDir, "kafka"), "sync_writes", cfg.KafkaSyncWrites)
+	}
+	redisURL := cfg.RedisURL
+	if redisURL == "" {
+		r, err := redis.StartEmbedded(cfg.EmbeddedRedisAddr)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, r.Close)
+		redisURL = r.URL()
+		log.Info("embedded Redis started", "url", redisURL)
+	}
+	kcfg := kafkaConfig(cfg, brokers)
+
+	startCtx, cancelStart := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelStart()
+	pool, err := postgres.Open(startCtx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, pool.Close)
+	if err := kafka.EnsureTopics(kcfg); err != nil {
+		return err
+	}
+	rconn, err := redis.Dial(startCtx, redisURL, cfg.RedisPrefix)
+	if err != nil {
+		return err
+	}
+	store := readmodel.NewStore(pool)
+	health, err := newHealth(kcfg, pool, rconn)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, health.close)
+
+	// Roles run until roleCtx ends; the HTTP side is drained first.
+	roleCtx, cancelRoles := context.WithCancel(context.Background())
+	defer cancelRoles()
+	var wg sync.WaitGroup
+	run := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(roleCtx); err != nil {
+				log.Error("role stopped", "role", name, "err", err)
+			}
+		}()
+	}
+
+	replies := redis.NewReplies(rconn, log)
+	cleanups = append(cleanups, func() { _ = replies.Close() })
+	if roles[roleCommands] {
+		proc := kafka.NewCommandProcessor(kcfg, replies, log.With("role", roleCommands))
+		run(roleCommands, proc.Run)
+	}
+	if roles[roleProjectors] {
+		pushes, err := redis.NewPushes(rconn, log).Publisher()
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, func() { _ = pushes.Close() })
+		rm := kafka.NewProjector(kcfg, "chorus-projector-"+readmodel.Projection, kcfg.Topics.EventTopics(), &readModelHandler{store: store}, log)
+		push := kafka.NewProjector(kcfg, "chorus-projector-"+pushProjection, []string{kcfg.Topics.ChatEvents}, &pushHandler{store: store, pub: pushes}, log)
+		run("projector-readmodel", rm.Run)
+		run("projector-push", push.Run)
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", health.handler)
+	var gw *gateway.Gateway
+	if roles[roleGateway] {
+		cl, err := kafka.NewCommandLog(kcfg, log)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, func() { _ = cl.Close() })
+		replyTo := replies.Channel(cfg.InstanceID)
+		disp := commands.NewDispatcher(cl, replyTo, cfg.CommandTimeout)
+		if err := replies.Listen(roleCtx, replyTo, disp.Resolve); err != nil {
+			return err
+		}
+		gcfg := gateway.DefaultConfig()
+		gcfg.MaxConnections, gcfg.FrameLimit = cfg.MaxConnections, cfg.FrameLimit
+		gcfg.HeartbeatInterval, gcfg.ConnectionTimeout = cfg.HeartbeatInterval, cfg.ConnectionTimeout
+		gcfg.EnableCompression, gcfg.SessionTTL, gcfg.BcryptCost = cfg.EnableCompression, cfg.SessionTTL, cfg.BcryptCost
+		gw = gateway.New(gcfg, disp, store, postgres.NewAccounts(pool), log.With("role", roleGateway))
+		gw.Routes(e)
+		if err := redis.NewPushes(rconn, log).Subscribe(roleCtx, gw.Deliver); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("chorus started", "http", ln.Addr().String(), "roles", roleNames(roles), "brokers", brokers)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server failed", "err", err)
+		}
+	}
+	log.Info("chorus stopping")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if gw != nil {
+		gw.Shutdown(shutdownCtx)
+	}
+	_ = srv.Shutdown(shutdownCtx)
+	cancelRoles()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-shutdownCtx.Done():
+		log.Warn("roles did not stop in time")
+	}
+	log.Info("chorus stopped")
+	return nil
+}
+
+func roleNames(roles map[string]bool) []string {
+	var out []string
+	for _, r := range []string{roleGateway, roleCommands, roleProjectors} {
+		if roles[r] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// health answers /readyz: 200 once the broker, the database and Redis all answer.
+type health struct {
+	client sarama.Client
+	pool   *pgxpool.Pool
+	redis  *redis.Conn
+}
+
+func newHealth(kcfg kafka.Config, pool *pgxpool.Pool, rc *redis.Conn) (*health, error) {
+	client, err := sarama.NewClient(kcfg.Brokers, kcfg.Sarama())
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return &health{client: client, pool: pool, redis: rc}, nil
+}
+
+func (h *health) close() { _ = h.client.Close() }
+
+func (h *health) handler(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ok := true
+	if err := h.client.RefreshMetadata(); err != nil {
+		checks["kafka"], ok = err.Error(), false
+	} else {
+		checks["kafka"] = "ok"
+	}
+	if err := h.pool.Ping(ctx); err != nil {
+		checks["postgres"], ok = err.Error(), false
+	} else {
+		checks["postgres"] = "ok"
+	}
+	cl := h.redis.Client()
+	defer cl.Close()
+	if err := cl.Ping(ctx).Err(); err != nil {
+		checks["redis"], ok = err.Error(), false
+	} else {
+		checks["redis"] = "ok"
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	return c.JSON(status, map[string]any{"ready": ok, "checks": checks})
+}
