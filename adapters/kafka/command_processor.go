@@ -78,7 +78,15 @@ func (p *CommandProcessor) Run(ctx context.Context) error {
 			p.log.Warn("command group", "err", err)
 		}
 	}()
-	h := &commandHandler{p: p, client: client}
+	// Rebuild reads get their own client: on a connection shared with the group's long-poll
+	// fetches each of their requests would queue behind one (a broker serves a connection's
+	// requests in order).
+	readClient, err := sarama.NewClient(p.cfg.Brokers, p.cfg.Sarama())
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer readClient.Close()
+	h := &commandHandler{p: p, client: readClient}
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, []string{p.cfg.Topics.Commands}, h); err != nil {
 			if errors.Is(err, sarama.ErrClosedConsumerGroup) || ctx.Err() != nil {

@@ -23,12 +23,9 @@ func kafkaRoundTrip(addr string, n int) (*samples, error) {
 	}
 	_ = admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false)
 	admin.Close()
-	client, err := sarama.NewClient([]string{addr}, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer client.Close()
-	consumer, err := sarama.NewConsumerFromClient(client)
+	// Producer and consumer on separate connections: a broker serves one connection's requests
+	// in order, so a produce would wait behind the consumer's long-poll fetch.
+	consumer, err := sarama.NewConsumer([]string{addr}, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +35,7 @@ func kafkaRoundTrip(addr string, n int) (*samples, error) {
 		return nil, err
 	}
 	defer pc.Close()
-	producer, err := sarama.NewSyncProducerFromClient(client)
+	producer, err := sarama.NewSyncProducer([]string{addr}, cfg)
 	if err != nil {
 		return nil, err
 	}

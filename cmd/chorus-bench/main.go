@@ -74,7 +74,7 @@ func run(o options) error {
 	cmd.Env = append(os.Environ(),
 		"CHORUS_HTTP_ADDR="+httpAddr, "CHORUS_DATA_DIR="+dir, "CHORUS_DATABASE_URL="+dbURL,
 		"CHORUS_EMBEDDED_KAFKA_ADDR="+kafkaAddr, "CHORUS_BCRYPT_COST=4", "CHORUS_LOG_LEVEL=warn",
-		"CHORUS_KAFKA_BROKERS=", "CHORUS_REDIS_URL="+o.Redis, "CHORUS_REDIS_PREFIX=bench-"+dbName,
+		"CHORUS_PPROF=true", "CHORUS_KAFKA_BROKERS=", "CHORUS_REDIS_URL="+o.Redis, "CHORUS_REDIS_PREFIX=bench-"+dbName,
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -89,6 +89,7 @@ func run(o options) error {
 	if err := waitReady(base, 60*time.Second); err != nil {
 		return err
 	}
+	fmt.Printf("chorus: %s (pprof at %s/debug/pprof/)\n", httpAddr, base)
 	fmt.Printf("machine: %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
 	fmt.Printf("setup: %d rooms x %d members = %d sockets, all-in-one process (embedded broker, embedded Redis, local Postgres)\n", o.Rooms, o.Members, o.Rooms*o.Members)
 

@@ -40,6 +40,7 @@ type Config struct {
 	EnableCompression bool          `env:"CHORUS_WS_COMPRESSION" envDefault:"true"`
 	SessionTTL        time.Duration `env:"CHORUS_SESSION_TTL" envDefault:"24h"`
 	BcryptCost        int           `env:"CHORUS_BCRYPT_COST" envDefault:"10"`
+	Pprof             bool          `env:"CHORUS_PPROF" envDefault:"false"`
 }
 
 // loadConfig reads the environment and checks what it can before anything starts.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // served under /debug/pprof only with CHORUS_PPROF=true
 	"os"
 	"path/filepath"
 	"sync"
@@ -118,6 +119,9 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	e.HideBanner, e.HidePort = true, true
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", health.handler)
+	if cfg.Pprof {
+		e.GET("/debug/pprof/*", echo.WrapHandler(http.DefaultServeMux))
+	}
 	var gw *gateway.Gateway
 	if roles[roleGateway] {
 		cl, err := kafka.NewCommandLog(kcfg, log)
