@@ -70,7 +70,8 @@ func (g *Gateway) history(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if before > 0 && after > 0 {
+	forward := c.QueryParams().Has("after_seq")
+	if forward && c.QueryParams().Has("before_seq") {
 		return errValidation("give before_seq or after_seq, not both")
 	}
 	limit, err := intParam(c, "limit", defaultHistoryLimit, 1, maxHistoryLimit)
@@ -85,7 +86,7 @@ func (g *Gateway) history(c echo.Context) error {
 	if !member {
 		return &apiError{Code: domain.CodeNotAMember, Message: "only members can read this room's history"}
 	}
-	msgs, more, err := g.rm.Messages(ctx, roomID, readmodel.HistoryQuery{BeforeSeq: before, AfterSeq: after, Limit: int(limit)})
+	msgs, more, err := g.rm.Messages(ctx, roomID, readmodel.HistoryQuery{BeforeSeq: before, AfterSeq: after, After: forward, Limit: int(limit)})
 	if err != nil {
 		return err
 	}

@@ -170,8 +170,8 @@ const messageColumns = `id, room_id, sender_id, CASE WHEN deleted THEN '' ELSE c
 
 // Messages returns a page of a room's history, oldest first, and whether more messages lie
 // beyond it in the direction paged (older ones for the latest page and for BeforeSeq, newer
-// ones for AfterSeq). Limit defaults to 50 and is clamped to 200. With AfterSeq > 0 the page is
-// the first Limit messages after it (bounded above by BeforeSeq, if also given); else with
+// ones for AfterSeq). Limit defaults to 50 and is clamped to 200. With After (or AfterSeq > 0) the
+// page is the first Limit messages after AfterSeq (bounded above by BeforeSeq, if also given); else with
 // BeforeSeq > 0 the last Limit before it; else the latest Limit. Deleted messages keep their
 // place with empty content.
 func (s *Store) Messages(ctx context.Context, roomID uuid.UUID, q HistoryQuery) ([]projections.Message, bool, error) {
@@ -182,7 +182,7 @@ func (s *Store) Messages(ctx context.Context, roomID uuid.UUID, q HistoryQuery) 
 		err  error
 	)
 	switch {
-	case q.AfterSeq > 0:
+	case q.forward():
 		before := q.BeforeSeq
 		if before <= 0 {
 			before = 1<<63 - 1
@@ -207,7 +207,7 @@ func (s *Store) Messages(ctx context.Context, roomID uuid.UUID, q HistoryQuery) 
 	if more {
 		msgs = msgs[:limit]
 	}
-	if q.AfterSeq <= 0 {
+	if !q.forward() {
 		slices.Reverse(msgs) // read newest first to take the latest; answer oldest first
 	}
 	return msgs, more, nil

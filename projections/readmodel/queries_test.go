@@ -53,6 +53,7 @@ func TestMessagesPaging(t *testing.T) {
 		{"before, exactly the rest", readmodel.HistoryQuery{BeforeSeq: 11, Limit: 10}, 1, 10, false},
 		{"before the first", readmodel.HistoryQuery{BeforeSeq: 1}, 1, 0, false},
 		{"after, more newer", readmodel.HistoryQuery{AfterSeq: 199, Limit: 50}, 200, 249, true},
+		{"after 0 pages from the start", readmodel.HistoryQuery{After: true, Limit: 10}, 1, 10, true},
 		{"after, reaches the end", readmodel.HistoryQuery{AfterSeq: 200, Limit: 50}, 201, 250, false},
 		{"after, default limit", readmodel.HistoryQuery{AfterSeq: 10}, 11, 60, true},
 		{"after the last", readmodel.HistoryQuery{AfterSeq: 250}, 1, 0, false},

@@ -16,10 +16,15 @@ var (
 )
 
 // HistoryQuery selects a page of a room's history (see CONTRACT.md, GET /rooms/{id}/messages):
-// with AfterSeq > 0 the first Limit messages after it; with BeforeSeq > 0 the last Limit before
-// it; otherwise the latest Limit. Results are always oldest first.
+// with After the first Limit messages after AfterSeq (after_seq=0 pages forward from the very
+// start); with BeforeSeq > 0 the last Limit before it; otherwise the latest Limit. Results are
+// always oldest first.
 type HistoryQuery struct {
 	BeforeSeq int64
 	AfterSeq  int64
-	Limit     int
+	// After says that AfterSeq was given. AfterSeq > 0 implies it.
+	After bool
+	Limit int
 }
+
+func (q HistoryQuery) forward() bool { return q.After || q.AfterSeq > 0 }
