@@ -1,0 +1,55 @@
+# Chorus: build, run and test. `make run` starts everything on one machine (embedded broker and
+# Redis, the local Postgres); `make test` is what CI runs (.ci/run starts Postgres and Redis first).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+# Go lives in /usr/local/go/bin on our machines, which is not always on PATH.
+ifeq ($(shell command -v go 2>/dev/null),)
+export PATH := $(PATH):/usr/local/go/bin
+endif
+
+GO ?= go
+# Arguments for `make run`, e.g. make run ARGS='--roles gateway'.
+ARGS ?=
+# How long each benchmark runs in `make bench` (go test's -benchtime).
+BENCHTIME ?= 1x
+BENCH_ARGS ?=
+
+.PHONY: build run test bench fmt vet clean
+
+build:
+	$(GO) build -o bin/chorus ./cmd/chorus
+	$(if $(wildcard cmd/chorusctl/*.go),$(GO) build -o bin/chorusctl ./cmd/chorusctl)
+
+run: build
+	./bin/chorus $(ARGS)
+
+# Starts nothing: Postgres (127.0.0.1:5432) and Redis (127.0.0.1:6379) must be running; the
+# Kafka side runs on the embedded broker, and the end-to-end tests build the binary themselves.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+# cmd/chorus-bench starts bin/chorus itself, hence the build; BENCH_ARGS go to it
+# (see `go run ./cmd/chorus-bench --help`).
+bench: build
+	@if [ -d cmd/chorus-bench ]; then \
+		$(GO) run ./cmd/chorus-bench $(BENCH_ARGS); \
+	else \
+		out=$$(mktemp); \
+		$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./... | tee "$$out"; \
+		if ! grep -q '^Benchmark' "$$out"; then echo "bench: no benchmarks found (and no cmd/chorus-bench)"; fi; \
+		rm -f "$$out"; \
+	fi
+
+fmt:
+	$(GO) fmt ./...
+
+vet:
+	$(GO) vet ./...
+
+# Leaves ./data (the embedded broker's log) alone: it is state, not a build product.
+clean:
+	rm -rf bin
