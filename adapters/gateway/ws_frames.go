@@ -18,6 +18,7 @@ const (
 	frameJoinRoom      = "join_room"
 	frameLeaveRoom     = "leave_room"
 	framePing          = "ping"
+	framePong          = "pong"
 	frameHeartbeat     = "heartbeat"
 	frameEditMessage   = "edit_message"
 	frameDeleteMessage = "delete_message"
@@ -92,6 +93,8 @@ func (c *conn) handleFrame(data []byte) {
 		c.enqueue(encodeFrame(pongFrame{Type: "pong", ID: id}))
 	case frameHeartbeat:
 		c.enqueue(encodeFrame(ackFrame{Type: "ack", ID: id, Result: struct{}{}}))
+	case framePong:
+		// The answer to our {"type":"ping"}: reading it already counted as activity.
 	case frameSendMessage:
 		var f sendMessageFrame
 		if !c.decodeFields(data, id, &f) {

@@ -98,6 +98,8 @@ func TestWSInvalidFramesKeepSocketOpen(t *testing.T) {
 	if f := expect(t, ws, "ack", "x2"); len(f.obj("result")) != 0 || f["result"] == nil {
 		t.Fatalf("heartbeat ack %v", f)
 	}
+	// A client's pong (its answer to our ping) is no error: the next frame is the pong below.
+	send(t, ws, `{"type":"pong"}`)
 	send(t, ws, `{"type":"ping"}`)
 	if f := expect(t, ws, "pong", ""); f["id"] != nil {
 		t.Fatalf("pong without id got %v", f)

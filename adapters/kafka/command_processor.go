@@ -298,10 +298,13 @@ func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerM
 		return w.producer.CommitTxn()
 	}()
 	if err != nil {
-		if w.producer.TxnStatus()&sarama.ProducerTxnFlagInTransaction != 0 || w.producer.TxnStatus()&sarama.ProducerTxnFlagAbortableError != 0 {
-			if aerr := w.producer.AbortTxn(); aerr != nil {
-				w.log.Debug("abort txn", "err", aerr)
+		// A fenced producer's send or commit fails with "invalid state"; only the abort names the
+		// fencing (KAFKA_NOTES.md), so that is where we learn that a newer owner exists.
+		if aerr := w.producer.AbortTxn(); aerr != nil {
+			if errors.Is(aerr, sarama.ErrProducerFenced) && !errors.Is(err, sarama.ErrProducerFenced) {
+				return fmt.Errorf("%w (%v)", sarama.ErrProducerFenced, err)
 			}
+			w.log.Debug("abort txn", "err", aerr)
 		}
 		return err
 	}

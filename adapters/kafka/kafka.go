@@ -44,6 +44,7 @@ type Config struct {
 	Brokers        []string
 	Topics         Topics
 	Partitions     int32
+	Replication    int16 // replication factor of the topics Chorus creates
 	ClientID       string
 	SessionTimeout time.Duration // consumer group session timeout
 	Heartbeat      time.Duration
@@ -106,7 +107,11 @@ func EnsureTopics(c Config) error {
 			}
 			continue
 		}
-		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: c.Partitions, ReplicationFactor: 1}, false)
+		rf := c.Replication
+		if rf < 1 {
+			rf = 1
+		}
+		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: c.Partitions, ReplicationFactor: rf}, false)
 		if err != nil && !isTopicExists(err) {
 			return fmt.Errorf("create topic %s: %w", t, err)
 		}

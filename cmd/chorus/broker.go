@@ -38,7 +38,7 @@ func startEmbeddedBroker(cfg Config, addr string) (*kafka.EmbeddedBroker, error)
 
 func kafkaConfig(cfg Config, brokers []string) kafka.Config {
 	return kafka.Config{
-		Brokers: brokers, Topics: kafka.DefaultTopics(), Partitions: cfg.Partitions,
+		Brokers: brokers, Topics: kafka.DefaultTopics(), Partitions: cfg.Partitions, Replication: cfg.Replication,
 		ClientID: "chorus-" + cfg.InstanceID, SessionTimeout: cfg.KafkaSession, Heartbeat: cfg.KafkaHeartbeat,
 	}
 }

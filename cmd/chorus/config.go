@@ -22,6 +22,7 @@ type Config struct {
 	DataDir  string `env:"CHORUS_DATA_DIR" envDefault:"./data"`
 
 	Partitions        int32         `env:"CHORUS_PARTITIONS" envDefault:"12"`
+	Replication       int16         `env:"CHORUS_KAFKA_REPLICATION" envDefault:"1"`
 	InstanceID        string        `env:"CHORUS_INSTANCE_ID"`
 	RedisPrefix       string        `env:"CHORUS_REDIS_PREFIX" envDefault:"chorus"`
 	CommandTimeout    time.Duration `env:"CHORUS_COMMAND_TIMEOUT" envDefault:"5s"`
