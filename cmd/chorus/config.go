@@ -28,7 +28,7 @@ type Config struct {
 	CommandTimeout    time.Duration `env:"CHORUS_COMMAND_TIMEOUT" envDefault:"5s"`
 	KafkaSession      time.Duration `env:"CHORUS_KAFKA_SESSION_TIMEOUT" envDefault:"10s"`
 	KafkaHeartbeat    time.Duration `env:"CHORUS_KAFKA_HEARTBEAT" envDefault:"1s"`
-	EmbeddedKafkaAddr string        `env:"CHORUS_EMBEDDED_KAFKA_ADDR" envDefault:"127.0.0.1:0"`
+	EmbeddedKafkaAddr string        `env:"CHORUS_EMBEDDED_KAFKA_ADDR" envDefault:"127.0.0.1:9092"`
 	EmbeddedRedisAddr string        `env:"CHORUS_EMBEDDED_REDIS_ADDR" envDefault:"127.0.0.1:0"`
 	KafkaSyncWrites   bool          `env:"CHORUS_KAFKA_SYNC_WRITES" envDefault:"false"`
 	MinSessionTimeout time.Duration `env:"CHORUS_BROKER_MIN_SESSION_TIMEOUT" envDefault:"1s"`

@@ -664,6 +664,7 @@ func TestE2EAllInOneRestart(t *testing.T) {
 	base := "http://" + addr
 	p := h.start("all-in-one", map[string]string{
 		"CHORUS_HTTP_ADDR":                  addr,
+		"CHORUS_EMBEDDED_KAFKA_ADDR":        freeAddr(t),
 		"CHORUS_DATABASE_URL":               dbURL,
 		"CHORUS_DATA_DIR":                   h.dir + "/data",
 		"CHORUS_PARTITIONS":                 fmt.Sprint(clusterPartitions),
