@@ -68,12 +68,24 @@ func (pp *PushPublisher) Publish(pushes []projections.Push) error {
 // Close closes the publisher and its client.
 func (pp *PushPublisher) Close() error { return pp.pub.Close() }
 
-// Subscribe reads every push appended from now on and calls deliver for each, in stream order,
-// until ctx ends.
+// Subscribe reads every push appended after it returns and calls deliver for each, in stream
+// order, until ctx ends.
 func (p *Pushes) Subscribe(ctx context.Context, deliver func(projections.Push)) error {
+	// Start after the stream's current last entry, read here rather than with "$" when the
+	// reader gets to it: every push appended after Subscribe returns is delivered.
+	start := "0"
+	cl := p.conn.Client()
+	last, err := cl.XRevRangeN(ctx, p.stream, "+", "-", 1).Result()
+	_ = cl.Close()
+	if err != nil {
+		return fmt.Errorf("push stream %s: %w", p.stream, err)
+	}
+	if len(last) > 0 {
+		start = last[0].ID
+	}
 	sub, err := redisstream.NewSubscriber(redisstream.SubscriberConfig{
 		Client:                        p.conn.Client(),
-		FanOutOldestId:                "$",
+		FanOutOldestId:                start,
 		DisableIndefiniteInitialBlock: true,
 	}, watermill.NewSlogLogger(quietOnClose(p.log)))
 	if err != nil {

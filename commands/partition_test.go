@@ -1,0 +1,83 @@
+package commands_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chorus-chat/chorus/commands"
+	"github.com/chorus-chat/chorus/domain"
+)
+
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func send(room, user uuid.UUID, id uuid.UUID, text string) domain.Command {
+	return domain.NewCommand(id, room, user, "u", now, domain.SendMessage{Content: text})
+}
+
+func TestDecideRemembersCommandsAndAnswersRetriesWithTheFirstResult(t *testing.T) {
+	s := commands.NewPartitionState()
+	room, owner := uuid.New(), uuid.New()
+	if d := s.Decide(domain.NewCommand(uuid.New(), room, owner, "u", now, domain.CreateRoom{Name: "r"}), now); !d.Reply.Accepted {
+		t.Fatalf("create: %+v", d.Reply)
+	}
+	id := uuid.New()
+	first := s.Decide(send(room, owner, id, "hi"), now)
+	if !first.Reply.Accepted || first.Duplicate || len(first.Events) != 1 {
+		t.Fatalf("first send: %+v", first)
+	}
+	again := s.Decide(send(room, owner, id, "hi"), now)
+	if !again.Duplicate || len(again.Events) != 0 || again.Reply != first.Reply {
+		t.Fatalf("retry must answer the first reply and append nothing: %+v", again)
+	}
+	// A rejection is not remembered: a retry is decided again.
+	stranger := uuid.New()
+	rej := s.Decide(send(room, stranger, uuid.New(), "x"), now)
+	if rej.Reply.Accepted || rej.Reply.Code != domain.CodeNotAMember || rej.Reply.Message == "" {
+		t.Fatalf("stranger: %+v", rej.Reply)
+	}
+}
+
+func TestReplayRebuildsStateAndReplies(t *testing.T) {
+	live := commands.NewPartitionState()
+	room, owner := uuid.New(), uuid.New()
+	var log []domain.Event
+	create := live.Decide(domain.NewCommand(uuid.New(), room, owner, "u", now, domain.CreateRoom{Name: "r"}), now)
+	log = append(log, create.Events...)
+	sendID := uuid.New()
+	sent := live.Decide(send(room, owner, sendID, "one"), now)
+	log = append(log, sent.Events...)
+
+	rebuilt := commands.NewPartitionState()
+	for i, ev := range log {
+		rebuilt.Replay(ev, domain.Position{Topic: "chat-events", Partition: 0, Offset: int64(i)})
+	}
+	d := rebuilt.Decide(send(room, owner, sendID, "one"), now)
+	if !d.Duplicate || d.Reply.Position != "chat-events:0:2" || len(d.Reply.Events) != 1 {
+		t.Fatalf("rebuilt state must know the command and its position: %+v", d.Reply)
+	}
+	next := rebuilt.Decide(send(room, owner, uuid.New(), "two"), now)
+	if got := next.Events[0].Data.(domain.MessageSent).Message.Seq; got != 2 {
+		t.Fatalf("seq after rebuild %d, want 2", got)
+	}
+	if next.Events[0].Version != 4 {
+		t.Fatalf("version after rebuild %d, want 4", next.Events[0].Version)
+	}
+}
+
+func TestRecentCommandsAreBoundedPerAggregate(t *testing.T) {
+	s := commands.NewPartitionState()
+	room, owner := uuid.New(), uuid.New()
+	s.Decide(domain.NewCommand(uuid.New(), room, owner, "u", now, domain.CreateRoom{Name: "r"}), now)
+	oldest := uuid.New()
+	s.Decide(send(room, owner, oldest, "first"), now)
+	for i := 0; i < commands.RecentCommands; i++ {
+		s.Decide(send(room, owner, uuid.New(), "filler"), now)
+	}
+	// The oldest command fell out of the window: it is decided anew (a new message).
+	d := s.Decide(send(room, owner, oldest, "first"), now)
+	if d.Duplicate || len(d.Events) != 1 {
+		t.Fatalf("command older than the window should be decided again: %+v", d)
+	}
+}
