@@ -85,7 +85,7 @@ func TestEveryGatewayReadsEveryPushInOrder(t *testing.T) {
 	conn := dial(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pushes := redis.NewPushes(conn, quiet)
+	pushes := redis.NewPushes(conn, redis.PushStreamMaxLen, quiet)
 	var gws [2]chan projections.Push
 	for i := range gws {
 		gws[i] = make(chan projections.Push, 100)

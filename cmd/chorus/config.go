@@ -25,6 +25,7 @@ type Config struct {
 	Replication       int16         `env:"CHORUS_KAFKA_REPLICATION" envDefault:"1"`
 	InstanceID        string        `env:"CHORUS_INSTANCE_ID"`
 	RedisPrefix       string        `env:"CHORUS_REDIS_PREFIX" envDefault:"chorus"`
+	PushStreamMaxLen  int64         `env:"CHORUS_PUSH_STREAM_MAXLEN"`
 	CommandTimeout    time.Duration `env:"CHORUS_COMMAND_TIMEOUT" envDefault:"5s"`
 	KafkaSession      time.Duration `env:"CHORUS_KAFKA_SESSION_TIMEOUT" envDefault:"10s"`
 	KafkaHeartbeat    time.Duration `env:"CHORUS_KAFKA_HEARTBEAT" envDefault:"1s"`

@@ -50,8 +50,11 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		brokers = []string{b.Addr()}
 		log.Info("embedded Kafka-protocol broker started", "addr", b.Addr(), "data_dir", filepath.Join(cfg.DataDir, "kafka"), "sync_writes", cfg.KafkaSyncWrites)
 	}
-	redisURL := cfg.RedisURL
+	redisURL, pushMaxLen := cfg.RedisURL, cfg.PushStreamMaxLen
 	if redisURL == "" {
+		if pushMaxLen == 0 {
+			pushMaxLen = redis.EmbeddedPushStreamMaxLen
+		}
 		r, err := redis.StartEmbedded(cfg.EmbeddedRedisAddr)
 		if err != nil {
 			return err
@@ -59,6 +62,9 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		cleanups = append(cleanups, r.Close)
 		redisURL = r.URL()
 		log.Info("embedded Redis started", "url", redisURL)
+	}
+	if pushMaxLen == 0 {
+		pushMaxLen = redis.PushStreamMaxLen
 	}
 	kcfg := kafkaConfig(cfg, brokers)
 
@@ -104,7 +110,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		run(roleCommands, proc.Run)
 	}
 	if roles[roleProjectors] {
-		pushes, err := redis.NewPushes(rconn, log).Publisher()
+		pushes, err := redis.NewPushes(rconn, pushMaxLen, log).Publisher()
 		if err != nil {
 			return err
 		}
@@ -140,7 +146,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		gcfg.EnableCompression, gcfg.SessionTTL, gcfg.BcryptCost = cfg.EnableCompression, cfg.SessionTTL, cfg.BcryptCost
 		gw = gateway.New(gcfg, disp, store, postgres.NewAccounts(pool), log.With("role", roleGateway))
 		gw.Routes(e)
-		if err := redis.NewPushes(rconn, log).Subscribe(roleCtx, gw.Deliver); err != nil {
+		if err := redis.NewPushes(rconn, pushMaxLen, log).Subscribe(roleCtx, gw.Deliver); err != nil {
 			return err
 		}
 	}
