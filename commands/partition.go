@@ -71,7 +71,9 @@ func (s *PartitionState) Replay(ev domain.Event, pos domain.Position) {
 // Decision is the outcome of one live command.
 type Decision struct {
 	Reply *Reply
-	// Events to append; empty for a rejection or a command already decided.
+	// Events to append; empty for a rejection, a command already decided, or an accepted
+	// command that changes nothing (mark_read at or below the marker): that one's Reply is
+	// accepted and, having no event, gets no Position.
 	Events []domain.Event
 	// Duplicate: the command id was seen before; Reply is the first answer.
 	Duplicate bool

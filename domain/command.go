@@ -10,11 +10,22 @@ import (
 
 // Command types.
 const (
-	CmdRegisterUser = "register_user"
-	CmdCreateRoom   = "create_room"
-	CmdJoinRoom     = "join_room"
-	CmdLeaveRoom    = "leave_room"
-	CmdSendMessage  = "send_message"
+	CmdRegisterUser  = "register_user"
+	CmdUpdateProfile = "update_profile"
+	CmdCreateRoom    = "create_room"
+	CmdUpdateRoom    = "update_room"
+	CmdDeleteRoom    = "delete_room"
+	CmdJoinRoom      = "join_room"
+	CmdLeaveRoom     = "leave_room"
+	CmdSetRole       = "set_role"
+	CmdKickMember    = "kick_member"
+	CmdBanMember     = "ban_member"
+	CmdUnbanMember   = "unban_member"
+	CmdInviteUser    = "invite_user"
+	CmdSendMessage   = "send_message"
+	CmdEditMessage   = "edit_message"
+	CmdDeleteMessage = "delete_message"
+	CmdMarkRead      = "mark_read"
 )
 
 // Command is a request to change one aggregate. ID is the idempotency key: the same id always
@@ -41,6 +52,14 @@ type RegisterUser struct {
 	Email       string `json:"email,omitempty"`
 }
 
+// UpdateProfile changes the given fields of the actor's own profile; a nil field is left as it
+// is. An empty display name resets it to the username; an empty email or avatar URL clears it.
+type UpdateProfile struct {
+	DisplayName *string `json:"display_name,omitempty"`
+	AvatarURL   *string `json:"avatar_url,omitempty"`
+	Email       *string `json:"email,omitempty"`
+}
+
 // CreateRoom opens a room whose id is the command's aggregate id; the actor becomes its owner.
 type CreateRoom struct {
 	Name         string `json:"name"`
@@ -49,11 +68,51 @@ type CreateRoom struct {
 	PasswordHash string `json:"password_hash,omitempty"`
 }
 
-// JoinRoom makes the actor a member.
-type JoinRoom struct{}
+// UpdateRoom changes the given settings of a room; a nil field is left as it is.
+type UpdateRoom struct {
+	Name        *string `json:"name,omitempty"`
+	Description *string `json:"description,omitempty"`
+}
+
+// DeleteRoom deletes a room for good: every later command on it is room_deleted.
+type DeleteRoom struct{}
+
+// JoinRoom makes the actor a member. PasswordHash is the room's password hash that the gateway
+// verified the clear password against (never the password itself): the slow hash comparison
+// runs in the gateway, the single writer only compares it with the room's current hash.
+type JoinRoom struct {
+	PasswordHash string `json:"password_hash,omitempty"`
+}
 
 // LeaveRoom ends the actor's membership.
 type LeaveRoom struct{}
+
+// SetRole makes a member an admin or a plain member again.
+type SetRole struct {
+	UserID uuid.UUID `json:"user_id"`
+	Role   string    `json:"role"`
+}
+
+// KickMember ends another user's membership.
+type KickMember struct {
+	UserID uuid.UUID `json:"user_id"`
+}
+
+// BanMember ends a user's membership, if any, and keeps them out until unbanned.
+type BanMember struct {
+	UserID uuid.UUID `json:"user_id"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// UnbanMember lifts a ban.
+type UnbanMember struct {
+	UserID uuid.UUID `json:"user_id"`
+}
+
+// InviteUser opens an invitation for a user; joining consumes it.
+type InviteUser struct {
+	UserID uuid.UUID `json:"user_id"`
+}
 
 // SendMessage posts a message as the actor.
 type SendMessage struct {
@@ -63,20 +122,53 @@ type SendMessage struct {
 	ClientMsgID      string     `json:"client_msg_id,omitempty"`
 }
 
-func (RegisterUser) CommandType() string { return CmdRegisterUser }
-func (CreateRoom) CommandType() string   { return CmdCreateRoom }
-func (JoinRoom) CommandType() string     { return CmdJoinRoom }
-func (LeaveRoom) CommandType() string    { return CmdLeaveRoom }
-func (SendMessage) CommandType() string  { return CmdSendMessage }
+// EditMessage replaces the content of one of the actor's messages.
+type EditMessage struct {
+	MessageID uuid.UUID `json:"message_id"`
+	Content   string    `json:"content"`
+}
+
+// DeleteMessage deletes a message; it stays in history, marked deleted.
+type DeleteMessage struct {
+	MessageID uuid.UUID `json:"message_id"`
+}
+
+// MarkRead moves the actor's durable read marker forward to Seq.
+type MarkRead struct {
+	Seq int64 `json:"seq"`
+}
+
+func (RegisterUser) CommandType() string  { return CmdRegisterUser }
+func (UpdateProfile) CommandType() string { return CmdUpdateProfile }
+func (CreateRoom) CommandType() string    { return CmdCreateRoom }
+func (UpdateRoom) CommandType() string    { return CmdUpdateRoom }
+func (DeleteRoom) CommandType() string    { return CmdDeleteRoom }
+func (JoinRoom) CommandType() string      { return CmdJoinRoom }
+func (LeaveRoom) CommandType() string     { return CmdLeaveRoom }
+func (SetRole) CommandType() string       { return CmdSetRole }
+func (KickMember) CommandType() string    { return CmdKickMember }
+func (BanMember) CommandType() string     { return CmdBanMember }
+func (UnbanMember) CommandType() string   { return CmdUnbanMember }
+func (InviteUser) CommandType() string    { return CmdInviteUser }
+func (SendMessage) CommandType() string   { return CmdSendMessage }
+func (EditMessage) CommandType() string   { return CmdEditMessage }
+func (DeleteMessage) CommandType() string { return CmdDeleteMessage }
+func (MarkRead) CommandType() string      { return CmdMarkRead }
+
+// AggregateTypeOf is the type of the aggregate a command payload addresses.
+func AggregateTypeOf(p CommandData) string {
+	switch p.(type) {
+	case RegisterUser, UpdateProfile:
+		return AggregateUser
+	default:
+		return AggregateRoom
+	}
+}
 
 // NewCommand fills in the envelope of a command from its payload.
 func NewCommand(id uuid.UUID, aggregateID uuid.UUID, actorID uuid.UUID, actorName string, issuedAt time.Time, p CommandData) Command {
-	aggType := AggregateRoom
-	if _, ok := p.(RegisterUser); ok {
-		aggType = AggregateUser
-	}
 	return Command{
-		ID: id, Type: p.CommandType(), AggregateType: aggType, AggregateID: aggregateID,
+		ID: id, Type: p.CommandType(), AggregateType: AggregateTypeOf(p), AggregateID: aggregateID,
 		ActorID: actorID, ActorName: actorName, IssuedAt: issuedAt.UTC(), Payload: p,
 	}
 }
@@ -96,14 +188,36 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 	switch raw.Type {
 	case CmdRegisterUser:
 		c.Payload, err = decodeAs[RegisterUser](raw.Payload)
+	case CmdUpdateProfile:
+		c.Payload, err = decodeAs[UpdateProfile](raw.Payload)
 	case CmdCreateRoom:
 		c.Payload, err = decodeAs[CreateRoom](raw.Payload)
+	case CmdUpdateRoom:
+		c.Payload, err = decodeAs[UpdateRoom](raw.Payload)
+	case CmdDeleteRoom:
+		c.Payload, err = decodeAs[DeleteRoom](raw.Payload)
 	case CmdJoinRoom:
 		c.Payload, err = decodeAs[JoinRoom](raw.Payload)
 	case CmdLeaveRoom:
 		c.Payload, err = decodeAs[LeaveRoom](raw.Payload)
+	case CmdSetRole:
+		c.Payload, err = decodeAs[SetRole](raw.Payload)
+	case CmdKickMember:
+		c.Payload, err = decodeAs[KickMember](raw.Payload)
+	case CmdBanMember:
+		c.Payload, err = decodeAs[BanMember](raw.Payload)
+	case CmdUnbanMember:
+		c.Payload, err = decodeAs[UnbanMember](raw.Payload)
+	case CmdInviteUser:
+		c.Payload, err = decodeAs[InviteUser](raw.Payload)
 	case CmdSendMessage:
 		c.Payload, err = decodeAs[SendMessage](raw.Payload)
+	case CmdEditMessage:
+		c.Payload, err = decodeAs[EditMessage](raw.Payload)
+	case CmdDeleteMessage:
+		c.Payload, err = decodeAs[DeleteMessage](raw.Payload)
+	case CmdMarkRead:
+		c.Payload, err = decodeAs[MarkRead](raw.Payload)
 	default:
 		return fmt.Errorf("unknown command type %q", raw.Type)
 	}

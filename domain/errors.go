@@ -16,6 +16,7 @@ const (
 	CodeUsernameTaken    = "username_taken"
 	CodeMessageNotFound  = "message_not_found"
 	CodeWrongPassword    = "wrong_password"
+	CodeUserNotFound     = "user_not_found"
 )
 
 // Error is a rejection of a command: a stable contract code and a human message.

@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,13 +15,24 @@ const (
 	AggregateUser = "user"
 )
 
-// Event types (the seed's names).
+// Event types (the seed's names, and Chorus's own for what the seed does not name).
 const (
-	TypeRoomCreated    = "RoomCreated"
-	TypeUserJoinedRoom = "UserJoinedRoom"
-	TypeUserLeftRoom   = "UserLeftRoom"
-	TypeMessageSent    = "MessageSent"
-	TypeUserRegistered = "UserRegistered"
+	TypeRoomCreated        = "RoomCreated"
+	TypeRoomUpdated        = "RoomUpdated"
+	TypeRoomDeleted        = "RoomDeleted"
+	TypeUserJoinedRoom     = "UserJoinedRoom"
+	TypeUserLeftRoom       = "UserLeftRoom"
+	TypeMemberRoleChanged  = "MemberRoleChanged"
+	TypeMemberKicked       = "MemberKicked"
+	TypeUserBanned         = "UserBanned"
+	TypeUserUnbanned       = "UserUnbanned"
+	TypeUserInvited        = "UserInvited"
+	TypeMessageSent        = "MessageSent"
+	TypeMessageUpdated     = "MessageUpdated"
+	TypeMessageDeleted     = "MessageDeleted"
+	TypeReadMarkerUpdated  = "ReadMarkerUpdated"
+	TypeUserRegistered     = "UserRegistered"
+	TypeUserProfileUpdated = "UserProfileUpdated"
 )
 
 // CurrentSchemaVersion is the schema version every event is written with today.
@@ -55,7 +67,25 @@ type RoomCreated struct {
 	CreatedAt    time.Time `json:"created_at"`
 }
 
-// UserJoinedRoom adds a member with a role (owner, admin, member).
+// RoomUpdated changes a room's settings. Only the fields that changed are present (non-nil);
+// an empty description clears it.
+type RoomUpdated struct {
+	RoomID      uuid.UUID `json:"room_id"`
+	Name        *string   `json:"name,omitempty"`
+	Description *string   `json:"description,omitempty"`
+	UpdatedBy   uuid.UUID `json:"updated_by"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// RoomDeleted ends a room. Nothing more happens in it.
+type RoomDeleted struct {
+	RoomID    uuid.UUID `json:"room_id"`
+	DeletedBy uuid.UUID `json:"deleted_by"`
+	DeletedAt time.Time `json:"deleted_at"`
+}
+
+// UserJoinedRoom adds a member with a role (owner, admin, member). It consumes the user's
+// open invitation, if any.
 type UserJoinedRoom struct {
 	RoomID   uuid.UUID `json:"room_id"`
 	UserID   uuid.UUID `json:"user_id"`
@@ -64,12 +94,50 @@ type UserJoinedRoom struct {
 	JoinedAt time.Time `json:"joined_at"`
 }
 
-// UserLeftRoom removes a member.
+// UserLeftRoom removes a member who left.
 type UserLeftRoom struct {
 	RoomID   uuid.UUID `json:"room_id"`
 	UserID   uuid.UUID `json:"user_id"`
 	Username string    `json:"username"`
 	LeftAt   time.Time `json:"left_at"`
+}
+
+// MemberRoleChanged gives a member a new role (admin or member).
+type MemberRoleChanged struct {
+	RoomID    uuid.UUID `json:"room_id"`
+	UserID    uuid.UUID `json:"user_id"`
+	Role      string    `json:"role"`
+	ChangedBy uuid.UUID `json:"changed_by"`
+}
+
+// MemberKicked removes a member against their will; they may join again.
+type MemberKicked struct {
+	RoomID   uuid.UUID `json:"room_id"`
+	UserID   uuid.UUID `json:"user_id"`
+	KickedBy uuid.UUID `json:"kicked_by"`
+}
+
+// UserBanned ends the user's membership, if any, and their open invitation, and keeps them out
+// until UserUnbanned.
+type UserBanned struct {
+	RoomID   uuid.UUID `json:"room_id"`
+	UserID   uuid.UUID `json:"user_id"`
+	BannedBy uuid.UUID `json:"banned_by"`
+	Reason   string    `json:"reason"`
+}
+
+// UserUnbanned lifts a ban; the user may join again (by the room's usual rules).
+type UserUnbanned struct {
+	RoomID     uuid.UUID `json:"room_id"`
+	UserID     uuid.UUID `json:"user_id"`
+	UnbannedBy uuid.UUID `json:"unbanned_by"`
+}
+
+// UserInvited opens an invitation: the user may join the room even if it is private.
+type UserInvited struct {
+	RoomID    uuid.UUID `json:"room_id"`
+	UserID    uuid.UUID `json:"user_id"`
+	InvitedBy uuid.UUID `json:"invited_by"`
 }
 
 // MessageSent records a message with its room sequence number.
@@ -91,6 +159,38 @@ type MessageData struct {
 	CreatedAt        time.Time  `json:"created_at"`
 }
 
+// MessageUpdated replaces a message's content. Besides the change it repeats the message's
+// unchanging facts (seq, sender, type, reply, creation time) so that a projector can build the
+// whole Message without a lookup.
+type MessageUpdated struct {
+	RoomID           uuid.UUID  `json:"room_id"`
+	MessageID        uuid.UUID  `json:"message_id"`
+	NewContent       string     `json:"new_content"`
+	UpdatedBy        uuid.UUID  `json:"updated_by"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+	Seq              int64      `json:"seq"`
+	SenderID         uuid.UUID  `json:"sender_id"`
+	MessageType      string     `json:"message_type"`
+	ReplyToMessageID *uuid.UUID `json:"reply_to_message_id"`
+	CreatedAt        time.Time  `json:"created_at"`
+}
+
+// MessageDeleted marks a message deleted; it stays in history with empty content.
+type MessageDeleted struct {
+	RoomID    uuid.UUID `json:"room_id"`
+	MessageID uuid.UUID `json:"message_id"`
+	Seq       int64     `json:"seq"`
+	DeletedBy uuid.UUID `json:"deleted_by"`
+	DeletedAt time.Time `json:"deleted_at"`
+}
+
+// ReadMarkerUpdated moves a member's durable read marker forward to Seq.
+type ReadMarkerUpdated struct {
+	RoomID uuid.UUID `json:"room_id"`
+	UserID uuid.UUID `json:"user_id"`
+	Seq    int64     `json:"seq"`
+}
+
 // UserRegistered creates a user. It carries no password and no hash: credentials live outside
 // the event log.
 type UserRegistered struct {
@@ -101,18 +201,60 @@ type UserRegistered struct {
 	RegisteredAt time.Time `json:"registered_at"`
 }
 
-func (RoomCreated) EventType() string    { return TypeRoomCreated }
-func (UserJoinedRoom) EventType() string { return TypeUserJoinedRoom }
-func (UserLeftRoom) EventType() string   { return TypeUserLeftRoom }
-func (MessageSent) EventType() string    { return TypeMessageSent }
-func (UserRegistered) EventType() string { return TypeUserRegistered }
+// UserProfileUpdated changes a user's profile. Only the fields that changed are present
+// (non-nil); an empty email or avatar URL clears it.
+type UserProfileUpdated struct {
+	UserID      uuid.UUID `json:"user_id"`
+	DisplayName *string   `json:"display_name,omitempty"`
+	AvatarURL   *string   `json:"avatar_url,omitempty"`
+	Email       *string   `json:"email,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func (RoomCreated) EventType() string        { return TypeRoomCreated }
+func (RoomUpdated) EventType() string        { return TypeRoomUpdated }
+func (RoomDeleted) EventType() string        { return TypeRoomDeleted }
+func (UserJoinedRoom) EventType() string     { return TypeUserJoinedRoom }
+func (UserLeftRoom) EventType() string       { return TypeUserLeftRoom }
+func (MemberRoleChanged) EventType() string  { return TypeMemberRoleChanged }
+func (MemberKicked) EventType() string       { return TypeMemberKicked }
+func (UserBanned) EventType() string         { return TypeUserBanned }
+func (UserUnbanned) EventType() string       { return TypeUserUnbanned }
+func (UserInvited) EventType() string        { return TypeUserInvited }
+func (MessageSent) EventType() string        { return TypeMessageSent }
+func (MessageUpdated) EventType() string     { return TypeMessageUpdated }
+func (MessageDeleted) EventType() string     { return TypeMessageDeleted }
+func (ReadMarkerUpdated) EventType() string  { return TypeReadMarkerUpdated }
+func (UserRegistered) EventType() string     { return TypeUserRegistered }
+func (UserProfileUpdated) EventType() string { return TypeUserProfileUpdated }
 
 var eventFactories = map[string]func() EventData{
-	TypeRoomCreated:    func() EventData { return &RoomCreated{} },
-	TypeUserJoinedRoom: func() EventData { return &UserJoinedRoom{} },
-	TypeUserLeftRoom:   func() EventData { return &UserLeftRoom{} },
-	TypeMessageSent:    func() EventData { return &MessageSent{} },
-	TypeUserRegistered: func() EventData { return &UserRegistered{} },
+	TypeRoomCreated:        func() EventData { return &RoomCreated{} },
+	TypeRoomUpdated:        func() EventData { return &RoomUpdated{} },
+	TypeRoomDeleted:        func() EventData { return &RoomDeleted{} },
+	TypeUserJoinedRoom:     func() EventData { return &UserJoinedRoom{} },
+	TypeUserLeftRoom:       func() EventData { return &UserLeftRoom{} },
+	TypeMemberRoleChanged:  func() EventData { return &MemberRoleChanged{} },
+	TypeMemberKicked:       func() EventData { return &MemberKicked{} },
+	TypeUserBanned:         func() EventData { return &UserBanned{} },
+	TypeUserUnbanned:       func() EventData { return &UserUnbanned{} },
+	TypeUserInvited:        func() EventData { return &UserInvited{} },
+	TypeMessageSent:        func() EventData { return &MessageSent{} },
+	TypeMessageUpdated:     func() EventData { return &MessageUpdated{} },
+	TypeMessageDeleted:     func() EventData { return &MessageDeleted{} },
+	TypeReadMarkerUpdated:  func() EventData { return &ReadMarkerUpdated{} },
+	TypeUserRegistered:     func() EventData { return &UserRegistered{} },
+	TypeUserProfileUpdated: func() EventData { return &UserProfileUpdated{} },
+}
+
+// EventTypes lists every event type the domain knows, sorted.
+func EventTypes() []string {
+	out := make([]string, 0, len(eventFactories))
+	for t := range eventFactories {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // UnmarshalJSON decodes an envelope and its data into the data type named by "type".
@@ -134,18 +276,44 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(raw.Data, ptr); err != nil {
 		return fmt.Errorf("decode %s data: %w", raw.Type, err)
 	}
-	*e = Event(raw.envelope)
+	var data EventData
 	switch d := ptr.(type) {
 	case *RoomCreated:
-		e.Data = *d
+		data = *d
+	case *RoomUpdated:
+		data = *d
+	case *RoomDeleted:
+		data = *d
 	case *UserJoinedRoom:
-		e.Data = *d
+		data = *d
 	case *UserLeftRoom:
-		e.Data = *d
+		data = *d
+	case *MemberRoleChanged:
+		data = *d
+	case *MemberKicked:
+		data = *d
+	case *UserBanned:
+		data = *d
+	case *UserUnbanned:
+		data = *d
+	case *UserInvited:
+		data = *d
 	case *MessageSent:
-		e.Data = *d
+		data = *d
+	case *MessageUpdated:
+		data = *d
+	case *MessageDeleted:
+		data = *d
+	case *ReadMarkerUpdated:
+		data = *d
 	case *UserRegistered:
-		e.Data = *d
+		data = *d
+	case *UserProfileUpdated:
+		data = *d
+	default:
+		return fmt.Errorf("event type %q has no value form", raw.Type)
 	}
+	*e = Event(raw.envelope)
+	e.Data = data
 	return nil
 }

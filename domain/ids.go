@@ -15,6 +15,10 @@ var (
 	namespaceCommand = uuid.MustParse("2d8f6b4a-7c21-4e3d-9a5b-4f6e8c0a2d44")
 )
 
+// SystemActorID is the actor of commands the server itself issues (system messages). It is a
+// fixed, well-known id that no registered user can have: user ids are name-based v5 uuids.
+var SystemActorID = uuid.MustParse("00000000-0000-0000-0000-000000000001")
+
 // UserIDFor is the id of the user registered under username. Usernames are unique without
 // regard to case, so the id is derived from the lower-cased name: every registration of one
 // name is routed to one aggregate, whose single writer decides who got it first.

@@ -3,6 +3,7 @@ package domain_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -35,6 +36,209 @@ func sampleEvents() map[string]domain.Event {
 			sent("m2", bob, "re", domain.MessageFile, &reply, 2, "client-1")),
 		"UserRegistered":       env(0, domain.AggregateUser, domain.UserIDFor("alice"), registered("alice", "Alice", "")),
 		"UserRegistered email": env(0, domain.AggregateUser, domain.UserIDFor("alice"), registered("alice", "Alice", "a@example.com")),
+
+		"RoomUpdated name":          env(5, domain.AggregateRoom, roomID, roomUpdated(str("Lounge"), nil, alice)),
+		"RoomUpdated description":   env(5, domain.AggregateRoom, roomID, roomUpdated(nil, str("about"), dave)),
+		"RoomUpdated both, cleared": env(5, domain.AggregateRoom, roomID, roomUpdated(str("界"), str(""), alice)),
+		"RoomDeleted":               env(6, domain.AggregateRoom, roomID, roomDeleted(alice)),
+		"MemberRoleChanged":         env(7, domain.AggregateRoom, roomID, roleChanged(bob, domain.RoleAdmin, alice)),
+		"MemberKicked":              env(8, domain.AggregateRoom, roomID, kicked(bob, dave)),
+		"UserBanned":                env(9, domain.AggregateRoom, roomID, banned(bob, alice, "spam 界")),
+		"UserBanned no reason":      env(9, domain.AggregateRoom, roomID, banned(bob, alice, "")),
+		"UserUnbanned":              env(10, domain.AggregateRoom, roomID, unbanned(bob, dave)),
+		"UserInvited":               env(11, domain.AggregateRoom, roomID, invited(carol, bob)),
+		"MessageUpdated":            env(12, domain.AggregateRoom, roomID, msgUpdated(msg1, bob, 1, "edited 界", bob)),
+		"MessageUpdated reply": env(12, domain.AggregateRoom, roomID, domain.MessageUpdated{
+			RoomID: roomID, MessageID: msg2, NewContent: `{"url":"https://x/a.png"}`, UpdatedBy: bob, UpdatedAt: nowUTC,
+			Seq: 2, SenderID: bob, MessageType: domain.MessageImage, ReplyToMessageID: &reply, CreatedAt: nowUTC.Add(-time.Hour)}),
+		"MessageDeleted":             env(13, domain.AggregateRoom, roomID, msgDeleted(msg1, 1, alice)),
+		"ReadMarkerUpdated":          env(14, domain.AggregateRoom, roomID, readMarker(bob, 7)),
+		"UserProfileUpdated display": env(1, domain.AggregateUser, domain.UserIDFor("alice"), profileUpdated(str("Al"), nil, nil)),
+		"UserProfileUpdated all": env(1, domain.AggregateUser, domain.UserIDFor("alice"),
+			profileUpdated(str("Al"), str("https://cdn.example/a.png"), str("a@example.com"))),
+		"UserProfileUpdated cleared": env(1, domain.AggregateUser, domain.UserIDFor("alice"), profileUpdated(nil, str(""), str(""))),
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Every event type the domain registers has a sample, and every sample's type is registered.
+func TestSampleEventsCoverEveryType(t *testing.T) {
+	have := map[string]bool{}
+	for _, e := range sampleEvents() {
+		have[e.Type] = true
+	}
+	types := domain.EventTypes()
+	if len(types) != 16 {
+		t.Errorf("EventTypes() = %v: %d types, want 16", types, len(types))
+	}
+	for _, typ := range types {
+		if !have[typ] {
+			t.Errorf("no sample of event type %s", typ)
+		}
+		delete(have, typ)
+	}
+	for typ := range have {
+		t.Errorf("sample of unregistered event type %s", typ)
+	}
+}
+
+// Room events travel on room aggregates, user events on user aggregates; the envelope's type is
+// its data's.
+func TestEventAggregateTypes(t *testing.T) {
+	userEvents := map[string]bool{domain.TypeUserRegistered: true, domain.TypeUserProfileUpdated: true}
+	for name, e := range sampleEvents() {
+		want := domain.AggregateRoom
+		if userEvents[e.Type] {
+			want = domain.AggregateUser
+		}
+		if e.AggregateType != want || e.Type != e.Data.EventType() {
+			t.Errorf("%s: aggregate_type %q type %q data %T", name, e.AggregateType, e.Type, e.Data)
+		}
+	}
+}
+
+// The data of each event type has exactly the documented snake_case keys.
+func TestEventDataFieldNames(t *testing.T) {
+	want := map[string][]string{
+		"RoomUpdated name":           {"room_id", "name", "updated_by", "updated_at"},
+		"RoomUpdated description":    {"room_id", "description", "updated_by", "updated_at"},
+		"RoomUpdated both, cleared":  {"room_id", "name", "description", "updated_by", "updated_at"},
+		"RoomDeleted":                {"room_id", "deleted_by", "deleted_at"},
+		"MemberRoleChanged":          {"room_id", "user_id", "role", "changed_by"},
+		"MemberKicked":               {"room_id", "user_id", "kicked_by"},
+		"UserBanned":                 {"room_id", "user_id", "banned_by", "reason"},
+		"UserBanned no reason":       {"room_id", "user_id", "banned_by", "reason"},
+		"UserUnbanned":               {"room_id", "user_id", "unbanned_by"},
+		"UserInvited":                {"room_id", "user_id", "invited_by"},
+		"MessageUpdated":             {"room_id", "message_id", "new_content", "updated_by", "updated_at", "seq", "sender_id", "message_type", "reply_to_message_id", "created_at"},
+		"MessageUpdated reply":       {"room_id", "message_id", "new_content", "updated_by", "updated_at", "seq", "sender_id", "message_type", "reply_to_message_id", "created_at"},
+		"MessageDeleted":             {"room_id", "message_id", "seq", "deleted_by", "deleted_at"},
+		"ReadMarkerUpdated":          {"room_id", "user_id", "seq"},
+		"UserProfileUpdated display": {"user_id", "display_name", "updated_at"},
+		"UserProfileUpdated all":     {"user_id", "display_name", "avatar_url", "email", "updated_at"},
+		"UserProfileUpdated cleared": {"user_id", "avatar_url", "email", "updated_at"},
+		"RoomCreated public":         {"room_id", "name", "description", "owner_id", "is_private", "created_at"},
+		"RoomCreated private":        {"room_id", "name", "description", "owner_id", "is_private", "password_hash", "created_at"},
+		"UserJoinedRoom":             {"room_id", "user_id", "username", "role", "joined_at"},
+		"UserLeftRoom":               {"room_id", "user_id", "username", "left_at"},
+		"UserRegistered":             {"user_id", "username", "display_name", "registered_at"},
+		"UserRegistered email":       {"user_id", "username", "display_name", "email", "registered_at"},
+	}
+	samples := sampleEvents()
+	for name, keys := range want {
+		e, ok := samples[name]
+		if !ok {
+			t.Errorf("no sample %q", name)
+			continue
+		}
+		b, err := json.Marshal(e.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for k := range m {
+			got = append(got, k)
+		}
+		sort.Strings(got)
+		w := append([]string(nil), keys...)
+		sort.Strings(w)
+		if !reflect.DeepEqual(got, w) {
+			t.Errorf("%s: keys %v, want %v (%s)", name, got, w, b)
+		}
+		for _, k := range []string{"updated_at", "deleted_at", "created_at"} {
+			if raw, ok := m[k]; ok && !strings.HasSuffix(strings.Trim(string(raw), `"`), "Z") {
+				t.Errorf("%s: %s %s is not UTC", name, k, raw)
+			}
+		}
+	}
+	// A message without a reply says so with null, as in Message.
+	b, _ := json.Marshal(samples["MessageUpdated"].Data)
+	if !strings.Contains(string(b), `"reply_to_message_id":null`) {
+		t.Errorf("MessageUpdated without a reply: %s", b)
+	}
+}
+
+// allCommandTypes lists every command type the domain decodes.
+var allCommandTypes = []string{
+	domain.CmdRegisterUser, domain.CmdUpdateProfile, domain.CmdCreateRoom, domain.CmdUpdateRoom, domain.CmdDeleteRoom,
+	domain.CmdJoinRoom, domain.CmdLeaveRoom, domain.CmdSetRole, domain.CmdKickMember, domain.CmdBanMember,
+	domain.CmdUnbanMember, domain.CmdInviteUser, domain.CmdSendMessage, domain.CmdEditMessage, domain.CmdDeleteMessage,
+	domain.CmdMarkRead,
+}
+
+// samplePayload is a payload of a command type, with every field set.
+func samplePayload(typ string) domain.CommandData {
+	reply := msg1
+	return map[string]domain.CommandData{
+		domain.CmdRegisterUser:  domain.RegisterUser{Username: "alice", DisplayName: "Alice", Email: "a@example.com"},
+		domain.CmdUpdateProfile: domain.UpdateProfile{DisplayName: str("Al"), AvatarURL: str("https://x/a.png"), Email: str("")},
+		domain.CmdCreateRoom:    domain.CreateRoom{Name: "G", Description: "d", IsPrivate: true, PasswordHash: "$h"},
+		domain.CmdUpdateRoom:    domain.UpdateRoom{Name: str("N"), Description: str("")},
+		domain.CmdDeleteRoom:    domain.DeleteRoom{},
+		domain.CmdJoinRoom:      domain.JoinRoom{PasswordHash: "$2a$10$abcdefghijklmnopqrstuv"},
+		domain.CmdLeaveRoom:     domain.LeaveRoom{},
+		domain.CmdSetRole:       domain.SetRole{UserID: bob, Role: domain.RoleAdmin},
+		domain.CmdKickMember:    domain.KickMember{UserID: bob},
+		domain.CmdBanMember:     domain.BanMember{UserID: bob, Reason: "spam"},
+		domain.CmdUnbanMember:   domain.UnbanMember{UserID: bob},
+		domain.CmdInviteUser:    domain.InviteUser{UserID: carol},
+		domain.CmdSendMessage:   domain.SendMessage{Content: "re", MessageType: domain.MessageImage, ReplyToMessageID: &reply, ClientMsgID: "c1"},
+		domain.CmdEditMessage:   domain.EditMessage{MessageID: msg1, Content: "new 界"},
+		domain.CmdDeleteMessage: domain.DeleteMessage{MessageID: msg1},
+		domain.CmdMarkRead:      domain.MarkRead{Seq: 42},
+	}[typ]
+}
+
+// The command payload fields are snake_case as documented.
+func TestCommandPayloadFieldNames(t *testing.T) {
+	want := map[string][]string{
+		domain.CmdUpdateProfile: {"display_name", "avatar_url", "email"},
+		domain.CmdUpdateRoom:    {"name", "description"},
+		domain.CmdDeleteRoom:    {},
+		domain.CmdJoinRoom:      {"password_hash"},
+		domain.CmdSetRole:       {"user_id", "role"},
+		domain.CmdKickMember:    {"user_id"},
+		domain.CmdBanMember:     {"user_id", "reason"},
+		domain.CmdUnbanMember:   {"user_id"},
+		domain.CmdInviteUser:    {"user_id"},
+		domain.CmdEditMessage:   {"message_id", "content"},
+		domain.CmdDeleteMessage: {"message_id"},
+		domain.CmdMarkRead:      {"seq"},
+	}
+	for typ, keys := range want {
+		b, _ := json.Marshal(samplePayload(typ))
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		got := []string{}
+		for k := range m {
+			got = append(got, k)
+		}
+		sort.Strings(got)
+		w := append([]string{}, keys...)
+		sort.Strings(w)
+		if !reflect.DeepEqual(got, w) {
+			t.Errorf("%s: keys %v, want %v", typ, got, w)
+		}
+	}
+	// Unset optional fields are left out, so "not given" survives the trip.
+	for _, p := range []domain.CommandData{domain.UpdateRoom{}, domain.UpdateProfile{}, domain.JoinRoom{}} {
+		if b, _ := json.Marshal(p); string(b) != "{}" {
+			t.Errorf("%T{}: %s, want {}", p, b)
+		}
 	}
 }
 
@@ -195,7 +399,7 @@ func TestEventUnmarshalRejects(t *testing.T) {
 
 func TestCommandJSONRoundTrip(t *testing.T) {
 	reply := msg1
-	for _, c := range []domain.Command{
+	cmds := []domain.Command{
 		register("j1", domain.RegisterUser{Username: "alice", DisplayName: "Alice", Email: "a@example.com"}),
 		register("j2", domain.RegisterUser{Username: "bob"}),
 		roomCmd("j3", alice, domain.CreateRoom{Name: "G", Description: "d", IsPrivate: true, PasswordHash: "$h"}),
@@ -204,7 +408,26 @@ func TestCommandJSONRoundTrip(t *testing.T) {
 		roomCmd("j6", bob, domain.LeaveRoom{}),
 		roomCmd("j7", bob, domain.SendMessage{Content: "hi 界"}),
 		roomCmd("j8", bob, domain.SendMessage{Content: "re", MessageType: domain.MessageImage, ReplyToMessageID: &reply, ClientMsgID: "c1"}),
-	} {
+		profile("j9", aliceID, domain.UpdateProfile{DisplayName: str("")}),
+		profile("j10", aliceID, domain.UpdateProfile{}),
+		roomCmd("j11", alice, domain.UpdateRoom{Description: str("")}),
+		roomCmd("j12", alice, domain.UpdateRoom{}),
+		roomCmd("j13", bob, domain.JoinRoom{}),
+		roomCmd("j14", bob, domain.BanMember{UserID: carol}),
+		roomCmd("j15", bob, domain.MarkRead{}),
+	}
+	for i, typ := range allCommandTypes {
+		p := samplePayload(typ)
+		if p == nil || p.CommandType() != typ {
+			t.Fatalf("no sample payload of %s", typ)
+		}
+		id := domain.UserIDFor("alice")
+		if domain.AggregateTypeOf(p) == domain.AggregateRoom {
+			id = roomID
+		}
+		cmds = append(cmds, domain.NewCommand(cid(fmt.Sprint("all", i)), id, alice, "alice", now, p))
+	}
+	for _, c := range cmds {
 		t.Run(c.Type+"/"+c.ID.String()[:8], func(t *testing.T) {
 			b, err := json.Marshal(c)
 			if err != nil {
@@ -250,12 +473,54 @@ func TestCommandUnmarshal(t *testing.T) {
 		}
 	}
 
+	// Payload-less new commands decode too.
+	for _, typ := range []string{domain.CmdDeleteRoom, domain.CmdLeaveRoom} {
+		var c domain.Command
+		if err := json.Unmarshal(mk(typ, ``), &c); err != nil || c.Payload == nil || c.Payload.CommandType() != typ {
+			t.Errorf("%s without payload: %#v, %v", typ, c, err)
+		}
+	}
+
+	// A hand-written payload pins the wire names of the new commands.
+	for typ, tc := range map[string]struct {
+		payload string
+		want    domain.CommandData
+	}{
+		domain.CmdUpdateRoom:    {`{"name":"N","description":""}`, domain.UpdateRoom{Name: str("N"), Description: str("")}},
+		domain.CmdJoinRoom:      {`{"password_hash":"$2a$h"}`, domain.JoinRoom{PasswordHash: "$2a$h"}},
+		domain.CmdSetRole:       {`{"user_id":"cccccccc-cccc-4ccc-8ccc-cccccccccccc","role":"admin"}`, domain.SetRole{UserID: carol, Role: "admin"}},
+		domain.CmdKickMember:    {`{"user_id":"cccccccc-cccc-4ccc-8ccc-cccccccccccc"}`, domain.KickMember{UserID: carol}},
+		domain.CmdBanMember:     {`{"user_id":"cccccccc-cccc-4ccc-8ccc-cccccccccccc","reason":"r"}`, domain.BanMember{UserID: carol, Reason: "r"}},
+		domain.CmdUnbanMember:   {`{"user_id":"cccccccc-cccc-4ccc-8ccc-cccccccccccc"}`, domain.UnbanMember{UserID: carol}},
+		domain.CmdInviteUser:    {`{"user_id":"cccccccc-cccc-4ccc-8ccc-cccccccccccc"}`, domain.InviteUser{UserID: carol}},
+		domain.CmdEditMessage:   {`{"message_id":"0e000000-0000-4000-8000-000000000001","content":"c"}`, domain.EditMessage{MessageID: msg1, Content: "c"}},
+		domain.CmdDeleteMessage: {`{"message_id":"0e000000-0000-4000-8000-000000000001"}`, domain.DeleteMessage{MessageID: msg1}},
+		domain.CmdMarkRead:      {`{"seq":12}`, domain.MarkRead{Seq: 12}},
+		domain.CmdUpdateProfile: {`{"display_name":"D","avatar_url":"https://x/a","email":""}`, domain.UpdateProfile{DisplayName: str("D"), AvatarURL: str("https://x/a"), Email: str("")}},
+	} {
+		var c domain.Command
+		if err := json.Unmarshal(mk(typ, `,"payload":`+tc.payload), &c); err != nil {
+			t.Errorf("%s: %v", typ, err)
+			continue
+		}
+		if !reflect.DeepEqual(c.Payload, tc.want) {
+			t.Errorf("%s: payload %#v, want %#v", typ, c.Payload, tc.want)
+		}
+	}
+
 	for name, in := range map[string][]byte{
-		"unknown command type": mk("explode_room", `,"payload":{}`),
-		"missing type":         []byte(`{"id":"0e000000-0000-4000-8000-0000000000cc","payload":{}}`),
-		"payload wrong shape":  mk(domain.CmdSendMessage, `,"payload":{"content":5}`),
-		"payload not object":   mk(domain.CmdCreateRoom, `,"payload":"x"`),
-		"not json":             []byte(`{`),
+		"set_role bad user id":    mk(domain.CmdSetRole, `,"payload":{"user_id":"nope","role":"admin"}`),
+		"mark_read seq as string": mk(domain.CmdMarkRead, `,"payload":{"seq":"3"}`),
+		"mark_read seq fraction":  mk(domain.CmdMarkRead, `,"payload":{"seq":1.5}`),
+		"edit_message content 5":  mk(domain.CmdEditMessage, `,"payload":{"content":5}`),
+		"update_room name 5":      mk(domain.CmdUpdateRoom, `,"payload":{"name":5}`),
+		"join_room payload array": mk(domain.CmdJoinRoom, `,"payload":[]`),
+		"update_profile not obj":  mk(domain.CmdUpdateProfile, `,"payload":"x"`),
+		"unknown command type":    mk("explode_room", `,"payload":{}`),
+		"missing type":            []byte(`{"id":"0e000000-0000-4000-8000-0000000000cc","payload":{}}`),
+		"payload wrong shape":     mk(domain.CmdSendMessage, `,"payload":{"content":5}`),
+		"payload not object":      mk(domain.CmdCreateRoom, `,"payload":"x"`),
+		"not json":                []byte(`{`),
 	} {
 		var c domain.Command
 		if err := json.Unmarshal(in, &c); err == nil {
@@ -277,6 +542,14 @@ func FuzzEventUnmarshal(f *testing.F) {
 	f.Add([]byte(`{"type":"RoomCreated","data":null}`))
 	f.Add([]byte(`{"type":"MessageSent","data":{"message":{"reply_to_message_id":null}}}`))
 	f.Add([]byte(`{"type":"Nope","data":{}}`))
+	f.Add([]byte(`{"type":"RoomUpdated","data":{"name":null,"description":""}}`))
+	f.Add([]byte(`{"type":"RoomDeleted","data":{}}`))
+	f.Add([]byte(`{"type":"MessageUpdated","data":{"reply_to_message_id":null,"seq":-1}}`))
+	f.Add([]byte(`{"type":"MessageDeleted","data":{"seq":1e3}}`))
+	f.Add([]byte(`{"type":"ReadMarkerUpdated","data":{"seq":9223372036854775807}}`))
+	f.Add([]byte(`{"type":"UserBanned","data":{"reason":null}}`))
+	f.Add([]byte(`{"type":"UserProfileUpdated","data":{"email":"","avatar_url":null}}`))
+	f.Add([]byte(`{"type":"MemberRoleChanged","data":{"role":"owner"}}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{}`))
 

@@ -137,9 +137,15 @@ func TestRoomJoinLeave(t *testing.T) {
 			code:  domain.CodeAlreadyMember,
 		},
 		{
-			name:  "join a private room: forbidden",
+			name:  "join a private room with a password, without the hash: wrong_password",
 			given: privateRoom(),
 			when:  roomCmd("j5", bob, domain.JoinRoom{}),
+			code:  domain.CodeWrongPassword,
+		},
+		{
+			name:  "join an invite-only private room: forbidden",
+			given: inviteOnlyRoom(),
+			when:  roomCmd("j5b", bob, domain.JoinRoom{}),
 			code:  domain.CodeForbidden,
 		},
 		{
@@ -149,10 +155,10 @@ func TestRoomJoinLeave(t *testing.T) {
 			then:  []domain.EventData{left(bob)},
 		},
 		{
-			name:  "owner leaves: UserLeftRoom",
+			name:  "owner cannot leave: forbidden (delete the room instead)",
 			given: publicRoom(),
 			when:  roomCmd("l2", alice, domain.LeaveRoom{}),
-			then:  []domain.EventData{left(alice)},
+			code:  domain.CodeForbidden,
 		},
 		{
 			name:  "member of a private room leaves",
@@ -316,8 +322,8 @@ func TestRoomSend(t *testing.T) {
 		{
 			name:  "message_type file ok",
 			given: withBob,
-			when:  send("s20", bob, domain.SendMessage{Content: "report.pdf", MessageType: domain.MessageFile}),
-			then:  []domain.EventData{sent("s20", bob, "report.pdf", domain.MessageFile, nil, 1, "")},
+			when:  send("s20", bob, domain.SendMessage{Content: "https://files.example/report.pdf", MessageType: domain.MessageFile}),
+			then:  []domain.EventData{sent("s20", bob, "https://files.example/report.pdf", domain.MessageFile, nil, 1, "")},
 		},
 		{
 			name:  "message_type system rejected (server only)",
@@ -421,7 +427,7 @@ func TestRoomLifeVersionsAndSeq(t *testing.T) {
 		{"c", bob, domain.SendMessage{Content: "one"}, ""},
 		{"d", carol, domain.SendMessage{Content: "nope"}, domain.CodeNotAMember},
 		{"e", carol, domain.JoinRoom{}, ""},
-		{"f", alice, domain.SendMessage{Content: "two", MessageType: domain.MessageImage}, ""},
+		{"f", alice, domain.SendMessage{Content: "https://img.example/two.png", MessageType: domain.MessageImage}, ""},
 		{"g", bob, domain.LeaveRoom{}, ""},
 		{"h", bob, domain.SendMessage{Content: "gone"}, domain.CodeNotAMember},
 		{"i", carol, domain.SendMessage{Content: "three"}, ""},

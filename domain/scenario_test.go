@@ -22,9 +22,16 @@ var (
 	alice   = uuid.MustParse("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa") // owner
 	bob     = uuid.MustParse("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb")
 	carol   = uuid.MustParse("cccccccc-cccc-4ccc-8ccc-cccccccccccc")
+	dave    = uuid.MustParse("dddddddd-dddd-4ddd-8ddd-dddddddddddd") // made admin in the fixtures that need one
+	erin    = uuid.MustParse("eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee") // invited
+	frank   = uuid.MustParse("f0f0f0f0-f0f0-4f0f-8f0f-f0f0f0f0f0f0") // banned
+	ted     = uuid.MustParse("7ed00000-0000-4000-8000-000000000007") // a plain member, target of moderation
+	vic     = uuid.MustParse("71c00000-0000-4000-8000-000000000071") // banned, target of unban
+	uma     = uuid.MustParse("0a0a0000-0000-4000-8000-0000000000aa") // a stranger, target of invitations
 
 	msg1 = uuid.MustParse("0e000000-0000-4000-8000-000000000001")
 	msg2 = uuid.MustParse("0e000000-0000-4000-8000-000000000002")
+	msg3 = uuid.MustParse("0e000000-0000-4000-8000-000000000003")
 
 	testNS = uuid.MustParse("7e570000-0000-4000-8000-000000000000")
 )
@@ -33,7 +40,10 @@ var (
 func cid(key string) uuid.UUID { return uuid.NewSHA1(testNS, []byte("cmd:"+key)) }
 
 // names maps the fixture users to their usernames (commands carry the actor's name).
-var names = map[uuid.UUID]string{alice: "alice", bob: "bob", carol: "carol"}
+var names = map[uuid.UUID]string{
+	alice: "alice", bob: "bob", carol: "carol", dave: "dave", erin: "erin", frank: "frank", ted: "ted", vic: "vic", uma: "uma",
+	domain.SystemActorID: "system",
+}
 
 // roomCmd is a command on the fixture room by actor, with id cid(key).
 func roomCmd(key string, actor uuid.UUID, p domain.CommandData) domain.Command {
@@ -197,9 +207,82 @@ func publicRoom(more ...domain.EventData) []domain.EventData {
 	return append([]domain.EventData{created(alice, false, ""), joined(alice, domain.RoleOwner)}, more...)
 }
 
-// privateRoom is a private room owned by alice (versions 1, 2).
+// roomHash is the password hash of privateRoom.
+const roomHash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
+
+// privateRoom is a private room with a password, owned by alice (versions 1, 2).
 func privateRoom(more ...domain.EventData) []domain.EventData {
-	return append([]domain.EventData{created(alice, true, "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"), joined(alice, domain.RoleOwner)}, more...)
+	return append([]domain.EventData{created(alice, true, roomHash), joined(alice, domain.RoleOwner)}, more...)
+}
+
+// inviteOnlyRoom is a private room without a password, owned by alice (versions 1, 2).
+func inviteOnlyRoom(more ...domain.EventData) []domain.EventData {
+	return append([]domain.EventData{created(alice, true, ""), joined(alice, domain.RoleOwner)}, more...)
+}
+
+// given concatenates fixture fragments.
+func given(parts ...[]domain.EventData) []domain.EventData {
+	var out []domain.EventData
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func evs(d ...domain.EventData) []domain.EventData { return d }
+
+func str(s string) *string { return &s }
+
+func roomUpdated(name, desc *string, by uuid.UUID) domain.RoomUpdated {
+	return domain.RoomUpdated{RoomID: roomID, Name: name, Description: desc, UpdatedBy: by, UpdatedAt: nowUTC}
+}
+
+func roomDeleted(by uuid.UUID) domain.RoomDeleted {
+	return domain.RoomDeleted{RoomID: roomID, DeletedBy: by, DeletedAt: nowUTC}
+}
+
+func roleChanged(user uuid.UUID, role string, by uuid.UUID) domain.MemberRoleChanged {
+	return domain.MemberRoleChanged{RoomID: roomID, UserID: user, Role: role, ChangedBy: by}
+}
+
+func kicked(user, by uuid.UUID) domain.MemberKicked {
+	return domain.MemberKicked{RoomID: roomID, UserID: user, KickedBy: by}
+}
+
+func banned(user, by uuid.UUID, reason string) domain.UserBanned {
+	return domain.UserBanned{RoomID: roomID, UserID: user, BannedBy: by, Reason: reason}
+}
+
+func unbanned(user, by uuid.UUID) domain.UserUnbanned {
+	return domain.UserUnbanned{RoomID: roomID, UserID: user, UnbannedBy: by}
+}
+
+func invited(user, by uuid.UUID) domain.UserInvited {
+	return domain.UserInvited{RoomID: roomID, UserID: user, InvitedBy: by}
+}
+
+// msgUpdated is the MessageUpdated of an edit of a message given by sentMsg (text, no reply).
+func msgUpdated(id, sender uuid.UUID, seq int64, content string, by uuid.UUID) domain.MessageUpdated {
+	return domain.MessageUpdated{RoomID: roomID, MessageID: id, NewContent: content, UpdatedBy: by, UpdatedAt: nowUTC,
+		Seq: seq, SenderID: sender, MessageType: domain.MessageText, CreatedAt: nowUTC}
+}
+
+func msgDeleted(id uuid.UUID, seq int64, by uuid.UUID) domain.MessageDeleted {
+	return domain.MessageDeleted{RoomID: roomID, MessageID: id, Seq: seq, DeletedBy: by, DeletedAt: nowUTC}
+}
+
+func readMarker(user uuid.UUID, seq int64) domain.ReadMarkerUpdated {
+	return domain.ReadMarkerUpdated{RoomID: roomID, UserID: user, Seq: seq}
+}
+
+// roomOf is the room aggregate after the given events.
+func roomOf(t *testing.T, given ...domain.EventData) *domain.Room {
+	t.Helper()
+	r, ok := build(domain.AggregateRoom, roomID, given...).(*domain.Room)
+	if !ok {
+		t.Fatal("NewAggregate(room) is not a *domain.Room")
+	}
+	return r
 }
 
 func ptr(u uuid.UUID) *uuid.UUID { return &u }

@@ -13,6 +13,7 @@ import (
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/readmodel"
 )
 
 // The commands a client can issue are the same over HTTP and over a socket, and so are their
@@ -141,8 +142,29 @@ func (g *Gateway) prepareCreateRoom(ctx context.Context, actor uuid.UUID, in cre
 	}, nil
 }
 
-// prepareMembership builds join_room and leave_room. A join's password is not part of the
-// command yet: the domain decides private rooms on its own (it refuses them today).
+// joinCommand builds a join. A password is checked here, against the room's bcrypt hash in the
+// read model, so that the slow hash never runs on the command processor's single-writer path
+// and the clear password never enters the command log: the command carries the hash the
+// password matched, and the room aggregate accepts it only if that is still the room's hash.
+// A wrong password sends no hash, and the aggregate answers wrong_password.
+func (g *Gateway) joinCommand(ctx context.Context, roomID uuid.UUID, password string) (domain.JoinRoom, error) {
+	if password == "" {
+		return domain.JoinRoom{}, nil
+	}
+	hash, err := g.rm.RoomPasswordHash(ctx, roomID)
+	if errors.Is(err, readmodel.ErrNotFound) || hash == "" {
+		return domain.JoinRoom{}, nil // the aggregate tells: room_not_found, or a room without password
+	}
+	if err != nil {
+		return domain.JoinRoom{}, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+		return domain.JoinRoom{}, nil
+	}
+	return domain.JoinRoom{PasswordHash: hash}, nil
+}
+
+// prepareMembership builds join_room and leave_room.
 func (g *Gateway) prepareMembership(ctx context.Context, actor, roomID uuid.UUID, p domain.CommandData) (action, error) {
 	cmd, err := g.newCommand(ctx, uuid.New(), roomID, actor, p)
 	if err != nil {

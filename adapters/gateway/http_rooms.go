@@ -73,12 +73,17 @@ func (g *Gateway) joinRoom(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// The body is optional; a password in it is accepted but not yet used (see prepareMembership).
+	// The body is optional; a password in it is checked by joinCommand.
 	var req joinRoomRequest
 	if err := readBody(c, &req, true); err != nil {
 		return err
 	}
-	a, err := g.prepareMembership(c.Request().Context(), currentUser(c), id, domain.JoinRoom{})
+	ctx := c.Request().Context()
+	join, err := g.joinCommand(ctx, id, req.Password)
+	if err != nil {
+		return err
+	}
+	a, err := g.prepareMembership(ctx, currentUser(c), id, join)
 	if err != nil {
 		return err
 	}

@@ -224,9 +224,15 @@ func TestRoomsAndVisibility(t *testing.T) {
 		t.Fatalf("second join: %s", r.raw)
 	}
 	e.mustDo(http.StatusOK, "GET", "/api/v1/rooms/"+pub.String()+"/messages", other, nil)
-	r = e.mustDo(http.StatusForbidden, "POST", "/api/v1/rooms/"+priv.String()+"/join", other, map[string]any{"password": "letmein"})
-	if r.errCode() != domain.CodeForbidden {
-		t.Fatalf("join private: %s", r.raw)
+	for _, body := range []map[string]any{nil, {"password": "wrong"}} {
+		r = e.mustDo(http.StatusForbidden, "POST", "/api/v1/rooms/"+priv.String()+"/join", other, body)
+		if r.errCode() != domain.CodeWrongPassword {
+			t.Fatalf("join private with password %v: %s", body, r.raw)
+		}
+	}
+	e.mustDo(http.StatusOK, "POST", "/api/v1/rooms/"+priv.String()+"/join", other, map[string]any{"password": "letmein"})
+	if join := e.w.dispatched[len(e.w.dispatched)-1].Payload.(domain.JoinRoom); !strings.HasPrefix(join.PasswordHash, "$2") {
+		t.Fatalf("a join carries the matched hash, never the password: %+v", join)
 	}
 	e.mustDo(http.StatusOK, "POST", "/api/v1/rooms/"+pub.String()+"/leave", other, nil)
 	r = e.mustDo(http.StatusForbidden, "POST", "/api/v1/rooms/"+pub.String()+"/leave", other, nil)

@@ -41,6 +41,10 @@ type (
 	roomFrame struct {
 		RoomID *string `json:"room_id"`
 	}
+	joinRoomFrame struct {
+		RoomID   *string `json:"room_id"`
+		Password string  `json:"password"`
+	}
 	sendMessageFrame struct {
 		RoomID *string `json:"room_id"`
 		sendMessageRequest
@@ -128,7 +132,7 @@ func (c *conn) handleFrame(data []byte) {
 		// Prepared on the command goroutine: a room password costs a bcrypt hash.
 		c.startCommand(id, func(ctx context.Context) (action, error) { return c.g.prepareCreateRoom(ctx, c.userID, in) })
 	case frameJoinRoom, frameLeaveRoom:
-		var f roomFrame
+		var f joinRoomFrame
 		if !c.decodeFields(data, id, &f) {
 			return
 		}
@@ -136,12 +140,16 @@ func (c *conn) handleFrame(data []byte) {
 		if !ok {
 			return
 		}
-		var p domain.CommandData = domain.JoinRoom{}
-		if h.Type == frameLeaveRoom {
-			p = domain.LeaveRoom{}
-		}
+		leave := h.Type == frameLeaveRoom
 		c.startCommand(id, func(ctx context.Context) (action, error) {
-			return c.g.prepareMembership(ctx, c.userID, roomID, p)
+			if leave {
+				return c.g.prepareMembership(ctx, c.userID, roomID, domain.LeaveRoom{})
+			}
+			join, err := c.g.joinCommand(ctx, roomID, f.Password)
+			if err != nil {
+				return action{}, err
+			}
+			return c.g.prepareMembership(ctx, c.userID, roomID, join)
 		})
 	case frameEditMessage, frameDeleteMessage, frameUpdateRoom, frameDeleteRoom, frameTyping, frameMarkRead, frameResume:
 		c.enqueue(errorFrame(id, codeUnsupported, h.Type+" is not implemented yet"))

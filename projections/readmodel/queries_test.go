@@ -113,7 +113,7 @@ func TestListRoomsVisibilityAndFilter(t *testing.T) {
 	carol, _, r3 := log.register("carol")
 	general, r4 := log.createRoom(alice, "General", false, "")
 	secret, r5 := log.createRoom(alice, "Secret Plans", true, "$argon2id$fake")
-	den, r6 := log.createRoom(bob, "bob's den", true, "")
+	_, r6 := log.createRoom(bob, "bob's den", true, "")
 	_, r7 := log.createRoom(bob, "Random", false, "")
 	apply(t, store, r1, r2, r3, r4, r5, r6, r7, log.join(general, carol))
 
@@ -150,10 +150,14 @@ func TestListRoomsVisibilityAndFilter(t *testing.T) {
 		}
 	}
 
-	// Leaving a private room hides it.
-	apply(t, store, log.leave(den, bob))
-	if got := names(bob, ""); got != "General,Random" {
-		t.Errorf("after leaving bob's den, ListRooms(bob) = %q", got)
+	// Joining a private room (with its password) shows it; leaving hides it again.
+	apply(t, store, log.do(domain.NewCommand(uuid.New(), secret, carol, "carol", log.now, domain.JoinRoom{PasswordHash: "$argon2id$fake"})))
+	if got := names(carol, ""); got != "General,Random,Secret Plans" {
+		t.Errorf("after joining Secret Plans, ListRooms(carol) = %q", got)
+	}
+	apply(t, store, log.leave(secret, carol))
+	if got := names(carol, ""); got != "General,Random" {
+		t.Errorf("after leaving Secret Plans, ListRooms(carol) = %q", got)
 	}
 
 	r, err := store.Room(ctx, secret)
