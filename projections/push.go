@@ -15,15 +15,31 @@ const (
 	PushUserLeft   = "user_left"
 )
 
-// Push is one real-time delivery: a server frame, ready to write, for every socket subscribed to
-// RoomID. For user_joined and user_left, UserID names the user whose sockets join or leave the
-// room's subscription (joined: before the frame is delivered; left: after).
+// Push targets: who receives a push's frame.
+const (
+	// TargetRoom (the default, ""): every socket subscribed to RoomID.
+	TargetRoom = ""
+	// TargetRooms: every socket subscribed to any of RoomIDs, once per socket (presence).
+	TargetRooms = "rooms"
+	// TargetUser: every socket of UserID, wherever it is subscribed (notifications).
+	TargetUser = "user"
+	// TargetAll: every connected socket (system events).
+	TargetAll = "all"
+)
+
+// Push is one real-time delivery: a server frame, ready to write, for the sockets its Target
+// names. For user_joined and user_left, UserID names the user whose sockets join or leave the
+// room's subscription (joined: before the frame is delivered; left: after). ExceptUserID's own
+// sockets are skipped (a typing user does not hear himself).
 type Push struct {
-	RoomID    uuid.UUID       `json:"room_id"`
-	Kind      string          `json:"kind"`
-	UserID    uuid.UUID       `json:"user_id,omitempty"`
-	CommandID uuid.UUID       `json:"command_id"`
-	Frame     json.RawMessage `json:"frame"`
+	Target       string          `json:"target,omitempty"`
+	RoomID       uuid.UUID       `json:"room_id"`
+	RoomIDs      []uuid.UUID     `json:"room_ids,omitempty"`
+	Kind         string          `json:"kind"`
+	UserID       uuid.UUID       `json:"user_id,omitempty"`
+	ExceptUserID uuid.UUID       `json:"except_user_id,omitempty"`
+	CommandID    uuid.UUID       `json:"command_id"`
+	Frame        json.RawMessage `json:"frame"`
 }
 
 // MessageFrame is the server frame `message` / `message_updated`.

@@ -104,13 +104,41 @@ func (h *hub) close() []*conn {
 	return out
 }
 
-// broadcast queues a push's frame on every socket subscribed to its room. Enqueueing never
-// blocks (a full queue disconnects that socket), so holding the read lock is cheap.
+// broadcast queues a push's frame on every socket its target names. Enqueueing never blocks
+// (a full queue disconnects that socket), so holding the read lock is cheap.
 func (h *hub) broadcast(p projections.Push) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for c := range h.rooms[p.RoomID] {
-		c.push(p.Frame, p.CommandID)
+	send := func(c *conn) {
+		if p.ExceptUserID == uuid.Nil || c.userID != p.ExceptUserID {
+			c.push(p.Frame, p.CommandID)
+		}
+	}
+	switch p.Target {
+	case projections.TargetUser:
+		for c := range h.users[p.UserID] {
+			send(c)
+		}
+	case projections.TargetAll:
+		for _, set := range h.users {
+			for c := range set {
+				send(c)
+			}
+		}
+	case projections.TargetRooms:
+		seen := make(map[*conn]bool)
+		for _, r := range p.RoomIDs {
+			for c := range h.rooms[r] {
+				if !seen[c] {
+					seen[c] = true
+					send(c)
+				}
+			}
+		}
+	default:
+		for c := range h.rooms[p.RoomID] {
+			send(c)
+		}
 	}
 }
 

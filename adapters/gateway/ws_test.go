@@ -353,3 +353,46 @@ func TestShutdownClosesSockets(t *testing.T) {
 		t.Fatalf("dial after shutdown: %v %v", err, resp)
 	}
 }
+
+// Pushes reach exactly the sockets their target names: a user's sockets, every socket, the
+// sockets of several rooms once each, never the excepted user.
+func TestWSPushTargets(t *testing.T) {
+	e := newEnv(t, nil)
+	ownerTok, ownerID := e.user("ursula")
+	bobTok, bobID := e.user("bob")
+	r1 := e.room(ownerTok, map[string]any{"name": "one"})
+	r2 := e.room(ownerTok, map[string]any{"name": "two"})
+	owner1, owner2, bob := e.dial(ownerTok), e.dial(ownerTok), e.dial(bobTok)
+	frame := func(n string) []byte { return []byte(`{"type":"probe","n":"` + n + `"}`) }
+	// Each socket reads probes until a pong closes the batch; it reports the probes it saw.
+	seen := func(ws *websocket.Conn) []string {
+		t.Helper()
+		send(t, ws, `{"type":"ping","id":"end"}`)
+		var out []string
+		for {
+			f := read(t, ws)
+			switch f.str("type") {
+			case "probe":
+				out = append(out, f.str("n"))
+			case "pong":
+				return out
+			}
+		}
+	}
+	e.gw.Deliver(projections.Push{Target: projections.TargetUser, UserID: bobID, Kind: "probe", Frame: frame("to-bob")})
+	e.gw.Deliver(projections.Push{Target: projections.TargetAll, Kind: "probe", Frame: frame("to-all")})
+	e.gw.Deliver(projections.Push{Target: projections.TargetRooms, RoomIDs: []uuid.UUID{r1, r2}, Kind: "probe", Frame: frame("to-rooms")})
+	e.gw.Deliver(projections.Push{RoomID: r1, ExceptUserID: ownerID, Kind: "probe", Frame: frame("not-owner")})
+	for name, c := range map[string]struct {
+		ws   *websocket.Conn
+		want string
+	}{
+		"owner socket 1": {owner1, "to-all,to-rooms"},
+		"owner socket 2": {owner2, "to-all,to-rooms"},
+		"bob":            {bob, "to-bob,to-all"},
+	} {
+		if got := strings.Join(seen(c.ws), ","); got != c.want {
+			t.Errorf("%s saw %q, want %q", name, got, c.want)
+		}
+	}
+}
