@@ -43,6 +43,7 @@ bench: build
 		if ! grep -q '^Benchmark' "$$out"; then echo "bench: no benchmarks found (and no cmd/chorus-bench)"; fi; \
 		rm -f "$$out"; \
 	fi
+	$(GO) run ./cmd/chorus-search-bench $(SEARCH_BENCH_ARGS) # message search over 1M messages (a few minutes)
 
 fmt:
 	$(GO) fmt ./...
