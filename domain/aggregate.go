@@ -19,6 +19,9 @@ func NewAggregate(aggregateType string, id uuid.UUID) Aggregate {
 	if aggregateType == AggregateUser {
 		return &User{id: id}
 	}
+	if aggregateType == AggregateSystem {
+		return NewSystem(id)
+	}
 	return NewRoom(id)
 }
 

@@ -160,6 +160,8 @@ func AggregateTypeOf(p CommandData) string {
 	switch p.(type) {
 	case RegisterUser, UpdateProfile:
 		return AggregateUser
+	case PublishSystemEvent:
+		return AggregateSystem
 	default:
 		return AggregateRoom
 	}
@@ -218,6 +220,8 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 		c.Payload, err = decodeAs[DeleteMessage](raw.Payload)
 	case CmdMarkRead:
 		c.Payload, err = decodeAs[MarkRead](raw.Payload)
+	case CmdPublishSystemEvent:
+		c.Payload, err = decodeAs[PublishSystemEvent](raw.Payload)
 	default:
 		return fmt.Errorf("unknown command type %q", raw.Type)
 	}

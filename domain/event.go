@@ -68,13 +68,27 @@ type RoomCreated struct {
 }
 
 // RoomUpdated changes a room's settings. Only the fields that changed are present (non-nil);
-// an empty description clears it.
+// an empty description clears it. Room repeats the room as it stands after the change, so that
+// a consumer without state (the push projector) can show the whole room; it is nil only in
+// events written before it existed.
 type RoomUpdated struct {
-	RoomID      uuid.UUID `json:"room_id"`
-	Name        *string   `json:"name,omitempty"`
-	Description *string   `json:"description,omitempty"`
-	UpdatedBy   uuid.UUID `json:"updated_by"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	RoomID      uuid.UUID  `json:"room_id"`
+	Name        *string    `json:"name,omitempty"`
+	Description *string    `json:"description,omitempty"`
+	UpdatedBy   uuid.UUID  `json:"updated_by"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	Room        *RoomState `json:"room,omitempty"`
+}
+
+// RoomState is a room's settings and size at one point of its life, as events repeat them for
+// consumers that keep no state.
+type RoomState struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	OwnerID     uuid.UUID `json:"owner_id"`
+	IsPrivate   bool      `json:"is_private"`
+	MemberCount int       `json:"member_count"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // RoomDeleted ends a room. Nothing more happens in it.
@@ -110,20 +124,25 @@ type MemberRoleChanged struct {
 	ChangedBy uuid.UUID `json:"changed_by"`
 }
 
-// MemberKicked removes a member against their will; they may join again.
+// MemberKicked removes a member against their will; they may join again. Username is the name
+// the member joined with, so that the room can be told who left.
 type MemberKicked struct {
 	RoomID   uuid.UUID `json:"room_id"`
 	UserID   uuid.UUID `json:"user_id"`
+	Username string    `json:"username"`
 	KickedBy uuid.UUID `json:"kicked_by"`
 }
 
 // UserBanned ends the user's membership, if any, and their open invitation, and keeps them out
-// until UserUnbanned.
+// until UserUnbanned. WasMember tells whether a membership ended (a user may be banned ahead of
+// time); Username is the name they joined with, "" when they were not a member.
 type UserBanned struct {
-	RoomID   uuid.UUID `json:"room_id"`
-	UserID   uuid.UUID `json:"user_id"`
-	BannedBy uuid.UUID `json:"banned_by"`
-	Reason   string    `json:"reason"`
+	RoomID    uuid.UUID `json:"room_id"`
+	UserID    uuid.UUID `json:"user_id"`
+	Username  string    `json:"username"`
+	WasMember bool      `json:"was_member"`
+	BannedBy  uuid.UUID `json:"banned_by"`
+	Reason    string    `json:"reason"`
 }
 
 // UserUnbanned lifts a ban; the user may join again (by the room's usual rules).
@@ -245,6 +264,9 @@ var eventFactories = map[string]func() EventData{
 	TypeReadMarkerUpdated:  func() EventData { return &ReadMarkerUpdated{} },
 	TypeUserRegistered:     func() EventData { return &UserRegistered{} },
 	TypeUserProfileUpdated: func() EventData { return &UserProfileUpdated{} },
+
+	// The system aggregate (system.go).
+	TypeSystemEventPublished: func() EventData { return &SystemEventPublished{} },
 }
 
 // EventTypes lists every event type the domain knows, sorted.
@@ -309,6 +331,8 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	case *UserRegistered:
 		data = *d
 	case *UserProfileUpdated:
+		data = *d
+	case *SystemEventPublished:
 		data = *d
 	default:
 		return fmt.Errorf("event type %q has no value form", raw.Type)

@@ -45,3 +45,31 @@ func SendCommandID(roomID, userID uuid.UUID, clientMsgID string) uuid.UUID {
 	b = append(b, clientMsgID...)
 	return uuid.NewSHA1(namespaceCommand, b)
 }
+
+// namespaceIdempotent and namespaceRoom derive the ids of commands sent with an idempotency key
+// (and of the rooms such commands create); kept apart from namespaceCommand so that they can
+// never meet a SendCommandID.
+var (
+	namespaceIdempotent = uuid.MustParse("5b1e9f3c-8d42-4a6b-9c7e-6a2f4d8b1e55")
+	namespaceRoom       = uuid.MustParse("7e3a1c5d-2f64-4b8a-8d9e-8c4b6f0a3e66")
+)
+
+// IdempotentCommandID is the command id of a command sent with a client's idempotency key: the
+// same key from the same actor for the same command type on the same aggregate is the same
+// command, so a retry (after a timeout, say) is answered with the first result and appends
+// nothing. The actor is part of it so that two users' keys never meet.
+func IdempotentCommandID(actorID uuid.UUID, commandType string, aggregateID uuid.UUID, key string) uuid.UUID {
+	b := make([]byte, 0, 32+len(commandType)+1+len(key))
+	b = append(b, actorID[:]...)
+	b = append(b, aggregateID[:]...)
+	b = append(b, commandType...)
+	b = append(b, 0) // command types never hold NUL: type and key cannot run into each other
+	b = append(b, key...)
+	return uuid.NewSHA1(namespaceIdempotent, b)
+}
+
+// RoomIDForKey is the id of the room a create_room with an idempotency key creates: a retry
+// addresses the same room aggregate, which answers it with the first result.
+func RoomIDForKey(actorID uuid.UUID, key string) uuid.UUID {
+	return uuid.NewSHA1(namespaceRoom, append(actorID[:], key...))
+}

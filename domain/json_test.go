@@ -40,11 +40,13 @@ func sampleEvents() map[string]domain.Event {
 		"RoomUpdated name":          env(5, domain.AggregateRoom, roomID, roomUpdated(str("Lounge"), nil, alice)),
 		"RoomUpdated description":   env(5, domain.AggregateRoom, roomID, roomUpdated(nil, str("about"), dave)),
 		"RoomUpdated both, cleared": env(5, domain.AggregateRoom, roomID, roomUpdated(str("界"), str(""), alice)),
+		"RoomUpdated with state":    env(5, domain.AggregateRoom, roomID, updatedTo(roomUpdated(str("Lounge"), nil, alice), "Lounge", "about", true, 3)),
 		"RoomDeleted":               env(6, domain.AggregateRoom, roomID, roomDeleted(alice)),
 		"MemberRoleChanged":         env(7, domain.AggregateRoom, roomID, roleChanged(bob, domain.RoleAdmin, alice)),
 		"MemberKicked":              env(8, domain.AggregateRoom, roomID, kicked(bob, dave)),
 		"UserBanned":                env(9, domain.AggregateRoom, roomID, banned(bob, alice, "spam 界")),
 		"UserBanned no reason":      env(9, domain.AggregateRoom, roomID, banned(bob, alice, "")),
+		"UserBanned outsider":       env(9, domain.AggregateRoom, roomID, bannedOutsider(carol, alice, "")),
 		"UserUnbanned":              env(10, domain.AggregateRoom, roomID, unbanned(bob, dave)),
 		"UserInvited":               env(11, domain.AggregateRoom, roomID, invited(carol, bob)),
 		"MessageUpdated":            env(12, domain.AggregateRoom, roomID, msgUpdated(msg1, bob, 1, "edited 界", bob)),
@@ -57,6 +59,8 @@ func sampleEvents() map[string]domain.Event {
 		"UserProfileUpdated all": env(1, domain.AggregateUser, domain.UserIDFor("alice"),
 			profileUpdated(str("Al"), str("https://cdn.example/a.png"), str("a@example.com"))),
 		"UserProfileUpdated cleared": env(1, domain.AggregateUser, domain.UserIDFor("alice"), profileUpdated(nil, str(""), str(""))),
+		"SystemEventPublished": env(0, domain.AggregateSystem, domain.SystemAggregateID, domain.SystemEventPublished{
+			Kind: "maintenance", Message: "restart at 02:00", Data: json.RawMessage(`{"minutes":5}`), PublishedBy: alice, PublishedAt: nowUTC}),
 	}
 }
 
@@ -76,8 +80,8 @@ func TestSampleEventsCoverEveryType(t *testing.T) {
 		have[e.Type] = true
 	}
 	types := domain.EventTypes()
-	if len(types) != 16 {
-		t.Errorf("EventTypes() = %v: %d types, want 16", types, len(types))
+	if len(types) != 17 {
+		t.Errorf("EventTypes() = %v: %d types, want 17", types, len(types))
 	}
 	for _, typ := range types {
 		if !have[typ] {
@@ -90,14 +94,17 @@ func TestSampleEventsCoverEveryType(t *testing.T) {
 	}
 }
 
-// Room events travel on room aggregates, user events on user aggregates; the envelope's type is
-// its data's.
+// Room events travel on room aggregates, user events on user aggregates, system events on the
+// system aggregate; the envelope's type is its data's.
 func TestEventAggregateTypes(t *testing.T) {
 	userEvents := map[string]bool{domain.TypeUserRegistered: true, domain.TypeUserProfileUpdated: true}
 	for name, e := range sampleEvents() {
 		want := domain.AggregateRoom
-		if userEvents[e.Type] {
+		switch {
+		case userEvents[e.Type]:
 			want = domain.AggregateUser
+		case e.Type == domain.TypeSystemEventPublished:
+			want = domain.AggregateSystem
 		}
 		if e.AggregateType != want || e.Type != e.Data.EventType() {
 			t.Errorf("%s: aggregate_type %q type %q data %T", name, e.AggregateType, e.Type, e.Data)
@@ -111,11 +118,13 @@ func TestEventDataFieldNames(t *testing.T) {
 		"RoomUpdated name":           {"room_id", "name", "updated_by", "updated_at"},
 		"RoomUpdated description":    {"room_id", "description", "updated_by", "updated_at"},
 		"RoomUpdated both, cleared":  {"room_id", "name", "description", "updated_by", "updated_at"},
+		"RoomUpdated with state":     {"room_id", "name", "updated_by", "updated_at", "room"},
 		"RoomDeleted":                {"room_id", "deleted_by", "deleted_at"},
 		"MemberRoleChanged":          {"room_id", "user_id", "role", "changed_by"},
-		"MemberKicked":               {"room_id", "user_id", "kicked_by"},
-		"UserBanned":                 {"room_id", "user_id", "banned_by", "reason"},
-		"UserBanned no reason":       {"room_id", "user_id", "banned_by", "reason"},
+		"MemberKicked":               {"room_id", "user_id", "username", "kicked_by"},
+		"UserBanned":                 {"room_id", "user_id", "username", "was_member", "banned_by", "reason"},
+		"UserBanned no reason":       {"room_id", "user_id", "username", "was_member", "banned_by", "reason"},
+		"UserBanned outsider":        {"room_id", "user_id", "username", "was_member", "banned_by", "reason"},
 		"UserUnbanned":               {"room_id", "user_id", "unbanned_by"},
 		"UserInvited":                {"room_id", "user_id", "invited_by"},
 		"MessageUpdated":             {"room_id", "message_id", "new_content", "updated_by", "updated_at", "seq", "sender_id", "message_type", "reply_to_message_id", "created_at"},
@@ -163,8 +172,24 @@ func TestEventDataFieldNames(t *testing.T) {
 			}
 		}
 	}
+	// The state RoomUpdated repeats has the Room view's names for what the aggregate knows.
+	b, _ := json.Marshal(samples["RoomUpdated with state"].Data)
+	var withState struct {
+		Room map[string]json.RawMessage `json:"room"`
+	}
+	if err := json.Unmarshal(b, &withState); err != nil {
+		t.Fatal(err)
+	}
+	var stateKeys []string
+	for k := range withState.Room {
+		stateKeys = append(stateKeys, k)
+	}
+	sort.Strings(stateKeys)
+	if want := []string{"created_at", "description", "is_private", "member_count", "name", "owner_id"}; !reflect.DeepEqual(stateKeys, want) {
+		t.Errorf("RoomUpdated room keys %v, want %v (%s)", stateKeys, want, b)
+	}
 	// A message without a reply says so with null, as in Message.
-	b, _ := json.Marshal(samples["MessageUpdated"].Data)
+	b, _ = json.Marshal(samples["MessageUpdated"].Data)
 	if !strings.Contains(string(b), `"reply_to_message_id":null`) {
 		t.Errorf("MessageUpdated without a reply: %s", b)
 	}

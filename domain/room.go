@@ -29,9 +29,9 @@ const (
 	MaxDescriptionRunes = 1000
 )
 
-// Room is the chat room aggregate: its settings, its members with their roles, its bans, open
-// invitations and read markers, and the facts about its messages that later commands are
-// checked against (who wrote each one, its seq and type, whether it is deleted).
+// Room is the chat room aggregate: its settings, its members with their roles and names, its
+// bans, open invitations and read markers, and the facts about its messages that later commands
+// are checked against (who wrote each one, its seq and type, whether it is deleted).
 type Room struct {
 	id           uuid.UUID
 	version      int64
@@ -42,7 +42,9 @@ type Room struct {
 	ownerID      uuid.UUID
 	isPrivate    bool
 	passwordHash string
+	createdAt    time.Time
 	members      map[uuid.UUID]string // user -> role
+	usernames    map[uuid.UUID]string // member -> the name they joined with, for events that remove them
 	banned       map[uuid.UUID]bool
 	invited      map[uuid.UUID]bool // open invitations
 	readMarkers  map[uuid.UUID]int64
@@ -81,6 +83,9 @@ func (r *Room) init() {
 	if r.members == nil {
 		r.members = map[uuid.UUID]string{}
 	}
+	if r.usernames == nil {
+		r.usernames = map[uuid.UUID]string{}
+	}
 	if r.banned == nil {
 		r.banned = map[uuid.UUID]bool{}
 	}
@@ -118,6 +123,9 @@ func (r *Room) OwnerID() uuid.UUID { return r.ownerID }
 // IsPrivate tells whether the room is private.
 func (r *Room) IsPrivate() bool { return r.isPrivate }
 
+// CreatedAt is when the room was created.
+func (r *Room) CreatedAt() time.Time { return r.createdAt }
+
 // HasPassword tells whether joining the private room by password is possible.
 func (r *Room) HasPassword() bool { return r.passwordHash != "" }
 
@@ -129,6 +137,9 @@ func (r *Room) IsMember(user uuid.UUID) bool { _, ok := r.members[user]; return 
 
 // Role is a member's role (RoleOwner, RoleAdmin, RoleMember), or "" for a non-member.
 func (r *Room) Role(user uuid.UUID) string { return r.members[user] }
+
+// Username is the name a member joined with, or "" for a non-member.
+func (r *Room) Username(user uuid.UUID) string { return r.usernames[user] }
 
 // MemberCount is the number of members.
 func (r *Room) MemberCount() int { return len(r.members) }
@@ -294,7 +305,24 @@ func (r *Room) update(cmd Command, p UpdateRoom, now time.Time) ([]Event, error)
 		}
 		ev.Description = &desc
 	}
+	// The room as it will stand: the event carries it for consumers that keep no state.
+	st := r.state()
+	if ev.Name != nil {
+		st.Name = *ev.Name
+	}
+	if ev.Description != nil {
+		st.Description = *ev.Description
+	}
+	ev.Room = &st
 	return eventsOf(cmd, r.version, now, ev), nil
+}
+
+// state is the room's settings and size as they stand.
+func (r *Room) state() RoomState {
+	return RoomState{
+		Name: r.name, Description: r.description, OwnerID: r.ownerID, IsPrivate: r.isPrivate,
+		MemberCount: len(r.members), CreatedAt: r.createdAt,
+	}
 }
 
 // join: banned → forbidden; member → already_member; a public room, an open invitation or the
@@ -367,7 +395,9 @@ func (r *Room) kick(cmd Command, p KickMember, now time.Time) ([]Event, error) {
 	if !r.mayModerate(cmd.ActorID, p.UserID) {
 		return nil, reject(CodeForbidden, "you cannot kick this member")
 	}
-	return eventsOf(cmd, r.version, now, MemberKicked{RoomID: r.id, UserID: p.UserID, KickedBy: cmd.ActorID}), nil
+	return eventsOf(cmd, r.version, now, MemberKicked{
+		RoomID: r.id, UserID: p.UserID, Username: r.usernames[p.UserID], KickedBy: cmd.ActorID,
+	}), nil
 }
 
 func (r *Room) ban(cmd Command, p BanMember, now time.Time) ([]Event, error) {
@@ -387,7 +417,10 @@ func (r *Room) ban(cmd Command, p BanMember, now time.Time) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return eventsOf(cmd, r.version, now, UserBanned{RoomID: r.id, UserID: p.UserID, BannedBy: cmd.ActorID, Reason: reason}), nil
+	return eventsOf(cmd, r.version, now, UserBanned{
+		RoomID: r.id, UserID: p.UserID, Username: r.usernames[p.UserID], WasMember: r.IsMember(p.UserID),
+		BannedBy: cmd.ActorID, Reason: reason,
+	}), nil
 }
 
 func (r *Room) invite(cmd Command, p InviteUser, now time.Time) ([]Event, error) {
@@ -504,7 +537,7 @@ func (r *Room) Apply(e Event) {
 	switch d := e.Data.(type) {
 	case RoomCreated:
 		r.created, r.ownerID, r.isPrivate, r.passwordHash = true, d.OwnerID, d.IsPrivate, d.PasswordHash
-		r.name, r.description = d.Name, d.Description
+		r.name, r.description, r.createdAt = d.Name, d.Description, d.CreatedAt
 	case RoomUpdated:
 		if d.Name != nil {
 			r.name = *d.Name
@@ -516,17 +549,21 @@ func (r *Room) Apply(e Event) {
 		r.deleted = true
 	case UserJoinedRoom:
 		r.members[d.UserID] = d.Role
+		r.usernames[d.UserID] = d.Username
 		delete(r.invited, d.UserID)
 	case UserLeftRoom:
 		delete(r.members, d.UserID)
+		delete(r.usernames, d.UserID)
 	case MemberRoleChanged:
 		if _, ok := r.members[d.UserID]; ok {
 			r.members[d.UserID] = d.Role
 		}
 	case MemberKicked:
 		delete(r.members, d.UserID)
+		delete(r.usernames, d.UserID)
 	case UserBanned:
 		delete(r.members, d.UserID)
+		delete(r.usernames, d.UserID)
 		delete(r.invited, d.UserID)
 		r.banned[d.UserID] = true
 	case UserUnbanned:

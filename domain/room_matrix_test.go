@@ -73,8 +73,12 @@ func matrixRows() []matrixRow {
 			[6]outcome{invalid, invalid, invalid, invalid, invalid, invalid}},
 		{"update_room", domain.UpdateRoom{Name: str("Renamed")},
 			[6]outcome{forbidden, forbidden, forbidden,
-				yes(func(_ string, a uuid.UUID) []domain.EventData { return evs(roomUpdated(str("Renamed"), nil, a)) }),
-				yes(func(_ string, a uuid.UUID) []domain.EventData { return evs(roomUpdated(str("Renamed"), nil, a)) }),
+				yes(func(_ string, a uuid.UUID) []domain.EventData {
+					return evs(updatedTo(roomUpdated(str("Renamed"), nil, a), "Renamed", "all things", true, 4))
+				}),
+				yes(func(_ string, a uuid.UUID) []domain.EventData {
+					return evs(updatedTo(roomUpdated(str("Renamed"), nil, a), "Renamed", "all things", true, 4))
+				}),
 				forbidden}},
 		{"delete_room", domain.DeleteRoom{},
 			[6]outcome{forbidden, forbidden, forbidden, forbidden,

@@ -52,6 +52,14 @@ func TestRoomApplyAccessors(t *testing.T) {
 	if !r.IsInvited(erin) || r.IsInvited(uma) || r.IsInvited(bob) {
 		t.Errorf("invitations: erin %v uma (consumed) %v bob %v", r.IsInvited(erin), r.IsInvited(uma), r.IsInvited(bob))
 	}
+	if !r.CreatedAt().Equal(nowUTC) {
+		t.Errorf("CreatedAt %v, want %v", r.CreatedAt(), nowUTC)
+	}
+	for user, name := range map[uuid.UUID]string{alice: "alice", bob: "bob", dave: "dave", uma: "uma", ted: "", frank: "", erin: "", carol: ""} {
+		if got := r.Username(user); got != name {
+			t.Errorf("Username(%s) = %q, want %q (members only, as they joined)", names[user], got, name)
+		}
+	}
 	if r.ReadMarker(bob) != 2 || r.ReadMarker(dave) != 0 {
 		t.Errorf("markers: bob %d dave %d", r.ReadMarker(bob), r.ReadMarker(dave))
 	}

@@ -237,6 +237,13 @@ func roomUpdated(name, desc *string, by uuid.UUID) domain.RoomUpdated {
 	return domain.RoomUpdated{RoomID: roomID, Name: name, Description: desc, UpdatedBy: by, UpdatedAt: nowUTC}
 }
 
+// updatedTo is u as the aggregate writes it: with the fixture room (owned by alice, created at
+// nowUTC) as it stands after the change.
+func updatedTo(u domain.RoomUpdated, name, desc string, private bool, members int) domain.RoomUpdated {
+	u.Room = &domain.RoomState{Name: name, Description: desc, OwnerID: alice, IsPrivate: private, MemberCount: members, CreatedAt: nowUTC}
+	return u
+}
+
 func roomDeleted(by uuid.UUID) domain.RoomDeleted {
 	return domain.RoomDeleted{RoomID: roomID, DeletedBy: by, DeletedAt: nowUTC}
 }
@@ -245,11 +252,18 @@ func roleChanged(user uuid.UUID, role string, by uuid.UUID) domain.MemberRoleCha
 	return domain.MemberRoleChanged{RoomID: roomID, UserID: user, Role: role, ChangedBy: by}
 }
 
+// kicked is the MemberKicked of a member who joined under their fixture name.
 func kicked(user, by uuid.UUID) domain.MemberKicked {
-	return domain.MemberKicked{RoomID: roomID, UserID: user, KickedBy: by}
+	return domain.MemberKicked{RoomID: roomID, UserID: user, Username: names[user], KickedBy: by}
 }
 
+// banned is the UserBanned of a member who joined under their fixture name.
 func banned(user, by uuid.UUID, reason string) domain.UserBanned {
+	return domain.UserBanned{RoomID: roomID, UserID: user, Username: names[user], WasMember: true, BannedBy: by, Reason: reason}
+}
+
+// bannedOutsider is the UserBanned of a user who is not a member (the room knows no name).
+func bannedOutsider(user, by uuid.UUID, reason string) domain.UserBanned {
 	return domain.UserBanned{RoomID: roomID, UserID: user, BannedBy: by, Reason: reason}
 }
 

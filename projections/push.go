@@ -10,9 +10,16 @@ import (
 
 // Push kinds: the server frame types that pushes carry.
 const (
-	PushMessage    = "message"
-	PushUserJoined = "user_joined"
-	PushUserLeft   = "user_left"
+	PushMessage        = "message"
+	PushMessageUpdated = "message_updated"
+	PushMessageDeleted = "message_deleted"
+	PushUserJoined     = "user_joined"
+	PushUserLeft       = "user_left"
+	PushRoomUpdated    = "room_updated"
+	PushRoomDeleted    = "room_deleted"
+	// Extensions of the contract.
+	PushMemberUpdated = "member_updated"
+	PushReadMarker    = "read_marker"
 )
 
 // Push targets: who receives a push's frame.
@@ -29,8 +36,9 @@ const (
 
 // Push is one real-time delivery: a server frame, ready to write, for the sockets its Target
 // names. For user_joined and user_left, UserID names the user whose sockets join or leave the
-// room's subscription (joined: before the frame is delivered; left: after). ExceptUserID's own
-// sockets are skipped (a typing user does not hear himself).
+// room's subscription (joined: before the frame is delivered; left: after); after room_deleted
+// every socket leaves the room's subscription. ExceptUserID's own sockets are skipped (a typing
+// user does not hear himself).
 type Push struct {
 	Target       string          `json:"target,omitempty"`
 	RoomID       uuid.UUID       `json:"room_id"`
@@ -56,7 +64,45 @@ type MembershipFrame struct {
 	Username string    `json:"username"`
 }
 
-// PushesOf maps an event to the pushes it causes (none for most non-room events).
+// MessageDeletedFrame is the server frame `message_deleted`.
+type MessageDeletedFrame struct {
+	Type      string    `json:"type"`
+	RoomID    uuid.UUID `json:"room_id"`
+	MessageID uuid.UUID `json:"message_id"`
+	Seq       int64     `json:"seq"`
+}
+
+// RoomFrame is the server frame `room_updated`.
+type RoomFrame struct {
+	Type string `json:"type"`
+	Room Room   `json:"room"`
+}
+
+// RoomDeletedFrame is the server frame `room_deleted`.
+type RoomDeletedFrame struct {
+	Type   string    `json:"type"`
+	RoomID uuid.UUID `json:"room_id"`
+}
+
+// MemberUpdatedFrame is the server frame `member_updated` (an extension): a member's role in a
+// room changed.
+type MemberUpdatedFrame struct {
+	Type   string    `json:"type"`
+	RoomID uuid.UUID `json:"room_id"`
+	UserID uuid.UUID `json:"user_id"`
+	Role   string    `json:"role"`
+}
+
+// ReadMarkerFrame is the server frame `read_marker` (an extension), sent to the reader's own
+// sockets: they have read the room up to Seq (on this device or another).
+type ReadMarkerFrame struct {
+	Type   string    `json:"type"`
+	RoomID uuid.UUID `json:"room_id"`
+	Seq    int64     `json:"seq"`
+}
+
+// PushesOf maps an event to the pushes it causes (none for most non-room events). It keeps no
+// state: everything a frame shows comes from the event itself.
 func PushesOf(e domain.Event) ([]Push, error) {
 	var (
 		p     Push
@@ -67,12 +113,48 @@ func PushesOf(e domain.Event) ([]Push, error) {
 	case domain.MessageSent:
 		p.RoomID, p.Kind = d.RoomID, PushMessage
 		frame = MessageFrame{Type: PushMessage, Message: MessageOf(d.Message)}
+	case domain.MessageUpdated:
+		p.RoomID, p.Kind = d.RoomID, PushMessageUpdated
+		frame = MessageFrame{Type: PushMessageUpdated, Message: MessageOfUpdate(d)}
+	case domain.MessageDeleted:
+		p.RoomID, p.Kind = d.RoomID, PushMessageDeleted
+		frame = MessageDeletedFrame{Type: PushMessageDeleted, RoomID: d.RoomID, MessageID: d.MessageID, Seq: d.Seq}
+	case domain.RoomUpdated:
+		p.RoomID, p.Kind = d.RoomID, PushRoomUpdated
+		frame = RoomFrame{Type: PushRoomUpdated, Room: RoomOfUpdate(d)}
+	case domain.RoomDeleted:
+		// The gateway delivers it, then unsubscribes every socket from the room.
+		p.RoomID, p.Kind = d.RoomID, PushRoomDeleted
+		frame = RoomDeletedFrame{Type: PushRoomDeleted, RoomID: d.RoomID}
 	case domain.UserJoinedRoom:
 		p.RoomID, p.Kind, p.UserID = d.RoomID, PushUserJoined, d.UserID
 		frame = MembershipFrame{Type: PushUserJoined, RoomID: d.RoomID, UserID: d.UserID, Username: d.Username}
 	case domain.UserLeftRoom:
 		p.RoomID, p.Kind, p.UserID = d.RoomID, PushUserLeft, d.UserID
 		frame = MembershipFrame{Type: PushUserLeft, RoomID: d.RoomID, UserID: d.UserID, Username: d.Username}
+	case domain.MemberKicked:
+		// To the room, as a leave: the kicked user's sockets hear it, then are unsubscribed.
+		p.RoomID, p.Kind, p.UserID = d.RoomID, PushUserLeft, d.UserID
+		frame = MembershipFrame{Type: PushUserLeft, RoomID: d.RoomID, UserID: d.UserID, Username: d.Username}
+	case domain.UserBanned:
+		if !d.WasMember {
+			return nil, nil // banned ahead of time: nobody left the room
+		}
+		p.RoomID, p.Kind, p.UserID = d.RoomID, PushUserLeft, d.UserID
+		frame = MembershipFrame{Type: PushUserLeft, RoomID: d.RoomID, UserID: d.UserID, Username: d.Username}
+	case domain.MemberRoleChanged:
+		p.RoomID, p.Kind = d.RoomID, PushMemberUpdated
+		frame = MemberUpdatedFrame{Type: PushMemberUpdated, RoomID: d.RoomID, UserID: d.UserID, Role: d.Role}
+	case domain.ReadMarkerUpdated:
+		// Only the reader's own sockets: their other devices update their unread state.
+		p.Target, p.RoomID, p.Kind, p.UserID = TargetUser, d.RoomID, PushReadMarker, d.UserID
+		frame = ReadMarkerFrame{Type: PushReadMarker, RoomID: d.RoomID, Seq: d.Seq}
+	case domain.SystemEventPublished:
+		// An announcement reaches every connected socket; its id and time are the event's.
+		p.Target, p.Kind = TargetAll, "system_event"
+		frame = map[string]any{"type": "system_event", "event": map[string]any{
+			"id": e.ID, "event_type": d.Kind, "message": d.Message, "data": d.Data, "created_at": e.OccurredAt,
+		}}
 	default:
 		return nil, nil
 	}

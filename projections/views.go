@@ -10,17 +10,19 @@ import (
 	"github.com/chorus-chat/chorus/domain"
 )
 
-// User is the contract's User.
+// User is the contract's User, extended with the avatar URL (absent when the user has none).
 type User struct {
 	ID          uuid.UUID `json:"id"`
 	Username    string    `json:"username"`
 	DisplayName string    `json:"display_name"`
 	Email       string    `json:"email,omitempty"`
+	AvatarURL   string    `json:"avatar_url,omitempty"`
 	Status      string    `json:"status"`
 	CreatedAt   time.Time `json:"created_at"`
 }
 
-// Room is the contract's Room.
+// Room is the contract's Room. UnreadCount and LastReadSeq are the caller's own state in the
+// room: set (and shown) only in a room listing, for the rooms the caller is a member of.
 type Room struct {
 	ID          uuid.UUID `json:"id"`
 	Name        string    `json:"name"`
@@ -30,6 +32,10 @@ type Room struct {
 	MemberCount int       `json:"member_count"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// UnreadCount counts the messages of others after LastReadSeq that are not deleted.
+	UnreadCount *int64 `json:"unread_count,omitempty"`
+	// LastReadSeq is the seq up to which the caller has read the room.
+	LastReadSeq *int64 `json:"last_read_seq,omitempty"`
 }
 
 // Message is the contract's Message.
@@ -66,6 +72,34 @@ func RoomOf(d domain.RoomCreated) Room {
 	return Room{
 		ID: d.RoomID, Name: d.Name, Description: d.Description, OwnerID: d.OwnerID, IsPrivate: d.IsPrivate,
 		MemberCount: 1, CreatedAt: d.CreatedAt, UpdatedAt: d.CreatedAt,
+	}
+}
+
+// RoomOfUpdate is the view of a room right after RoomUpdated, from the state the event repeats.
+// An event without that state (written before it existed) gives only what it says: the id, the
+// changed fields and the update time.
+func RoomOfUpdate(d domain.RoomUpdated) Room {
+	r := Room{ID: d.RoomID, UpdatedAt: d.UpdatedAt}
+	if st := d.Room; st != nil {
+		r.Name, r.Description, r.OwnerID, r.IsPrivate = st.Name, st.Description, st.OwnerID, st.IsPrivate
+		r.MemberCount, r.CreatedAt = st.MemberCount, st.CreatedAt
+	}
+	if d.Name != nil {
+		r.Name = *d.Name
+	}
+	if d.Description != nil {
+		r.Description = *d.Description
+	}
+	return r
+}
+
+// MessageOfUpdate is the view of a message right after MessageUpdated, from the facts the
+// event repeats.
+func MessageOfUpdate(d domain.MessageUpdated) Message {
+	edited := d.UpdatedAt
+	return Message{
+		ID: d.MessageID, RoomID: d.RoomID, SenderID: d.SenderID, Content: d.NewContent, MessageType: d.MessageType,
+		ReplyToMessageID: d.ReplyToMessageID, Seq: d.Seq, CreatedAt: d.CreatedAt, EditedAt: &edited,
 	}
 }
 

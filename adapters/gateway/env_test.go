@@ -20,13 +20,13 @@ import (
 
 // env is a gateway served by httptest over the in-memory world.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	w   *world
 	gw  *Gateway
 	srv *httptest.Server
 }
 
-func newEnv(t *testing.T, tune func(*Config)) *env {
+func newEnv(t testing.TB, tune func(*Config)) *env {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.BcryptCost = bcrypt.MinCost

@@ -29,7 +29,6 @@ const (
 	codeUnavailable        = "unavailable"
 	codeNotCaughtUp        = "not_caught_up"
 	codeTimeout            = "timeout"
-	codeUnsupported        = "unsupported"
 	codeInternal           = "internal"
 )
 
@@ -53,7 +52,6 @@ var statusByCode = map[string]int{
 	codeFrameTooLarge:           http.StatusRequestEntityTooLarge,
 	codePayloadTooLarge:         http.StatusRequestEntityTooLarge,
 	codeRateLimited:             http.StatusTooManyRequests,
-	codeUnsupported:             http.StatusNotImplemented,
 	codeInternal:                http.StatusInternalServerError,
 	codeUnavailable:             http.StatusServiceUnavailable,
 	codeNotCaughtUp:             http.StatusServiceUnavailable,

@@ -48,6 +48,10 @@ type roomRow struct {
 	hash     string
 	members  map[uuid.UUID]projections.Member
 	messages []projections.Message
+	invited  map[uuid.UUID]bool
+	banned   map[uuid.UUID]bool
+	read     map[uuid.UUID]int64
+	deleted  bool
 }
 
 type cred struct {
@@ -103,7 +107,9 @@ func (w *world) Dispatch(ctx context.Context, cmd domain.Command) (commands.Repl
 			pushes = append(pushes, ps...)
 			w.offset++
 		}
-		reply.Position = domain.Position{Topic: "chat-events", Offset: w.offset}.String()
+		if len(events) > 0 { // an accepted command without events (mark_read) has no position
+			reply.Position = domain.Position{Topic: "chat-events", Offset: w.offset}.String()
+		}
 	}
 	w.replies[cmd.ID] = reply
 	gw, after := w.gw, w.afterDeliver
@@ -129,11 +135,13 @@ func (w *world) project(e domain.Event) {
 	case domain.RoomCreated:
 		r := projections.RoomOf(d)
 		r.MemberCount = 0
-		w.rooms[d.RoomID] = &roomRow{room: r, hash: d.PasswordHash, members: map[uuid.UUID]projections.Member{}}
+		w.rooms[d.RoomID] = &roomRow{room: r, hash: d.PasswordHash, members: map[uuid.UUID]projections.Member{},
+			invited: map[uuid.UUID]bool{}, banned: map[uuid.UUID]bool{}, read: map[uuid.UUID]int64{}}
 	case domain.UserJoinedRoom:
 		r := w.rooms[d.RoomID]
 		r.members[d.UserID] = projections.Member{User: w.users[d.UserID], Role: d.Role, JoinedAt: d.JoinedAt}
 		r.room.MemberCount = len(r.members)
+		delete(r.invited, d.UserID)
 	case domain.UserLeftRoom:
 		r := w.rooms[d.RoomID]
 		delete(r.members, d.UserID)
@@ -141,6 +149,64 @@ func (w *world) project(e domain.Event) {
 	case domain.MessageSent:
 		r := w.rooms[d.RoomID]
 		r.messages = append(r.messages, projections.MessageOf(d.Message))
+	case domain.UserProfileUpdated:
+		u := w.users[d.UserID]
+		if d.DisplayName != nil {
+			u.DisplayName = *d.DisplayName
+		}
+		if d.AvatarURL != nil {
+			u.AvatarURL = *d.AvatarURL
+		}
+		if d.Email != nil {
+			u.Email = *d.Email
+		}
+		w.users[d.UserID] = u
+	case domain.RoomUpdated:
+		r := w.rooms[d.RoomID]
+		if d.Name != nil {
+			r.room.Name = *d.Name
+		}
+		if d.Description != nil {
+			r.room.Description = *d.Description
+		}
+		r.room.UpdatedAt = d.UpdatedAt
+	case domain.RoomDeleted:
+		w.rooms[d.RoomID].deleted = true
+	case domain.MemberRoleChanged:
+		r := w.rooms[d.RoomID]
+		m := r.members[d.UserID]
+		m.Role = d.Role
+		r.members[d.UserID] = m
+	case domain.MemberKicked:
+		r := w.rooms[d.RoomID]
+		delete(r.members, d.UserID)
+		r.room.MemberCount = len(r.members)
+	case domain.UserBanned:
+		r := w.rooms[d.RoomID]
+		delete(r.members, d.UserID)
+		delete(r.invited, d.UserID)
+		r.banned[d.UserID] = true
+		r.room.MemberCount = len(r.members)
+	case domain.UserUnbanned:
+		delete(w.rooms[d.RoomID].banned, d.UserID)
+	case domain.UserInvited:
+		w.rooms[d.RoomID].invited[d.UserID] = true
+	case domain.MessageUpdated:
+		r := w.rooms[d.RoomID]
+		for i, m := range r.messages {
+			if m.ID == d.MessageID {
+				r.messages[i] = projections.MessageOfUpdate(d)
+			}
+		}
+	case domain.MessageDeleted:
+		r := w.rooms[d.RoomID]
+		for i, m := range r.messages {
+			if m.ID == d.MessageID {
+				r.messages[i].Deleted, r.messages[i].Content = true, ""
+			}
+		}
+	case domain.ReadMarkerUpdated:
+		w.rooms[d.RoomID].read[d.UserID] = d.Seq
 	}
 }
 
@@ -185,8 +251,18 @@ func (w *world) ListRooms(_ context.Context, viewer uuid.UUID, q string) ([]proj
 	var out []projections.Room
 	for _, r := range w.rooms {
 		_, member := r.members[viewer]
-		if (!r.room.IsPrivate || member) && strings.Contains(strings.ToLower(r.room.Name), strings.ToLower(q)) {
-			out = append(out, r.room)
+		if !r.deleted && (!r.room.IsPrivate || member || r.invited[viewer]) && strings.Contains(strings.ToLower(r.room.Name), strings.ToLower(q)) {
+			room := r.room
+			if member {
+				last, unread := r.read[viewer], int64(0)
+				for _, m := range r.messages {
+					if m.Seq > last && m.SenderID != viewer && !m.Deleted {
+						unread++
+					}
+				}
+				room.LastReadSeq, room.UnreadCount = &last, &unread
+			}
+			out = append(out, room)
 		}
 	}
 	return out, nil
@@ -198,6 +274,9 @@ func (w *world) Room(_ context.Context, id uuid.UUID) (projections.Room, error) 
 	r, ok := w.rooms[id]
 	if !ok {
 		return projections.Room{}, readmodel.ErrNotFound
+	}
+	if r.deleted {
+		return projections.Room{}, readmodel.ErrRoomDeleted
 	}
 	return r.room, nil
 }
@@ -223,6 +302,20 @@ func (w *world) IsMember(_ context.Context, roomID, userID uuid.UUID) (bool, err
 	return member, nil
 }
 
+func (w *world) IsInvited(_ context.Context, roomID, userID uuid.UUID) (bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r, ok := w.rooms[roomID]
+	return ok && r.invited[userID], nil
+}
+
+func (w *world) IsBanned(_ context.Context, roomID, userID uuid.UUID) (bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r, ok := w.rooms[roomID]
+	return ok && r.banned[userID], nil
+}
+
 func (w *world) Members(_ context.Context, roomID uuid.UUID) ([]projections.Member, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -238,7 +331,7 @@ func (w *world) RoomIDsOf(_ context.Context, userID uuid.UUID) ([]uuid.UUID, err
 	defer w.mu.Unlock()
 	var out []uuid.UUID
 	for id, r := range w.rooms {
-		if _, ok := r.members[userID]; ok {
+		if _, ok := r.members[userID]; ok && !r.deleted {
 			out = append(out, id)
 		}
 	}

@@ -37,6 +37,8 @@ type Config struct {
 	SessionTTL time.Duration
 	// BcryptCost is the cost of password (and room password) hashes.
 	BcryptCost int
+	// RealtimeConfig tunes presence, typing, frame rate limits and resume (presence.go).
+	RealtimeConfig
 }
 
 // DefaultConfig is the configuration of the contract.
@@ -50,6 +52,7 @@ func DefaultConfig() Config {
 		PositionWait:      5 * time.Second,
 		SessionTTL:        24 * time.Hour,
 		BcryptCost:        bcrypt.DefaultCost,
+		RealtimeConfig:    DefaultRealtimeConfig(),
 	}
 }
 
@@ -80,6 +83,7 @@ func (c Config) withDefaults() Config {
 	if c.BcryptCost == 0 {
 		c.BcryptCost = d.BcryptCost
 	}
+	c.RealtimeConfig = c.RealtimeConfig.withDefaults(c.ConnectionTimeout)
 	return c
 }
 
@@ -90,6 +94,13 @@ type Gateway struct {
 	rm       ReadModel
 	acc      Accounts
 	log      *slog.Logger
+
+	// notes and admins serve notifications and system events (SetNotifications, SetAdmins).
+	notes  Notifications
+	admins map[string]bool
+
+	// search answers GET /search/messages (UseSearch); nil answers 503.
+	search Searcher
 
 	upgrader websocket.Upgrader
 	hub      *hub
@@ -103,6 +114,9 @@ type Gateway struct {
 	// takes as long as for a wrong password and does not reveal which usernames exist.
 	dummyOnce sync.Once
 	dummyHash []byte
+
+	// rt holds presence, typing and resume (presence.go).
+	rt realtime
 }
 
 // New builds a gateway. log may be nil (slog.Default is used).
@@ -143,17 +157,33 @@ func (g *Gateway) Routes(e *echo.Echo) {
 	api.POST("/auth/login", g.login, public...)
 
 	api.GET("/users/me", g.me, query...)
+	api.PATCH("/users/me", g.updateProfile, authed...)
 	api.GET("/users/:id", g.userByID, query...)
 	api.GET("/users", g.searchUsers, query...)
+	api.GET("/search/messages", g.searchMessages, authed...) // waits for ?position= on the search index itself
+
+	api.GET("/notifications", g.listNotifications, authed...)
+	api.POST("/notifications/:id/read", g.markNotificationRead, authed...)
+	api.POST("/admin/system-events", g.publishSystemEvent, authed...)
 
 	api.POST("/rooms", g.createRoom, authed...)
 	api.GET("/rooms", g.listRooms, query...)
 	api.GET("/rooms/:id", g.getRoom, query...)
+	api.PATCH("/rooms/:id", g.updateRoom, authed...)
+	api.DELETE("/rooms/:id", g.deleteRoom, authed...)
 	api.POST("/rooms/:id/join", g.joinRoom, authed...)
 	api.POST("/rooms/:id/leave", g.leaveRoom, authed...)
 	api.GET("/rooms/:id/members", g.roomMembers, query...)
 	api.POST("/rooms/:id/messages", g.sendMessage, authed...)
 	api.GET("/rooms/:id/messages", g.history, query...)
+	api.PATCH("/rooms/:id/messages/:mid", g.editMessage, authed...)
+	api.DELETE("/rooms/:id/messages/:mid", g.deleteMessage, authed...)
+	api.PUT("/rooms/:id/members/:user_id/role", g.setRole, authed...)
+	api.DELETE("/rooms/:id/members/:user_id", g.kickMember, authed...)
+	api.PUT("/rooms/:id/bans/:user_id", g.banMember, authed...)
+	api.DELETE("/rooms/:id/bans/:user_id", g.unbanMember, authed...)
+	api.POST("/rooms/:id/invitations", g.inviteUser, authed...)
+	api.POST("/rooms/:id/read", g.markRead, authed...)
 
 	e.GET("/ws", g.serveWS, public...)
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
 
@@ -59,14 +58,21 @@ func (g *Gateway) register(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	userID := domain.UserIDFor(req.Username)
-	cmdID := uuid.New()
+	// With an idempotency key a retry after a timeout is the same registration, answered 201
+	// with the user rather than username_taken. Its attempt is saved under the same command id,
+	// where the first one's hash is kept: the password is the first attempt's.
+	key := idempotencyKey(c)
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	cmdID := commandID(userID, domain.CmdRegisterUser, userID, key)
 	if err := g.acc.SaveRegistrationAttempt(ctx, cmdID, userID, hash); err != nil {
 		return err
 	}
 	cmd := domain.NewCommand(cmdID, userID, userID, req.Username, time.Now(), domain.RegisterUser{
 		Username: req.Username, DisplayName: req.DisplayName, Email: req.Email,
 	})
-	reply, err := g.dispatchCommand(ctx, cmd, defaultTimeoutMsg)
+	reply, err := g.dispatchCommand(ctx, cmd, timeoutMessage(key))
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/chorus-chat/chorus/domain"
@@ -43,7 +44,7 @@ func (g *Gateway) sendMessage(c echo.Context) error {
 	if err != nil {
 		return errValidation("reply_to_message_id is not a valid id")
 	}
-	in := sendInput{RoomID: roomID, MessageType: req.MessageType, ReplyTo: replyTo, ClientMsgID: req.ClientMsgID}
+	in := sendInput{RoomID: roomID, MessageType: req.MessageType, ReplyTo: replyTo, ClientMsgID: req.ClientMsgID, Key: idempotencyKey(c)}
 	if req.Content != nil {
 		in.Content = *req.Content
 	}
@@ -55,7 +56,8 @@ func (g *Gateway) sendMessage(c echo.Context) error {
 }
 
 // history: GET /rooms/{id}/messages?before_seq=&after_seq=&limit=. Members only: a public
-// room's non-member is told so (403), a private room's does not learn it exists (404).
+// room's non-member is told so (403 not_a_member); a private room's is answered 404
+// room_not_found, as search answers, whether or not they may see the room itself (an invitee).
 func (g *Gateway) history(c echo.Context) error {
 	roomID, err := roomParam(c)
 	if err != nil {
@@ -79,9 +81,12 @@ func (g *Gateway) history(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	_, member, err := g.visibleRoom(ctx, roomID, currentUser(c))
+	room, member, err := g.visibleRoom(ctx, roomID, currentUser(c))
 	if err != nil {
 		return err
+	}
+	if !member && room.IsPrivate {
+		return errRoomNotFound()
 	}
 	if !member {
 		return &apiError{Code: domain.CodeNotAMember, Message: "only members can read this room's history"}
@@ -94,4 +99,57 @@ func (g *Gateway) history(c echo.Context) error {
 		msgs = []projections.Message{}
 	}
 	return c.JSON(http.StatusOK, historyResult{Messages: msgs, HasMore: more})
+}
+
+type editMessageRequest struct {
+	Content *string `json:"content"`
+}
+
+// editMessage: PATCH /rooms/{id}/messages/{mid} {content}: the author only.
+func (g *Gateway) editMessage(c echo.Context) error {
+	roomID, msgID, err := roomAndMessageParams(c)
+	if err != nil {
+		return err
+	}
+	var req editMessageRequest
+	if err := readBody(c, &req, false); err != nil {
+		return err
+	}
+	if req.Content == nil {
+		return errValidation("content is required")
+	}
+	a, err := g.prepareEditMessage(c.Request().Context(), currentUser(c), roomID,
+		domain.EditMessage{MessageID: msgID, Content: *req.Content}, idempotencyKey(c))
+	if err != nil {
+		return err
+	}
+	return g.answerAction(c, a)
+}
+
+// deleteMessage: DELETE /rooms/{id}/messages/{mid}: the author, the owner or an admin.
+func (g *Gateway) deleteMessage(c echo.Context) error {
+	roomID, msgID, err := roomAndMessageParams(c)
+	if err != nil {
+		return err
+	}
+	a, err := g.prepareRoomCommand(c.Request().Context(), currentUser(c), roomID, idempotencyKey(c),
+		domain.DeleteMessage{MessageID: msgID}, http.StatusOK)
+	if err != nil {
+		return err
+	}
+	return g.answerAction(c, a)
+}
+
+// roomAndMessageParams are the room and message ids of /rooms/{id}/messages/{mid}; a malformed
+// message id names no message.
+func roomAndMessageParams(c echo.Context) (uuid.UUID, uuid.UUID, error) {
+	roomID, err := roomParam(c)
+	if err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
+	msgID, err := uuid.Parse(c.Param("mid"))
+	if err != nil {
+		return uuid.Nil, uuid.Nil, &apiError{Code: domain.CodeMessageNotFound, Message: "no such message"}
+	}
+	return roomID, msgID, nil
 }

@@ -147,6 +147,14 @@ func (g *Gateway) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// idempotencyKeyHeader carries a client's idempotency key on any command call.
+const idempotencyKeyHeader = "Idempotency-Key"
+
+// idempotencyKey is the request's idempotency key, or "" (see commandID).
+func idempotencyKey(c echo.Context) string {
+	return strings.TrimSpace(c.Request().Header.Get(idempotencyKeyHeader))
+}
+
 // roomParam is the room id of the path; a malformed id names no room.
 func roomParam(c echo.Context) (uuid.UUID, error) {
 	id, err := uuid.Parse(c.Param("id"))

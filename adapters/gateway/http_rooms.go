@@ -29,7 +29,9 @@ func (g *Gateway) createRoom(c echo.Context) error {
 	if err := readBody(c, &req, false); err != nil {
 		return err
 	}
-	a, err := g.prepareCreateRoom(c.Request().Context(), currentUser(c), createRoomInput(req))
+	a, err := g.prepareCreateRoom(c.Request().Context(), currentUser(c), createRoomInput{
+		Name: req.Name, Description: req.Description, IsPrivate: req.IsPrivate, Password: req.Password, Key: idempotencyKey(c),
+	})
 	if err != nil {
 		return err
 	}
@@ -78,12 +80,7 @@ func (g *Gateway) joinRoom(c echo.Context) error {
 	if err := readBody(c, &req, true); err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	join, err := g.joinCommand(ctx, id, req.Password)
-	if err != nil {
-		return err
-	}
-	a, err := g.prepareMembership(ctx, currentUser(c), id, join)
+	a, err := g.prepareJoin(c.Request().Context(), currentUser(c), id, req.Password, idempotencyKey(c))
 	if err != nil {
 		return err
 	}
@@ -95,7 +92,7 @@ func (g *Gateway) leaveRoom(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := g.prepareMembership(c.Request().Context(), currentUser(c), id, domain.LeaveRoom{})
+	a, err := g.prepareRoomCommand(c.Request().Context(), currentUser(c), id, idempotencyKey(c), domain.LeaveRoom{}, http.StatusOK)
 	if err != nil {
 		return err
 	}
@@ -118,26 +115,233 @@ func (g *Gateway) roomMembers(c echo.Context) error {
 	if members == nil {
 		members = []projections.Member{}
 	}
+	g.membersWithStatus(ctx, members)
 	return c.JSON(http.StatusOK, map[string]any{"members": members})
 }
 
-// visibleRoom loads a room the viewer may see: public rooms are visible to everyone, private
-// ones only to their members. To anyone else a private room does not exist (404, not 403), so
-// that its existence is not revealed.
+// visibleRoom loads a room the viewer may see, and tells whether the viewer is a member. The
+// one rule: a public room is visible to everyone; a private room to its members and to users
+// with an open invitation (a ban ends both). To anyone else a private room does not exist
+// (404 room_not_found, not 403), so that its existence is not revealed. A deleted room is
+// 404 room_deleted to those who were its members or invitees when it was deleted (the read
+// model keeps those rows), and room_not_found to everyone else.
 func (g *Gateway) visibleRoom(ctx context.Context, id, viewer uuid.UUID) (room projections.Room, member bool, err error) {
 	room, err = g.rm.Room(ctx, id)
-	if errors.Is(err, readmodel.ErrNotFound) {
-		return room, false, errRoomNotFound()
-	}
-	if err != nil {
-		return room, false, err
+	deleted := errors.Is(err, readmodel.ErrRoomDeleted)
+	switch {
+	case errors.Is(err, readmodel.ErrNotFound):
+		return projections.Room{}, false, errRoomNotFound()
+	case err != nil && !deleted:
+		return projections.Room{}, false, err
 	}
 	member, err = g.rm.IsMember(ctx, id, viewer)
 	if err != nil {
-		return room, false, err
+		return projections.Room{}, false, err
 	}
-	if room.IsPrivate && !member {
+	visible := member || (!deleted && !room.IsPrivate)
+	if !visible {
+		if visible, err = g.invitedNotBanned(ctx, id, viewer); err != nil {
+			return projections.Room{}, false, err
+		}
+	}
+	switch {
+	case !visible:
 		return projections.Room{}, false, errRoomNotFound()
+	case deleted:
+		return projections.Room{}, false, &apiError{Code: domain.CodeRoomDeleted, Message: "this room was deleted", Status: http.StatusNotFound}
 	}
 	return room, member, nil
+}
+
+// invitedNotBanned tells whether a non-member has an open invitation to a room. A ban ends the
+// invitation; the ban is checked as well so that the rule holds even if the read model were to
+// keep the invitation row.
+func (g *Gateway) invitedNotBanned(ctx context.Context, roomID, userID uuid.UUID) (bool, error) {
+	invited, err := g.rm.IsInvited(ctx, roomID, userID)
+	if err != nil || !invited {
+		return false, err
+	}
+	banned, err := g.rm.IsBanned(ctx, roomID, userID)
+	return !banned, err
+}
+
+type updateRoomRequest struct {
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+}
+
+// updateRoom: PATCH /rooms/{id} {name?, description?}: owner or admin.
+func (g *Gateway) updateRoom(c echo.Context) error {
+	id, err := roomParam(c)
+	if err != nil {
+		return err
+	}
+	var req updateRoomRequest
+	if err := readBody(c, &req, false); err != nil {
+		return err
+	}
+	a, err := g.prepareUpdateRoom(c.Request().Context(), currentUser(c), id,
+		domain.UpdateRoom{Name: req.Name, Description: req.Description}, idempotencyKey(c))
+	if err != nil {
+		return err
+	}
+	return g.answerAction(c, a)
+}
+
+// deleteRoom: DELETE /rooms/{id}: owner only.
+func (g *Gateway) deleteRoom(c echo.Context) error {
+	id, err := roomParam(c)
+	if err != nil {
+		return err
+	}
+	a, err := g.prepareRoomCommand(c.Request().Context(), currentUser(c), id, idempotencyKey(c), domain.DeleteRoom{}, http.StatusOK)
+	if err != nil {
+		return err
+	}
+	return g.answerAction(c, a)
+}
+
+type setRoleRequest struct {
+	Role *string `json:"role"`
+}
+
+// setRole: PUT /rooms/{id}/members/{user_id}/role {role}: owner only.
+func (g *Gateway) setRole(c echo.Context) error {
+	roomID, userID, err := roomAndUserParams(c)
+	if err != nil {
+		return err
+	}
+	var req setRoleRequest
+	if err := readBody(c, &req, false); err != nil {
+		return err
+	}
+	if req.Role == nil {
+		return errValidation("role is required")
+	}
+	a, err := g.prepareRoomCommand(c.Request().Context(), currentUser(c), roomID, idempotencyKey(c),
+		domain.SetRole{UserID: userID, Role: *req.Role}, http.StatusOK)
+	if err != nil {
+		return err
+	}
+	return g.answerAction(c, a)
+}
+
+// kickMember: DELETE /rooms/{id}/members/{user_id}: owner or admin.
+func (g *Gateway) kickMember(c echo.Context) error {
+	roomID, userID, err := roomAndUserParams(c)
+	if err != nil {
+		return err
+	}
+	a, err := g.prepareRoomCommand(c.Request().Context(), currentUser(c), roomID, idempotencyKey(c),
+		domain.KickMember{UserID: userID}, http.StatusOK)
+	if err != nil {
+		return err
+	}
+	return g.answerAction(c, a)
+}
+
+type banRequest struct {
+	Reason string `json:"reason"`
+}
+
+// banMember: PUT /rooms/{id}/bans/{user_id} {reason?}: owner or admin. PUT because the ban is a
+// resource named by the user: banning twice is validation_failed (already banned), not a
+// second ban.
+func (g *Gateway) banMember(c echo.Context) error {
+	roomID, userID, err := roomAndUserParams(c)
+	if err != nil {
+		return err
+	}
+	var req banRequest
+	if err := readBody(c, &req, true); err != nil {
+		return err
+	}
+	a, err := g.prepareTargeted(c.Request().Context(), currentUser(c), roomID, userID, idempotencyKey(c),
+		domain.BanMember{UserID: userID, Reason: req.Reason}, http.StatusOK)
+	if err != nil {
+		return err
+	}
+	return g.answerAction(c, a)
+}
+
+// unbanMember: DELETE /rooms/{id}/bans/{user_id}: owner or admin.
+func (g *Gateway) unbanMember(c echo.Context) error {
+	roomID, userID, err := roomAndUserParams(c)
+	if err != nil {
+		return err
+	}
+	a, err := g.prepareRoomCommand(c.Request().Context(), currentUser(c), roomID, idempotencyKey(c),
+		domain.UnbanMember{UserID: userID}, http.StatusOK)
+	if err != nil {
+		return err
+	}
+	return g.answerAction(c, a)
+}
+
+type inviteRequest struct {
+	UserID *string `json:"user_id"`
+}
+
+// inviteUser: POST /rooms/{id}/invitations {user_id}: a member of a public room, the owner or
+// an admin of a private one. 201: the invitation is a new resource.
+func (g *Gateway) inviteUser(c echo.Context) error {
+	roomID, err := roomParam(c)
+	if err != nil {
+		return err
+	}
+	var req inviteRequest
+	if err := readBody(c, &req, false); err != nil {
+		return err
+	}
+	if req.UserID == nil {
+		return errValidation("user_id is required")
+	}
+	userID, err := uuid.Parse(*req.UserID)
+	if err != nil {
+		return errValidation("user_id is not a valid id")
+	}
+	a, err := g.prepareTargeted(c.Request().Context(), currentUser(c), roomID, userID, idempotencyKey(c),
+		domain.InviteUser{UserID: userID}, http.StatusCreated)
+	if err != nil {
+		return err
+	}
+	return g.answerAction(c, a)
+}
+
+type markReadRequest struct {
+	Seq *int64 `json:"seq"`
+}
+
+// markRead: POST /rooms/{id}/read {seq}: moves the caller's read marker forward. A seq at or
+// below the marker is accepted and changes nothing (the answer then has no position).
+func (g *Gateway) markRead(c echo.Context) error {
+	roomID, err := roomParam(c)
+	if err != nil {
+		return err
+	}
+	var req markReadRequest
+	if err := readBody(c, &req, false); err != nil {
+		return err
+	}
+	if req.Seq == nil {
+		return errValidation("seq is required")
+	}
+	a, err := g.prepareMarkRead(c.Request().Context(), currentUser(c), roomID, *req.Seq, idempotencyKey(c))
+	if err != nil {
+		return err
+	}
+	return g.answerAction(c, a)
+}
+
+// roomAndUserParams are the room and user ids of /rooms/{id}/…/{user_id}.
+func roomAndUserParams(c echo.Context) (uuid.UUID, uuid.UUID, error) {
+	roomID, err := roomParam(c)
+	if err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
+	userID, err := uuid.Parse(c.Param("user_id"))
+	if err != nil {
+		return uuid.Nil, uuid.Nil, &apiError{Code: domain.CodeUserNotFound, Message: "no such user"}
+	}
+	return roomID, userID, nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
@@ -37,6 +38,7 @@ func (g *Gateway) answerUser(c echo.Context, id uuid.UUID) error {
 	if err != nil {
 		return err
 	}
+	g.withStatus(c.Request().Context(), &u)
 	return c.JSON(http.StatusOK, u)
 }
 
@@ -57,5 +59,28 @@ func (g *Gateway) searchUsers(c echo.Context) error {
 	if users == nil {
 		users = []projections.User{}
 	}
+	g.usersWithStatus(c.Request().Context(), users)
 	return c.JSON(http.StatusOK, map[string]any{"users": users})
+}
+
+type updateProfileRequest struct {
+	DisplayName *string `json:"display_name"`
+	AvatarURL   *string `json:"avatar_url"`
+	Email       *string `json:"email"`
+}
+
+// updateProfile: PATCH /users/me {display_name?, avatar_url?, email?}. An absent (or null)
+// field is left as it is; an empty display name resets it to the username, an empty email or
+// avatar URL clears it.
+func (g *Gateway) updateProfile(c echo.Context) error {
+	var req updateProfileRequest
+	if err := readBody(c, &req, false); err != nil {
+		return err
+	}
+	a, err := g.prepareUpdateProfile(c.Request().Context(), currentUser(c),
+		domain.UpdateProfile{DisplayName: req.DisplayName, AvatarURL: req.AvatarURL, Email: req.Email}, idempotencyKey(c))
+	if err != nil {
+		return err
+	}
+	return g.answerAction(c, a)
 }

@@ -147,6 +147,7 @@ func (h *hub) broadcast(p projections.Push) {
 //
 // For user_joined the joining user's sockets are subscribed first, so they get the frame (and
 // every later message of the room); for user_left they get the frame, then are unsubscribed.
+// For room_deleted every socket subscribed to the room gets the frame, then is unsubscribed.
 func (g *Gateway) Deliver(p projections.Push) {
 	h := g.hub
 	switch p.Kind {
@@ -156,6 +157,14 @@ func (g *Gateway) Deliver(p projections.Push) {
 	case projections.PushUserLeft:
 		h.broadcast(p)
 		h.updateUser(p.UserID, func(c *conn) { h.unsubscribeLocked(c, p.RoomID) })
+	case projections.PushRoomDeleted:
+		// Every socket of the room hears it, then nothing more comes from the room.
+		h.broadcast(p)
+		h.mu.Lock()
+		for c := range h.rooms[p.RoomID] {
+			h.unsubscribeLocked(c, p.RoomID) // deleting from the set being ranged over is safe
+		}
+		h.mu.Unlock()
 	default:
 		h.broadcast(p)
 	}

@@ -22,8 +22,8 @@ type Dispatcher interface {
 }
 
 // ReadModel is the query side the gateway answers from. Lookups of a single row fail with
-// readmodel.ErrNotFound; WaitFor fails with readmodel.ErrNotCaughtUp when the projection does
-// not reach pos within timeout.
+// readmodel.ErrNotFound; Room fails with readmodel.ErrRoomDeleted for a deleted room; WaitFor
+// fails with readmodel.ErrNotCaughtUp when the projection does not reach pos within timeout.
 type ReadModel interface {
 	UserByID(ctx context.Context, id uuid.UUID) (projections.User, error)
 	SearchUsers(ctx context.Context, q string, limit, offset int) ([]projections.User, error)
@@ -31,6 +31,8 @@ type ReadModel interface {
 	Room(ctx context.Context, id uuid.UUID) (projections.Room, error)
 	RoomPasswordHash(ctx context.Context, id uuid.UUID) (string, error)
 	IsMember(ctx context.Context, roomID, userID uuid.UUID) (bool, error)
+	IsInvited(ctx context.Context, roomID, userID uuid.UUID) (bool, error)
+	IsBanned(ctx context.Context, roomID, userID uuid.UUID) (bool, error)
 	Members(ctx context.Context, roomID uuid.UUID) ([]projections.Member, error)
 	RoomIDsOf(ctx context.Context, userID uuid.UUID) ([]uuid.UUID, error)
 	Messages(ctx context.Context, roomID uuid.UUID, q readmodel.HistoryQuery) ([]projections.Message, bool, error)

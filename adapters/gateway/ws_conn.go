@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 )
 
 const (
@@ -36,11 +38,21 @@ type conn struct {
 	// closeWith/abort may run before there is a connection to apply them to.
 	ws     atomic.Pointer[websocket.Conn]
 	userID uuid.UUID
+	// id names the socket in the shared presence record.
+	id string
 	// ctx ends when the socket is done, which cancels its pending dispatches.
 	ctx    context.Context
 	cancel context.CancelFunc
 
 	send chan []byte
+	// bulk hands the writer frames one at a time from a producer that may wait (a resume's
+	// replay), so that a long replay never fills send, which live pushes need.
+	bulk chan []byte
+
+	// limiter bounds the frames the client may send (nil: no limit). Reader only.
+	limiter *rate.Limiter
+	// presenceAt is when the socket last refreshed its presence entry. Reader only.
+	presenceAt time.Time
 
 	// mu serializes everything that enqueues, so that an ack and the pushes held back for it
 	// enter the queue in that order.
@@ -75,9 +87,15 @@ type heldFrames struct {
 
 func newConn(g *Gateway, userID uuid.UUID) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
+	var lim *rate.Limiter
+	if g.cfg.FrameRate > 0 {
+		lim = rate.NewLimiter(rate.Limit(g.cfg.FrameRate), g.cfg.FrameBurst)
+	}
 	return &conn{
-		g: g, userID: userID, ctx: ctx, cancel: cancel,
+		g: g, userID: userID, id: uuid.NewString(), ctx: ctx, cancel: cancel,
 		send:    make(chan []byte, g.cfg.SendQueue),
+		bulk:    make(chan []byte),
+		limiter: lim,
 		pending: map[uuid.UUID]*heldFrames{},
 		closing: make(chan struct{}),
 		slots:   make(chan struct{}, maxInFlight),
@@ -107,13 +125,16 @@ func (c *conn) run() {
 		defer close(writerDone)
 		c.writeLoop()
 	}()
+	c.presenceOnline()
 	c.readLoop()
+	rooms := c.g.hub.roomsOf(c) // whom to tell if the user goes offline
 	c.g.hub.remove(c)
 	c.closeWith(websocket.CloseNormalClosure, "") // no-op when a reason was already given
 	<-writerDone
 	_ = c.sock().Close()
 	c.cancel()
 	c.cmds.Wait()
+	c.presenceOffline(rooms)
 }
 
 // closeWith starts an orderly close: the writer flushes what is queued and sends a close frame
@@ -170,9 +191,14 @@ func (c *conn) isStopping() bool {
 func (c *conn) readLoop() {
 	limit := c.g.cfg.FrameLimit
 	ws := c.sock()
-	ws.SetPongHandler(func(string) error { c.extendDeadline(); return nil })
+	ws.SetPongHandler(func(string) error {
+		c.extendDeadline()
+		c.presenceActive(false)
+		return nil
+	})
 	ws.SetPingHandler(func(data string) error {
 		c.extendDeadline()
+		c.presenceActive(false)
 		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeWait))
 		if err == websocket.ErrCloseSent || isTimeout(err) {
 			return nil
@@ -190,6 +216,7 @@ func (c *conn) readLoop() {
 			// Closing: skip whatever still comes until the client's close frame.
 			continue
 		}
+		c.presenceActive(false)
 		// Read the limit ourselves rather than with SetReadLimit, which would close the socket
 		// without the frame_too_large error the contract promises.
 		data, err := io.ReadAll(io.LimitReader(r, limit+1))
@@ -200,6 +227,11 @@ func (c *conn) readLoop() {
 		if int64(len(data)) > limit {
 			c.enqueue(errorFrame(nil, codeFrameTooLarge, "frame is larger than the limit"))
 			c.closeWith(websocket.CloseMessageTooBig, "frame too large")
+			continue
+		}
+		if c.limiter != nil && !c.limiter.Allow() {
+			// Answered, not cut off: a client that bursts slows down and keeps its socket.
+			c.enqueue(errorFrame(frameID(data), codeRateLimited, "too many frames; slow down"))
 			continue
 		}
 		if mt != websocket.TextMessage {
@@ -235,6 +267,11 @@ func (c *conn) writeLoop() {
 	for {
 		select {
 		case b := <-c.send:
+			if err := c.write(b, time.Now().Add(writeWait)); err != nil {
+				c.abort("write failed")
+				return
+			}
+		case b := <-c.bulk:
 			if err := c.write(b, time.Now().Add(writeWait)); err != nil {
 				c.abort("write failed")
 				return
@@ -347,4 +384,25 @@ func (c *conn) release(cmdID uuid.UUID, answer []byte) {
 	if h.n--; h.n == 0 {
 		delete(c.pending, cmdID)
 	}
+}
+
+// frameID is the id of a client frame when it has a string one, for answering a frame that is
+// otherwise not read (rate_limited).
+func frameID(data []byte) json.RawMessage {
+	var h frameHeader
+	if json.Unmarshal(data, &h) != nil || len(h.ID) == 0 || h.ID[0] != '"' {
+		return nil
+	}
+	return canonicalID(h.ID)
+}
+
+// canonicalID re-encodes a frame's string id: the echo is the same JSON string, but always
+// valid UTF-8 (a text frame must be; invalid bytes become U+FFFD, as Go decodes them).
+func canonicalID(raw json.RawMessage) json.RawMessage {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return nil
+	}
+	b, _ := json.Marshal(s)
+	return b
 }

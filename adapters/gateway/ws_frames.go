@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -44,16 +45,19 @@ type (
 	joinRoomFrame struct {
 		RoomID   *string `json:"room_id"`
 		Password string  `json:"password"`
+		commandKeyField
 	}
 	sendMessageFrame struct {
 		RoomID *string `json:"room_id"`
 		sendMessageRequest
+		commandKeyField
 	}
 	createRoomFrame struct {
 		Name        *string `json:"name"`
 		Description string  `json:"description"`
 		IsPrivate   bool    `json:"is_private"`
 		Password    string  `json:"password"`
+		commandKeyField
 	}
 )
 
@@ -92,10 +96,14 @@ func (c *conn) handleFrame(data []byte) {
 		return
 	}
 	id := h.ID
+	if len(id) > 0 {
+		id = canonicalID(id)
+	}
 	switch h.Type {
 	case framePing:
 		c.enqueue(encodeFrame(pongFrame{Type: "pong", ID: id}))
 	case frameHeartbeat:
+		c.presenceActive(true)
 		c.enqueue(encodeFrame(ackFrame{Type: "ack", ID: id, Result: struct{}{}}))
 	case framePong:
 		// The answer to our {"type":"ping"}: reading it already counted as activity.
@@ -117,7 +125,7 @@ func (c *conn) handleFrame(data []byte) {
 			c.enqueue(errorFrame(id, codeInvalidFrame, "reply_to_message_id is not a valid id"))
 			return
 		}
-		in := sendInput{RoomID: roomID, Content: *f.Content, MessageType: f.MessageType, ReplyTo: replyTo, ClientMsgID: f.ClientMsgID}
+		in := sendInput{RoomID: roomID, Content: *f.Content, MessageType: f.MessageType, ReplyTo: replyTo, ClientMsgID: f.ClientMsgID, Key: f.ClientCommandID}
 		c.startCommand(id, func(ctx context.Context) (action, error) { return c.g.prepareSend(ctx, c.userID, in) })
 	case frameCreateRoom:
 		var f createRoomFrame
@@ -128,7 +136,7 @@ func (c *conn) handleFrame(data []byte) {
 			c.enqueue(errorFrame(id, codeInvalidFrame, "name is required"))
 			return
 		}
-		in := createRoomInput{Name: *f.Name, Description: f.Description, IsPrivate: f.IsPrivate, Password: f.Password}
+		in := createRoomInput{Name: *f.Name, Description: f.Description, IsPrivate: f.IsPrivate, Password: f.Password, Key: f.ClientCommandID}
 		// Prepared on the command goroutine: a room password costs a bcrypt hash.
 		c.startCommand(id, func(ctx context.Context) (action, error) { return c.g.prepareCreateRoom(ctx, c.userID, in) })
 	case frameJoinRoom, frameLeaveRoom:
@@ -143,16 +151,17 @@ func (c *conn) handleFrame(data []byte) {
 		leave := h.Type == frameLeaveRoom
 		c.startCommand(id, func(ctx context.Context) (action, error) {
 			if leave {
-				return c.g.prepareMembership(ctx, c.userID, roomID, domain.LeaveRoom{})
+				return c.g.prepareRoomCommand(ctx, c.userID, roomID, f.ClientCommandID, domain.LeaveRoom{}, http.StatusOK)
 			}
-			join, err := c.g.joinCommand(ctx, roomID, f.Password)
-			if err != nil {
-				return action{}, err
-			}
-			return c.g.prepareMembership(ctx, c.userID, roomID, join)
+			return c.g.prepareJoin(ctx, c.userID, roomID, f.Password, f.ClientCommandID)
 		})
-	case frameEditMessage, frameDeleteMessage, frameUpdateRoom, frameDeleteRoom, frameTyping, frameMarkRead, frameResume:
-		c.enqueue(errorFrame(id, codeUnsupported, h.Type+" is not implemented yet"))
+	case frameEditMessage, frameDeleteMessage, frameUpdateRoom, frameDeleteRoom, frameMarkRead,
+		frameSetRole, frameKickMember, frameBanMember, frameUnbanMember, frameInviteUser, frameUpdateProfile:
+		c.handleCommandFrame(h.Type, id, data)
+	case frameTyping:
+		c.typing(id, data)
+	case frameResume:
+		c.resume(id, data)
 	case "":
 		c.enqueue(errorFrame(id, codeInvalidFrame, "type is required"))
 	default:
@@ -244,4 +253,141 @@ func quoteShort(s string) string {
 		s = s[:max] + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// Extension command frames (moderation and profile; the contract's own are above).
+const (
+	frameSetRole       = "set_role"
+	frameKickMember    = "kick_member"
+	frameBanMember     = "ban_member"
+	frameUnbanMember   = "unban_member"
+	frameInviteUser    = "invite_user"
+	frameUpdateProfile = "update_profile"
+)
+
+// commandKeyField is the idempotency key every command frame may carry: the socket's
+// Idempotency-Key (see commandID).
+type commandKeyField struct {
+	ClientCommandID string `json:"client_command_id"`
+}
+
+// commandFrame holds the fields of every command frame that handleCommandFrame decodes; which
+// of them a frame requires depends on its type.
+type commandFrame struct {
+	RoomID      *string `json:"room_id"`
+	MessageID   *string `json:"message_id"`
+	UserID      *string `json:"user_id"`
+	Content     *string `json:"content"`
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	Seq         *int64  `json:"seq"`
+	Role        *string `json:"role"`
+	Reason      string  `json:"reason"`
+	DisplayName *string `json:"display_name"`
+	AvatarURL   *string `json:"avatar_url"`
+	Email       *string `json:"email"`
+	commandKeyField
+}
+
+// handleCommandFrame answers the command frames beyond send, create, join and leave. Their
+// answers are those of the HTTP calls: the same prepare functions build them.
+func (c *conn) handleCommandFrame(typ string, id json.RawMessage, data []byte) {
+	var f commandFrame
+	if !c.decodeFields(data, id, &f) {
+		return
+	}
+	key := f.ClientCommandID
+	if typ == frameUpdateProfile {
+		p := domain.UpdateProfile{DisplayName: f.DisplayName, AvatarURL: f.AvatarURL, Email: f.Email}
+		c.startCommand(id, func(ctx context.Context) (action, error) { return c.g.prepareUpdateProfile(ctx, c.userID, p, key) })
+		return
+	}
+	roomID, ok := c.roomID(id, f.RoomID)
+	if !ok {
+		return
+	}
+	var prepare func(context.Context) (action, error)
+	switch typ {
+	case frameEditMessage, frameDeleteMessage:
+		msgID, ok := c.requiredID(id, "message_id", f.MessageID)
+		if !ok {
+			return
+		}
+		if typ == frameDeleteMessage {
+			prepare = func(ctx context.Context) (action, error) {
+				return c.g.prepareRoomCommand(ctx, c.userID, roomID, key, domain.DeleteMessage{MessageID: msgID}, http.StatusOK)
+			}
+			break
+		}
+		if f.Content == nil {
+			c.enqueue(errorFrame(id, codeInvalidFrame, "content is required"))
+			return
+		}
+		p := domain.EditMessage{MessageID: msgID, Content: *f.Content}
+		prepare = func(ctx context.Context) (action, error) {
+			return c.g.prepareEditMessage(ctx, c.userID, roomID, p, key)
+		}
+	case frameUpdateRoom:
+		p := domain.UpdateRoom{Name: f.Name, Description: f.Description}
+		prepare = func(ctx context.Context) (action, error) { return c.g.prepareUpdateRoom(ctx, c.userID, roomID, p, key) }
+	case frameDeleteRoom:
+		prepare = func(ctx context.Context) (action, error) {
+			return c.g.prepareRoomCommand(ctx, c.userID, roomID, key, domain.DeleteRoom{}, http.StatusOK)
+		}
+	case frameMarkRead:
+		if f.Seq == nil {
+			c.enqueue(errorFrame(id, codeInvalidFrame, "seq is required"))
+			return
+		}
+		seq := *f.Seq
+		prepare = func(ctx context.Context) (action, error) { return c.g.prepareMarkRead(ctx, c.userID, roomID, seq, key) }
+	default: // the commands aimed at a user
+		userID, ok := c.requiredID(id, "user_id", f.UserID)
+		if !ok {
+			return
+		}
+		switch typ {
+		case frameSetRole:
+			if f.Role == nil {
+				c.enqueue(errorFrame(id, codeInvalidFrame, "role is required"))
+				return
+			}
+			p := domain.SetRole{UserID: userID, Role: *f.Role}
+			prepare = func(ctx context.Context) (action, error) {
+				return c.g.prepareRoomCommand(ctx, c.userID, roomID, key, p, http.StatusOK)
+			}
+		case frameKickMember:
+			prepare = func(ctx context.Context) (action, error) {
+				return c.g.prepareRoomCommand(ctx, c.userID, roomID, key, domain.KickMember{UserID: userID}, http.StatusOK)
+			}
+		case frameUnbanMember:
+			prepare = func(ctx context.Context) (action, error) {
+				return c.g.prepareRoomCommand(ctx, c.userID, roomID, key, domain.UnbanMember{UserID: userID}, http.StatusOK)
+			}
+		case frameBanMember:
+			p := domain.BanMember{UserID: userID, Reason: f.Reason}
+			prepare = func(ctx context.Context) (action, error) {
+				return c.g.prepareTargeted(ctx, c.userID, roomID, userID, key, p, http.StatusOK)
+			}
+		case frameInviteUser:
+			prepare = func(ctx context.Context) (action, error) {
+				return c.g.prepareTargeted(ctx, c.userID, roomID, userID, key, domain.InviteUser{UserID: userID}, http.StatusCreated)
+			}
+		}
+	}
+	c.startCommand(id, prepare)
+}
+
+// requiredID reads a required id field other than room_id.
+func (c *conn) requiredID(id json.RawMessage, field string, s *string) (uuid.UUID, bool) {
+	if s == nil {
+		c.enqueue(errorFrame(id, codeInvalidFrame, field+" is required"))
+		return uuid.Nil, false
+	}
+	v, err := uuid.Parse(*s)
+	if err != nil {
+		c.enqueue(errorFrame(id, codeInvalidFrame, field+" is not a valid id"))
+		return uuid.Nil, false
+	}
+	return v, true
 }

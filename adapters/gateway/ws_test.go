@@ -79,8 +79,8 @@ func TestWSInvalidFramesKeepSocketOpen(t *testing.T) {
 		{`{"type":"send_message","id":"f","room_id":"` + room + `","content":5}`, "f", codeInvalidFrame},
 		{`{"type":"create_room","id":"g"}`, "g", codeInvalidFrame},
 		{`{"type":"join_room","id":"h","room_id":42}`, "h", codeInvalidFrame},
-		{`{"type":"typing","id":"i","room_id":"` + room + `"}`, "i", codeUnsupported},
-		{`{"type":"resume","id":"j","rooms":{}}`, "j", codeUnsupported},
+		{`{"type":"typing","id":"i","room_id":"` + room + `"}`, "i", domain.CodeNotAMember},
+		{`{"type":"resume","id":"j","rooms":[]}`, "j", codeInvalidFrame},
 		{`{"type":"create_room","id":"k","name":""}`, "k", domain.CodeValidationFailed},
 		{`{"type":"join_room","id":"l","room_id":"` + room + `"}`, "l", domain.CodeRoomNotFound},
 	}
@@ -394,5 +394,141 @@ func TestWSPushTargets(t *testing.T) {
 		if got := strings.Join(seen(c.ws), ","); got != c.want {
 			t.Errorf("%s saw %q, want %q", name, got, c.want)
 		}
+	}
+}
+
+// Every command frame beyond send/create/join/leave answers what its HTTP call answers, as an
+// ack result or an error code; missing or malformed fields are invalid_frame.
+func TestWSCommandFrames(t *testing.T) {
+	e := newEnv(t, nil)
+	ownerTok, _ := e.user("wanda")
+	memberTok, memberID := e.user("walt")
+	_, guestID := e.user("wes")
+	room := e.room(ownerTok, map[string]any{"name": "frames", "is_private": true, "password": "pw"})
+	base := "/api/v1/rooms/" + room.String()
+	e.mustDo(http.StatusOK, "POST", base+"/join", memberTok, map[string]any{"password": "pw"})
+	msg := e.mustDo(http.StatusCreated, "POST", base+"/messages", memberTok, map[string]any{"content": "m1"}).body["message"].(map[string]any)
+	msgID := msg["id"].(string)
+	owner, member := e.dial(ownerTok), e.dial(memberTok)
+	r, m, g := room.String(), memberID.String(), guestID.String()
+
+	cases := []struct {
+		name  string
+		ws    *websocket.Conn
+		frame map[string]any
+		code  string             // "" = ack
+		check func(result frame) // of the ack
+	}{
+		{"edit by another", owner, map[string]any{"type": "edit_message", "room_id": r, "message_id": msgID, "content": "x"}, domain.CodeForbidden, nil},
+		{"edit without content", member, map[string]any{"type": "edit_message", "room_id": r, "message_id": msgID}, codeInvalidFrame, nil},
+		{"edit a malformed id", member, map[string]any{"type": "edit_message", "room_id": r, "message_id": "x", "content": "x"}, codeInvalidFrame, nil},
+		{"edit", member, map[string]any{"type": "edit_message", "room_id": r, "message_id": msgID, "content": "edited"}, "", func(res frame) {
+			if res.obj("message").str("content") != "edited" || res.obj("message")["edited_at"] == nil || res.str("position") == "" {
+				t.Errorf("edit ack %v", res)
+			}
+		}},
+		{"update room by a member", member, map[string]any{"type": "update_room", "room_id": r, "name": "x"}, domain.CodeForbidden, nil},
+		{"update room with nothing", owner, map[string]any{"type": "update_room", "room_id": r}, domain.CodeValidationFailed, nil},
+		{"update room", owner, map[string]any{"type": "update_room", "room_id": r, "description": "new"}, "", func(res frame) {
+			if res.obj("room").str("description") != "new" || res.obj("room").str("name") != "frames" || res.str("position") == "" {
+				t.Errorf("update ack %v", res)
+			}
+		}},
+		{"mark read", member, map[string]any{"type": "mark_read", "room_id": r, "seq": 1}, "", func(res frame) {
+			if res.str("position") == "" {
+				t.Errorf("mark read ack %v", res)
+			}
+		}},
+		{"mark read again", member, map[string]any{"type": "mark_read", "room_id": r, "seq": 1}, "", func(res frame) {
+			if len(res) != 0 {
+				t.Errorf("mark read again: %v, want an empty result", res)
+			}
+		}},
+		{"mark read without seq", member, map[string]any{"type": "mark_read", "room_id": r}, codeInvalidFrame, nil},
+		{"mark read with a string seq", member, map[string]any{"type": "mark_read", "room_id": r, "seq": "1"}, codeInvalidFrame, nil},
+		{"set role by a member", member, map[string]any{"type": "set_role", "room_id": r, "user_id": m, "role": "admin"}, domain.CodeForbidden, nil},
+		{"set role without role", owner, map[string]any{"type": "set_role", "room_id": r, "user_id": m}, codeInvalidFrame, nil},
+		{"set role", owner, map[string]any{"type": "set_role", "room_id": r, "user_id": m, "role": "admin"}, "", nil},
+		{"invite an unknown user", member, map[string]any{"type": "invite_user", "room_id": r, "user_id": uuid.NewString()}, codeUserNotFound, nil},
+		{"invite without user_id", member, map[string]any{"type": "invite_user", "room_id": r}, codeInvalidFrame, nil},
+		{"invite", member, map[string]any{"type": "invite_user", "room_id": r, "user_id": g}, "", nil},
+		{"ban", member, map[string]any{"type": "ban_member", "room_id": r, "user_id": g, "reason": "no"}, "", nil},
+		{"unban", owner, map[string]any{"type": "unban_member", "room_id": r, "user_id": g}, "", nil},
+		{"unban again", owner, map[string]any{"type": "unban_member", "room_id": r, "user_id": g}, domain.CodeValidationFailed, nil},
+		{"kick the owner", member, map[string]any{"type": "kick_member", "room_id": r, "user_id": domain.UserIDFor("wanda").String()}, domain.CodeForbidden, nil},
+		{"kick", owner, map[string]any{"type": "kick_member", "room_id": r, "user_id": m}, "", nil},
+		{"delete by a non-member", member, map[string]any{"type": "delete_message", "room_id": r, "message_id": msgID}, domain.CodeNotAMember, nil},
+		{"delete a message", owner, map[string]any{"type": "delete_message", "room_id": r, "message_id": msgID}, "", nil},
+		{"delete without message_id", owner, map[string]any{"type": "delete_message", "room_id": r}, codeInvalidFrame, nil},
+		{"update profile", member, map[string]any{"type": "update_profile", "display_name": "Walt W."}, "", func(res frame) {
+			if res.obj("user").str("display_name") != "Walt W." || res.obj("user").str("username") != "walt" || res.str("position") == "" {
+				t.Errorf("profile ack %v", res)
+			}
+		}},
+		{"update profile badly", member, map[string]any{"type": "update_profile", "email": "nope"}, domain.CodeValidationFailed, nil},
+		{"update profile with a wrong type", member, map[string]any{"type": "update_profile", "email": 5}, codeInvalidFrame, nil},
+		{"delete the room by a non-owner", member, map[string]any{"type": "delete_room", "room_id": r}, domain.CodeForbidden, nil},
+		{"delete the room without room_id", owner, map[string]any{"type": "delete_room"}, codeInvalidFrame, nil},
+		{"delete the room", owner, map[string]any{"type": "delete_room", "room_id": r}, "", nil},
+		{"update a deleted room", owner, map[string]any{"type": "update_room", "room_id": r, "name": "x"}, domain.CodeRoomDeleted, nil},
+	}
+	for i, tc := range cases {
+		id := fmt.Sprint("f", i)
+		tc.frame["id"] = id
+		send(t, tc.ws, tc.frame)
+		// Pushes of earlier commands may come first; the answer is the frame with our id.
+		var f frame
+		for f = read(t, tc.ws); f.str("id") != id; f = read(t, tc.ws) {
+		}
+		switch {
+		case tc.code == "" && f.str("type") != "ack":
+			t.Fatalf("%s: got %v, want an ack", tc.name, f)
+		case tc.code != "" && (f.str("type") != "error" || f.str("code") != tc.code || f.str("message") == ""):
+			t.Fatalf("%s: got %v, want error %s", tc.name, f, tc.code)
+		case tc.code == "" && tc.check != nil:
+			tc.check(f.obj("result"))
+		case tc.code == "" && tc.frame["type"] != "update_profile" && f.obj("result").str("position") == "":
+			t.Fatalf("%s: ack %v without a position", tc.name, f)
+		}
+	}
+}
+
+// client_command_id makes any command frame safe to retry: the retry is acked with the first
+// result and changes nothing.
+func TestWSClientCommandID(t *testing.T) {
+	e := newEnv(t, nil)
+	token, _ := e.user("xena")
+	ws := e.dial(token)
+	create := map[string]any{"type": "create_room", "name": "keyed", "client_command_id": "c-1"}
+	create["id"] = "a"
+	send(t, ws, create)
+	first := expect(t, ws, "ack", "a")
+	create["id"] = "b"
+	send(t, ws, create)
+	var again frame
+	for again = read(t, ws); again.str("id") != "b"; again = read(t, ws) {
+	}
+	if again.str("type") != "ack" || fmt.Sprint(again.obj("result")) != fmt.Sprint(first.obj("result")) {
+		t.Fatalf("retried create_room: %v, first %v", again, first)
+	}
+	room := first.obj("result").obj("room").str("id")
+	if n := len(e.mustDo(http.StatusOK, "GET", "/api/v1/rooms", token, nil).body["rooms"].([]any)); n != 1 {
+		t.Fatalf("%d rooms after a retried create_room", n)
+	}
+	// The same key over HTTP is the same command too.
+	r := e.doKey("POST", "/api/v1/rooms", token, "c-1", map[string]any{"name": "keyed"})
+	if r.status != http.StatusCreated || r.body["room"].(map[string]any)["id"] != room {
+		t.Fatalf("HTTP retry of the socket's create: %s", r.raw)
+	}
+	send(t, ws, map[string]any{"type": "send_message", "id": "s1", "room_id": room, "content": "once", "client_command_id": "s"})
+	sent := expect(t, ws, "ack", "s1").obj("result").obj("message")
+	expect(t, ws, "message", "")
+	send(t, ws, map[string]any{"type": "send_message", "id": "s2", "room_id": room, "content": "once", "client_command_id": "s"})
+	if again := expect(t, ws, "ack", "s2").obj("result").obj("message"); again.str("id") != sent.str("id") {
+		t.Fatalf("retried send %v, first %v", again, sent)
+	}
+	send(t, ws, map[string]any{"type": "send_message", "id": "s3", "room_id": room, "content": "x", "client_command_id": 7})
+	if f := expect(t, ws, "error", "s3"); f.str("code") != codeInvalidFrame {
+		t.Fatalf("a non-string client_command_id: %v", f)
 	}
 }

@@ -241,6 +241,9 @@ func (w *partitionWorker) topicOf(ev domain.Event) string {
 	if ev.AggregateType == domain.AggregateUser {
 		return w.p.cfg.Topics.UserEvents
 	}
+	if ev.AggregateType == domain.AggregateSystem {
+		return w.p.cfg.Topics.SystemEvents
+	}
 	return w.p.cfg.Topics.ChatEvents
 }
 

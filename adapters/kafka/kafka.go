@@ -21,6 +21,8 @@ type Topics struct {
 	SystemEvents  string
 	Notifications string
 	SearchEvents  string
+	// DeadLetters holds the records projectors gave up on (projector.go).
+	DeadLetters string
 }
 
 // DefaultTopics are the seed's names.
@@ -28,16 +30,19 @@ func DefaultTopics() Topics {
 	return Topics{
 		Commands: "chat-commands", ChatEvents: "chat-events", UserEvents: "user-events",
 		SystemEvents: "system-events", Notifications: "notification-events", SearchEvents: "search-events",
+		DeadLetters: "chorus-dead-letters",
 	}
 }
 
 // All lists every topic.
 func (t Topics) All() []string {
-	return []string{t.Commands, t.ChatEvents, t.UserEvents, t.SystemEvents, t.Notifications, t.SearchEvents}
+	return []string{t.Commands, t.ChatEvents, t.UserEvents, t.SystemEvents, t.Notifications, t.SearchEvents, t.DeadLetters}
 }
 
 // EventTopics are the topics the command processor appends to and rebuilds from.
-func (t Topics) EventTopics() []string { return []string{t.ChatEvents, t.UserEvents} }
+func (t Topics) EventTopics() []string {
+	return []string{t.ChatEvents, t.UserEvents, t.SystemEvents}
+}
 
 // Config is what every Kafka client of Chorus needs to know.
 type Config struct {

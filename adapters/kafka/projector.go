@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -14,28 +17,108 @@ import (
 // transaction for the read model).
 const MaxProjectorBatch = 1000
 
+// DefaultProjectorAttempts is how many times a failing batch, then each of its records, is tried
+// before the records that still fail are dead-lettered.
+const DefaultProjectorAttempts = 5
+
+// Headers of a dead letter: the projection that gave up, where the record came from, and why.
+const (
+	HeaderDeadLetterProjection = "projection"
+	HeaderDeadLetterGroup      = "group"
+	HeaderDeadLetterTopic      = "source-topic"
+	HeaderDeadLetterPartition  = "source-partition"
+	HeaderDeadLetterOffset     = "source-offset"
+	HeaderDeadLetterError      = "error"
+	HeaderDeadLetterAt         = "dead-lettered-at"
+)
+
+// maxErrorHeader bounds the error text a dead letter carries.
+const maxErrorHeader = 4096
+
 // ProjectionHandler is one projection: it keeps its own checkpoints (next offset per topic and
 // partition, stored with its effects) and handles batches of records in offset order per partition.
+//
+// Handle's errors are about the records unless marked Unavailable: a failure of what the
+// projection writes to (the database, Redis) is retried without end and never dead-letters
+// anything, since every record would fail alike until it is back.
 type ProjectionHandler interface {
 	Checkpoints(ctx context.Context) (map[string]map[int32]int64, error)
 	Handle(ctx context.Context, recs []Record) error
 }
 
+// RecordSkipper is a ProjectionHandler that can move past a record it cannot project: Skip
+// advances its checkpoint past rec (so it is not handed to the projection again) and records,
+// where the projection keeps its counts, that rec was dead-lettered because of cause. The runner
+// dead-letters only for handlers that implement it; a handler without it is retried without end
+// on a record that keeps failing, as if every error were Unavailable.
+type RecordSkipper interface {
+	Skip(ctx context.Context, rec Record, cause error) error
+}
+
+// Unavailable marks err as a failure of a dependency rather than of the records it was handling.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unavailableError{err}
+}
+
+// IsUnavailable tells whether err (or an error it wraps) was marked Unavailable.
+func IsUnavailable(err error) bool {
+	var u unavailableError
+	return errors.As(err, &u)
+}
+
+type unavailableError struct{ err error }
+
+func (u unavailableError) Error() string { return u.err.Error() }
+func (u unavailableError) Unwrap() error { return u.err }
+
 // Projector runs a projection as its own consumer group: the group spreads partitions over the
 // projector processes, the projection's own checkpoints (not Kafka's group offsets) say where
 // each partition resumes.
+//
+// A batch that keeps failing is tried Attempts times with backoff, then its records one by one,
+// each Attempts times; a record that still fails is appended to the dead-letter topic (with
+// headers naming the projection, the record's topic, partition and offset, and the error) and
+// skipped (RecordSkipper), and the projection moves on. Failures marked Unavailable do not count
+// as attempts.
 type Projector struct {
-	cfg    Config
-	group  string
-	topics []string
-	h      ProjectionHandler
-	log    *slog.Logger
+	cfg        Config
+	group      string
+	topics     []string
+	h          ProjectionHandler
+	log        *slog.Logger
+	projection string
+	attempts   int
+
+	mu       sync.Mutex
+	producer sarama.SyncProducer // for dead letters, opened at the first one
+	dead     atomic.Int64        // records dead-lettered by this process
 }
 
-// NewProjector makes a projector for a group reading topics.
+// NewProjector makes a projector for a group reading topics. Its dead letters name the group
+// as the projection and it tries DefaultProjectorAttempts times; see WithDeadLetters.
 func NewProjector(cfg Config, group string, topics []string, h ProjectionHandler, log *slog.Logger) *Projector {
-	return &Projector{cfg: cfg, group: group, topics: topics, h: h, log: log.With("projector", group)}
+	return &Projector{
+		cfg: cfg, group: group, topics: topics, h: h, log: log.With("projector", group),
+		projection: group, attempts: DefaultProjectorAttempts,
+	}
 }
+
+// WithDeadLetters names the projection in the projector's dead letters and sets how many
+// times a failing batch, then each of its records, is tried (at least 1) before the failing
+// records are dead-lettered. Call it before Run.
+func (p *Projector) WithDeadLetters(projection string, attempts int) *Projector {
+	if projection != "" {
+		p.projection = projection
+	}
+	p.attempts = max(attempts, 1)
+	return p
+}
+
+// DeadLettered is how many records this projector has dead-lettered since it started.
+func (p *Projector) DeadLettered() int64 { return p.dead.Load() }
 
 // Run consumes until ctx ends.
 func (p *Projector) Run(ctx context.Context) error {
@@ -46,6 +129,7 @@ func (p *Projector) Run(ctx context.Context) error {
 		return fmt.Errorf("projector group %s: %w", p.group, err)
 	}
 	defer group.Close()
+	defer p.closeProducer()
 	go func() {
 		for err := range group.Errors() {
 			p.log.Warn("projector group", "err", err)
@@ -80,6 +164,10 @@ func (p *Projector) Setup(sess sarama.ConsumerGroupSession) error {
 			if !ok {
 				next = sarama.OffsetOldest
 			}
+			// Sarama's ResetOffset only moves back and MarkOffset only forward from the group's
+			// committed offset (none: the projector never commits), so one of the two seeks.
+			// With ResetOffset alone a restarted projector read every partition from the start.
+			sess.MarkOffset(topic, part, next, "")
 			sess.ResetOffset(topic, part, next, "")
 		}
 	}
@@ -89,8 +177,7 @@ func (p *Projector) Setup(sess sarama.ConsumerGroupSession) error {
 // Cleanup has nothing to release.
 func (p *Projector) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
-// ConsumeClaim hands batches of what is ready to the projection, retrying a failed batch until it
-// succeeds or the session ends (the batch is not lost: nothing moves on without it).
+// ConsumeClaim hands batches of what is ready to the projection until the session ends.
 func (p *Projector) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := sess.Context()
 	batch := make([]Record, 0, MaxProjectorBatch)
@@ -117,9 +204,133 @@ func (p *Projector) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.
 				break drain
 			}
 		}
-		if err := retry(ctx, p.log, "handle batch", func() error { return p.h.Handle(ctx, batch) }); err != nil {
+		if err := p.project(ctx, batch); err != nil {
 			return nil // session over
 		}
+	}
+}
+
+// project handles a batch; it fails only when ctx ends. A batch is all or nothing for the
+// projection, so when it keeps failing its records are handled one at a time to find the
+// ones that fail, which are dead-lettered; the others are projected.
+func (p *Projector) project(ctx context.Context, batch []Record) error {
+	skipper, canSkip := p.h.(RecordSkipper)
+	if !canSkip {
+		return retry(ctx, p.log, "handle batch", func() error { return p.h.Handle(ctx, batch) })
+	}
+	err := p.attempt(ctx, "handle batch", func() error { return p.h.Handle(ctx, batch) })
+	if err == nil || ctx.Err() != nil {
+		return ctx.Err()
+	}
+	for i, rec := range batch {
+		if len(batch) > 1 {
+			if i == 0 {
+				p.log.Warn("batch keeps failing; handling its records one by one", "records", len(batch), "err", err)
+			}
+			err = p.attempt(ctx, "handle record", func() error { return p.h.Handle(ctx, []Record{rec}) })
+			if err == nil {
+				continue
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		cause := err
+		if err := retry(ctx, p.log, "dead-letter record", func() error { return p.deadLetter(ctx, skipper, rec, cause) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attempt calls fn up to p.attempts times, backing off from 50 ms; failures marked Unavailable
+// are retried without end (backing off up to 5 s) and do not count. It returns the last error.
+func (p *Projector) attempt(ctx context.Context, what string, fn func() error) error {
+	backoff := 50 * time.Millisecond
+	for failed := 0; ; {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !IsUnavailable(err) {
+			if failed++; failed >= p.attempts {
+				return err
+			}
+		}
+		p.log.Error(what+" failed; retrying", "err", err, "backoff", backoff, "failures", failed, "attempts", p.attempts)
+		sleep(ctx, backoff)
+		if backoff < 5*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+// deadLetter appends rec to the dead-letter topic, then has the projection skip it. A crash in
+// between dead-letters it again on restart (at least once); the projection's count is kept
+// per record, so it counts it once.
+func (p *Projector) deadLetter(ctx context.Context, s RecordSkipper, rec Record, cause error) error {
+	producer, err := p.deadLetterProducer()
+	if err != nil {
+		return err
+	}
+	msg := cause.Error()
+	if len(msg) > maxErrorHeader {
+		msg = msg[:maxErrorHeader] + "…"
+	}
+	header := func(k, v string) sarama.RecordHeader { return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
+	_, _, err = producer.SendMessage(&sarama.ProducerMessage{
+		Topic: p.cfg.Topics.DeadLetters,
+		Key:   sarama.ByteEncoder(rec.Key),
+		Value: sarama.ByteEncoder(rec.Value),
+		Headers: []sarama.RecordHeader{
+			header(HeaderDeadLetterProjection, p.projection),
+			header(HeaderDeadLetterGroup, p.group),
+			header(HeaderDeadLetterTopic, rec.Topic),
+			header(HeaderDeadLetterPartition, strconv.FormatInt(int64(rec.Partition), 10)),
+			header(HeaderDeadLetterOffset, strconv.FormatInt(rec.Offset, 10)),
+			header(HeaderDeadLetterError, msg),
+			header(HeaderDeadLetterAt, time.Now().UTC().Format(time.RFC3339Nano)),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("append dead letter to %s: %w", p.cfg.Topics.DeadLetters, err)
+	}
+	if err := s.Skip(ctx, rec, cause); err != nil {
+		return fmt.Errorf("skip dead-lettered record: %w", err)
+	}
+	n := p.dead.Add(1)
+	p.log.Error("record dead-lettered; the projection moved past it",
+		"projection", p.projection, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
+		"err", cause, "dead_letter_topic", p.cfg.Topics.DeadLetters, "dead_lettered", n)
+	return nil
+}
+
+func (p *Projector) deadLetterProducer() (sarama.SyncProducer, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.producer != nil {
+		return p.producer, nil
+	}
+	if p.cfg.Topics.DeadLetters == "" {
+		return nil, errors.New("no dead-letter topic configured")
+	}
+	producer, err := sarama.NewSyncProducer(p.cfg.Brokers, p.cfg.Sarama())
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter producer: %w", err)
+	}
+	p.producer = producer
+	return producer, nil
+}
+
+func (p *Projector) closeProducer() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.producer != nil {
+		_ = p.producer.Close()
+		p.producer = nil
 	}
 }
 

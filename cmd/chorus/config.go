@@ -43,6 +43,16 @@ type Config struct {
 	SessionTTL        time.Duration `env:"CHORUS_SESSION_TTL" envDefault:"24h"`
 	BcryptCost        int           `env:"CHORUS_BCRYPT_COST" envDefault:"10"`
 	Pprof             bool          `env:"CHORUS_PPROF" envDefault:"false"`
+	// Realtime (adapters/gateway/presence.go) and projector dead letters (cmd/chorus/realtime.go).
+	FrameRate             float64       `env:"CHORUS_WS_FRAME_RATE" envDefault:"20"`
+	FrameBurst            int           `env:"CHORUS_WS_FRAME_BURST" envDefault:"40"`
+	TypingInterval        time.Duration `env:"CHORUS_TYPING_INTERVAL" envDefault:"1s"`
+	ResumeLimit           int           `env:"CHORUS_RESUME_LIMIT" envDefault:"1000"`
+	PresenceTTL           time.Duration `env:"CHORUS_PRESENCE_TTL" envDefault:"300s"`
+	PresenceSweepInterval time.Duration `env:"CHORUS_PRESENCE_SWEEP_INTERVAL" envDefault:"10s"`
+	ProjectorAttempts     int           `env:"CHORUS_PROJECTOR_ATTEMPTS" envDefault:"5"`
+	// AdminUsers are the usernames (any letter case) that may publish system events.
+	AdminUsers []string `env:"CHORUS_ADMIN_USERS" envSeparator:","`
 }
 
 // loadConfig reads the environment and checks what it can before anything starts.

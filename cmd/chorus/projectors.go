@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/redis"
@@ -27,8 +31,11 @@ func decodeRecords(recs []kafka.Record) ([]readmodel.Record, error) {
 }
 
 // readModelHandler projects events into the Postgres read model, checkpoint in the same
-// transaction.
-type readModelHandler struct{ store *readmodel.Store }
+// transaction. A record it cannot project is dead-lettered by the runner and skipped (Skip).
+type readModelHandler struct {
+	store *readmodel.Store
+	dead  deadLetterLog
+}
 
 func (h *readModelHandler) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
 	return h.store.Checkpoints(ctx, readmodel.Projection)
@@ -39,7 +46,12 @@ func (h *readModelHandler) Handle(ctx context.Context, recs []kafka.Record) erro
 	if err != nil {
 		return err
 	}
-	return h.store.ApplyBatch(ctx, readmodel.Projection, rs)
+	return storeError(h.store.ApplyBatch(ctx, readmodel.Projection, rs))
+}
+
+// Skip moves the read model past a dead-lettered record.
+func (h *readModelHandler) Skip(ctx context.Context, rec kafka.Record, cause error) error {
+	return h.dead.skip(ctx, readmodel.Projection, rec, cause)
 }
 
 // pushHandler turns room events into pushes on the Redis stream, then checkpoints. A crash in
@@ -47,6 +59,7 @@ func (h *readModelHandler) Handle(ctx context.Context, recs []kafka.Record) erro
 type pushHandler struct {
 	store *readmodel.Store
 	pub   *redis.PushPublisher
+	dead  deadLetterLog
 }
 
 func (h *pushHandler) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
@@ -67,7 +80,52 @@ func (h *pushHandler) Handle(ctx context.Context, recs []kafka.Record) error {
 		pushes = append(pushes, ps...)
 	}
 	if err := h.pub.Publish(pushes); err != nil {
-		return fmt.Errorf("publish pushes: %w", err)
+		return kafka.Unavailable(fmt.Errorf("publish pushes: %w", err))
 	}
-	return h.store.SaveCheckpoints(ctx, pushProjection, rs)
+	return kafka.Unavailable(h.store.SaveCheckpoints(ctx, pushProjection, rs))
+}
+
+// Skip moves the push projection past a dead-lettered record.
+func (h *pushHandler) Skip(ctx context.Context, rec kafka.Record, cause error) error {
+	return h.dead.skip(ctx, pushProjection, rec, cause)
+}
+
+// storeError marks a failure of the read model's database as kafka.Unavailable (retried
+// without end, never dead-lettered), unless it is Postgres refusing a statement for what the
+// records hold: a data exception (22), an integrity violation (23) or a statement the data
+// made invalid (42). Anything else, a lost connection or a failover included, is not the
+// records' fault.
+func storeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && len(pg.Code) == 5 {
+		switch pg.Code[:2] {
+		case "22", "23", "42":
+			return err
+		}
+	}
+	return kafka.Unavailable(err)
+}
+
+// deadLetterLog counts, in projection_dead_letters, the records the projectors dead-lettered
+// (one row per projection and record, whatever the retries), and moves the projection's
+// checkpoint past each. The row goes first: a crash in between replays the record, which is
+// dead-lettered again without being counted twice.
+type deadLetterLog struct {
+	pool  *pgxpool.Pool
+	store *readmodel.Store
+}
+
+func (d deadLetterLog) skip(ctx context.Context, projection string, rec kafka.Record, cause error) error {
+	_, err := d.pool.Exec(ctx, `INSERT INTO projection_dead_letters
+			(projection, source_topic, source_partition, source_offset, error)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (projection, source_topic, source_partition, source_offset) DO NOTHING`,
+		projection, rec.Topic, rec.Partition, rec.Offset, cause.Error())
+	if err != nil {
+		return fmt.Errorf("count dead letter of %s: %w", projection, err)
+	}
+	return d.store.SaveCheckpoints(ctx, projection, []readmodel.Record{{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}})
 }

@@ -115,8 +115,8 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 			return err
 		}
 		cleanups = append(cleanups, func() { _ = pushes.Close() })
-		rm := kafka.NewProjector(kcfg, "chorus-projector-"+readmodel.Projection, kcfg.Topics.EventTopics(), &readModelHandler{store: store}, log)
-		push := kafka.NewProjector(kcfg, "chorus-projector-"+pushProjection, []string{kcfg.Topics.ChatEvents}, &pushHandler{store: store, pub: pushes}, log)
+		rm := kafka.NewProjector(kcfg, "chorus-projector-"+readmodel.Projection, kcfg.Topics.EventTopics(), &readModelHandler{store: store, dead: deadLetters(pool, store)}, log).WithDeadLetters(readmodel.Projection, cfg.ProjectorAttempts)
+		push := kafka.NewProjector(kcfg, "chorus-projector-"+pushProjection, []string{kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents}, &pushHandler{store: store, pub: pushes, dead: deadLetters(pool, store)}, log).WithDeadLetters(pushProjection, cfg.ProjectorAttempts)
 		run("projector-readmodel", rm.Run)
 		run("projector-push", push.Run)
 	}
@@ -144,12 +144,22 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		gcfg.MaxConnections, gcfg.FrameLimit = cfg.MaxConnections, cfg.FrameLimit
 		gcfg.HeartbeatInterval, gcfg.ConnectionTimeout = cfg.HeartbeatInterval, cfg.ConnectionTimeout
 		gcfg.EnableCompression, gcfg.SessionTTL, gcfg.BcryptCost = cfg.EnableCompression, cfg.SessionTTL, cfg.BcryptCost
+		gcfg.RealtimeConfig = realtimeConfig(cfg)
 		gw = gateway.New(gcfg, disp, store, postgres.NewAccounts(pool), log.With("role", roleGateway))
 		gw.Routes(e)
 		if err := redis.NewPushes(rconn, pushMaxLen, log).Subscribe(roleCtx, gw.Deliver); err != nil {
 			return err
 		}
+		if err := setupRealtime(gw, store, rconn, pushMaxLen, run, &cleanups, log); err != nil {
+			return err
+		}
 	}
+
+	if err := setupNotifications(cfg, kcfg, pool, rconn, pushMaxLen, roles, gw, run, &cleanups, log); err != nil {
+		return err
+	}
+
+	setupSearch(cfg, kcfg, pool, roles, gw, run, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

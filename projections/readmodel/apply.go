@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-
-	"github.com/chorus-chat/chorus/domain"
 )
 
 // ApplyBatch applies recs to the read model and advances projection's checkpoints past them, in
@@ -134,95 +131,6 @@ func lockCheckpoints(ctx context.Context, tx pgx.Tx, projection string, recs []R
 		return nil, fmt.Errorf("apply batch: lock checkpoints: %w", err)
 	}
 	return next, nil
-}
-
-// roomTouch is what a batch's messages do to their room row.
-type roomTouch struct {
-	lastSeq   int64
-	updatedAt time.Time
-}
-
-// queueEvent queues the statements that apply e and returns a short description of each.
-// Events of types the read model does not show are skipped (their records still advance the
-// checkpoint).
-func queueEvent(b *pgx.Batch, e domain.Event, touched map[uuid.UUID]roomTouch) []string {
-	switch d := e.Data.(type) {
-	case domain.UserRegistered:
-		display := d.DisplayName
-		if display == "" {
-			display = d.Username
-		}
-		b.Queue(`INSERT INTO users (id, username, username_lower, display_name, email, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $6)
-			ON CONFLICT DO NOTHING`,
-			d.UserID, d.Username, strings.ToLower(d.Username), display, d.Email, d.RegisteredAt)
-		// The password hash was saved under the id of the command that registered; only that
-		// command's hash becomes the credentials, never a losing racer's for the same name.
-		b.Queue(`INSERT INTO credentials (user_id, password_hash)
-			SELECT user_id, password_hash FROM registration_attempts WHERE command_id = $1 AND user_id = $2
-			ON CONFLICT (user_id) DO NOTHING`, e.CommandID, d.UserID)
-		// The name is taken now: no other attempt for it can ever be installed, so drop them
-		// all rather than keep stray copies of password hashes.
-		b.Queue(`DELETE FROM registration_attempts WHERE user_id = $1`, d.UserID)
-		return []string{"insert user", "install credentials", "drop registration attempts"}
-
-	case domain.RoomCreated:
-		// member_count starts at 0: the owner's UserJoinedRoom follows and counts them.
-		b.Queue(`INSERT INTO rooms (id, name, description, owner_id, is_private, password_hash, member_count, last_seq, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), 0, 0, $7, $7)
-			ON CONFLICT (id) DO NOTHING`,
-			d.RoomID, d.Name, d.Description, d.OwnerID, d.IsPrivate, d.PasswordHash, d.CreatedAt)
-		return []string{"insert room"}
-
-	case domain.UserJoinedRoom:
-		role := d.Role
-		if role == "" {
-			role = domain.RoleMember
-		}
-		// The count moves only if the membership row is new, which keeps a replay from
-		// counting anyone twice.
-		b.Queue(`WITH added AS (
-				INSERT INTO room_members (room_id, user_id, role, username, joined_at)
-				VALUES ($1, $2, $3, $4, $5)
-				ON CONFLICT (room_id, user_id) DO NOTHING
-				RETURNING 1
-			)
-			UPDATE rooms SET member_count = member_count + (SELECT count(*) FROM added) WHERE id = $1`,
-			d.RoomID, d.UserID, role, d.Username, d.JoinedAt)
-		return []string{"add member"}
-
-	case domain.UserLeftRoom:
-		b.Queue(`WITH removed AS (
-				DELETE FROM room_members WHERE room_id = $1 AND user_id = $2
-				RETURNING 1
-			)
-			UPDATE rooms SET member_count = member_count - (SELECT count(*) FROM removed) WHERE id = $1`,
-			d.RoomID, d.UserID)
-		return []string{"remove member"}
-
-	case domain.MessageSent:
-		m := d.Message
-		roomID := d.RoomID
-		if roomID == uuid.Nil {
-			roomID = m.RoomID
-		}
-		mtype := m.MessageType
-		if mtype == "" {
-			mtype = domain.MessageText
-		}
-		b.Queue(`INSERT INTO messages (id, room_id, seq, sender_id, content, message_type, reply_to_message_id, client_msg_id, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, NULLIF($8, ''), $9)
-			ON CONFLICT DO NOTHING`,
-			m.ID, roomID, m.Seq, m.SenderID, m.Content, mtype, m.ReplyToMessageID, m.ClientMsgID, m.CreatedAt)
-		t := touched[roomID]
-		t.lastSeq = max(t.lastSeq, m.Seq)
-		if m.CreatedAt.After(t.updatedAt) {
-			t.updatedAt = m.CreatedAt
-		}
-		touched[roomID] = t
-		return []string{"insert message"}
-	}
-	return nil
 }
 
 // Checkpoints returns the next offsets stored for projection: topic → partition → offset of

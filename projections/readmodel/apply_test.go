@@ -19,10 +19,13 @@ import (
 func dump(t *testing.T, pool *pgxpool.Pool) string {
 	t.Helper()
 	queries := []string{
-		`SELECT id, username, username_lower, display_name, email, status, created_at FROM users ORDER BY id`,
-		`SELECT id, name, description, owner_id, is_private, password_hash, member_count, last_seq, created_at, updated_at FROM rooms ORDER BY id`,
-		`SELECT room_id, user_id, role, joined_at FROM room_members ORDER BY room_id, user_id`,
-		`SELECT id, room_id, seq, sender_id, content, message_type, reply_to_message_id, created_at, deleted FROM messages ORDER BY room_id, seq`,
+		`SELECT id, username, username_lower, display_name, email, avatar_url, status, created_at, updated_at FROM users ORDER BY id`,
+		`SELECT id, name, description, owner_id, is_private, password_hash, member_count, last_seq, created_at, updated_at, deleted_at FROM rooms ORDER BY id`,
+		`SELECT room_id, user_id, role, username, joined_at, last_read_seq FROM room_members ORDER BY room_id, user_id`,
+		`SELECT id, room_id, seq, sender_id, content, message_type, reply_to_message_id, created_at, edited_at, deleted FROM messages ORDER BY room_id, seq`,
+		`SELECT room_id, user_id, banned_by, reason, banned_at FROM room_bans ORDER BY room_id, user_id`,
+		`SELECT room_id, user_id, invited_by, invited_at FROM room_invitations ORDER BY room_id, user_id`,
+		`SELECT room_id, version, kind, message_id, seq FROM room_message_changes ORDER BY room_id, version`,
 		`SELECT projection, topic, partition, next_offset FROM projection_checkpoints ORDER BY 1, 2, 3`,
 	}
 	var b strings.Builder

@@ -92,6 +92,28 @@ func (l *eventLog) send(room, user uuid.UUID, content string) []readmodel.Record
 	return l.do(domain.NewCommand(uuid.New(), room, user, "sender", l.now, domain.SendMessage{Content: content}))
 }
 
+// joinAs joins user to room under username.
+func (l *eventLog) joinAs(room, user uuid.UUID, username string) []readmodel.Record {
+	return l.do(domain.NewCommand(uuid.New(), room, user, username, l.now, domain.JoinRoom{}))
+}
+
+// act decides any command by actor on the aggregate id.
+func (l *eventLog) act(id, actor uuid.UUID, p domain.CommandData) []readmodel.Record {
+	return l.do(domain.NewCommand(uuid.New(), id, actor, "actor", l.now, p))
+}
+
+// messageID is the id of the message a send's records hold.
+func messageID(t testing.TB, recs []readmodel.Record) uuid.UUID {
+	t.Helper()
+	for _, r := range recs {
+		if d, ok := r.Event.Data.(domain.MessageSent); ok {
+			return d.Message.ID
+		}
+	}
+	t.Fatal("no MessageSent among the records")
+	return uuid.Nil
+}
+
 func concat(parts ...[]readmodel.Record) []readmodel.Record {
 	var out []readmodel.Record
 	for _, p := range parts {

@@ -24,11 +24,12 @@ const (
 	MaxUserLimit     = 200
 )
 
-const userColumns = `u.id, u.username, COALESCE(u.display_name, ''), COALESCE(u.email, ''), u.status, u.created_at`
+const userColumns = `u.id, u.username, COALESCE(u.display_name, ''), COALESCE(u.email, ''), COALESCE(u.avatar_url, ''),
+	u.status, u.created_at`
 
 func scanUser(row pgx.Row) (projections.User, error) {
 	var u projections.User
-	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &u.Status, &u.CreatedAt)
+	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &u.AvatarURL, &u.Status, &u.CreatedAt)
 	u.CreatedAt = u.CreatedAt.UTC()
 	return u, err
 }
@@ -38,6 +39,15 @@ func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (projections.User, e
 	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
 	if err != nil {
 		return projections.User{}, notFound(fmt.Sprintf("user %s", id), err)
+	}
+	return u, nil
+}
+
+// UserByUsername returns the user with that username in any letter case, or ErrNotFound.
+func (s *Store) UserByUsername(ctx context.Context, username string) (projections.User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.username_lower = lower($1)`, username))
+	if err != nil {
+		return projections.User{}, notFound(fmt.Sprintf("user %q", username), err)
 	}
 	return u, nil
 }
@@ -68,38 +78,62 @@ func (s *Store) SearchUsers(ctx context.Context, q string, limit, offset int) ([
 
 const roomColumns = `r.id, r.name, r.description, r.owner_id, r.is_private, r.member_count, r.created_at, r.updated_at`
 
-func scanRoom(row pgx.Row) (projections.Room, error) {
-	var r projections.Room
-	err := row.Scan(&r.ID, &r.Name, &r.Description, &r.OwnerID, &r.IsPrivate, &r.MemberCount, &r.CreatedAt, &r.UpdatedAt)
+// scanRoom scans roomColumns into r, then any further columns into more.
+func scanRoom(row pgx.Row, r *projections.Room, more ...any) error {
+	err := row.Scan(append([]any{&r.ID, &r.Name, &r.Description, &r.OwnerID, &r.IsPrivate, &r.MemberCount,
+		&r.CreatedAt, &r.UpdatedAt}, more...)...)
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
-	return r, err
+	return err
 }
 
-// ListRooms returns the rooms viewer may see (every public room and the private rooms viewer
-// is a member of) whose name contains q without regard to case, ordered by name then id, at
-// most MaxRoomList of them. An empty q matches every name.
+// ListRooms returns the rooms viewer may see (every public room, and the private rooms viewer
+// is a member of or has an open invitation to; never a deleted room) whose name contains q
+// without regard to case, ordered by name then id, at most MaxRoomList of them. An empty q
+// matches every name. For the rooms viewer is a member of, it also gives viewer's LastReadSeq
+// and UnreadCount: the messages of others after it that are not deleted.
 func (s *Store) ListRooms(ctx context.Context, viewer uuid.UUID, q string) ([]projections.Room, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+roomColumns+` FROM rooms r
-		WHERE (NOT r.is_private OR EXISTS (
-				SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = $1))
+	// The count walks the (room_id, seq) index from the marker on, so it costs what is unread,
+	// and only for the viewer's own rooms.
+	rows, err := s.pool.Query(ctx, `SELECT `+roomColumns+`, m.last_read_seq,
+			CASE WHEN m.user_id IS NULL THEN NULL ELSE (
+				SELECT count(*) FROM messages x
+				WHERE x.room_id = r.id AND x.seq > m.last_read_seq AND x.sender_id <> $1 AND NOT x.deleted)
+			END
+		FROM rooms r
+		LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $1
+		WHERE r.deleted_at IS NULL
+		  AND (NOT r.is_private OR m.user_id IS NOT NULL OR EXISTS (
+				SELECT 1 FROM room_invitations i WHERE i.room_id = r.id AND i.user_id = $1))
 		  AND ($2 = '' OR strpos(lower(r.name), lower($2)) > 0)
 		ORDER BY r.name, r.id
 		LIMIT $3`, viewer, q, MaxRoomList)
 	if err != nil {
 		return nil, fmt.Errorf("list rooms: %w", err)
 	}
-	rooms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (projections.Room, error) { return scanRoom(r) })
+	rooms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (projections.Room, error) {
+		var r projections.Room
+		err := scanRoom(row, &r, &r.LastReadSeq, &r.UnreadCount)
+		return r, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list rooms: %w", err)
 	}
 	return rooms, nil
 }
 
-// Room returns a room, or ErrNotFound. It does not check who may see it.
+// Room returns a room, ErrNotFound if there is no such room, or ErrRoomDeleted if it was
+// deleted. It does not check who may see it.
 func (s *Store) Room(ctx context.Context, id uuid.UUID) (projections.Room, error) {
-	r, err := scanRoom(s.pool.QueryRow(ctx, `SELECT `+roomColumns+` FROM rooms r WHERE r.id = $1`, id))
+	var (
+		r         projections.Room
+		deletedAt *time.Time
+	)
+	err := scanRoom(s.pool.QueryRow(ctx, `SELECT `+roomColumns+`, r.deleted_at FROM rooms r WHERE r.id = $1`, id), &r, &deletedAt)
 	if err != nil {
 		return projections.Room{}, notFound(fmt.Sprintf("room %s", id), err)
+	}
+	if deletedAt != nil {
+		return projections.Room{}, fmt.Errorf("room %s: %w", id, ErrRoomDeleted)
 	}
 	return r, nil
 }
@@ -126,12 +160,48 @@ func (s *Store) IsMember(ctx context.Context, roomID, userID uuid.UUID) (bool, e
 	return ok, nil
 }
 
+// MemberRole returns userID's role in roomID (owner, admin, member), or "" if they are not a
+// member.
+func (s *Store) MemberRole(ctx context.Context, roomID, userID uuid.UUID) (string, error) {
+	var role string
+	err := s.pool.QueryRow(ctx, `SELECT role FROM room_members WHERE room_id = $1 AND user_id = $2`, roomID, userID).Scan(&role)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("role of %s in %s: %w", userID, roomID, err)
+	}
+	return role, nil
+}
+
+// IsInvited tells whether userID has an open invitation to roomID.
+func (s *Store) IsInvited(ctx context.Context, roomID, userID uuid.UUID) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM room_invitations WHERE room_id = $1 AND user_id = $2)`,
+		roomID, userID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("is invited: %w", err)
+	}
+	return ok, nil
+}
+
+// IsBanned tells whether userID is banned from roomID.
+func (s *Store) IsBanned(ctx context.Context, roomID, userID uuid.UUID) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM room_bans WHERE room_id = $1 AND user_id = $2)`,
+		roomID, userID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("is banned: %w", err)
+	}
+	return ok, nil
+}
+
 // Members returns a room's members in the order they joined. A member whose user row is not
 // projected yet (users come from another topic) is shown with the name the join carried.
 func (s *Store) Members(ctx context.Context, roomID uuid.UUID) ([]projections.Member, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT m.user_id, COALESCE(u.username, m.username), COALESCE(u.display_name, m.username),
-		       COALESCE(u.email, ''), COALESCE(u.status, 'offline'), COALESCE(u.created_at, m.joined_at),
+		       COALESCE(u.email, ''), COALESCE(u.avatar_url, ''), COALESCE(u.status, 'offline'), COALESCE(u.created_at, m.joined_at),
 		       m.role, m.joined_at
 		FROM room_members m LEFT JOIN users u ON u.id = m.user_id
 		WHERE m.room_id = $1
@@ -141,7 +211,7 @@ func (s *Store) Members(ctx context.Context, roomID uuid.UUID) ([]projections.Me
 	}
 	members, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (projections.Member, error) {
 		var m projections.Member
-		err := r.Scan(&m.User.ID, &m.User.Username, &m.User.DisplayName, &m.User.Email, &m.User.Status,
+		err := r.Scan(&m.User.ID, &m.User.Username, &m.User.DisplayName, &m.User.Email, &m.User.AvatarURL, &m.User.Status,
 			&m.User.CreatedAt, &m.Role, &m.JoinedAt)
 		m.User.CreatedAt, m.JoinedAt = m.User.CreatedAt.UTC(), m.JoinedAt.UTC()
 		return m, err
@@ -152,9 +222,13 @@ func (s *Store) Members(ctx context.Context, roomID uuid.UUID) ([]projections.Me
 	return members, nil
 }
 
-// RoomIDsOf returns the rooms userID is a member of, in the order joined.
+// RoomIDsOf returns the rooms userID is a member of, in the order joined, leaving out deleted
+// rooms (nothing more happens in them).
 func (s *Store) RoomIDsOf(ctx context.Context, userID uuid.UUID) ([]uuid.UUID, error) {
-	rows, err := s.pool.Query(ctx, `SELECT room_id FROM room_members WHERE user_id = $1 ORDER BY joined_at, room_id`, userID)
+	rows, err := s.pool.Query(ctx, `SELECT m.room_id FROM room_members m
+		WHERE m.user_id = $1
+		  AND NOT EXISTS (SELECT 1 FROM rooms r WHERE r.id = m.room_id AND r.deleted_at IS NOT NULL)
+		ORDER BY m.joined_at, m.room_id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("rooms of %s: %w", userID, err)
 	}
@@ -213,13 +287,17 @@ func (s *Store) Messages(ctx context.Context, roomID uuid.UUID, q HistoryQuery) 
 	return msgs, more, nil
 }
 
-func scanMessage(r pgx.CollectableRow) (projections.Message, error) {
+func scanMessage(r pgx.CollectableRow) (projections.Message, error) { return scanMessageAfter(r) }
+
+// scanMessageAfter scans a row of leading columns into lead, then a message's columns (as
+// messageColumns lists them).
+func scanMessageAfter(r pgx.Row, lead ...any) (projections.Message, error) {
 	var (
 		m        projections.Message
 		editedAt *time.Time
 	)
-	err := r.Scan(&m.ID, &m.RoomID, &m.SenderID, &m.Content, &m.MessageType, &m.ReplyToMessageID, &m.Seq,
-		&m.CreatedAt, &editedAt, &m.Deleted)
+	err := r.Scan(append(lead, &m.ID, &m.RoomID, &m.SenderID, &m.Content, &m.MessageType, &m.ReplyToMessageID, &m.Seq,
+		&m.CreatedAt, &editedAt, &m.Deleted)...)
 	m.CreatedAt = m.CreatedAt.UTC()
 	if editedAt != nil {
 		t := editedAt.UTC()

@@ -25,19 +25,22 @@ func TestMessagesPaging(t *testing.T) {
 	room, r2 := log.createRoom(alice, "General", false, "")
 	empty, r3 := log.createRoom(alice, "Empty", false, "")
 	apply(t, store, r1, r2, r3)
-	var batch []readmodel.Record
+	var (
+		batch []readmodel.Record
+		last  uuid.UUID
+	)
 	for i := 1; i <= 250; i++ {
-		batch = append(batch, log.send(room, alice, fmt.Sprintf("m%d", i))...)
+		sent := log.send(room, alice, fmt.Sprintf("m%d", i))
+		last = messageID(t, sent)
+		batch = append(batch, sent...)
 		if len(batch) == 100 {
 			apply(t, store, batch)
 			batch = nil
 		}
 	}
 	apply(t, store, batch)
-	// A deleted message keeps its place; no event deletes one yet, so mark it directly.
-	if _, err := pool.Exec(ctx, `UPDATE messages SET deleted = true WHERE room_id = $1 AND seq = 250`, room); err != nil {
-		t.Fatal(err)
-	}
+	// A deleted message keeps its place.
+	apply(t, store, log.act(room, alice, domain.DeleteMessage{MessageID: last}))
 
 	for _, tc := range []struct {
 		name     string

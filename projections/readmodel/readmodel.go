@@ -1,6 +1,7 @@
 // Package readmodel is the Postgres read model: the projector that writes users, rooms, members
-// and messages from events (with its checkpoint in the same transaction), and the queries the
-// gateway answers from.
+// with their roles and read markers, bans, invitations, messages and each room's log of message
+// changes from events (with its checkpoint in the same transaction), and the queries the gateway
+// answers from.
 package readmodel
 
 import "errors"
@@ -11,6 +12,8 @@ const Projection = "readmodel"
 var (
 	// ErrNotFound: no such row (user, room, credentials, session).
 	ErrNotFound = errors.New("not found")
+	// ErrRoomDeleted: the room existed and was deleted.
+	ErrRoomDeleted = errors.New("room deleted")
 	// ErrNotCaughtUp: the projection did not reach a position within the wait bound.
 	ErrNotCaughtUp = errors.New("not_caught_up: the read model has not reached that position yet")
 )

@@ -1,0 +1,173 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+
+	"github.com/google/uuid"
+
+	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/readmodel"
+)
+
+// MessageChanges reads what a reconnecting client missed in a room: the messages sent, edited
+// and deleted after the message with lastSeenSeq, in order, at most limit of them, and whether
+// that is all (readmodel.Store).
+type MessageChanges interface {
+	MessageChangesAfter(ctx context.Context, roomID uuid.UUID, lastSeenSeq int64, limit int) ([]readmodel.MessageChange, bool, error)
+}
+
+// UseMessageChanges enables resume: without it every room of a resume is answered
+// recovered: false. Call it before serving.
+func (g *Gateway) UseMessageChanges(m MessageChanges) { g.rt.changes = m }
+
+type resumeFields struct {
+	Rooms map[string]int64 `json:"rooms"`
+}
+
+type resumedRoom struct {
+	Recovered bool `json:"recovered"`
+}
+
+type resumedFrame struct {
+	Type  string                 `json:"type"`
+	ID    json.RawMessage        `json:"id,omitempty"`
+	Rooms map[string]resumedRoom `json:"rooms"`
+}
+
+// resume answers `resume {rooms: {room_id: last_seen_seq}}` from a reconnecting client: for each
+// room its user is a member of, the message, message_updated and message_deleted frames it
+// missed, in the room's order, then one `resumed {rooms: {room_id: {recovered}}}` (echoing the
+// frame's id). A room with more than ResumeLimit changes missed, or that the user may not read,
+// gets no frames and recovered: false: the client reloads it from history.
+//
+// Live pushes keep flowing meanwhile, so a frame may come both live and replayed, and a live
+// frame may come before older replayed ones: clients apply frames by message id and seq.
+func (c *conn) resume(id json.RawMessage, data []byte) {
+	var f resumeFields
+	if !c.decodeFields(data, id, &f) {
+		return
+	}
+	if f.Rooms == nil {
+		c.enqueue(errorFrame(id, codeInvalidFrame, "rooms is required: an object of room id to last seen seq"))
+		return
+	}
+	rooms := make(map[uuid.UUID]int64, len(f.Rooms))
+	for k, seq := range f.Rooms {
+		r, err := uuid.Parse(k)
+		if err != nil {
+			c.enqueue(errorFrame(id, codeInvalidFrame, "rooms: "+quoteShort(k)+" is not a valid room id"))
+			return
+		}
+		if seq < 0 {
+			c.enqueue(errorFrame(id, codeInvalidFrame, "rooms: a last seen seq cannot be negative"))
+			return
+		}
+		rooms[r] = seq
+	}
+	c.startTask(func() { c.replay(id, rooms) })
+}
+
+// replay runs on its own goroutine. It hands its frames to the writer one at a time (bulk), so a
+// long replay neither fills the socket's send queue, which live pushes need, nor holds the
+// reader.
+func (c *conn) replay(id json.RawMessage, rooms map[uuid.UUID]int64) {
+	ctx := c.ctx
+	member := map[uuid.UUID]bool{}
+	if len(rooms) > 0 {
+		ids, err := c.g.rm.RoomIDsOf(ctx, c.userID)
+		if err != nil {
+			c.enqueue(c.errorFrameOf(id, err))
+			return
+		}
+		for _, r := range ids {
+			member[r] = true
+		}
+	}
+	order := make([]uuid.UUID, 0, len(rooms))
+	for r := range rooms {
+		order = append(order, r)
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i].String() < order[j].String() })
+
+	answer := resumedFrame{Type: "resumed", ID: id, Rooms: make(map[string]resumedRoom, len(rooms))}
+	for _, r := range order {
+		recovered, ok := c.replayRoom(ctx, r, rooms[r], member[r])
+		if !ok {
+			return // the socket is closing
+		}
+		answer.Rooms[r.String()] = resumedRoom{Recovered: recovered}
+	}
+	c.sendBulk(encodeFrame(answer))
+}
+
+// replayRoom sends the frames one room missed and reports whether that was all of them; ok is
+// false once the socket is closing.
+func (c *conn) replayRoom(ctx context.Context, room uuid.UUID, lastSeen int64, member bool) (recovered, ok bool) {
+	if !member || c.g.rt.changes == nil {
+		return false, true
+	}
+	changes, complete, err := c.g.rt.changes.MessageChangesAfter(ctx, room, lastSeen, c.g.cfg.ResumeLimit)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, false
+		}
+		c.g.log.Warn("resume: reading missed changes failed", "room_id", room, "err", err)
+		return false, true
+	}
+	if !complete {
+		return false, true
+	}
+	for _, ch := range changes {
+		if !c.sendBulk(changeFrame(ch)) {
+			return false, false
+		}
+	}
+	return true, true
+}
+
+// changeFrame is the push frame that announced a change.
+func changeFrame(ch readmodel.MessageChange) []byte {
+	m := ch.Message
+	switch ch.Kind {
+	case projections.PushMessageDeleted:
+		return encodeFrame(projections.MessageDeletedFrame{Type: ch.Kind, RoomID: m.RoomID, MessageID: m.ID, Seq: m.Seq})
+	case projections.PushMessageUpdated:
+		return encodeFrame(projections.MessageFrame{Type: ch.Kind, Message: m})
+	default:
+		return encodeFrame(projections.MessageFrame{Type: projections.PushMessage, Message: m})
+	}
+}
+
+// startTask runs fn on its own goroutine, counted like a command: within the socket's limit of
+// work in flight, and waited for when the socket ends.
+func (c *conn) startTask(fn func()) {
+	select {
+	case c.slots <- struct{}{}:
+	case <-c.closing:
+		return
+	}
+	c.cmds.Add(1)
+	go func() {
+		defer func() {
+			<-c.slots
+			c.cmds.Done()
+		}()
+		fn()
+	}()
+}
+
+// sendBulk hands a frame to the writer, waiting for it to be taken (so a replay never fills the
+// send queue); false once the socket is closing.
+func (c *conn) sendBulk(b []byte) bool {
+	if b == nil {
+		return true
+	}
+	select {
+	case c.bulk <- b:
+		return true
+	case <-c.closing:
+		return false
+	}
+}

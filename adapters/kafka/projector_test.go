@@ -1,0 +1,332 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/chorus-chat/chorus/adapters/kafka"
+)
+
+// projectorCluster is the embedded broker over TCP with Chorus's topics.
+func projectorCluster(t *testing.T) kafka.Config {
+	t.Helper()
+	b, err := kafka.StartEmbedded(kafka.EmbeddedOptions{Addr: "127.0.0.1:0", DataDir: t.TempDir(), MinSessionTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	cfg := kafka.Config{Brokers: []string{b.Addr()}, Topics: kafka.DefaultTopics(), Partitions: 2, SessionTimeout: 1500 * time.Millisecond, Heartbeat: 300 * time.Millisecond}
+	if err := kafka.EnsureTopics(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// produce appends values to partition 0 of topic and returns their offsets.
+func produce(t *testing.T, cfg kafka.Config, topic string, values ...string) []int64 {
+	t.Helper()
+	sc := cfg.Sarama()
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer(cfg.Brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var offs []int64
+	for _, v := range values {
+		_, off, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Key: sarama.StringEncoder("k-" + v), Value: sarama.StringEncoder(v)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		offs = append(offs, off)
+	}
+	return offs
+}
+
+// memProjection is a projection kept in memory: the values it applied, its checkpoints, the
+// records it skipped. Its Handle fails, for a whole batch, on any record that poisoned says is
+// poisoned, and with an Unavailable error while down is set.
+type memProjection struct {
+	mu       sync.Mutex
+	applied  []string
+	next     map[string]map[int32]int64
+	skipped  map[string]string // value -> cause
+	poisoned func(value string) bool
+	down     atomic.Bool
+	calls    atomic.Int32
+}
+
+func newMemProjection(poisoned func(string) bool) *memProjection {
+	return &memProjection{next: map[string]map[int32]int64{}, skipped: map[string]string{}, poisoned: poisoned}
+}
+
+func (m *memProjection) Checkpoints(context.Context) (map[string]map[int32]int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]map[int32]int64{}
+	for t, ps := range m.next {
+		out[t] = map[int32]int64{}
+		for p, o := range ps {
+			out[t][p] = o
+		}
+	}
+	return out, nil
+}
+
+func (m *memProjection) advance(r kafka.Record) {
+	if m.next[r.Topic] == nil {
+		m.next[r.Topic] = map[int32]int64{}
+	}
+	if r.Offset+1 > m.next[r.Topic][r.Partition] {
+		m.next[r.Topic][r.Partition] = r.Offset + 1
+	}
+}
+
+func (m *memProjection) Handle(_ context.Context, recs []kafka.Record) error {
+	m.calls.Add(1)
+	if m.down.Load() {
+		return kafka.Unavailable(errors.New("database is down"))
+	}
+	for _, r := range recs {
+		if m.poisoned(string(r.Value)) {
+			return fmt.Errorf("cannot project %q: it is poisoned", r.Value)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range recs {
+		if r.Offset < m.next[r.Topic][r.Partition] {
+			continue // already applied
+		}
+		m.applied = append(m.applied, string(r.Value))
+		m.advance(r)
+	}
+	return nil
+}
+
+func (m *memProjection) Skip(_ context.Context, r kafka.Record, cause error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.skipped[string(r.Value)] = cause.Error()
+	m.advance(r)
+	return nil
+}
+
+func (m *memProjection) state() (applied []string, skipped map[string]string, next int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.applied...), copyMap(m.skipped), m.next["chat-events"][0]
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// runProjector runs a projector until the returned stop is called.
+func runProjector(t *testing.T, p *kafka.Projector) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+type deadLetter struct {
+	key, value string
+	headers    map[string]string
+}
+
+// deadLetters reads every record of the dead-letter topic.
+func deadLetters(t *testing.T, cfg kafka.Config) []deadLetter {
+	t.Helper()
+	client, err := sarama.NewClient(cfg.Brokers, cfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	var out []deadLetter
+	for p := range cfg.Partitions {
+		end, err := client.GetOffset(cfg.Topics.DeadLetters, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(cfg.Topics.DeadLetters, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			m := <-pc.Messages()
+			d := deadLetter{key: string(m.Key), value: string(m.Value), headers: map[string]string{}}
+			for _, h := range m.Headers {
+				d.headers[string(h.Key)] = string(h.Value)
+			}
+			out = append(out, d)
+			if m.Offset+1 >= end {
+				break
+			}
+		}
+		pc.Close()
+	}
+	return out
+}
+
+func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A poisoned record fails its batch; after the bounded retries the batch is handled record by
+// record: the others are projected in order, the poisoned one goes to the dead-letter topic
+// with headers saying who gave up on what and why, and the checkpoint moves past it.
+func TestProjectorDeadLettersPoisonedRecord(t *testing.T) {
+	cfg := projectorCluster(t)
+	values := []string{"a", "b", "poison", "c", "d"}
+	offs := produce(t, cfg, cfg.Topics.ChatEvents, values...)
+	m := newMemProjection(func(v string) bool { return v == "poison" })
+	p := kafka.NewProjector(cfg, "chorus-projector-test", []string{cfg.Topics.ChatEvents}, m, testLogger()).WithDeadLetters("test", 3)
+	stop := runProjector(t, p)
+
+	waitUntil(t, "the records after the poisoned one projected", 20*time.Second, func() bool {
+		_, _, next := m.state()
+		return next == offs[len(offs)-1]+1
+	})
+	applied, skipped, _ := m.state()
+	if fmt.Sprint(applied) != "[a b c d]" {
+		t.Fatalf("applied %v, want [a b c d] in order", applied)
+	}
+	if len(skipped) != 1 || skipped["poison"] == "" {
+		t.Fatalf("skipped %v", skipped)
+	}
+	if p.DeadLettered() != 1 {
+		t.Fatalf("DeadLettered() = %d", p.DeadLettered())
+	}
+	dls := deadLetters(t, cfg)
+	if len(dls) != 1 {
+		t.Fatalf("%d dead letters: %+v", len(dls), dls)
+	}
+	d := dls[0]
+	want := map[string]string{
+		kafka.HeaderDeadLetterProjection: "test",
+		kafka.HeaderDeadLetterGroup:      "chorus-projector-test",
+		kafka.HeaderDeadLetterTopic:      cfg.Topics.ChatEvents,
+		kafka.HeaderDeadLetterPartition:  "0",
+		kafka.HeaderDeadLetterOffset:     strconv.FormatInt(offs[2], 10),
+		kafka.HeaderDeadLetterError:      `cannot project "poison": it is poisoned`,
+	}
+	for k, v := range want {
+		if d.headers[k] != v {
+			t.Errorf("header %s = %q, want %q", k, d.headers[k], v)
+		}
+	}
+	if _, err := time.Parse(time.RFC3339Nano, d.headers[kafka.HeaderDeadLetterAt]); err != nil {
+		t.Errorf("header %s: %v", kafka.HeaderDeadLetterAt, err)
+	}
+	if d.key != "k-poison" || d.value != "poison" {
+		t.Errorf("dead letter %q=%q, want the original record", d.key, d.value)
+	}
+
+	// A restarted projector resumes past the poisoned record: nothing is dead-lettered again,
+	// later records are projected.
+	stop()
+	more := produce(t, cfg, cfg.Topics.ChatEvents, "e")
+	calls := m.calls.Load()
+	runProjector(t, kafka.NewProjector(cfg, "chorus-projector-test", []string{cfg.Topics.ChatEvents}, m, testLogger()).WithDeadLetters("test", 3))
+	waitUntil(t, "the new record projected", 20*time.Second, func() bool {
+		_, _, next := m.state()
+		return next == more[0]+1
+	})
+	if applied, _, _ := m.state(); fmt.Sprint(applied) != "[a b c d e]" {
+		t.Fatalf("after restart applied %v", applied)
+	}
+	if got := m.calls.Load() - calls; got != 1 {
+		t.Fatalf("%d Handle calls after restart, want 1 (the poisoned record is not retried)", got)
+	}
+	if n := len(deadLetters(t, cfg)); n != 1 {
+		t.Fatalf("%d dead letters after restart", n)
+	}
+}
+
+// A failure of the projection's store (marked Unavailable) is retried for as long as it lasts:
+// nothing is dead-lettered, and everything is projected once it is back.
+func TestProjectorNeverDeadLettersWhileUnavailable(t *testing.T) {
+	cfg := projectorCluster(t)
+	m := newMemProjection(func(string) bool { return false })
+	m.down.Store(true)
+	offs := produce(t, cfg, cfg.Topics.ChatEvents, "a", "b", "c")
+	runProjector(t, kafka.NewProjector(cfg, "chorus-projector-test", []string{cfg.Topics.ChatEvents}, m, testLogger()).WithDeadLetters("test", 2))
+	// Past 2 attempts of the batch and 2 of the first record, had they counted.
+	waitUntil(t, "retries", 20*time.Second, func() bool { return m.calls.Load() >= 5 })
+	m.down.Store(false)
+	waitUntil(t, "everything projected", 20*time.Second, func() bool {
+		_, _, next := m.state()
+		return next == offs[2]+1
+	})
+	applied, skipped, _ := m.state()
+	if fmt.Sprint(applied) != "[a b c]" || len(skipped) != 0 {
+		t.Fatalf("applied %v, skipped %v", applied, skipped)
+	}
+	if n := len(deadLetters(t, cfg)); n != 0 {
+		t.Fatalf("%d dead letters", n)
+	}
+}
+
+// noSkip is a projection that cannot skip records: it is never dead-lettered, it waits.
+type noSkip struct{ m *memProjection }
+
+func (n noSkip) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
+	return n.m.Checkpoints(ctx)
+}
+func (n noSkip) Handle(ctx context.Context, recs []kafka.Record) error { return n.m.Handle(ctx, recs) }
+
+func TestProjectorWithoutSkipRetriesPoisonedRecord(t *testing.T) {
+	cfg := projectorCluster(t)
+	var healed atomic.Bool
+	m := newMemProjection(func(v string) bool { return v == "poison" && !healed.Load() })
+	produce(t, cfg, cfg.Topics.ChatEvents, "a", "poison", "b")
+	runProjector(t, kafka.NewProjector(cfg, "chorus-projector-test", []string{cfg.Topics.ChatEvents}, noSkip{m}, testLogger()).WithDeadLetters("test", 1))
+	waitUntil(t, "retries", 20*time.Second, func() bool { return m.calls.Load() >= 4 })
+	// "a" may have come in a fetch of its own and be applied; nothing at or after the poisoned
+	// record may be, while it fails: a projection without Skip waits rather than loses it.
+	if applied, _, _ := m.state(); len(applied) > 1 || (len(applied) == 1 && applied[0] != "a") {
+		t.Fatalf("applied %v while the poisoned record fails", applied)
+	}
+	healed.Store(true) // e.g. a fixed projection deployed
+	waitUntil(t, "everything projected", 20*time.Second, func() bool {
+		applied, _, _ := m.state()
+		return len(applied) == 3
+	})
+	if n := len(deadLetters(t, cfg)); n != 0 {
+		t.Fatalf("%d dead letters", n)
+	}
+	if applied, _, _ := m.state(); fmt.Sprint(applied) != "[a poison b]" {
+		t.Fatalf("applied %v", applied)
+	}
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/IBM/sarama"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chorus-chat/chorus/adapters/gateway"
+	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/redis"
+	"github.com/chorus-chat/chorus/projections/notify"
+)
+
+// notificationGroup is the consumer group of the notification projector.
+const notificationGroup = "chorus-projector-" + notify.Projection
+
+// setupNotifications wires notifications and system events into the roles this process runs:
+// with the projectors role, the notification projector (its own group on chat-events and
+// system-events) and the relay that announces what it commits; with the gateway role, the
+// notification store the gateway answers from and the admins who may publish system events.
+// Closers are appended to cleanups.
+func setupNotifications(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, rconn *redis.Conn, pushMaxLen int64,
+	roles map[string]bool, gw *gateway.Gateway, run func(string, func(context.Context) error), cleanups *[]func(), log *slog.Logger,
+) error {
+	store := notify.NewStore(pool, kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents)
+	if roles[roleProjectors] {
+		pushes, err := redis.NewPushes(rconn, pushMaxLen, log).Publisher()
+		if err != nil {
+			return err
+		}
+		*cleanups = append(*cleanups, func() { _ = pushes.Close() })
+		records, err := newNotificationLog(kcfg)
+		if err != nil {
+			return err
+		}
+		*cleanups = append(*cleanups, func() { _ = records.Close() })
+		proj := kafka.NewProjector(kcfg, notificationGroup, []string{kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents},
+			&notificationHandler{store: store}, log)
+		run("projector-notifications", proj.Run)
+		run("notification-relay", notify.NewRelay(store, records, pushes, log).Run)
+	}
+	if gw != nil {
+		gw.SetNotifications(store)
+		gw.SetAdmins(cfg.AdminUsers)
+	}
+	return nil
+}
+
+// notificationHandler projects events into notifications, checkpoint in the same transaction.
+type notificationHandler struct{ store *notify.Store }
+
+func (h *notificationHandler) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
+	return h.store.Checkpoints(ctx)
+}
+
+func (h *notificationHandler) Handle(ctx context.Context, recs []kafka.Record) error {
+	rs, err := decodeRecords(recs)
+	if err != nil {
+		return err
+	}
+	out := make([]notify.Record, len(rs))
+	for i, r := range rs {
+		out[i] = notify.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Event: r.Event}
+	}
+	return h.store.ApplyBatch(ctx, out)
+}
+
+// notificationLog appends NotificationCreated records to notification-events, keyed by user
+// id (so one user's records stay in order on one partition).
+type notificationLog struct {
+	topic    string
+	producer sarama.SyncProducer
+}
+
+func newNotificationLog(kcfg kafka.Config) (*notificationLog, error) {
+	p, err := sarama.NewSyncProducer(kcfg.Brokers, kcfg.Sarama())
+	if err != nil {
+		return nil, fmt.Errorf("notification-events producer: %w", err)
+	}
+	return &notificationLog{topic: kcfg.Topics.Notifications, producer: p}, nil
+}
+
+func (l *notificationLog) Append(_ context.Context, recs []notify.Created) error {
+	msgs := make([]*sarama.ProducerMessage, len(recs))
+	for i, r := range recs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("encode notification record: %w", err)
+		}
+		msgs[i] = &sarama.ProducerMessage{
+			Topic: l.topic, Key: sarama.StringEncoder(r.UserID.String()), Value: sarama.ByteEncoder(b), Timestamp: r.OccurredAt,
+		}
+	}
+	if err := l.producer.SendMessages(msgs); err != nil {
+		return fmt.Errorf("append to %s: %w", l.topic, err)
+	}
+	return nil
+}
+
+func (l *notificationLog) Close() error { return l.producer.Close() }

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chorus-chat/chorus/adapters/gateway"
+	"github.com/chorus-chat/chorus/adapters/redis"
+	"github.com/chorus-chat/chorus/projections/readmodel"
+)
+
+// realtimeConfig is the gateway's configuration of presence, typing, frame rate limits and
+// resume, from the environment.
+func realtimeConfig(cfg Config) gateway.RealtimeConfig {
+	return gateway.RealtimeConfig{
+		FrameRate: cfg.FrameRate, FrameBurst: cfg.FrameBurst, TypingInterval: cfg.TypingInterval,
+		ResumeLimit: cfg.ResumeLimit, PresenceTTL: cfg.PresenceTTL, PresenceSweepInterval: cfg.PresenceSweepInterval,
+	}
+}
+
+// setupRealtime gives the gateway its ephemeral state: presence in Redis (announced on the push
+// stream that every gateway reads), a publisher for the pushes it originates (typing), and the
+// read model's message changes for resume; and runs its publisher and presence sweeper as a
+// role until the roles stop (after the gateway's sockets are closed, so their offline
+// announcements go out). Closers are appended to cleanups.
+func setupRealtime(gw *gateway.Gateway, store *readmodel.Store, rconn *redis.Conn, pushMaxLen int64,
+	run func(string, func(context.Context) error), cleanups *[]func(), log *slog.Logger,
+) error {
+	pushes := redis.NewPushes(rconn, pushMaxLen, log)
+	presence := redis.NewPresence(rconn, pushes)
+	*cleanups = append(*cleanups, func() { _ = presence.Close() })
+	pub, err := pushes.Publisher()
+	if err != nil {
+		return err
+	}
+	*cleanups = append(*cleanups, func() { _ = pub.Close() })
+	gw.UsePresence(presence)
+	gw.UsePushPublisher(pub)
+	gw.UseMessageChanges(store)
+	run("gateway-realtime", gw.RunRealtime)
+	return nil
+}
+
+// deadLetters is where the read-model and push projectors count the records they dead-letter.
+func deadLetters(pool *pgxpool.Pool, store *readmodel.Store) deadLetterLog {
+	return deadLetterLog{pool: pool, store: store}
+}

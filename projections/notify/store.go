@@ -1,0 +1,257 @@
+package notify
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store is the notification projection in Postgres: ApplyBatch writes it, List and MarkRead
+// serve users, WaitFor lets a reader wait for a log position, and the Relay announces what
+// ApplyBatch committed.
+type Store struct {
+	pool *pgxpool.Pool
+	// topics are the topics the projection reads; a position on any other topic is reached at
+	// once (nothing there ever shows here). Empty: every topic is waited for.
+	topics map[string]bool
+	// committed wakes the relay after a batch that queued notifications was committed.
+	committed chan struct{}
+
+	// Waiting state, see wait.go.
+	mu      sync.Mutex
+	known   map[partition]int64
+	waiters map[*waiter]struct{}
+	polling bool
+}
+
+// NewStore returns a Store over pool, whose database must be migrated (postgres.Open does so),
+// for a projection that reads topics.
+func NewStore(pool *pgxpool.Pool, topics ...string) *Store {
+	s := &Store{
+		pool: pool, topics: map[string]bool{}, committed: make(chan struct{}, 1),
+		known: map[partition]int64{}, waiters: map[*waiter]struct{}{},
+	}
+	for _, t := range topics {
+		s.topics[t] = true
+	}
+	return s
+}
+
+// Committed is signalled after a batch that may have queued notifications was committed.
+func (s *Store) Committed() <-chan struct{} { return s.committed }
+
+// ApplyBatch applies recs and advances the projection's checkpoints past them, in one
+// transaction. Records below the stored checkpoint of their partition are skipped, so a batch
+// redelivered after a crash has no effect twice; the notification ids are a function of source
+// event and recipient, so even a rebuild over surviving rows adds nothing twice. Records of one
+// partition must come in offset order. All statements go in one pipelined round trip.
+func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("notifications: begin: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+
+	next, err := lockCheckpoints(ctx, tx, recs)
+	if err != nil {
+		return err
+	}
+	var (
+		b       pgx.Batch
+		what    []string
+		applied = map[partition]int64{}
+	)
+	for _, r := range recs {
+		p := partition{r.Topic, r.Partition}
+		if r.Offset < next[p] {
+			continue
+		}
+		next[p] = r.Offset + 1
+		applied[p] = r.Offset + 1
+		for _, desc := range queueEvent(&b, r.Event) {
+			what = append(what, fmt.Sprintf("%s (%s at %s:%d:%d)", desc, r.Event.Type, r.Topic, r.Partition, r.Offset))
+		}
+	}
+	if len(applied) == 0 {
+		return nil
+	}
+	notifies := b.Len() > 0
+	for p, off := range applied {
+		b.Queue(`UPDATE projection_checkpoints SET next_offset = GREATEST(next_offset, $4), updated_at = now()
+			WHERE projection = $1 AND topic = $2 AND partition = $3`, Projection, p.topic, p.part, off)
+		what = append(what, "advance checkpoint")
+	}
+	br := tx.SendBatch(ctx, &b)
+	for i := range b.Len() {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("notifications: %s: %w", what[i], err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("notifications: commit: %w", err)
+	}
+	s.advance(applied)
+	if notifies {
+		select {
+		case s.committed <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// lockCheckpoints returns the next offsets stored for the partitions of recs, creating rows
+// for new partitions, and locks those rows until the transaction ends, in a fixed order: a
+// second instance working the same partitions during a rebalance waits, then skips what this
+// one applied.
+func lockCheckpoints(ctx context.Context, tx pgx.Tx, recs []Record) (map[partition]int64, error) {
+	var parts []partition
+	seen := map[partition]bool{}
+	for _, r := range recs {
+		p := partition{r.Topic, r.Partition}
+		if !seen[p] {
+			seen[p] = true
+			parts = append(parts, p)
+		}
+	}
+	slices.SortFunc(parts, func(a, b partition) int {
+		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part))
+	})
+	var b pgx.Batch
+	for _, p := range parts {
+		b.Queue(`INSERT INTO projection_checkpoints (projection, topic, partition, next_offset)
+			VALUES ($1, $2, $3, 0)
+			ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = projection_checkpoints.next_offset
+			RETURNING next_offset`, Projection, p.topic, p.part)
+	}
+	br := tx.SendBatch(ctx, &b)
+	defer br.Close()
+	next := make(map[partition]int64, len(parts))
+	for _, p := range parts {
+		var off int64
+		if err := br.QueryRow().Scan(&off); err != nil {
+			return nil, fmt.Errorf("notifications: lock checkpoint %s/%d: %w", p.topic, p.part, err)
+		}
+		next[p] = off
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("notifications: lock checkpoints: %w", err)
+	}
+	return next, nil
+}
+
+// Checkpoints returns the projection's next offsets: topic → partition → offset of the first
+// record not yet applied.
+func (s *Store) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT topic, partition, next_offset FROM projection_checkpoints WHERE projection = $1`, Projection)
+	if err != nil {
+		return nil, fmt.Errorf("notification checkpoints: %w", err)
+	}
+	out := map[string]map[int32]int64{}
+	var (
+		topic string
+		part  int32
+		off   int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&topic, &part, &off}, func() error {
+		if out[topic] == nil {
+			out[topic] = map[int32]int64{}
+		}
+		out[topic][part] = off
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notification checkpoints: %w", err)
+	}
+	return out, nil
+}
+
+// ListQuery selects a page of a user's notifications, newest first.
+type ListQuery struct {
+	// UnreadOnly leaves out the ones marked read.
+	UnreadOnly bool
+	// Before, if set, is the id of a notification of the user: the page starts after it (it is
+	// the last of the previous page).
+	Before *uuid.UUID
+	// Limit is the page size.
+	Limit int
+}
+
+const notificationColumns = `n.id, n.user_id, n.message, n.notification_type, n.created_at,
+	EXISTS (SELECT 1 FROM notification_reads r WHERE r.notification_id = n.id), n.room_id, n.message_id, n.actor_id`
+
+func scanNotification(row pgx.Row) (Notification, error) {
+	var n Notification
+	err := row.Scan(&n.ID, &n.UserID, &n.Message, &n.NotificationType, &n.CreatedAt, &n.Read, &n.RoomID, &n.MessageID, &n.ActorID)
+	n.CreatedAt = n.CreatedAt.UTC()
+	return n, err
+}
+
+// List returns a page of user's notifications, newest first, and whether older ones follow.
+// A Before that names no notification of the user is ErrNotFound.
+func (s *Store) List(ctx context.Context, user uuid.UUID, q ListQuery) ([]Notification, bool, error) {
+	if q.Before != nil {
+		var exists bool
+		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM notifications WHERE id = $1 AND user_id = $2)`, *q.Before, user).Scan(&exists)
+		if err != nil {
+			return nil, false, fmt.Errorf("list notifications: %w", err)
+		}
+		if !exists {
+			return nil, false, ErrNotFound
+		}
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+notificationColumns+`
+		FROM notifications n
+		WHERE n.user_id = $1
+		  AND (NOT $2::bool OR NOT EXISTS (SELECT 1 FROM notification_reads r WHERE r.notification_id = n.id))
+		  AND ($3::uuid IS NULL OR (n.created_at, n.id) < (SELECT b.created_at, b.id FROM notifications b WHERE b.id = $3))
+		ORDER BY n.created_at DESC, n.id DESC
+		LIMIT $4`, user, q.UnreadOnly, q.Before, q.Limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("list notifications: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Notification, error) { return scanNotification(r) })
+	if err != nil {
+		return nil, false, fmt.Errorf("list notifications: %w", err)
+	}
+	more := len(out) > q.Limit
+	if more {
+		out = out[:q.Limit]
+	}
+	return out, more, nil
+}
+
+// MarkRead marks one of user's notifications read (again: marking twice is harmless) and
+// returns it. Another user's notification, or an unknown id, is ErrNotFound.
+func (s *Store) MarkRead(ctx context.Context, user, id uuid.UUID) (Notification, error) {
+	_, err := s.pool.Exec(ctx, `INSERT INTO notification_reads (notification_id, user_id)
+		SELECT id, user_id FROM notifications WHERE id = $1 AND user_id = $2
+		ON CONFLICT (notification_id) DO NOTHING`, id, user)
+	if err != nil {
+		return Notification{}, fmt.Errorf("mark notification read: %w", err)
+	}
+	n, err := scanNotification(s.pool.QueryRow(ctx, `SELECT `+notificationColumns+`
+		FROM notifications n WHERE n.id = $1 AND n.user_id = $2`, id, user))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Notification{}, ErrNotFound
+	}
+	if err != nil {
+		return Notification{}, fmt.Errorf("mark notification read: %w", err)
+	}
+	return n, nil
+}

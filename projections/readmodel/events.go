@@ -1,0 +1,210 @@
+package readmodel
+
+import (
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chorus-chat/chorus/domain"
+)
+
+// What each event does to the tables. Every statement is idempotent on its own: inserts keep
+// the first row, counters move only by rows actually inserted or deleted, values that only grow
+// are set with GREATEST, and updates that a later event would undo are guarded, so a replay of
+// the log over surviving rows ends in the same state as the first pass.
+
+// roomTouch is what a batch's messages do to their room row.
+type roomTouch struct {
+	lastSeq   int64
+	updatedAt time.Time
+}
+
+// Kinds of room_message_changes rows.
+const (
+	changeSent    = "sent"
+	changeUpdated = "updated"
+	changeDeleted = "deleted"
+)
+
+// queueEvent queues the statements that apply e and returns a short description of each.
+// Events of types the read model does not show are skipped (their records still advance the
+// checkpoint).
+func queueEvent(b *pgx.Batch, e domain.Event, touched map[uuid.UUID]roomTouch) []string {
+	switch d := e.Data.(type) {
+	case domain.UserRegistered:
+		display := d.DisplayName
+		if display == "" {
+			display = d.Username
+		}
+		b.Queue(`INSERT INTO users (id, username, username_lower, display_name, email, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $6)
+			ON CONFLICT DO NOTHING`,
+			d.UserID, d.Username, strings.ToLower(d.Username), display, d.Email, d.RegisteredAt)
+		// The password hash was saved under the id of the command that registered; only that
+		// command's hash becomes the credentials, never a losing racer's for the same name.
+		b.Queue(`INSERT INTO credentials (user_id, password_hash)
+			SELECT user_id, password_hash FROM registration_attempts WHERE command_id = $1 AND user_id = $2
+			ON CONFLICT (user_id) DO NOTHING`, e.CommandID, d.UserID)
+		// The name is taken now: no other attempt for it can ever be installed, so drop them
+		// all rather than keep stray copies of password hashes.
+		b.Queue(`DELETE FROM registration_attempts WHERE user_id = $1`, d.UserID)
+		return []string{"insert user", "install credentials", "drop registration attempts"}
+
+	case domain.UserProfileUpdated:
+		// NULL (a nil field) keeps the column; "" clears the email or the avatar, and gives the
+		// display name back its default, the username, as at registration.
+		b.Queue(`UPDATE users SET
+				display_name = CASE WHEN $2::text IS NULL THEN display_name WHEN $2 = '' THEN username ELSE $2 END,
+				avatar_url = CASE WHEN $3::text IS NULL THEN avatar_url ELSE NULLIF($3, '') END,
+				email = CASE WHEN $4::text IS NULL THEN email ELSE NULLIF($4, '') END,
+				updated_at = GREATEST(updated_at, $5)
+			WHERE id = $1`, d.UserID, d.DisplayName, d.AvatarURL, d.Email, d.UpdatedAt)
+		return []string{"update profile"}
+
+	case domain.RoomCreated:
+		// member_count starts at 0: the owner's UserJoinedRoom follows and counts them.
+		b.Queue(`INSERT INTO rooms (id, name, description, owner_id, is_private, password_hash, member_count, last_seq, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), 0, 0, $7, $7)
+			ON CONFLICT (id) DO NOTHING`,
+			d.RoomID, d.Name, d.Description, d.OwnerID, d.IsPrivate, d.PasswordHash, d.CreatedAt)
+		return []string{"insert room"}
+
+	case domain.RoomUpdated:
+		// A nil field did not change: COALESCE keeps the column.
+		b.Queue(`UPDATE rooms SET name = COALESCE($2::text, name), description = COALESCE($3::text, description),
+				updated_at = GREATEST(updated_at, $4)
+			WHERE id = $1`, d.RoomID, d.Name, d.Description, d.UpdatedAt)
+		return []string{"update room"}
+
+	case domain.RoomDeleted:
+		b.Queue(`UPDATE rooms SET deleted_at = COALESCE(deleted_at, $2) WHERE id = $1`, d.RoomID, d.DeletedAt)
+		return []string{"delete room"}
+
+	case domain.UserJoinedRoom:
+		role := d.Role
+		if role == "" {
+			role = domain.RoleMember
+		}
+		// The count moves only if the membership row is new, which keeps a replay from
+		// counting anyone twice. The read marker starts at the room's last message before the
+		// join (what was said before the member joined is not unread): the last send before the
+		// join's version in the room's change log, which a replay finds the same however many
+		// later messages survive (rooms.last_seq would not, nor does the batch move it before
+		// its end).
+		b.Queue(`WITH added AS (
+				INSERT INTO room_members (room_id, user_id, role, username, joined_at, last_read_seq)
+				VALUES ($1, $2, $3, $4, $5, COALESCE((
+					SELECT seq FROM room_message_changes
+					WHERE room_id = $1 AND kind = 'sent' AND version < $6
+					ORDER BY seq DESC LIMIT 1), 0))
+				ON CONFLICT (room_id, user_id) DO NOTHING
+				RETURNING 1
+			)
+			UPDATE rooms SET member_count = member_count + (SELECT count(*) FROM added) WHERE id = $1`,
+			d.RoomID, d.UserID, role, d.Username, d.JoinedAt, e.Version)
+		queueEndInvitation(b, d.RoomID, d.UserID)
+		return []string{"add member", "end invitation"}
+
+	case domain.UserLeftRoom:
+		queueRemoveMember(b, d.RoomID, d.UserID)
+		return []string{"remove member"}
+
+	case domain.MemberKicked:
+		queueRemoveMember(b, d.RoomID, d.UserID)
+		return []string{"remove kicked member"}
+
+	case domain.MemberRoleChanged:
+		b.Queue(`UPDATE room_members SET role = $3 WHERE room_id = $1 AND user_id = $2`, d.RoomID, d.UserID, d.Role)
+		return []string{"change role"}
+
+	case domain.UserBanned:
+		queueRemoveMember(b, d.RoomID, d.UserID)
+		queueEndInvitation(b, d.RoomID, d.UserID)
+		b.Queue(`INSERT INTO room_bans (room_id, user_id, banned_by, reason, banned_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (room_id, user_id) DO NOTHING`, d.RoomID, d.UserID, d.BannedBy, d.Reason, e.OccurredAt)
+		return []string{"remove banned member", "end invitation", "insert ban"}
+
+	case domain.UserUnbanned:
+		b.Queue(`DELETE FROM room_bans WHERE room_id = $1 AND user_id = $2`, d.RoomID, d.UserID)
+		return []string{"delete ban"}
+
+	case domain.UserInvited:
+		b.Queue(`INSERT INTO room_invitations (room_id, user_id, invited_by, invited_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (room_id, user_id) DO NOTHING`, d.RoomID, d.UserID, d.InvitedBy, e.OccurredAt)
+		return []string{"insert invitation"}
+
+	case domain.MessageSent:
+		m := d.Message
+		roomID := d.RoomID
+		if roomID == uuid.Nil {
+			roomID = m.RoomID
+		}
+		mtype := m.MessageType
+		if mtype == "" {
+			mtype = domain.MessageText
+		}
+		// One statement for the message and its entry in the change log: the log costs a
+		// second row per message, not a second statement (measured: 1.5 times the time of the
+		// message alone, against 1.7 times as two statements).
+		b.Queue(`WITH inserted AS (
+				INSERT INTO messages (id, room_id, seq, sender_id, content, message_type, reply_to_message_id, client_msg_id, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, NULLIF($8, ''), $9)
+				ON CONFLICT DO NOTHING
+			)
+			INSERT INTO room_message_changes (room_id, version, kind, message_id, seq) VALUES ($2, $10, 'sent', $1, $3)
+			ON CONFLICT (room_id, version) DO NOTHING`,
+			m.ID, roomID, m.Seq, m.SenderID, m.Content, mtype, m.ReplyToMessageID, m.ClientMsgID, m.CreatedAt, e.Version)
+		t := touched[roomID]
+		t.lastSeq = max(t.lastSeq, m.Seq)
+		if m.CreatedAt.After(t.updatedAt) {
+			t.updatedAt = m.CreatedAt
+		}
+		touched[roomID] = t
+		return []string{"insert message", "log message change"}
+
+	case domain.MessageUpdated:
+		// A deleted message is never edited, so an edit that meets one is a replay over a later
+		// state: it must not bring the content back.
+		b.Queue(`UPDATE messages SET content = $2, edited_at = $3 WHERE id = $1 AND NOT deleted`,
+			d.MessageID, d.NewContent, d.UpdatedAt)
+		queueMessageChange(b, d.RoomID, e.Version, changeUpdated, d.MessageID, d.Seq)
+		return []string{"update message", "log message change"}
+
+	case domain.MessageDeleted:
+		// The content goes for good: a deleted message is shown without it, and the read model
+		// should not keep what its author took back.
+		b.Queue(`UPDATE messages SET deleted = true, content = '' WHERE id = $1`, d.MessageID)
+		queueMessageChange(b, d.RoomID, e.Version, changeDeleted, d.MessageID, d.Seq)
+		return []string{"delete message", "log message change"}
+
+	case domain.ReadMarkerUpdated:
+		b.Queue(`UPDATE room_members SET last_read_seq = GREATEST(last_read_seq, $3) WHERE room_id = $1 AND user_id = $2`,
+			d.RoomID, d.UserID, d.Seq)
+		return []string{"move read marker"}
+	}
+	return nil
+}
+
+// queueRemoveMember ends a membership; the count moves only if a row was actually deleted.
+func queueRemoveMember(b *pgx.Batch, roomID, userID uuid.UUID) {
+	b.Queue(`WITH removed AS (
+			DELETE FROM room_members WHERE room_id = $1 AND user_id = $2
+			RETURNING 1
+		)
+		UPDATE rooms SET member_count = member_count - (SELECT count(*) FROM removed) WHERE id = $1`,
+		roomID, userID)
+}
+
+// queueEndInvitation closes a user's open invitation to a room, if any.
+func queueEndInvitation(b *pgx.Batch, roomID, userID uuid.UUID) {
+	b.Queue(`DELETE FROM room_invitations WHERE room_id = $1 AND user_id = $2`, roomID, userID)
+}
+
+// queueMessageChange appends to the room's log of message changes, keyed by the event's version
+// in the room, so that a replay adds nothing.
+func queueMessageChange(b *pgx.Batch, roomID uuid.UUID, version int64, kind string, messageID uuid.UUID, seq int64) {
+	b.Queue(`INSERT INTO room_message_changes (room_id, version, kind, message_id, seq) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (room_id, version) DO NOTHING`, roomID, version, kind, messageID, seq)
+}

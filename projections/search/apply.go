@@ -1,0 +1,219 @@
+package search
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chorus-chat/chorus/domain"
+)
+
+// ApplyBatch applies recs to the index and advances the "search" checkpoints past them, in one
+// transaction: either all of a batch's effects and its checkpoint are stored, or none. Records
+// below the stored checkpoint of their partition (applied by an earlier batch) are skipped, so a
+// redelivered batch changes nothing. Records of one partition must come in offset order, as the
+// log delivers them.
+//
+// Every effect is also idempotent on its own (inserts that keep the first row, updates to the
+// event's values, deletes), so replaying events over rows that survived gives the same state.
+// All statements go to Postgres in one pipelined round trip.
+func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("search: apply batch: begin: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+
+	next, err := lockCheckpoints(ctx, tx, recs)
+	if err != nil {
+		return err
+	}
+	var (
+		b       pgx.Batch
+		what    []string // what each queued statement does, for errors
+		applied = make(map[partition]int64)
+	)
+	for _, r := range recs {
+		p := partition{r.Topic, r.Partition}
+		if r.Offset < next[p] {
+			continue
+		}
+		next[p] = r.Offset + 1
+		applied[p] = r.Offset + 1
+		for _, desc := range queueEvent(&b, r.Event) {
+			what = append(what, fmt.Sprintf("%s (%s at %s:%d:%d)", desc, r.Event.Type, r.Topic, r.Partition, r.Offset))
+		}
+	}
+	if len(applied) == 0 {
+		return nil // everything was applied before
+	}
+	for p, off := range applied {
+		b.Queue(`UPDATE projection_checkpoints SET next_offset = GREATEST(next_offset, $4), updated_at = now()
+			WHERE projection = $1 AND topic = $2 AND partition = $3`, Projection, p.topic, p.part, off)
+		what = append(what, "advance checkpoint")
+	}
+
+	br := tx.SendBatch(ctx, &b)
+	for i := range b.Len() {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("search: apply batch: %s: %w", what[i], err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("search: apply batch: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("search: apply batch: commit: %w", err)
+	}
+	s.advance(applied)
+	return nil
+}
+
+// lockCheckpoints returns the next offsets stored for the partitions of recs, creating rows for
+// new partitions, and locks those rows until the transaction ends: a second projector instance
+// working the same partitions (during a consumer-group rebalance) waits, then skips what this
+// one applied. Rows are locked in a fixed order so that two such instances cannot deadlock.
+func lockCheckpoints(ctx context.Context, tx pgx.Tx, recs []Record) (map[partition]int64, error) {
+	var parts []partition
+	seen := make(map[partition]bool)
+	for _, r := range recs {
+		p := partition{r.Topic, r.Partition}
+		if !seen[p] {
+			seen[p] = true
+			parts = append(parts, p)
+		}
+	}
+	slices.SortFunc(parts, func(a, b partition) int {
+		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part))
+	})
+	var b pgx.Batch
+	for _, p := range parts {
+		// DO UPDATE (to the same value) rather than DO NOTHING: it locks an existing row and
+		// makes RETURNING give its offset.
+		b.Queue(`INSERT INTO projection_checkpoints (projection, topic, partition, next_offset)
+			VALUES ($1, $2, $3, 0)
+			ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = projection_checkpoints.next_offset
+			RETURNING next_offset`, Projection, p.topic, p.part)
+	}
+	br := tx.SendBatch(ctx, &b)
+	defer br.Close()
+	next := make(map[partition]int64, len(parts))
+	for _, p := range parts {
+		var off int64
+		if err := br.QueryRow().Scan(&off); err != nil {
+			return nil, fmt.Errorf("search: apply batch: lock checkpoint %s/%d: %w", p.topic, p.part, err)
+		}
+		next[p] = off
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("search: apply batch: lock checkpoints: %w", err)
+	}
+	return next, nil
+}
+
+// insertMessage indexes a message. On a conflict, keepFirst keeps the row as it is (a
+// redelivered MessageSent must not undo a later edit) and takeEdit takes the new content.
+const (
+	insertMessage = `INSERT INTO search_messages
+			(id, room_id, seq, sender_id, content, message_type, reply_to_message_id, created_at, edited_at, tsv)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::tsvector)`
+	keepFirst = ` ON CONFLICT (id) DO NOTHING`
+	takeEdit  = ` ON CONFLICT (id) DO UPDATE
+		SET content = EXCLUDED.content, edited_at = EXCLUDED.edited_at, tsv = EXCLUDED.tsv`
+)
+
+// queueEvent queues the statements that apply e and returns a short description of each. Events
+// the index does not follow are skipped (their records still advance the checkpoint).
+func queueEvent(b *pgx.Batch, e domain.Event) []string {
+	switch d := e.Data.(type) {
+	case domain.MessageSent:
+		m := d.Message
+		roomID, content := cmp.Or(d.RoomID, m.RoomID), storable(m.Content)
+		b.Queue(insertMessage+keepFirst,
+			m.ID, roomID, m.Seq, m.SenderID, content, cmp.Or(m.MessageType, domain.MessageText),
+			m.ReplyToMessageID, m.CreatedAt, nil, Document(roomID, content))
+		return []string{"index message"}
+
+	case domain.MessageUpdated:
+		// An upsert: the event repeats the message's facts, so the index holds the message even
+		// if it never saw the MessageSent (a log that starts later, say).
+		content := storable(d.NewContent)
+		b.Queue(insertMessage+takeEdit,
+			d.MessageID, d.RoomID, d.Seq, d.SenderID, content, cmp.Or(d.MessageType, domain.MessageText),
+			d.ReplyToMessageID, d.CreatedAt, d.UpdatedAt, Document(d.RoomID, content))
+		return []string{"re-index edited message"}
+
+	case domain.MessageDeleted:
+		b.Queue(`DELETE FROM search_messages WHERE id = $1`, d.MessageID)
+		return []string{"drop deleted message"}
+
+	case domain.RoomCreated:
+		b.Queue(`INSERT INTO search_rooms (room_id, is_private) VALUES ($1, $2) ON CONFLICT (room_id) DO NOTHING`,
+			d.RoomID, d.IsPrivate)
+		return []string{"add room"}
+
+	case domain.RoomDeleted:
+		b.Queue(`INSERT INTO search_rooms (room_id, deleted) VALUES ($1, true)
+			ON CONFLICT (room_id) DO UPDATE SET deleted = true`, d.RoomID)
+		// Through the GIN index: every message carries its room's key.
+		b.Queue(`DELETE FROM search_messages WHERE tsv @@ $1::tsquery`, roomKeyQuery(d.RoomID))
+		b.Queue(`DELETE FROM search_members WHERE room_id = $1`, d.RoomID)
+		return []string{"mark room deleted", "drop deleted room's messages", "drop deleted room's members"}
+
+	case domain.UserJoinedRoom:
+		b.Queue(`INSERT INTO search_members (user_id, room_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, d.UserID, d.RoomID)
+		return []string{"add member"}
+
+	case domain.UserLeftRoom:
+		return queueRemoveMember(b, d.RoomID, d.UserID)
+	case domain.MemberKicked:
+		return queueRemoveMember(b, d.RoomID, d.UserID)
+	case domain.UserBanned:
+		return queueRemoveMember(b, d.RoomID, d.UserID)
+	}
+	return nil
+}
+
+// storable is content as Postgres text can hold it: without NUL characters, which valid UTF-8
+// may contain but text refuses (the batch, and the partition's search, would stall on them).
+func storable(content string) string { return strings.ReplaceAll(content, "\x00", "") }
+
+func queueRemoveMember(b *pgx.Batch, roomID, userID uuid.UUID) []string {
+	b.Queue(`DELETE FROM search_members WHERE user_id = $1 AND room_id = $2`, userID, roomID)
+	return []string{"remove member"}
+}
+
+// Checkpoints returns the next offsets the index stored: topic → partition → offset of the
+// first record not yet applied. It is the projector runner's resume point.
+func (s *Store) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT topic, partition, next_offset FROM projection_checkpoints WHERE projection = $1`, Projection)
+	if err != nil {
+		return nil, fmt.Errorf("search: checkpoints: %w", err)
+	}
+	out := make(map[string]map[int32]int64)
+	var (
+		topic string
+		part  int32
+		off   int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&topic, &part, &off}, func() error {
+		if out[topic] == nil {
+			out[topic] = make(map[int32]int64)
+		}
+		out[topic][part] = off
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("search: checkpoints: %w", err)
+	}
+	return out, nil
+}
