@@ -87,7 +87,6 @@ type authzRow struct {
 func TestE2EAuthorizationMatrix(t *testing.T) {
 	skipShort(t)
 	c := startCluster(t, nil)
-	c.waitBothProcessorsOwnPartitions()
 	c.warmUp()
 	start := time.Now()
 	w := newAuthzWorld(t, c)

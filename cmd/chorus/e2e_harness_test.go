@@ -488,6 +488,9 @@ func startCluster(t *testing.T, gatewayVars map[string]string) *cluster {
 	for _, p := range []*proc{c.gw[0], c.gw[1], c.cmd[0], c.cmd[1], c.proj} {
 		h.waitReady(p)
 	}
+	// Every scenario starts after the command group has settled with both members: a rebalance
+	// in the middle of one would hold its commands past their timeout.
+	c.waitBothProcessorsOwnPartitions()
 	return c
 }
 

@@ -25,7 +25,6 @@ const resumeBound = 5
 func TestE2ERealtime(t *testing.T) {
 	skipShort(t)
 	c := startCluster(t, map[string]string{"CHORUS_RESUME_LIMIT": fmt.Sprint(resumeBound)})
-	c.waitBothProcessorsOwnPartitions() // no rebalance in the middle of the scenarios
 	c.warmUp()
 	sfx := randomHex(3)
 

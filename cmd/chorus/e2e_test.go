@@ -33,7 +33,6 @@ import (
 func TestE2ECluster(t *testing.T) {
 	skipShort(t)
 	c := startCluster(t, nil)
-	c.waitBothProcessorsOwnPartitions()
 	c.warmUp()
 	sfx := randomHex(3)
 
@@ -411,7 +410,6 @@ func TestE2ECommandProcessorCrash(t *testing.T) {
 	// the sends caught by the kill time out, so that they are retried with the same
 	// client_msg_id while their first attempt is still in the command log.
 	c := startCluster(t, map[string]string{"CHORUS_COMMAND_TIMEOUT": "1500ms"})
-	c.waitBothProcessorsOwnPartitions()
 	c.warmUp()
 	sfx := randomHex(3)
 	victim, survivor := c.cmd[0], c.cmd[1]
