@@ -17,7 +17,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/projections/notify"
 	"github.com/chorus-chat/chorus/projections/readmodel"
+	"github.com/chorus-chat/chorus/projections/search"
 )
 
 // projectionDef is a projection the server runs: its checkpoint name, consumer group and the
@@ -29,7 +31,9 @@ type projectionDef struct {
 
 var projectionDefs = []projectionDef{
 	{readmodel.Projection, func(t kafka.Topics) []string { return t.EventTopics() }},
-	{"push", func(t kafka.Topics) []string { return []string{t.ChatEvents} }},
+	{"push", func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} }},
+	{search.Projection, func(t kafka.Topics) []string { return []string{t.ChatEvents} }},
+	{notify.Projection, func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} }},
 }
 
 // projectorGroup is the consumer group of a projection's projectors.
@@ -87,6 +91,7 @@ type projectionStatus struct {
 	State        string            `json:"state"`
 	LagEvents    int64             `json:"lag_events"`
 	LagSeconds   float64           `json:"lag_seconds"`
+	DeadLetters  int64             `json:"dead_letters"`
 	Partitions   []partitionStatus `json:"partitions"`
 }
 
@@ -119,6 +124,10 @@ func (c *statusCmd) Run(e *env) error {
 		return err
 	}
 	groups := describeGroups(client, names)
+	dead, err := deadLetterCounts(ctx, pool)
+	if err != nil {
+		return err
+	}
 	for _, name := range names {
 		cps, err := store.Checkpoints(ctx, name)
 		if err != nil {
@@ -137,7 +146,7 @@ func (c *statusCmd) Run(e *env) error {
 			}
 		}
 		sort.Strings(ts)
-		ps := projectionStatus{Projection: name, Group: projectorGroup(name), GroupState: "unknown"}
+		ps := projectionStatus{Projection: name, Group: projectorGroup(name), GroupState: "unknown", DeadLetters: dead[name]}
 		if g, ok := groups[ps.Group]; ok {
 			ps.GroupState, ps.GroupMembers = g.State, len(g.Members)
 		}
@@ -312,9 +321,9 @@ func writeStatusTable(b *strings.Builder, r statusReport) {
 			members = "1 member"
 		}
 		rows = append(rows, []string{p.Projection, p.State, strconv.FormatInt(p.LagEvents, 10), formatSeconds(p.LagSeconds),
-			p.Group + " (" + p.GroupState + ", " + members + ")"})
+			strconv.FormatInt(p.DeadLetters, 10), p.Group + " (" + p.GroupState + ", " + members + ")"})
 	}
-	writeTable(b, []string{"PROJECTION", "STATE", "LAG", "LAG(S)", "GROUP"}, rows, []bool{false, false, true, true, false})
+	writeTable(b, []string{"PROJECTION", "STATE", "LAG", "LAG(S)", "DEAD LETTERS", "GROUP"}, rows, []bool{false, false, true, true, true, false})
 	rows = rows[:0]
 	for _, p := range r.Projections {
 		for _, q := range p.Partitions {
@@ -387,4 +396,27 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// deadLetterCounts counts the records each projection dead-lettered (table
+// projection_dead_letters; a database from before that table counts none).
+func deadLetterCounts(ctx context.Context, pool *pgxpool.Pool) (map[string]int64, error) {
+	out := map[string]int64{}
+	rows, err := pool.Query(ctx, `SELECT projection, count(*) FROM projection_dead_letters GROUP BY projection`)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+			return out, nil
+		}
+		return nil, fmt.Errorf("dead letters: %w", err)
+	}
+	var (
+		name string
+		n    int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&name, &n}, func() error { out[name] = n; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("dead letters: %w", err)
+	}
+	return out, nil
 }

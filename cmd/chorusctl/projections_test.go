@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,30 @@ func TestProjectionsStatus(t *testing.T) {
 	set("push", "chat-events", 0, 2)
 	set("push", "chat-events", 2, 2)
 
+	// One record the push projector gave up on.
+	if _, err := pool.Exec(ctx, `INSERT INTO projection_dead_letters (projection, source_topic, source_partition, source_offset, error)
+		VALUES ('push', 'chat-events', 0, 0, 'poisoned')`); err != nil {
+		t.Fatal(err)
+	}
+
+	// By default every projection the server runs is listed.
 	out, errs, code := ctl(t, cfg, "--database-url", dbURL, "projections", "status", "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var all statusReport
+	if err := json.Unmarshal([]byte(out), &all); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var names []string
+	for _, p := range all.Projections {
+		names = append(names, p.Projection)
+	}
+	if got := strings.Join(names, ","); got != "readmodel,push,search,notifications" {
+		t.Fatalf("default projections %q", got)
+	}
+
+	out, errs, code = ctl(t, cfg, "--database-url", dbURL, "projections", "status", "--format", "json", "--projection", "readmodel,push")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -66,6 +90,9 @@ func TestProjectionsStatus(t *testing.T) {
 	}
 	if len(rep.Projections) != 2 || rep.Projections[0].Projection != "readmodel" || rep.Projections[1].Projection != "push" {
 		t.Fatalf("projections: %s", out)
+	}
+	if rep.Projections[0].DeadLetters != 0 || rep.Projections[1].DeadLetters != 1 {
+		t.Errorf("dead letters: readmodel %d, push %d; want 0 and 1", rep.Projections[0].DeadLetters, rep.Projections[1].DeadLetters)
 	}
 	find := func(p projectionStatus, topic string, part int32) partitionStatus {
 		t.Helper()
@@ -109,21 +136,22 @@ func TestProjectionsStatus(t *testing.T) {
 	}
 	check(push, want{"chat-events", 0, 2, 6, 2, 3590, 3700, stateBehind})
 	check(push, want{"chat-events", 2, 2, 2, 0, 0, 0, stateLive})
-	if len(push.Partitions) != 4 || push.State != stateBehind || push.LagEvents != 2+2 {
+	if len(push.Partitions) != 8 || push.State != stateBehind || push.LagEvents != 2+2 { // chat-events and system-events
 		t.Errorf("push summary: %+v", push)
 	}
 
-	// Other projections with checkpoints show up too; one without any is an error.
-	set("search", "chat-events", 2, 1)
+	// Projections unknown to chorusctl show up when they have checkpoints; one without any is
+	// an error.
+	set("experimental", "chat-events", 2, 1)
 	out = mustCtl(t, cfg, "--database-url", dbURL, "projections", "status", "-f", "json")
 	rep = statusReport{}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Projections) != 3 || rep.Projections[2].Projection != "search" || rep.Projections[2].Group != "chorus-projector-search" {
+	if len(rep.Projections) != 5 || rep.Projections[4].Projection != "experimental" || rep.Projections[4].Group != "chorus-projector-experimental" {
 		t.Fatalf("projections: %s", out)
 	}
-	check(rep.Projections[2], want{"chat-events", 2, 1, 2, 0, 0, 0, stateLive})
+	check(rep.Projections[4], want{"chat-events", 2, 1, 2, 0, 0, 0, stateLive})
 	if _, errs, code := ctl(t, cfg, "--database-url", dbURL, "projections", "status", "--projection", "nosuch"); code != 1 || !strings.Contains(errs, `unknown projection "nosuch"`) {
 		t.Fatalf("unknown projection: exit %d, %s", code, errs)
 	}
@@ -142,8 +170,8 @@ func TestProjectionsStatus(t *testing.T) {
 	// The table shows the same.
 	table := mustCtl(t, cfg, "--database-url", dbURL, "projections", "status")
 	t.Logf("status:\n%s", table)
-	for _, w := range []string{"PROJECTION", "readmodel   behind", "push        behind", "chorus-projector-readmodel (", "no checkpoint: never projected"} {
-		if !strings.Contains(table, w) {
+	for _, w := range []string{`PROJECTION`, `readmodel\s+behind`, `push\s+behind\s+2\s+\S+\s+1\s`, `chorus-projector-readmodel \(`, `no checkpoint: never projected`} {
+		if !regexp.MustCompile(w).MatchString(table) {
 			t.Fatalf("table lacks %q:\n%s", w, table)
 		}
 	}
