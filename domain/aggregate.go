@@ -39,7 +39,7 @@ func eventsOf(cmd Command, version int64, now time.Time, data ...EventData) []Ev
 			OccurredAt:    now.UTC(),
 			ActorID:       cmd.ActorID,
 			CommandID:     cmd.ID,
-			SchemaVersion: CurrentSchemaVersion,
+			SchemaVersion: SchemaVersion(d.EventType()),
 			Data:          d,
 		}
 	}

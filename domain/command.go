@@ -40,6 +40,9 @@ type Command struct {
 	ActorName     string      `json:"actor_name"`
 	IssuedAt      time.Time   `json:"issued_at"`
 	Payload       CommandData `json:"payload"`
+	// CorrelationID joins the log lines of one request across processes (the gateway's
+	// X-Request-ID, or one made per request or frame); it never enters an event.
+	CorrelationID string `json:"correlation_id,omitempty"`
 }
 
 // CommandData is the typed payload of one command type.

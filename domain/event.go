@@ -35,7 +35,8 @@ const (
 	TypeUserProfileUpdated = "UserProfileUpdated"
 )
 
-// CurrentSchemaVersion is the schema version every event is written with today.
+// CurrentSchemaVersion is the schema version of the event types whose data never changed shape;
+// SchemaVersion (upcast.go) gives each type's own.
 const CurrentSchemaVersion = 1
 
 // Event is the contract's envelope around one event's data. One event is one Kafka record,
@@ -293,6 +294,15 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	newData, ok := eventFactories[raw.Type]
 	if !ok {
 		return fmt.Errorf("unknown event type %q", raw.Type)
+	}
+	if current := SchemaVersion(raw.Type); raw.SchemaVersion != current {
+		// Older data is brought to the current shape first (upcast.go); the decoded event then
+		// is what this release would write. Current data takes no detour.
+		up, err := Upcast(raw.Type, raw.SchemaVersion, raw.Data)
+		if err != nil {
+			return err
+		}
+		raw.Data, raw.SchemaVersion = up, current
 	}
 	ptr := newData()
 	if err := json.Unmarshal(raw.Data, ptr); err != nil {

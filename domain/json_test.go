@@ -22,7 +22,7 @@ func sampleEvents() map[string]domain.Event {
 		return domain.Event{
 			ID: domain.EventID(c, i), Type: d.EventType(), AggregateType: aggType, AggregateID: aggID,
 			Version: int64(i + 1), OccurredAt: nowUTC, ActorID: alice, CommandID: c,
-			SchemaVersion: domain.CurrentSchemaVersion, Data: d,
+			SchemaVersion: domain.SchemaVersion(d.EventType()), Data: d,
 		}
 	}
 	reply := msg1

@@ -163,8 +163,8 @@ func checkDecide(t *testing.T, agg domain.Aggregate, givenVersion int64, cmd dom
 		if e.CommandID != cmd.ID {
 			t.Errorf("event %d: command_id %s, want %s", i, e.CommandID, cmd.ID)
 		}
-		if e.SchemaVersion != domain.CurrentSchemaVersion {
-			t.Errorf("event %d: schema_version %d, want %d", i, e.SchemaVersion, domain.CurrentSchemaVersion)
+		if want := domain.SchemaVersion(e.Type); e.SchemaVersion != want {
+			t.Errorf("event %d: schema_version %d, want %d", i, e.SchemaVersion, want)
 		}
 		if !reflect.DeepEqual(e.Data, d) {
 			t.Errorf("event %d: data\n got: %#v\nwant: %#v", i, e.Data, d)
