@@ -44,6 +44,7 @@ bench: build
 		rm -f "$$out"; \
 	fi
 	$(GO) run ./cmd/chorus-search-bench $(SEARCH_BENCH_ARGS) # message search over 1M messages (a few minutes)
+	$(GO) run ./cmd/chorus-recovery-bench $(RECOVERY_BENCH_ARGS) # partition takeover over 1M events, with and without a snapshot (a few minutes)
 
 fmt:
 	$(GO) fmt ./...

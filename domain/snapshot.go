@@ -2,7 +2,6 @@ package domain
 
 import (
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,7 +15,8 @@ import (
 // The form is JSON with the field names below. SnapshotFormat numbers it: a change that an older
 // reader would misread (a new field that changes decisions, a changed meaning) must raise it, and
 // a reader ignores snapshots of a format it does not know (it rebuilds from the log instead).
-// Map-valued state is written as slices sorted by id, so that one state has one encoding.
+// Map-valued state is written as slices in no particular order: taking a snapshot holds the
+// partition up, so it copies and does not sort.
 
 // SnapshotFormat is the version of the aggregate snapshot form written today.
 const SnapshotFormat = 1
@@ -93,19 +93,6 @@ type SystemSnapshot struct {
 	Published int64     `json:"published"`
 }
 
-func sortIDs(ids []uuid.UUID) {
-	sort.Slice(ids, func(i, j int) bool { return lessID(ids[i], ids[j]) })
-}
-
-func lessID(a, b uuid.UUID) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return a[i] < b[i]
-		}
-	}
-	return false
-}
-
 // Snapshot copies the room's state; the copy shares nothing with the room.
 func (r *Room) Snapshot() RoomSnapshot {
 	s := RoomSnapshot{
@@ -118,7 +105,6 @@ func (r *Room) Snapshot() RoomSnapshot {
 			name, ok := r.usernames[id]
 			s.Members = append(s.Members, MemberSnapshot{UserID: id, Role: role, Username: name, HasName: ok})
 		}
-		sort.Slice(s.Members, func(i, j int) bool { return lessID(s.Members[i].UserID, s.Members[j].UserID) })
 	}
 	// usernames only ever holds members (Apply adds and removes both together).
 	for id, banned := range r.banned {
@@ -126,19 +112,16 @@ func (r *Room) Snapshot() RoomSnapshot {
 			s.Banned = append(s.Banned, id)
 		}
 	}
-	sortIDs(s.Banned)
 	for id, inv := range r.invited {
 		if inv {
 			s.Invited = append(s.Invited, id)
 		}
 	}
-	sortIDs(s.Invited)
 	if n := len(r.readMarkers); n > 0 {
 		s.ReadMarkers = make([]MarkerSnapshot, 0, n)
 		for id, seq := range r.readMarkers {
 			s.ReadMarkers = append(s.ReadMarkers, MarkerSnapshot{UserID: id, Seq: seq})
 		}
-		sort.Slice(s.ReadMarkers, func(i, j int) bool { return lessID(s.ReadMarkers[i].UserID, s.ReadMarkers[j].UserID) })
 	}
 	if n := len(r.messages); n > 0 {
 		s.Messages = make([]MessageSnapshot, 0, n)
@@ -146,13 +129,6 @@ func (r *Room) Snapshot() RoomSnapshot {
 			s.Messages = append(s.Messages, MessageSnapshot{ID: id, SenderID: m.sender, Seq: m.seq, MessageType: m.mtype,
 				ReplyTo: copyID(m.replyTo), CreatedAt: m.createdAt, Deleted: m.deleted})
 		}
-		// By seq: the order they were sent in, cheaper to sort than ids and as unique.
-		sort.Slice(s.Messages, func(i, j int) bool {
-			if s.Messages[i].Seq != s.Messages[j].Seq {
-				return s.Messages[i].Seq < s.Messages[j].Seq
-			}
-			return lessID(s.Messages[i].ID, s.Messages[j].ID)
-		})
 	}
 	return s
 }

@@ -368,7 +368,11 @@ func (g *Gateway) execute(ctx context.Context, a action) (any, error) {
 // dispatchCommand dispatches a command and returns its reply if accepted. A rejection and a
 // dispatch failure the client can act on are an *apiError; any other error is internal.
 func (g *Gateway) dispatchCommand(ctx context.Context, cmd domain.Command, timeoutMsg string) (commands.Reply, error) {
+	if cmd.CorrelationID == "" {
+		cmd.CorrelationID = correlationID(ctx)
+	}
 	reply, err := g.dispatch.Dispatch(ctx, cmd)
+	g.logDispatched(cmd, reply, err)
 	switch {
 	case errors.Is(err, commands.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return commands.Reply{}, &apiError{Code: codeTimeout, Message: timeoutMsg}

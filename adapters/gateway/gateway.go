@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/chorus-chat/chorus/adapters/metrics"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
 
@@ -117,6 +118,9 @@ type Gateway struct {
 
 	// rt holds presence, typing and resume (presence.go).
 	rt realtime
+
+	// met measures requests, sockets and pushes (UseMetrics); nil measures nothing.
+	met *metrics.Metrics
 }
 
 // New builds a gateway. log may be nil (slog.Default is used).
@@ -145,6 +149,7 @@ func New(cfg Config, d Dispatcher, rm ReadModel, acc Accounts, log *slog.Logger)
 // the error handler that gives every error, echo's own included, the contract's JSON shape.
 func (g *Gateway) Routes(e *echo.Echo) {
 	e.HTTPErrorHandler = g.handleHTTPError
+	e.Use(g.observe) // X-Request-ID and request metrics (metrics.go)
 
 	// Middleware is given per route rather than per group: echo makes a group with middleware
 	// catch every unknown path below it, which would answer 401 instead of 404 for them.

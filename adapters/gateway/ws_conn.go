@@ -119,6 +119,8 @@ func (c *conn) sock() *websocket.Conn { return c.ws.Load() }
 func (c *conn) run() {
 	defer c.g.hub.wg.Done()
 	defer c.g.conns.Add(-1)
+	c.g.met.WebSocketOpened()
+	defer c.g.met.WebSocketClosed()
 
 	writerDone := make(chan struct{})
 	go func() {
@@ -224,6 +226,7 @@ func (c *conn) readLoop() {
 			c.readFailed(err)
 			return
 		}
+		c.g.met.FrameIn()
 		if int64(len(data)) > limit {
 			c.enqueue(errorFrame(nil, codeFrameTooLarge, "frame is larger than the limit"))
 			c.closeWith(websocket.CloseMessageTooBig, "frame too large")
@@ -317,6 +320,7 @@ func (c *conn) write(b []byte, deadline time.Time) error {
 	if err := ws.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
+	c.g.met.FrameOut()
 	return ws.WriteMessage(websocket.TextMessage, b)
 }
 
@@ -350,9 +354,11 @@ func (c *conn) push(frame []byte, cmdID uuid.UUID) {
 	if len(c.pending) > 0 && cmdID != uuid.Nil {
 		if h := c.pending[cmdID]; h != nil {
 			h.frames = append(h.frames, frame)
+			c.g.met.PushDelivered()
 			return
 		}
 	}
+	c.g.met.PushDelivered()
 	c.enqueueLocked(frame)
 }
 

@@ -23,6 +23,9 @@ type Topics struct {
 	SearchEvents  string
 	// DeadLetters holds the records projectors gave up on (projector.go).
 	DeadLetters string
+	// Snapshots holds the command processors' partition snapshots (snapshots.go), compacted;
+	// empty: no snapshots are read or written.
+	Snapshots string
 }
 
 // DefaultTopics are the seed's names.
@@ -31,12 +34,17 @@ func DefaultTopics() Topics {
 		Commands: "chat-commands", ChatEvents: "chat-events", UserEvents: "user-events",
 		SystemEvents: "system-events", Notifications: "notification-events", SearchEvents: "search-events",
 		DeadLetters: "chorus-dead-letters",
+		Snapshots:   "chorus-snapshots",
 	}
 }
 
 // All lists every topic.
 func (t Topics) All() []string {
-	return []string{t.Commands, t.ChatEvents, t.UserEvents, t.SystemEvents, t.Notifications, t.SearchEvents, t.DeadLetters}
+	all := []string{t.Commands, t.ChatEvents, t.UserEvents, t.SystemEvents, t.Notifications, t.SearchEvents, t.DeadLetters}
+	if t.Snapshots != "" {
+		all = append(all, t.Snapshots)
+	}
+	return all
 }
 
 // EventTopics are the topics the command processor appends to and rebuilds from.
@@ -53,6 +61,9 @@ type Config struct {
 	ClientID       string
 	SessionTimeout time.Duration // consumer group session timeout
 	Heartbeat      time.Duration
+	// SnapshotEvery is how many events a command processor appends to a partition between two
+	// snapshots of its state (snapshots.go): 0 means DefaultSnapshotEvery, below 0 never.
+	SnapshotEvery int
 }
 
 // Sarama returns the base Sarama configuration. Sarama v1.61 speaks Kafka 3.6 to both kfake
@@ -116,7 +127,11 @@ func EnsureTopics(c Config) error {
 		if rf < 1 {
 			rf = 1
 		}
-		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: c.Partitions, ReplicationFactor: rf}, false)
+		detail := &sarama.TopicDetail{NumPartitions: c.Partitions, ReplicationFactor: rf}
+		if t == c.Topics.Snapshots {
+			detail.ConfigEntries = snapshotTopicConfig()
+		}
+		err := admin.CreateTopic(t, detail, false)
 		if err != nil && !isTopicExists(err) {
 			return fmt.Errorf("create topic %s: %w", t, err)
 		}

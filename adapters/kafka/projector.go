@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/chorus-chat/chorus/adapters/metrics"
 )
 
 // MaxProjectorBatch bounds how many records a projector handles in one call (one Postgres
@@ -91,6 +93,7 @@ type Projector struct {
 	log        *slog.Logger
 	projection string
 	attempts   int
+	met        *metrics.Metrics // nil: not measured
 
 	mu       sync.Mutex
 	producer sarama.SyncProducer // for dead letters, opened at the first one
@@ -117,6 +120,13 @@ func (p *Projector) WithDeadLetters(projection string, attempts int) *Projector 
 	return p
 }
 
+// UseMetrics has the projector measure its batches, its lag per partition and its dead letters
+// in m (nil turns measuring off). Call it before Run.
+func (p *Projector) UseMetrics(m *metrics.Metrics) *Projector {
+	p.met = m
+	return p
+}
+
 // DeadLettered is how many records this projector has dead-lettered since it started.
 func (p *Projector) DeadLettered() int64 { return p.dead.Load() }
 
@@ -133,6 +143,7 @@ func (p *Projector) Run(ctx context.Context) error {
 	go func() {
 		for err := range group.Errors() {
 			p.log.Warn("projector group", "err", err)
+			p.met.KafkaError("projector", "consumer")
 		}
 	}()
 	for ctx.Err() == nil {
@@ -181,6 +192,9 @@ func (p *Projector) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 func (p *Projector) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := sess.Context()
 	batch := make([]Record, 0, MaxProjectorBatch)
+	if start := claim.InitialOffset(); start >= 0 {
+		p.met.ProjectorLag(p.group, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset()-start)
+	}
 	for {
 		batch = batch[:0]
 		select {
@@ -204,9 +218,13 @@ func (p *Projector) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.
 				break drain
 			}
 		}
+		started := time.Now()
 		if err := p.project(ctx, batch); err != nil {
 			return nil // session over
 		}
+		p.met.Projected(p.group, len(batch), time.Since(started))
+		// The claim's high-water mark is the partition's end as of the last fetch response.
+		p.met.ProjectorLag(p.group, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset()-(batch[len(batch)-1].Offset+1))
 	}
 }
 
@@ -296,12 +314,14 @@ func (p *Projector) deadLetter(ctx context.Context, s RecordSkipper, rec Record,
 		},
 	})
 	if err != nil {
+		p.met.KafkaError("projector", "producer")
 		return fmt.Errorf("append dead letter to %s: %w", p.cfg.Topics.DeadLetters, err)
 	}
 	if err := s.Skip(ctx, rec, cause); err != nil {
 		return fmt.Errorf("skip dead-lettered record: %w", err)
 	}
 	n := p.dead.Add(1)
+	p.met.DeadLettered(p.projection)
 	p.log.Error("record dead-lettered; the projection moved past it",
 		"projection", p.projection, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
 		"err", cause, "dead_letter_topic", p.cfg.Topics.DeadLetters, "dead_lettered", n)

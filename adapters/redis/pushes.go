@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/chorus-chat/chorus/adapters/metrics"
 	"github.com/chorus-chat/chorus/projections"
 )
 
@@ -29,6 +30,7 @@ type Pushes struct {
 	stream string
 	maxLen int64
 	log    *slog.Logger
+	met    *metrics.Metrics // nil: not measured (UseMetrics)
 }
 
 // NewPushes names the stream under the connection's prefix; appends keep it at about maxLen
@@ -41,6 +43,7 @@ func NewPushes(conn *Conn, maxLen int64, log *slog.Logger) *Pushes {
 type PushPublisher struct {
 	stream string
 	pub    *redisstream.Publisher
+	met    *metrics.Metrics
 }
 
 // Publisher opens a publisher (with its own client).
@@ -52,7 +55,7 @@ func (p *Pushes) Publisher() (*PushPublisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("push publisher: %w", err)
 	}
-	return &PushPublisher{stream: p.stream, pub: pub}, nil
+	return &PushPublisher{stream: p.stream, pub: pub, met: p.met}, nil
 }
 
 // Publish appends pushes in order.
@@ -68,7 +71,11 @@ func (pp *PushPublisher) Publish(pushes []projections.Push) error {
 		}
 		msgs[i] = message.NewMessage(watermill.NewUUID(), b)
 	}
-	return pp.pub.Publish(pp.stream, msgs...)
+	if err := pp.pub.Publish(pp.stream, msgs...); err != nil {
+		pp.met.RedisError("publish_pushes")
+		return err
+	}
+	return nil
 }
 
 // Close closes the publisher and its client.
@@ -84,6 +91,7 @@ func (p *Pushes) Subscribe(ctx context.Context, deliver func(projections.Push)) 
 	last, err := cl.XRevRangeN(ctx, p.stream, "+", "-", 1).Result()
 	_ = cl.Close()
 	if err != nil {
+		p.met.RedisError("subscribe_pushes")
 		return fmt.Errorf("push stream %s: %w", p.stream, err)
 	}
 	if len(last) > 0 {
@@ -99,6 +107,7 @@ func (p *Pushes) Subscribe(ctx context.Context, deliver func(projections.Push)) 
 	}
 	msgs, err := sub.Subscribe(ctx, p.stream)
 	if err != nil {
+		p.met.RedisError("subscribe_pushes")
 		_ = sub.Close()
 		return fmt.Errorf("subscribe %s: %w", p.stream, err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/chorus-chat/chorus/adapters/metrics"
 	"github.com/chorus-chat/chorus/commands"
 )
 
@@ -18,6 +19,7 @@ type Replies struct {
 	conn *Conn
 	pub  *goredis.Client
 	log  *slog.Logger
+	met  *metrics.Metrics // nil: not measured (UseMetrics)
 }
 
 // NewReplies makes the reply bus.
@@ -42,6 +44,9 @@ func (r *Replies) Reply(ctx context.Context, replies []commands.AddressedReply) 
 		pipe.Publish(ctx, a.To, b)
 	}
 	_, err := pipe.Exec(ctx)
+	if err != nil {
+		r.met.RedisError("publish_replies")
+	}
 	return err
 }
 
@@ -51,6 +56,7 @@ func (r *Replies) Listen(ctx context.Context, channel string, fn func(commands.R
 	cl := r.conn.Client()
 	sub := cl.Subscribe(ctx, channel)
 	if _, err := sub.Receive(ctx); err != nil {
+		r.met.RedisError("subscribe_replies")
 		_ = sub.Close()
 		_ = cl.Close()
 		return fmt.Errorf("subscribe %s: %w", channel, err)

@@ -40,5 +40,6 @@ func kafkaConfig(cfg Config, brokers []string) kafka.Config {
 	return kafka.Config{
 		Brokers: brokers, Topics: kafka.DefaultTopics(), Partitions: cfg.Partitions, Replication: cfg.Replication,
 		ClientID: "chorus-" + cfg.InstanceID, SessionTimeout: cfg.KafkaSession, Heartbeat: cfg.KafkaHeartbeat,
+		SnapshotEvery: cfg.kafkaSnapshotEvery(),
 	}
 }

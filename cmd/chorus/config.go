@@ -51,6 +51,9 @@ type Config struct {
 	PresenceTTL           time.Duration `env:"CHORUS_PRESENCE_TTL" envDefault:"300s"`
 	PresenceSweepInterval time.Duration `env:"CHORUS_PRESENCE_SWEEP_INTERVAL" envDefault:"10s"`
 	ProjectorAttempts     int           `env:"CHORUS_PROJECTOR_ATTEMPTS" envDefault:"5"`
+	// SnapshotEvery: events a command processor appends to a partition between two snapshots of
+	// its state (adapters/kafka/snapshots.go); 0 disables snapshots.
+	SnapshotEvery int `env:"CHORUS_SNAPSHOT_EVERY" envDefault:"50000"`
 	// AdminUsers are the usernames (any letter case) that may publish system events.
 	AdminUsers []string `env:"CHORUS_ADMIN_USERS" envSeparator:","`
 }
@@ -76,4 +79,13 @@ func loadConfig() (Config, error) {
 	}
 	c.KafkaBrokers = brokers
 	return c, nil
+}
+
+// kafkaSnapshotEvery is SnapshotEvery as kafka.Config.SnapshotEvery reads it (there 0 is the
+// default and a negative number disables).
+func (c Config) kafkaSnapshotEvery() int {
+	if c.SnapshotEvery <= 0 {
+		return -1
+	}
+	return c.SnapshotEvery
 }

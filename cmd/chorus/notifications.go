@@ -11,6 +11,7 @@ import (
 
 	"github.com/chorus-chat/chorus/adapters/gateway"
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/metrics"
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/projections/notify"
 )
@@ -24,11 +25,11 @@ const notificationGroup = "chorus-projector-" + notify.Projection
 // notification store the gateway answers from and the admins who may publish system events.
 // Closers are appended to cleanups.
 func setupNotifications(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, rconn *redis.Conn, pushMaxLen int64,
-	roles map[string]bool, gw *gateway.Gateway, run func(string, func(context.Context) error), cleanups *[]func(), log *slog.Logger,
+	roles map[string]bool, gw *gateway.Gateway, run func(string, func(context.Context) error), cleanups *[]func(), met *metrics.Metrics, log *slog.Logger,
 ) error {
 	store := notify.NewStore(pool, kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents)
 	if roles[roleProjectors] {
-		pushes, err := redis.NewPushes(rconn, pushMaxLen, log).Publisher()
+		pushes, err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Publisher()
 		if err != nil {
 			return err
 		}
@@ -39,7 +40,7 @@ func setupNotifications(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, rconn
 		}
 		*cleanups = append(*cleanups, func() { _ = records.Close() })
 		proj := kafka.NewProjector(kcfg, notificationGroup, []string{kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents},
-			&notificationHandler{store: store}, log)
+			&notificationHandler{store: store}, log).UseMetrics(met)
 		run("projector-notifications", proj.Run)
 		run("notification-relay", notify.NewRelay(store, records, pushes, log).Run)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chorus-chat/chorus/adapters/gateway"
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/metrics"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 	"github.com/chorus-chat/chorus/projections/search"
@@ -25,12 +26,12 @@ const searchGroup = "chorus-projector-" + search.Projection
 // CHORUS_PROJECTOR_ATTEMPTS tries) is dead-lettered like the read model's, so that one bad
 // record does not stop search for its whole partition.
 func setupSearch(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, roles map[string]bool, gw *gateway.Gateway,
-	run func(string, func(context.Context) error), log *slog.Logger) {
+	run func(string, func(context.Context) error), met *metrics.Metrics, log *slog.Logger) {
 	store := search.NewStore(pool, kcfg.Topics.ChatEvents)
 	if roles[roleProjectors] {
 		h := &searchHandler{store: store, dead: deadLetters(pool, readmodel.NewStore(pool)), log: log.With("projector", searchGroup)}
 		p := kafka.NewProjector(kcfg, searchGroup, []string{kcfg.Topics.ChatEvents}, h, log).
-			WithDeadLetters(search.Projection, cfg.ProjectorAttempts)
+			WithDeadLetters(search.Projection, cfg.ProjectorAttempts).UseMetrics(met)
 		run("projector-search", p.Run)
 	}
 	if gw != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/chorus-chat/chorus/adapters/gateway"
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/metrics"
 	"github.com/chorus-chat/chorus/adapters/postgres"
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/commands"
@@ -67,6 +68,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		pushMaxLen = redis.PushStreamMaxLen
 	}
 	kcfg := kafkaConfig(cfg, brokers)
+	met := metrics.New() // this process's registry, served as /metrics
 
 	startCtx, cancelStart := context.WithTimeout(ctx, 60*time.Second)
 	defer cancelStart()
@@ -104,19 +106,23 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	}
 
 	replies := redis.NewReplies(rconn, log)
+	replies.UseMetrics(met)
 	cleanups = append(cleanups, func() { _ = replies.Close() })
 	if roles[roleCommands] {
 		proc := kafka.NewCommandProcessor(kcfg, replies, log.With("role", roleCommands))
+		proc.UseMetrics(met)
 		run(roleCommands, proc.Run)
 	}
 	if roles[roleProjectors] {
-		pushes, err := redis.NewPushes(rconn, pushMaxLen, log).Publisher()
+		pushes, err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Publisher()
 		if err != nil {
 			return err
 		}
 		cleanups = append(cleanups, func() { _ = pushes.Close() })
 		rm := kafka.NewProjector(kcfg, "chorus-projector-"+readmodel.Projection, kcfg.Topics.EventTopics(), &readModelHandler{store: store, dead: deadLetters(pool, store)}, log).WithDeadLetters(readmodel.Projection, cfg.ProjectorAttempts)
 		push := kafka.NewProjector(kcfg, "chorus-projector-"+pushProjection, []string{kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents}, &pushHandler{store: store, pub: pushes, dead: deadLetters(pool, store)}, log).WithDeadLetters(pushProjection, cfg.ProjectorAttempts)
+		rm.UseMetrics(met)
+		push.UseMetrics(met)
 		run("projector-readmodel", rm.Run)
 		run("projector-push", push.Run)
 	}
@@ -125,6 +131,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	e.HideBanner, e.HidePort = true, true
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", health.handler)
+	serveMetrics(e, met)
 	if cfg.Pprof {
 		e.GET("/debug/pprof/*", echo.WrapHandler(http.DefaultServeMux))
 	}
@@ -146,8 +153,9 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		gcfg.EnableCompression, gcfg.SessionTTL, gcfg.BcryptCost = cfg.EnableCompression, cfg.SessionTTL, cfg.BcryptCost
 		gcfg.RealtimeConfig = realtimeConfig(cfg)
 		gw = gateway.New(gcfg, disp, store, postgres.NewAccounts(pool), log.With("role", roleGateway))
+		gw.UseMetrics(met)
 		gw.Routes(e)
-		if err := redis.NewPushes(rconn, pushMaxLen, log).Subscribe(roleCtx, gw.Deliver); err != nil {
+		if err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Subscribe(roleCtx, gw.Deliver); err != nil {
 			return err
 		}
 		if err := setupRealtime(gw, store, rconn, pushMaxLen, run, &cleanups, log); err != nil {
@@ -155,11 +163,11 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		}
 	}
 
-	if err := setupNotifications(cfg, kcfg, pool, rconn, pushMaxLen, roles, gw, run, &cleanups, log); err != nil {
+	if err := setupNotifications(cfg, kcfg, pool, rconn, pushMaxLen, roles, gw, run, &cleanups, met, log); err != nil {
 		return err
 	}
 
-	setupSearch(cfg, kcfg, pool, roles, gw, run, log)
+	setupSearch(cfg, kcfg, pool, roles, gw, run, met, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

@@ -1,0 +1,131 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/chorus-chat/chorus/adapters/metrics"
+)
+
+// newMeasuredEnv is newEnv with metrics.
+func newMeasuredEnv(t *testing.T) (*env, *metrics.Metrics) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.BcryptCost = bcrypt.MinCost
+	w := newWorld()
+	m := metrics.New()
+	gw := New(cfg, w, w, w, slog.New(slog.NewTextHandler(io.Discard, nil))).UseMetrics(m)
+	w.gw = gw
+	e := echo.New()
+	gw.Routes(e)
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		gw.Shutdown(ctx)
+	})
+	return &env{t: t, w: w, gw: gw, srv: srv}, m
+}
+
+// exposition is what /metrics would answer.
+func exposition(m *metrics.Metrics) string {
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
+}
+
+// lastCorrelationID is the correlation id of the last dispatched command.
+func lastCorrelationID(w *world) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dispatched[len(w.dispatched)-1].CorrelationID
+}
+
+func TestRequestIDBecomesTheCommandsCorrelationID(t *testing.T) {
+	e, m := newMeasuredEnv(t)
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/auth/register",
+		strings.NewReader(`{"username":"carol","password":"password-carol"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(HeaderRequestID, "req-42")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get(HeaderRequestID) != "req-42" {
+		t.Fatalf("register: status %d, X-Request-ID %q", resp.StatusCode, resp.Header.Get(HeaderRequestID))
+	}
+	if got := lastCorrelationID(e.w); got != "req-42" {
+		t.Fatalf("command correlation id %q, want the request's req-42", got)
+	}
+
+	// Without one, the gateway makes one up, answers it and gives it to the command.
+	resp, err = http.Post(e.srv.URL+"/api/v1/auth/register", "application/json",
+		strings.NewReader(`{"username":"dave","password":"password-dave"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Header.Get(HeaderRequestID)
+	if got := lastCorrelationID(e.w); id == "" || got != id {
+		t.Fatalf("made-up X-Request-ID %q, command correlation id %q", id, got)
+	}
+
+	// An error answer carries it too, and unknown paths are not a label of their own.
+	e.mustDo(http.StatusNotFound, "GET", "/api/v1/no-such-thing", "", nil)
+	out := exposition(m)
+	for _, want := range []string{
+		`chorus_http_requests_total{method="POST",route="/api/v1/auth/register",status="201"} 2`,
+		`chorus_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestWebSocketMetrics(t *testing.T) {
+	e, m := newMeasuredEnv(t)
+	token, _ := e.user("erin")
+	room := e.room(token, map[string]any{"name": "metrics"})
+	ws := e.dial(token)
+	eventually(t, "connections gauge at 1", func() bool {
+		return strings.Contains(exposition(m), "chorus_websocket_connections 1\n")
+	})
+	for _, id := range []string{"a", "b"} {
+		send(t, ws, map[string]any{"type": "send_message", "id": id, "room_id": room, "content": "hello " + id})
+		expect(t, ws, "ack", id)
+		expect(t, ws, "message", "") // the push, held back until after the ack
+	}
+	// Every frame's command gets a correlation id of its own.
+	e.w.mu.Lock()
+	n := len(e.w.dispatched)
+	a, b := e.w.dispatched[n-2].CorrelationID, e.w.dispatched[n-1].CorrelationID
+	e.w.mu.Unlock()
+	if a == "" || b == "" || a == b {
+		t.Fatalf("frame correlation ids %q and %q", a, b)
+	}
+	out := exposition(m)
+	for _, want := range []string{
+		`chorus_websocket_frames_total{direction="in"} 2`,
+		`chorus_pushes_delivered_total 2`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	ws.Close()
+	eventually(t, "connections gauge back at 0", func() bool {
+		return strings.Contains(exposition(m), "chorus_websocket_connections 0\n")
+	})
+}

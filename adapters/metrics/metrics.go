@@ -1,0 +1,274 @@
+// Package metrics defines the Prometheus metrics of a Chorus process in one registry of its own
+// (never the global default one) and serves them as /metrics. Every method is safe on a nil
+// *Metrics, so the adapters it instruments work unchanged when nobody asked for metrics (tests).
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Label values of chorus_commands_total's result.
+const (
+	ResultAccepted = "accepted"
+	ResultRejected = "rejected"
+)
+
+// Metrics holds every metric of the process and the registry they are registered in.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	commands        *prometheus.CounterVec
+	commandLatency  prometheus.Histogram
+	batchDuration   prometheus.Histogram
+	batchSize       prometheus.Histogram
+	txnFailures     *prometheus.CounterVec
+	projected       *prometheus.CounterVec
+	projectDuration *prometheus.HistogramVec
+	projectorLag    *prometheus.GaugeVec
+	deadLetters     *prometheus.CounterVec
+	wsConnections   prometheus.Gauge
+	wsFrames        *prometheus.CounterVec
+	pushes          prometheus.Counter
+	httpRequests    *prometheus.CounterVec
+	httpDuration    *prometheus.HistogramVec
+	kafkaErrors     *prometheus.CounterVec
+	redisErrors     *prometheus.CounterVec
+}
+
+// latencyBuckets span a command's path from a millisecond (one batch on a quiet partition) to
+// the gateway's command timeout.
+var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// New builds the registry with the Go runtime and process collectors and every Chorus metric.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		reg: reg,
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_commands_total",
+			Help: "Commands decided by the command processors of this process, by command type, result (accepted, rejected) and rejection code (empty when accepted).",
+		}, []string{"type", "result", "code"}),
+		commandLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "chorus_command_latency_seconds",
+			Help:    "Time from a command's issued_at (set by the gateway) to its reply being sent, after its transaction committed.",
+			Buckets: latencyBuckets,
+		}),
+		batchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "chorus_command_batch_duration_seconds",
+			Help:    "Time from the start of deciding a batch of commands to the commit of its transaction.",
+			Buckets: latencyBuckets,
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "chorus_command_batch_size",
+			Help:    "Commands per committed transaction of a command processor.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10), // 1 … 512 (MaxCommandBatch)
+		}),
+		txnFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_command_transaction_failures_total",
+			Help: "Command batches whose Kafka transaction did not commit, by reason: fenced (a newer owner took the partition) or error.",
+		}, []string{"reason"}),
+		projected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_projector_records_total",
+			Help: "Records handed to a projection and handled (projected or dead-lettered), by projector group.",
+		}, []string{"projector"}),
+		projectDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "chorus_projector_batch_duration_seconds",
+			Help:    "Time to handle one batch of records, retries included, by projector group.",
+			Buckets: latencyBuckets,
+		}, []string{"projector"}),
+		projectorLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chorus_projector_lag",
+			Help: "Records of a partition not yet handled by a projector of this process: the partition's high-water mark minus the next offset to handle, by projector group, topic and partition.",
+		}, []string{"projector", "topic", "partition"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_projector_dead_letters_total",
+			Help: "Records a projector gave up on and appended to the dead-letter topic, by projection.",
+		}, []string{"projection"}),
+		wsConnections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chorus_websocket_connections",
+			Help: "Open WebSocket connections of this gateway.",
+		}),
+		wsFrames: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_websocket_frames_total",
+			Help: "WebSocket data frames read from (in) and written to (out) clients.",
+		}, []string{"direction"}),
+		pushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chorus_pushes_delivered_total",
+			Help: "Pushed frames queued on a local socket (one per socket a push reaches); its rate is pushes per second.",
+		}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_http_requests_total",
+			Help: "HTTP requests answered, by method, route pattern and status.",
+		}, []string{"method", "route", "status"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "chorus_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by method and route pattern (a WebSocket's whole life for /ws).",
+			Buckets: latencyBuckets,
+		}, []string{"method", "route"}),
+		kafkaErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_kafka_errors_total",
+			Help: "Errors of Kafka clients, by component (command_processor, projector, command_log) and kind (consumer, producer).",
+		}, []string{"component", "kind"}),
+		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_redis_errors_total",
+			Help: "Failed Redis operations, by operation (publish_replies, subscribe_replies, publish_pushes, subscribe_pushes).",
+		}, []string{"op"}),
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.commands, m.commandLatency, m.batchDuration, m.batchSize, m.txnFailures,
+		m.projected, m.projectDuration, m.projectorLag, m.deadLetters,
+		m.wsConnections, m.wsFrames, m.pushes, m.httpRequests, m.httpDuration,
+		m.kafkaErrors, m.redisErrors,
+	)
+	return m
+}
+
+// Registry is the registry the metrics live in, for tests and for adding collectors.
+func (m *Metrics) Registry() *prometheus.Registry {
+	if m == nil {
+		return nil
+	}
+	return m.reg
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// CommandDecided counts one decided command; code is the rejection code ("" when accepted).
+func (m *Metrics) CommandDecided(commandType string, accepted bool, code string) {
+	if m == nil {
+		return
+	}
+	result := ResultAccepted
+	if !accepted {
+		result = ResultRejected
+	}
+	m.commands.WithLabelValues(commandType, result, code).Inc()
+}
+
+// CommandReplied observes one command's time from issued to replied. A zero issuedAt (a command
+// that could not be decoded) is not observed.
+func (m *Metrics) CommandReplied(issuedAt time.Time, now time.Time) {
+	if m == nil || issuedAt.IsZero() {
+		return
+	}
+	m.commandLatency.Observe(max(now.Sub(issuedAt).Seconds(), 0))
+}
+
+// BatchCommitted observes one committed batch of commands: its size and decide-to-commit time.
+func (m *Metrics) BatchCommitted(size int, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.batchSize.Observe(float64(size))
+	m.batchDuration.Observe(took.Seconds())
+}
+
+// TransactionFailed counts a batch whose transaction did not commit.
+func (m *Metrics) TransactionFailed(fenced bool) {
+	if m == nil {
+		return
+	}
+	reason := "error"
+	if fenced {
+		reason = "fenced"
+	}
+	m.txnFailures.WithLabelValues(reason).Inc()
+}
+
+// Projected counts a handled batch of a projector group and observes its time.
+func (m *Metrics) Projected(projector string, records int, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.projected.WithLabelValues(projector).Add(float64(records))
+	m.projectDuration.WithLabelValues(projector).Observe(took.Seconds())
+}
+
+// ProjectorLag sets how far a projector group is behind on one partition.
+func (m *Metrics) ProjectorLag(projector, topic string, partition int32, lag int64) {
+	if m == nil {
+		return
+	}
+	m.projectorLag.WithLabelValues(projector, topic, strconv.Itoa(int(partition))).Set(float64(max(lag, 0)))
+}
+
+// DeadLettered counts a record a projection gave up on.
+func (m *Metrics) DeadLettered(projection string) {
+	if m == nil {
+		return
+	}
+	m.deadLetters.WithLabelValues(projection).Inc()
+}
+
+// WebSocketOpened and WebSocketClosed move the open-connections gauge.
+func (m *Metrics) WebSocketOpened() {
+	if m != nil {
+		m.wsConnections.Inc()
+	}
+}
+
+// WebSocketClosed: see WebSocketOpened.
+func (m *Metrics) WebSocketClosed() {
+	if m != nil {
+		m.wsConnections.Dec()
+	}
+}
+
+// FrameIn counts a data frame read from a client.
+func (m *Metrics) FrameIn() {
+	if m != nil {
+		m.wsFrames.WithLabelValues("in").Inc()
+	}
+}
+
+// FrameOut counts a frame written to a client.
+func (m *Metrics) FrameOut() {
+	if m != nil {
+		m.wsFrames.WithLabelValues("out").Inc()
+	}
+}
+
+// PushDelivered counts a pushed frame queued on one local socket.
+func (m *Metrics) PushDelivered() {
+	if m != nil {
+		m.pushes.Inc()
+	}
+}
+
+// HTTPRequest counts an answered request; route is the pattern ("/api/v1/rooms/:id"), not
+// the path, so that the series stay few.
+func (m *Metrics) HTTPRequest(method, route string, status int, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.httpDuration.WithLabelValues(method, route).Observe(took.Seconds())
+}
+
+// KafkaError counts an error of a Kafka client; kind is "consumer" or "producer".
+func (m *Metrics) KafkaError(component, kind string) {
+	if m != nil {
+		m.kafkaErrors.WithLabelValues(component, kind).Inc()
+	}
+}
+
+// RedisError counts a failed Redis operation.
+func (m *Metrics) RedisError(op string) {
+	if m != nil {
+		m.redisErrors.WithLabelValues(op).Inc()
+	}
+}

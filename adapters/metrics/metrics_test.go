@@ -1,0 +1,59 @@
+package metrics_test
+
+import (
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chorus-chat/chorus/adapters/metrics"
+)
+
+// A nil *Metrics is what every adapter holds when nobody asked for metrics: it must not panic.
+func TestNilMetricsMeasureNothing(t *testing.T) {
+	var m *metrics.Metrics
+	m.CommandDecided("send_message", true, "")
+	m.CommandReplied(time.Now(), time.Now())
+	m.BatchCommitted(1, time.Millisecond)
+	m.TransactionFailed(true)
+	m.Projected("p", 1, time.Millisecond)
+	m.ProjectorLag("p", "t", 0, 3)
+	m.DeadLettered("p")
+	m.WebSocketOpened()
+	m.WebSocketClosed()
+	m.FrameIn()
+	m.FrameOut()
+	m.PushDelivered()
+	m.HTTPRequest("GET", "/x", 200, time.Millisecond)
+	m.KafkaError("c", "consumer")
+	m.RedisError("publish_replies")
+	if m.Registry() != nil {
+		t.Fatal("nil metrics has a registry")
+	}
+}
+
+func TestHandlerExposesTheSeries(t *testing.T) {
+	m := metrics.New()
+	m.CommandDecided("join_room", false, "room_not_found")
+	m.CommandDecided("send_message", true, "")
+	m.ProjectorLag("chorus-projector-readmodel", "chat-events", 2, 7)
+	m.WebSocketOpened()
+	m.WebSocketOpened()
+	m.WebSocketClosed()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`chorus_commands_total{code="room_not_found",result="rejected",type="join_room"} 1`,
+		`chorus_commands_total{code="",result="accepted",type="send_message"} 1`,
+		`chorus_projector_lag{partition="2",projector="chorus-projector-readmodel",topic="chat-events"} 7`,
+		`chorus_websocket_connections 1`,
+		`# HELP chorus_command_latency_seconds `,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
