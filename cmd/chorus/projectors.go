@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +18,13 @@ import (
 )
 
 const pushProjection = "push"
+
+// Projections that nobody waits on within milliseconds (search, notifications) fetch in larger
+// batches: see kafka.Projector.Gathering.
+const (
+	gatherBytes = 64 << 10
+	gatherWait  = 200 * time.Millisecond
+)
 
 func decodeRecords(recs []kafka.Record) ([]readmodel.Record, error) {
 	out := make([]readmodel.Record, len(recs))

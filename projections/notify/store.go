@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chorus-chat/chorus/projections/projtx"
 )
 
 // Store is the notification projection in Postgres: ApplyBatch writes it, List and MarkRead
@@ -57,7 +59,7 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	tx, err := s.pool.Begin(ctx)
+	tx, err := projtx.Begin(ctx, s.pool)
 	if err != nil {
 		return fmt.Errorf("notifications: begin: %w", err)
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/chorus-chat/chorus/projections/projtx"
 )
 
 // ApplyBatch applies recs to the read model and advances projection's checkpoints past them, in
@@ -27,7 +29,7 @@ func (s *Store) ApplyBatch(ctx context.Context, projection string, recs []Record
 	if len(recs) == 0 {
 		return nil
 	}
-	tx, err := s.pool.Begin(ctx)
+	tx, err := projtx.Begin(ctx, s.pool)
 	if err != nil {
 		return fmt.Errorf("apply batch: begin: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/chorus-chat/chorus/projections/projtx"
 )
 
 // SaveCheckpoints records, for a projection whose effects live outside Postgres (the push
@@ -26,7 +28,15 @@ func (s *Store) SaveCheckpoints(ctx context.Context, projection string, recs []R
 			SET next_offset = GREATEST(projection_checkpoints.next_offset, EXCLUDED.next_offset), updated_at = now()`,
 			projection, p.topic, p.part, off)
 	}
-	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
+	tx, err := projtx.Begin(ctx, s.pool)
+	if err != nil {
+		return fmt.Errorf("save checkpoints of %s: %w", projection, err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("save checkpoints of %s: %w", projection, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("save checkpoints of %s: %w", projection, err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/projtx"
 )
 
 // ApplyBatch applies recs to the index and advances the "search" checkpoints past them, in one
@@ -26,7 +27,7 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	tx, err := s.pool.Begin(ctx)
+	tx, err := projtx.Begin(ctx, s.pool)
 	if err != nil {
 		return fmt.Errorf("search: apply batch: begin: %w", err)
 	}

@@ -1,0 +1,28 @@
+// Package projtx opens the Postgres transactions projectors write in.
+package projtx
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Begin opens a projector's transaction with synchronous_commit off. A projection writes its rows
+// and its checkpoint in one transaction, so a commit lost to a Postgres crash loses both
+// together, and the projector replays those records from the older checkpoint into the same
+// state: nothing is lost, and no projector waits for a WAL flush per batch. (Measured: with four
+// projectors committing small batches, waiting for those flushes put ~0.3–0.9 s between a send
+// and its delivery at 1,000 msg/s; see docs/benchmarks.md.)
+func Begin(ctx context.Context, pool *pgxpool.Pool) (pgx.Tx, error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+		_ = tx.Rollback(ctx)
+		return nil, fmt.Errorf("synchronous_commit off: %w", err)
+	}
+	return tx, nil
+}
