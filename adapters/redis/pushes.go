@@ -20,7 +20,7 @@ import (
 // at 100k entries, 278/s at 20k), so the embedded Redis gets a short stream.
 const (
 	PushStreamMaxLen         = 100_000
-	EmbeddedPushStreamMaxLen = 2_000
+	EmbeddedPushStreamMaxLen = 1_000
 )
 
 // Pushes is the push stream: the push projector appends, every gateway reads all of it (fan-out,

@@ -74,7 +74,10 @@ func run(o options) error {
 	cmd.Env = append(os.Environ(),
 		"CHORUS_HTTP_ADDR="+httpAddr, "CHORUS_DATA_DIR="+dir, "CHORUS_DATABASE_URL="+dbURL,
 		"CHORUS_EMBEDDED_KAFKA_ADDR="+kafkaAddr, "CHORUS_BCRYPT_COST=4", "CHORUS_LOG_LEVEL=warn",
-		"CHORUS_PPROF=true", "CHORUS_KAFKA_BROKERS=", "CHORUS_REDIS_URL="+o.Redis, "CHORUS_REDIS_PREFIX=bench-"+dbName,
+		"CHORUS_PPROF=true",
+		// The load generator sends far more frames per socket than a person does: lift the
+		// per-connection frame limit so that it measures the system, not the limiter.
+		"CHORUS_WS_FRAME_RATE=1000000", "CHORUS_WS_FRAME_BURST=1000000", "CHORUS_KAFKA_BROKERS=", "CHORUS_REDIS_URL="+o.Redis, "CHORUS_REDIS_PREFIX=bench-"+dbName,
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
