@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
 )
 
 // Projection is the name under which this projector stores its checkpoints.
@@ -99,7 +100,4 @@ func ID(source, recipient uuid.UUID) uuid.UUID {
 }
 
 // partition names one topic partition of the log.
-type partition struct {
-	topic string
-	part  int32
-}
+type partition = checkpoint.Partition

@@ -1,18 +1,15 @@
 package notify
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
-	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/chorus-chat/chorus/projections/checkpoint"
 	"github.com/chorus-chat/chorus/projections/projtx"
 )
 
@@ -21,29 +18,17 @@ import (
 // ApplyBatch committed.
 type Store struct {
 	pool *pgxpool.Pool
-	// topics are the topics the projection reads; a position on any other topic is reached at
-	// once (nothing there ever shows here). Empty: every topic is waited for.
-	topics map[string]bool
 	// committed wakes the relay after a batch that queued notifications was committed.
 	committed chan struct{}
-
-	// Waiting state, see wait.go.
-	mu      sync.Mutex
-	known   map[partition]int64
-	waiters map[*waiter]struct{}
-	polling bool
+	wait      *checkpoint.Waiter // the projection's progress, for ?position= (WaitFor)
 }
 
 // NewStore returns a Store over pool, whose database must be migrated (postgres.Open does so),
-// for a projection that reads topics.
+// for a projection that reads topics (a position on any other topic is reached at once: nothing
+// there ever shows here).
 func NewStore(pool *pgxpool.Pool, topics ...string) *Store {
-	s := &Store{
-		pool: pool, topics: map[string]bool{}, committed: make(chan struct{}, 1),
-		known: map[partition]int64{}, waiters: map[*waiter]struct{}{},
-	}
-	for _, t := range topics {
-		s.topics[t] = true
-	}
+	s := &Store{pool: pool, committed: make(chan struct{}, 1)}
+	s.wait = checkpoint.NewWaiter(s.Checkpoints, ErrNotCaughtUp, topics...)
 	return s
 }
 
@@ -65,7 +50,7 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 
-	next, err := lockCheckpoints(ctx, tx, recs)
+	next, err := checkpoint.Lock(ctx, tx, Projection, recs, partitionOf)
 	if err != nil {
 		return err
 	}
@@ -75,7 +60,7 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 		applied = map[partition]int64{}
 	)
 	for _, r := range recs {
-		p := partition{r.Topic, r.Partition}
+		p := partitionOf(r)
 		if r.Offset < next[p] {
 			continue
 		}
@@ -91,7 +76,7 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 	notifies := b.Len() > 0
 	for p, off := range applied {
 		b.Queue(`UPDATE projection_checkpoints SET next_offset = GREATEST(next_offset, $4), updated_at = now()
-			WHERE projection = $1 AND topic = $2 AND partition = $3`, Projection, p.topic, p.part, off)
+			WHERE projection = $1 AND topic = $2 AND partition = $3`, Projection, p.Topic, p.Part, off)
 		what = append(what, "advance checkpoint")
 	}
 	br := tx.SendBatch(ctx, &b)
@@ -117,70 +102,10 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 	return nil
 }
 
-// lockCheckpoints returns the next offsets stored for the partitions of recs, creating rows
-// for new partitions, and locks those rows until the transaction ends, in a fixed order: a
-// second instance working the same partitions during a rebalance waits, then skips what this
-// one applied.
-func lockCheckpoints(ctx context.Context, tx pgx.Tx, recs []Record) (map[partition]int64, error) {
-	var parts []partition
-	seen := map[partition]bool{}
-	for _, r := range recs {
-		p := partition{r.Topic, r.Partition}
-		if !seen[p] {
-			seen[p] = true
-			parts = append(parts, p)
-		}
-	}
-	slices.SortFunc(parts, func(a, b partition) int {
-		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part))
-	})
-	var b pgx.Batch
-	for _, p := range parts {
-		b.Queue(`INSERT INTO projection_checkpoints (projection, topic, partition, next_offset)
-			VALUES ($1, $2, $3, 0)
-			ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = projection_checkpoints.next_offset
-			RETURNING next_offset`, Projection, p.topic, p.part)
-	}
-	br := tx.SendBatch(ctx, &b)
-	defer br.Close()
-	next := make(map[partition]int64, len(parts))
-	for _, p := range parts {
-		var off int64
-		if err := br.QueryRow().Scan(&off); err != nil {
-			return nil, fmt.Errorf("notifications: lock checkpoint %s/%d: %w", p.topic, p.part, err)
-		}
-		next[p] = off
-	}
-	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("notifications: lock checkpoints: %w", err)
-	}
-	return next, nil
-}
-
 // Checkpoints returns the projection's next offsets: topic → partition → offset of the first
 // record not yet applied.
 func (s *Store) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
-	rows, err := s.pool.Query(ctx, `SELECT topic, partition, next_offset FROM projection_checkpoints WHERE projection = $1`, Projection)
-	if err != nil {
-		return nil, fmt.Errorf("notification checkpoints: %w", err)
-	}
-	out := map[string]map[int32]int64{}
-	var (
-		topic string
-		part  int32
-		off   int64
-	)
-	_, err = pgx.ForEachRow(rows, []any{&topic, &part, &off}, func() error {
-		if out[topic] == nil {
-			out[topic] = map[int32]int64{}
-		}
-		out[topic][part] = off
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("notification checkpoints: %w", err)
-	}
-	return out, nil
+	return checkpoint.Load(ctx, s.pool, Projection)
 }
 
 // ListQuery selects a page of a user's notifications, newest first.
@@ -257,3 +182,5 @@ func (s *Store) MarkRead(ctx context.Context, user, id uuid.UUID) (Notification,
 	}
 	return n, nil
 }
+
+func partitionOf(r Record) partition { return partition{Topic: r.Topic, Part: r.Partition} }

@@ -1,15 +1,13 @@
 package readmodel
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chorus-chat/chorus/projections/checkpoint"
 	"github.com/chorus-chat/chorus/projections/projtx"
 )
 
@@ -35,7 +33,7 @@ func (s *Store) ApplyBatch(ctx context.Context, projection string, recs []Record
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 
-	next, err := lockCheckpoints(ctx, tx, projection, recs)
+	next, err := checkpoint.Lock(ctx, tx, projection, recs, partitionOf)
 	if err != nil {
 		return err
 	}
@@ -47,7 +45,7 @@ func (s *Store) ApplyBatch(ctx context.Context, projection string, recs []Record
 		applied = make(map[partition]int64)
 	)
 	for _, r := range recs {
-		p := partition{r.Topic, r.Partition}
+		p := partitionOf(r)
 		if r.Offset < next[p] {
 			continue
 		}
@@ -69,7 +67,7 @@ func (s *Store) ApplyBatch(ctx context.Context, projection string, recs []Record
 	}
 	for p, off := range applied {
 		b.Queue(`UPDATE projection_checkpoints SET next_offset = GREATEST(next_offset, $4), updated_at = now()
-			WHERE projection = $1 AND topic = $2 AND partition = $3`, projection, p.topic, p.part, off)
+			WHERE projection = $1 AND topic = $2 AND partition = $3`, projection, p.Topic, p.Part, off)
 		what = append(what, "advance checkpoint")
 	}
 
@@ -92,71 +90,10 @@ func (s *Store) ApplyBatch(ctx context.Context, projection string, recs []Record
 	return nil
 }
 
-// lockCheckpoints returns the next offsets stored for the partitions of recs, creating rows for
-// new partitions, and locks those rows until the transaction ends: a second projector instance
-// working the same partitions (say, during a consumer-group rebalance) waits and then skips
-// what this one applied. Rows are locked in a fixed order so two such instances cannot deadlock.
-func lockCheckpoints(ctx context.Context, tx pgx.Tx, projection string, recs []Record) (map[partition]int64, error) {
-	var parts []partition
-	seen := make(map[partition]bool)
-	for _, r := range recs {
-		p := partition{r.Topic, r.Partition}
-		if !seen[p] {
-			seen[p] = true
-			parts = append(parts, p)
-		}
-	}
-	slices.SortFunc(parts, func(a, b partition) int {
-		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part))
-	})
-
-	var b pgx.Batch
-	for _, p := range parts {
-		// DO UPDATE (to the same value) rather than DO NOTHING: it locks an existing row and
-		// makes RETURNING give its offset.
-		b.Queue(`INSERT INTO projection_checkpoints (projection, topic, partition, next_offset)
-			VALUES ($1, $2, $3, 0)
-			ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = projection_checkpoints.next_offset
-			RETURNING next_offset`, projection, p.topic, p.part)
-	}
-	br := tx.SendBatch(ctx, &b)
-	defer br.Close()
-	next := make(map[partition]int64, len(parts))
-	for _, p := range parts {
-		var off int64
-		if err := br.QueryRow().Scan(&off); err != nil {
-			return nil, fmt.Errorf("apply batch: lock checkpoint %s/%d: %w", p.topic, p.part, err)
-		}
-		next[p] = off
-	}
-	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("apply batch: lock checkpoints: %w", err)
-	}
-	return next, nil
-}
-
 // Checkpoints returns the next offsets stored for projection: topic → partition → offset of
 // the first record not yet applied.
 func (s *Store) Checkpoints(ctx context.Context, projection string) (map[string]map[int32]int64, error) {
-	rows, err := s.pool.Query(ctx, `SELECT topic, partition, next_offset FROM projection_checkpoints WHERE projection = $1`, projection)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoints of %s: %w", projection, err)
-	}
-	out := make(map[string]map[int32]int64)
-	var (
-		topic string
-		part  int32
-		off   int64
-	)
-	_, err = pgx.ForEachRow(rows, []any{&topic, &part, &off}, func() error {
-		if out[topic] == nil {
-			out[topic] = make(map[int32]int64)
-		}
-		out[topic][part] = off
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("checkpoints of %s: %w", projection, err)
-	}
-	return out, nil
+	return checkpoint.Load(ctx, s.pool, projection)
 }
+
+func partitionOf(r Record) partition { return partition{Topic: r.Topic, Part: r.Partition} }

@@ -15,7 +15,7 @@ import (
 func (s *Store) SaveCheckpoints(ctx context.Context, projection string, recs []Record) error {
 	next := map[partition]int64{}
 	for _, r := range recs {
-		p := partition{r.Topic, r.Partition}
+		p := partition{Topic: r.Topic, Part: r.Partition}
 		if r.Offset+1 > next[p] {
 			next[p] = r.Offset + 1
 		}
@@ -26,7 +26,7 @@ func (s *Store) SaveCheckpoints(ctx context.Context, projection string, recs []R
 			VALUES ($1, $2, $3, $4, now())
 			ON CONFLICT (projection, topic, partition) DO UPDATE
 			SET next_offset = GREATEST(projection_checkpoints.next_offset, EXCLUDED.next_offset), updated_at = now()`,
-			projection, p.topic, p.part, off)
+			projection, p.Topic, p.Part, off)
 	}
 	tx, err := projtx.Begin(ctx, s.pool)
 	if err != nil {

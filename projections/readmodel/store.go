@@ -1,9 +1,11 @@
 package readmodel
 
 import (
-	"sync"
+	"context"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chorus-chat/chorus/projections/checkpoint"
 
 	"github.com/chorus-chat/chorus/domain"
 )
@@ -17,26 +19,20 @@ type Record struct {
 }
 
 // partition names one topic partition of the log.
-type partition struct {
-	topic string
-	part  int32
-}
+type partition = checkpoint.Partition
 
 // Store is the read model in Postgres: ApplyBatch writes it, the query methods read it, and
 // WaitFor lets a reader wait until it includes a given log position.
 type Store struct {
 	pool *pgxpool.Pool
-
-	// Waiting state, see wait.go.
-	mu sync.Mutex
-	// known holds the next offsets of Projection last seen. They only grow, so a Store must
-	// not outlive a rebuild that resets the checkpoints (restart the process after one).
-	known   map[partition]int64
-	waiters map[*waiter]struct{}
-	polling bool
+	wait *checkpoint.Waiter // the read model's progress, for ?position= (WaitFor)
 }
 
 // NewStore returns a Store over pool, whose database must be migrated (postgres.Open does so).
 func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, known: make(map[partition]int64), waiters: make(map[*waiter]struct{})}
+	s := &Store{pool: pool}
+	s.wait = checkpoint.NewWaiter(func(ctx context.Context) (map[string]map[int32]int64, error) {
+		return s.Checkpoints(ctx, Projection)
+	}, ErrNotCaughtUp)
+	return s
 }

@@ -4,13 +4,13 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
 	"github.com/chorus-chat/chorus/projections/projtx"
 )
 
@@ -33,7 +33,7 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 
-	next, err := lockCheckpoints(ctx, tx, recs)
+	next, err := checkpoint.Lock(ctx, tx, Projection, recs, partitionOf)
 	if err != nil {
 		return err
 	}
@@ -43,7 +43,7 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 		applied = make(map[partition]int64)
 	)
 	for _, r := range recs {
-		p := partition{r.Topic, r.Partition}
+		p := partitionOf(r)
 		if r.Offset < next[p] {
 			continue
 		}
@@ -58,7 +58,7 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 	}
 	for p, off := range applied {
 		b.Queue(`UPDATE projection_checkpoints SET next_offset = GREATEST(next_offset, $4), updated_at = now()
-			WHERE projection = $1 AND topic = $2 AND partition = $3`, Projection, p.topic, p.part, off)
+			WHERE projection = $1 AND topic = $2 AND partition = $3`, Projection, p.Topic, p.Part, off)
 		what = append(what, "advance checkpoint")
 	}
 
@@ -77,48 +77,6 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 	}
 	s.advance(applied)
 	return nil
-}
-
-// lockCheckpoints returns the next offsets stored for the partitions of recs, creating rows for
-// new partitions, and locks those rows until the transaction ends: a second projector instance
-// working the same partitions (during a consumer-group rebalance) waits, then skips what this
-// one applied. Rows are locked in a fixed order so that two such instances cannot deadlock.
-func lockCheckpoints(ctx context.Context, tx pgx.Tx, recs []Record) (map[partition]int64, error) {
-	var parts []partition
-	seen := make(map[partition]bool)
-	for _, r := range recs {
-		p := partition{r.Topic, r.Partition}
-		if !seen[p] {
-			seen[p] = true
-			parts = append(parts, p)
-		}
-	}
-	slices.SortFunc(parts, func(a, b partition) int {
-		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part))
-	})
-	var b pgx.Batch
-	for _, p := range parts {
-		// DO UPDATE (to the same value) rather than DO NOTHING: it locks an existing row and
-		// makes RETURNING give its offset.
-		b.Queue(`INSERT INTO projection_checkpoints (projection, topic, partition, next_offset)
-			VALUES ($1, $2, $3, 0)
-			ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = projection_checkpoints.next_offset
-			RETURNING next_offset`, Projection, p.topic, p.part)
-	}
-	br := tx.SendBatch(ctx, &b)
-	defer br.Close()
-	next := make(map[partition]int64, len(parts))
-	for _, p := range parts {
-		var off int64
-		if err := br.QueryRow().Scan(&off); err != nil {
-			return nil, fmt.Errorf("search: apply batch: lock checkpoint %s/%d: %w", p.topic, p.part, err)
-		}
-		next[p] = off
-	}
-	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("search: apply batch: lock checkpoints: %w", err)
-	}
-	return next, nil
 }
 
 // insertMessage indexes a message. On a conflict, keepFirst keeps the row as it is (a
@@ -196,25 +154,7 @@ func queueRemoveMember(b *pgx.Batch, roomID, userID uuid.UUID) []string {
 // Checkpoints returns the next offsets the index stored: topic → partition → offset of the
 // first record not yet applied. It is the projector runner's resume point.
 func (s *Store) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
-	rows, err := s.pool.Query(ctx, `SELECT topic, partition, next_offset FROM projection_checkpoints WHERE projection = $1`, Projection)
-	if err != nil {
-		return nil, fmt.Errorf("search: checkpoints: %w", err)
-	}
-	out := make(map[string]map[int32]int64)
-	var (
-		topic string
-		part  int32
-		off   int64
-	)
-	_, err = pgx.ForEachRow(rows, []any{&topic, &part, &off}, func() error {
-		if out[topic] == nil {
-			out[topic] = make(map[int32]int64)
-		}
-		out[topic][part] = off
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("search: checkpoints: %w", err)
-	}
-	return out, nil
+	return checkpoint.Load(ctx, s.pool, Projection)
 }
+
+func partitionOf(r Record) partition { return partition{Topic: r.Topic, Part: r.Partition} }

@@ -6,12 +6,12 @@ package search
 
 import (
 	"errors"
-	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
 )
 
 // Projection is the name under which the search projector stores its checkpoints.
@@ -54,37 +54,20 @@ type Query struct {
 }
 
 // partition names one topic partition of the log.
-type partition struct {
-	topic string
-	part  int32
-}
+type partition = checkpoint.Partition
 
 // Store is the search index in Postgres: ApplyBatch writes it, Search reads it, WaitFor lets a
 // reader wait until it includes a given log position.
 type Store struct {
 	pool *pgxpool.Pool
-	// topics are the topics the projector reads; a position in any other topic has nothing to
-	// do with the index, which therefore already includes it.
-	topics map[string]bool
-
-	// Waiting state, see wait.go.
-	mu sync.Mutex
-	// known holds the next offsets last seen. They only grow, so a Store must not outlive a
-	// rebuild that resets the checkpoints (restart the process after one).
-	known   map[partition]int64
-	waiters map[*waiter]struct{}
-	polling bool
+	wait *checkpoint.Waiter // the index's progress, for ?position= (WaitFor)
 }
 
 // NewStore returns a Store over pool, whose database must be migrated (postgres.Open does so).
-// topics are the topics the search projector reads (chat-events).
+// topics are the topics the search projector reads (chat-events): a position in any other topic
+// has nothing to do with the index, which therefore already includes it.
 func NewStore(pool *pgxpool.Pool, topics ...string) *Store {
-	s := &Store{
-		pool: pool, topics: make(map[string]bool),
-		known: make(map[partition]int64), waiters: make(map[*waiter]struct{}),
-	}
-	for _, t := range topics {
-		s.topics[t] = true
-	}
+	s := &Store{pool: pool}
+	s.wait = checkpoint.NewWaiter(s.Checkpoints, ErrNotCaughtUp, topics...)
 	return s
 }
