@@ -662,7 +662,7 @@ func TestE2EAllInOneRestart(t *testing.T) {
 	base := "http://" + addr
 	p := h.start("all-in-one", map[string]string{
 		"CHORUS_HTTP_ADDR":                  addr,
-		"CHORUS_EMBEDDED_KAFKA_ADDR":        freeAddr(t),
+		"CHORUS_EMBEDDED_KAFKA_ADDR":        "127.0.0.1:0", // any free port at each start: no port to lose to another process between restarts
 		"CHORUS_DATABASE_URL":               dbURL,
 		"CHORUS_DATA_DIR":                   h.dir + "/data",
 		"CHORUS_PARTITIONS":                 fmt.Sprint(clusterPartitions),
