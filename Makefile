@@ -17,7 +17,7 @@ ARGS ?=
 BENCHTIME ?= 1x
 BENCH_ARGS ?=
 
-.PHONY: build run test bench fmt vet clean
+.PHONY: build run test bench bench-replay fmt vet clean
 
 build:
 	$(GO) build -o bin/chorus ./cmd/chorus
@@ -45,6 +45,27 @@ bench: build
 	fi
 	$(GO) run ./cmd/chorus-search-bench $(SEARCH_BENCH_ARGS) # message search over 1M messages (a few minutes)
 	$(GO) run ./cmd/chorus-recovery-bench $(RECOVERY_BENCH_ARGS) # partition takeover over 1M events, with and without a snapshot (a few minutes)
+	$(MAKE) --no-print-directory bench-replay
+
+# chorusctl events replay against kcat -C -e, on one log of REPLAY_EVENTS events in a
+# `chorus broker` of its own (kcat: Debian package kcat; skipped with a note when missing).
+REPLAY_EVENTS ?= 100000
+bench-replay: build
+	@dir=$$(mktemp -d); port=19192; \
+	CHORUS_DATA_DIR=$$dir ./bin/chorus broker --addr 127.0.0.1:$$port >$$dir/broker.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null; rm -rf '"$$dir" EXIT; \
+	for i in $$(seq 1 50); do (echo >/dev/tcp/127.0.0.1/$$port) 2>/dev/null && break; sleep 0.2; done; \
+	echo "replay: $(REPLAY_EVENTS) events, 12 partitions, transactions of 50 (as the command processor writes them)"; \
+	CHORUS_REPLAY_BENCH=$(REPLAY_EVENTS) CHORUS_REPLAY_BENCH_BROKERS=127.0.0.1:$$port \
+		$(GO) test -count=1 -run TestReplayThroughput -v ./cmd/chorusctl/ | grep -E 'seeded|round|stats'; \
+	if command -v kcat >/dev/null; then \
+		for round in 1 2 3; do \
+			start=$$(date +%s.%N); \
+			kcat -C -b 127.0.0.1:$$port -t chat-events -e -q -X isolation.level=read_committed >$$dir/kcat.out; \
+			end=$$(date +%s.%N); \
+			awk -v s=$$start -v e=$$end -v n=$$(wc -l <$$dir/kcat.out) 'BEGIN { printf "kcat -C -e round %d: %d records in %.3fs: %.0f records/s\n", '"$$round"', n, e-s, n/(e-s) }'; \
+		done; \
+	else echo "kcat not installed (apt-get install kcat): no comparison"; fi
 
 fmt:
 	$(GO) fmt ./...
