@@ -1,6 +1,8 @@
 // Command chorusctl is the admin and analyst CLI of Chorus: it replays the event log straight
 // from Kafka (read committed, merged by event time, as JSON lines or CSV), counts events, and
-// shows how far each projection is behind the log. It changes nothing.
+// shows how far each projection is behind the log. Only `projections rebuild` changes anything
+// (it replaces the read model's tables with rebuilt ones); `projections verify` writes a scratch
+// schema it drops again.
 //
 // Configuration comes from the same environment as the server (CHORUS_KAFKA_BROKERS,
 // CHORUS_DATABASE_URL), or from flags. Exit codes: 0 ok, 1 failure (one line on stderr),
@@ -37,7 +39,7 @@ const defaultBrokers = "127.0.0.1:9092"
 // globals are the flags every command takes; each falls back on the server's variable.
 type globals struct {
 	Brokers     []string `name:"brokers" env:"CHORUS_KAFKA_BROKERS" sep:"," default:"${default_brokers}" placeholder:"HOST:PORT" help:"Kafka brokers, comma-separated (empty: the embedded broker's default address)."`
-	DatabaseURL string   `name:"database-url" env:"CHORUS_DATABASE_URL" default:"${default_database_url}" placeholder:"URL" help:"Postgres URL, for projections status."`
+	DatabaseURL string   `name:"database-url" env:"CHORUS_DATABASE_URL" default:"${default_database_url}" placeholder:"URL" help:"Postgres URL, for the projections commands."`
 }
 
 type cli struct {
@@ -48,7 +50,9 @@ type cli struct {
 		Stats  statsCmd  `cmd:"" help:"Count events by type and by day (UTC)."`
 	} `cmd:"" help:"Read the event log (Kafka) directly, read committed."`
 	Projections struct {
-		Status statusCmd `cmd:"" help:"Show each projection's checkpoint against the log end, with its lag."`
+		Status  statusCmd  `cmd:"" help:"Show each projection's checkpoint against the log end, with its lag."`
+		Rebuild rebuildCmd `cmd:"" help:"Rebuild a projection from offset 0 beside the live one, then swap it in atomically (only readmodel can be rebuilt yet)."`
+		Verify  verifyCmd  `cmd:"" help:"Rebuild a projection into a scratch copy and compare it with the live one; exit 1 if they differ (only readmodel can be rebuilt yet)."`
 	} `cmd:"" help:"Inspect the projections (read model, pushes)."`
 }
 
@@ -97,7 +101,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) (c
 	var c cli
 	parser, err := kong.New(&c,
 		kong.Name("chorusctl"),
-		kong.Description("Admin and analyst CLI of Chorus. It reads Kafka and Postgres and changes nothing. "+
+		kong.Description("Admin and analyst CLI of Chorus. It reads Kafka and Postgres; only projections rebuild changes the read model. "+
 			"Configuration: CHORUS_KAFKA_BROKERS and CHORUS_DATABASE_URL, as for the server, or the flags below."),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(kongExit{code}) }),

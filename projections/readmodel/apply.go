@@ -24,6 +24,23 @@ import (
 // All statements of a batch go to Postgres in one pipelined round trip; together with the
 // checkpoint lock before it and the commit, a batch of any size costs three round trips.
 func (s *Store) ApplyBatch(ctx context.Context, projection string, recs []Record) error {
+	return s.applyBatch(ctx, "", projection, recs)
+}
+
+// ApplyBatchIn is ApplyBatch into the read-model tables of another Postgres schema (a new
+// generation of the read model being rebuilt beside the live one): the batch's statements run
+// with search_path = schema, public, so the read-model tables resolve to schema's and
+// projection_checkpoints (which exists only in public) to the shared one. projection should be
+// the generation's own checkpoint name, not Projection.
+func (s *Store) ApplyBatchIn(ctx context.Context, schema, projection string, recs []Record) error {
+	if schema == "" {
+		return fmt.Errorf("apply batch: no schema given")
+	}
+	return s.applyBatch(ctx, schema, projection, recs)
+}
+
+// applyBatch is ApplyBatch into schema ("": the default search_path, the live tables).
+func (s *Store) applyBatch(ctx context.Context, schema, projection string, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -32,6 +49,12 @@ func (s *Store) ApplyBatch(ctx context.Context, projection string, recs []Record
 		return fmt.Errorf("apply batch: begin: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if schema != "" {
+		// SET takes no parameters; the identifier is quoted instead.
+		if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+pgx.Identifier{schema}.Sanitize()+", public"); err != nil {
+			return fmt.Errorf("apply batch: search_path %s: %w", schema, err)
+		}
+	}
 
 	next, err := checkpoint.Lock(ctx, tx, projection, recs, partitionOf)
 	if err != nil {
@@ -84,7 +107,7 @@ func (s *Store) ApplyBatch(ctx context.Context, projection string, recs []Record
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("apply batch: commit: %w", err)
 	}
-	if projection == Projection {
+	if projection == Projection && schema == "" {
 		s.advance(applied)
 	}
 	return nil
