@@ -16,7 +16,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
 )
 
@@ -78,12 +77,7 @@ type Created struct {
 }
 
 // Record is one event as read from the log, with where it sits there.
-type Record struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-	Event     domain.Event
-}
+type Record = checkpoint.Record
 
 // namespaceNotification is the namespace of notification ids; the migration's notification_id
 // function spells the same bytes.

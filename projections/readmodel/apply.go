@@ -56,56 +56,28 @@ func (s *Store) applyBatch(ctx context.Context, schema, projection string, recs 
 		}
 	}
 
-	next, err := checkpoint.Lock(ctx, tx, projection, recs, partitionOf)
+	next, err := checkpoint.Lock(ctx, tx, projection, recs, checkpoint.PartitionOf)
 	if err != nil {
 		return err
 	}
 
-	var (
-		b       pgx.Batch
-		what    []string // what each queued statement does, for errors
-		touched = make(map[uuid.UUID]roomTouch)
-		applied = make(map[partition]int64)
-	)
-	for _, r := range recs {
-		p := partitionOf(r)
-		if r.Offset < next[p] {
-			continue
-		}
-		next[p] = r.Offset + 1
-		applied[p] = r.Offset + 1
-		for _, desc := range queueEvent(&b, r.Event, touched) {
-			what = append(what, fmt.Sprintf("%s (%s at %s:%d:%d)", desc, r.Event.Type, r.Topic, r.Partition, r.Offset))
-		}
-	}
-	if len(applied) == 0 {
+	var st checkpoint.Statements
+	touched := make(map[uuid.UUID]roomTouch)
+	applied := checkpoint.Fresh(recs, next, func(r Record) {
+		st.Describe(r, queueEvent(&st.Batch, r.Event, touched))
+	})
+	if applied == nil {
 		return nil // everything was applied before
 	}
 	// A room's last_seq and updated_at only ever grow, so one update per room with the batch's
 	// maxima is equivalent to one per message, and spares the row hundreds of versions.
 	for id, t := range touched {
-		b.Queue(`UPDATE rooms SET last_seq = GREATEST(last_seq, $2), updated_at = GREATEST(updated_at, $3) WHERE id = $1`,
+		st.Batch.Queue(`UPDATE rooms SET last_seq = GREATEST(last_seq, $2), updated_at = GREATEST(updated_at, $3) WHERE id = $1`,
 			id, t.lastSeq, t.updatedAt)
-		what = append(what, "update room "+id.String())
+		st.Note("update room " + id.String())
 	}
-	for p, off := range applied {
-		b.Queue(`UPDATE projection_checkpoints SET next_offset = GREATEST(next_offset, $4), updated_at = now()
-			WHERE projection = $1 AND topic = $2 AND partition = $3`, projection, p.Topic, p.Part, off)
-		what = append(what, "advance checkpoint")
-	}
-
-	br := tx.SendBatch(ctx, &b)
-	for i := range b.Len() {
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return fmt.Errorf("apply batch: %s: %w", what[i], err)
-		}
-	}
-	if err := br.Close(); err != nil {
+	if err := checkpoint.Commit(ctx, tx, &st, projection, applied); err != nil {
 		return fmt.Errorf("apply batch: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("apply batch: commit: %w", err)
 	}
 	if projection == Projection && schema == "" {
 		s.advance(applied)
@@ -118,5 +90,3 @@ func (s *Store) applyBatch(ctx context.Context, schema, projection string, recs 
 func (s *Store) Checkpoints(ctx context.Context, projection string) (map[string]map[int32]int64, error) {
 	return checkpoint.Load(ctx, s.pool, projection)
 }
-
-func partitionOf(r Record) partition { return partition{Topic: r.Topic, Part: r.Partition} }

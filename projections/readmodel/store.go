@@ -6,17 +6,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorus-chat/chorus/projections/checkpoint"
-
-	"github.com/chorus-chat/chorus/domain"
 )
 
 // Record is one event as read from the log, with where it sits there.
-type Record struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-	Event     domain.Event
-}
+type Record = checkpoint.Record
 
 // partition names one topic partition of the log.
 type partition = checkpoint.Partition

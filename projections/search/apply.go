@@ -33,47 +33,19 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 
-	next, err := checkpoint.Lock(ctx, tx, Projection, recs, partitionOf)
+	next, err := checkpoint.Lock(ctx, tx, Projection, recs, checkpoint.PartitionOf)
 	if err != nil {
 		return err
 	}
-	var (
-		b       pgx.Batch
-		what    []string // what each queued statement does, for errors
-		applied = make(map[partition]int64)
-	)
-	for _, r := range recs {
-		p := partitionOf(r)
-		if r.Offset < next[p] {
-			continue
-		}
-		next[p] = r.Offset + 1
-		applied[p] = r.Offset + 1
-		for _, desc := range queueEvent(&b, r.Event) {
-			what = append(what, fmt.Sprintf("%s (%s at %s:%d:%d)", desc, r.Event.Type, r.Topic, r.Partition, r.Offset))
-		}
-	}
-	if len(applied) == 0 {
+	var st checkpoint.Statements
+	applied := checkpoint.Fresh(recs, next, func(r Record) {
+		st.Describe(r, queueEvent(&st.Batch, r.Event))
+	})
+	if applied == nil {
 		return nil // everything was applied before
 	}
-	for p, off := range applied {
-		b.Queue(`UPDATE projection_checkpoints SET next_offset = GREATEST(next_offset, $4), updated_at = now()
-			WHERE projection = $1 AND topic = $2 AND partition = $3`, Projection, p.Topic, p.Part, off)
-		what = append(what, "advance checkpoint")
-	}
-
-	br := tx.SendBatch(ctx, &b)
-	for i := range b.Len() {
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return fmt.Errorf("search: apply batch: %s: %w", what[i], err)
-		}
-	}
-	if err := br.Close(); err != nil {
+	if err := checkpoint.Commit(ctx, tx, &st, Projection, applied); err != nil {
 		return fmt.Errorf("search: apply batch: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("search: apply batch: commit: %w", err)
 	}
 	s.advance(applied)
 	return nil
@@ -156,5 +128,3 @@ func queueRemoveMember(b *pgx.Batch, roomID, userID uuid.UUID) []string {
 func (s *Store) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
 	return checkpoint.Load(ctx, s.pool, Projection)
 }
-
-func partitionOf(r Record) partition { return partition{Topic: r.Topic, Part: r.Partition} }

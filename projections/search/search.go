@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
 )
 
@@ -36,12 +35,7 @@ var (
 )
 
 // Record is one event as read from the log, with where it sits there.
-type Record struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-	Event     domain.Event
-}
+type Record = checkpoint.Record
 
 // Query is one search: the messages containing Text in the rooms UserID may read (or in RoomID
 // only, when it is set), best first, Limit of them after skipping Offset.
