@@ -132,12 +132,7 @@ func (g *Gateway) deleteMessage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := g.prepareRoomCommand(c.Request().Context(), currentUser(c), roomID, idempotencyKey(c),
-		domain.DeleteMessage{MessageID: msgID}, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
+	return g.answerRoomCommand(c, roomID, domain.DeleteMessage{MessageID: msgID}, http.StatusOK)
 }
 
 // roomAndMessageParams are the room and message ids of /rooms/{id}/messages/{mid}; a malformed

@@ -38,6 +38,16 @@ func (g *Gateway) createRoom(c echo.Context) error {
 	return g.answerAction(c, a)
 }
 
+// answerRoomCommand sends a room command of the caller (with the request's idempotency key)
+// whose answer is its position, and answers the request with it.
+func (g *Gateway) answerRoomCommand(c echo.Context, roomID uuid.UUID, p domain.CommandData, status int) error {
+	a, err := g.prepareRoomCommand(c.Request().Context(), currentUser(c), roomID, idempotencyKey(c), p, status)
+	if err != nil {
+		return err
+	}
+	return g.answerAction(c, a)
+}
+
 // answerAction executes a prepared command and writes its answer.
 func (g *Gateway) answerAction(c echo.Context, a action) error {
 	res, err := g.execute(c.Request().Context(), a)
@@ -92,11 +102,7 @@ func (g *Gateway) leaveRoom(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := g.prepareRoomCommand(c.Request().Context(), currentUser(c), id, idempotencyKey(c), domain.LeaveRoom{}, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
+	return g.answerRoomCommand(c, id, domain.LeaveRoom{}, http.StatusOK)
 }
 
 func (g *Gateway) roomMembers(c echo.Context) error {
@@ -194,11 +200,7 @@ func (g *Gateway) deleteRoom(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := g.prepareRoomCommand(c.Request().Context(), currentUser(c), id, idempotencyKey(c), domain.DeleteRoom{}, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
+	return g.answerRoomCommand(c, id, domain.DeleteRoom{}, http.StatusOK)
 }
 
 type setRoleRequest struct {
@@ -218,12 +220,7 @@ func (g *Gateway) setRole(c echo.Context) error {
 	if req.Role == nil {
 		return errValidation("role is required")
 	}
-	a, err := g.prepareRoomCommand(c.Request().Context(), currentUser(c), roomID, idempotencyKey(c),
-		domain.SetRole{UserID: userID, Role: *req.Role}, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
+	return g.answerRoomCommand(c, roomID, domain.SetRole{UserID: userID, Role: *req.Role}, http.StatusOK)
 }
 
 // kickMember: DELETE /rooms/{id}/members/{user_id}: owner or admin.
@@ -232,12 +229,7 @@ func (g *Gateway) kickMember(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := g.prepareRoomCommand(c.Request().Context(), currentUser(c), roomID, idempotencyKey(c),
-		domain.KickMember{UserID: userID}, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
+	return g.answerRoomCommand(c, roomID, domain.KickMember{UserID: userID}, http.StatusOK)
 }
 
 type banRequest struct {
@@ -270,12 +262,7 @@ func (g *Gateway) unbanMember(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := g.prepareRoomCommand(c.Request().Context(), currentUser(c), roomID, idempotencyKey(c),
-		domain.UnbanMember{UserID: userID}, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
+	return g.answerRoomCommand(c, roomID, domain.UnbanMember{UserID: userID}, http.StatusOK)
 }
 
 type inviteRequest struct {
