@@ -291,22 +291,35 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	newData, ok := eventFactories[raw.Type]
-	if !ok {
-		return fmt.Errorf("unknown event type %q", raw.Type)
+	data, version, err := DecodeData(raw.Type, raw.SchemaVersion, raw.Data)
+	if err != nil {
+		return err
 	}
-	if current := SchemaVersion(raw.Type); raw.SchemaVersion != current {
+	*e = Event(raw.envelope)
+	e.Data, e.SchemaVersion = data, version
+	return nil
+}
+
+// DecodeData decodes the data of an event of type eventType written at schemaVersion, upcast to
+// the current version, which it returns with it (for decoders of the envelope other than
+// UnmarshalJSON, such as a projector's faster one).
+func DecodeData(eventType string, schemaVersion int, raw json.RawMessage) (EventData, int, error) {
+	newData, ok := eventFactories[eventType]
+	if !ok {
+		return nil, 0, fmt.Errorf("unknown event type %q", eventType)
+	}
+	if current := SchemaVersion(eventType); schemaVersion != current {
 		// Older data is brought to the current shape first (upcast.go); the decoded event then
 		// is what this release would write. Current data takes no detour.
-		up, err := Upcast(raw.Type, raw.SchemaVersion, raw.Data)
+		up, err := Upcast(eventType, schemaVersion, raw)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
-		raw.Data, raw.SchemaVersion = up, current
+		raw, schemaVersion = up, current
 	}
 	ptr := newData()
-	if err := json.Unmarshal(raw.Data, ptr); err != nil {
-		return fmt.Errorf("decode %s data: %w", raw.Type, err)
+	if err := json.Unmarshal(raw, ptr); err != nil {
+		return nil, 0, fmt.Errorf("decode %s data: %w", eventType, err)
 	}
 	var data EventData
 	switch d := ptr.(type) {
@@ -345,9 +358,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	case *SystemEventPublished:
 		data = *d
 	default:
-		return fmt.Errorf("event type %q has no value form", raw.Type)
+		return nil, 0, fmt.Errorf("event type %q has no value form", eventType)
 	}
-	*e = Event(raw.envelope)
-	e.Data = data
-	return nil
+	return data, schemaVersion, nil
 }

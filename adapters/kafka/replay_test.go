@@ -23,7 +23,7 @@ import (
 
 // --- envelope decoding and re-encoding (no broker) ---
 
-func sampleEvents(t *testing.T) []domain.Event {
+func sampleEvents(t testing.TB) []domain.Event {
 	t.Helper()
 	at := time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.UTC)
 	room, alice := uuid.New(), uuid.New()

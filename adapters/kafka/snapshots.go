@@ -206,8 +206,8 @@ func (p *CommandProcessor) rebuild(ctx context.Context, client sarama.Client, pa
 	}
 	for _, topic := range p.cfg.Topics.EventTopics() {
 		end, err := ReadCommitted(ctx, client, topic, part, sn.next[topic], func(r Record) error {
-			var ev domain.Event
-			if err := json.Unmarshal(r.Value, &ev); err != nil {
+			ev, err := DecodeEvent(r.Value)
+			if err != nil {
 				return fmt.Errorf("event at %s/%d/%d: %w", r.Topic, r.Partition, r.Offset, err)
 			}
 			state.Replay(ev, domain.Position{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})

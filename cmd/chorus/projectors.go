@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/redis"
-	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
@@ -29,8 +27,8 @@ const (
 func decodeRecords(recs []kafka.Record) ([]readmodel.Record, error) {
 	out := make([]readmodel.Record, len(recs))
 	for i, r := range recs {
-		var ev domain.Event
-		if err := json.Unmarshal(r.Value, &ev); err != nil {
+		ev, err := kafka.DecodeEvent(r.Value)
+		if err != nil {
 			return nil, fmt.Errorf("event at %s/%d/%d: %w", r.Topic, r.Partition, r.Offset, err)
 		}
 		out[i] = readmodel.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Event: ev}
