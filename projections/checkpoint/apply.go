@@ -5,8 +5,10 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/projtx"
 )
 
 // Record is one event as a projector reads it, with where it sits in the log.
@@ -79,4 +81,51 @@ func Commit(ctx context.Context, tx pgx.Tx, st *Statements, projection string, a
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// Apply applies recs and advances projection's checkpoints past them in one projector
+// transaction (projtx.Begin): it locks the checkpoints (Lock), calls queue for every record not
+// applied before (Fresh), then finish (if not nil) once, and commits everything in one round
+// trip (Commit). finish may also write on tx itself (say, a COPY), before the queued statements
+// run. It returns the next offsets reached: nil when every record was applied before (nothing is
+// written then).
+//
+// With schema set, the statements run with search_path = schema, public: a projection's tables
+// resolve to that schema's (a new generation being rebuilt beside the live one), the tables only
+// public has (projection_checkpoints, and whatever a projection reads but does not own) to the
+// shared ones. projection is then the generation's own checkpoint name.
+func Apply(ctx context.Context, pool *pgxpool.Pool, schema, projection string, recs []Record,
+	queue func(*Statements, Record), finish func(context.Context, pgx.Tx, *Statements) error) (map[Partition]int64, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	tx, err := projtx.Begin(ctx, pool)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if schema != "" {
+		// SET takes no parameters; the identifier is quoted instead.
+		if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+pgx.Identifier{schema}.Sanitize()+", public"); err != nil {
+			return nil, fmt.Errorf("search_path %s: %w", schema, err)
+		}
+	}
+	next, err := Lock(ctx, tx, projection, recs, PartitionOf)
+	if err != nil {
+		return nil, err
+	}
+	var st Statements
+	applied := Fresh(recs, next, func(r Record) { queue(&st, r) })
+	if applied == nil {
+		return nil, nil
+	}
+	if finish != nil {
+		if err := finish(ctx, tx, &st); err != nil {
+			return nil, err
+		}
+	}
+	if err := Commit(ctx, tx, &st, projection, applied); err != nil {
+		return nil, err
+	}
+	return applied, nil
 }

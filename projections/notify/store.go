@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorus-chat/chorus/projections/checkpoint"
-	"github.com/chorus-chat/chorus/projections/projtx"
 )
 
 // Store is the notification projection in Postgres: ApplyBatch writes it, List and MarkRead
@@ -41,29 +40,16 @@ func (s *Store) Committed() <-chan struct{} { return s.committed }
 // event and recipient, so even a rebuild over surviving rows adds nothing twice. Records of one
 // partition must come in offset order. All statements go in one pipelined round trip.
 func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
-	if len(recs) == 0 {
+	notifies := false
+	applied, err := s.applyBatch(ctx, "", Projection, recs, func(_ context.Context, _ pgx.Tx, st *checkpoint.Statements) error {
+		notifies = st.Batch.Len() > 0
 		return nil
-	}
-	tx, err := projtx.Begin(ctx, s.pool)
-	if err != nil {
-		return fmt.Errorf("notifications: begin: %w", err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-
-	next, err := checkpoint.Lock(ctx, tx, Projection, recs, checkpoint.PartitionOf)
+	})
 	if err != nil {
 		return err
 	}
-	var st checkpoint.Statements
-	applied := checkpoint.Fresh(recs, next, func(r Record) {
-		st.Describe(r, queueEvent(&st.Batch, r.Event))
-	})
 	if applied == nil {
 		return nil
-	}
-	notifies := st.Batch.Len() > 0
-	if err := checkpoint.Commit(ctx, tx, &st, Projection, applied); err != nil {
-		return fmt.Errorf("notifications: %w", err)
 	}
 	s.advance(applied)
 	if notifies {
@@ -73,6 +59,28 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 		}
 	}
 	return nil
+}
+
+// ApplyBatchIn is ApplyBatch into the notification tables of another Postgres schema (a new
+// generation being rebuilt beside the live one), under the generation's own checkpoint name
+// (see checkpoint.Apply). The schema must have its own notification_outbox: what a rebuild
+// finds was announced when the live projection first made it, and must not be again.
+func (s *Store) ApplyBatchIn(ctx context.Context, schema, projection string, recs []Record) error {
+	if schema == "" {
+		return fmt.Errorf("notifications: apply batch: no schema given")
+	}
+	_, err := s.applyBatch(ctx, schema, projection, recs, nil)
+	return err
+}
+
+func (s *Store) applyBatch(ctx context.Context, schema, projection string, recs []Record, finish func(context.Context, pgx.Tx, *checkpoint.Statements) error) (map[partition]int64, error) {
+	applied, err := checkpoint.Apply(ctx, s.pool, schema, projection, recs, func(st *checkpoint.Statements, r Record) {
+		st.Describe(r, queueEvent(&st.Batch, r.Event))
+	}, finish)
+	if err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	return applied, nil
 }
 
 // Checkpoints returns the projection's next offsets: topic → partition → offset of the first

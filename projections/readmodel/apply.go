@@ -2,13 +2,11 @@ package readmodel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-
 	"github.com/chorus-chat/chorus/projections/checkpoint"
-	"github.com/chorus-chat/chorus/projections/projtx"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ApplyBatch applies recs to the read model and advances projection's checkpoints past them, in
@@ -24,7 +22,7 @@ import (
 // All statements of a batch go to Postgres in one pipelined round trip; together with the
 // checkpoint lock before it and the commit, a batch of any size costs three round trips.
 func (s *Store) ApplyBatch(ctx context.Context, projection string, recs []Record) error {
-	return s.applyBatch(ctx, "", projection, recs)
+	return s.applyBatch(ctx, "", projection, recs, false)
 }
 
 // ApplyBatchIn is ApplyBatch into the read-model tables of another Postgres schema (a new
@@ -32,54 +30,29 @@ func (s *Store) ApplyBatch(ctx context.Context, projection string, recs []Record
 // with search_path = schema, public, so the read-model tables resolve to schema's and
 // projection_checkpoints (which exists only in public) to the shared one. projection should be
 // the generation's own checkpoint name, not Projection.
+//
+// Messages go in by COPY (see bulk), unless one of them is there already: then the batch is
+// applied again the way ApplyBatch applies it.
 func (s *Store) ApplyBatchIn(ctx context.Context, schema, projection string, recs []Record) error {
 	if schema == "" {
 		return fmt.Errorf("apply batch: no schema given")
 	}
-	return s.applyBatch(ctx, schema, projection, recs)
+	err := s.applyBatch(ctx, schema, projection, recs, true)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return s.applyBatch(ctx, schema, projection, recs, false)
+	}
+	return err
 }
 
 // applyBatch is ApplyBatch into schema ("": the default search_path, the live tables).
-func (s *Store) applyBatch(ctx context.Context, schema, projection string, recs []Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	tx, err := projtx.Begin(ctx, s.pool)
+func (s *Store) applyBatch(ctx context.Context, schema, projection string, recs []Record, copyMessages bool) error {
+	b := newBulk(copyMessages)
+	applied, err := checkpoint.Apply(ctx, s.pool, schema, projection, recs, b.add, b.finish)
 	if err != nil {
-		return fmt.Errorf("apply batch: begin: %w", err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	if schema != "" {
-		// SET takes no parameters; the identifier is quoted instead.
-		if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+pgx.Identifier{schema}.Sanitize()+", public"); err != nil {
-			return fmt.Errorf("apply batch: search_path %s: %w", schema, err)
-		}
-	}
-
-	next, err := checkpoint.Lock(ctx, tx, projection, recs, checkpoint.PartitionOf)
-	if err != nil {
-		return err
-	}
-
-	var st checkpoint.Statements
-	touched := make(map[uuid.UUID]roomTouch)
-	applied := checkpoint.Fresh(recs, next, func(r Record) {
-		st.Describe(r, queueEvent(&st.Batch, r.Event, touched))
-	})
-	if applied == nil {
-		return nil // everything was applied before
-	}
-	// A room's last_seq and updated_at only ever grow, so one update per room with the batch's
-	// maxima is equivalent to one per message, and spares the row hundreds of versions.
-	for id, t := range touched {
-		st.Batch.Queue(`UPDATE rooms SET last_seq = GREATEST(last_seq, $2), updated_at = GREATEST(updated_at, $3) WHERE id = $1`,
-			id, t.lastSeq, t.updatedAt)
-		st.Note("update room " + id.String())
-	}
-	if err := checkpoint.Commit(ctx, tx, &st, projection, applied); err != nil {
 		return fmt.Errorf("apply batch: %w", err)
 	}
-	if projection == Projection && schema == "" {
+	if applied != nil && projection == Projection && schema == "" {
 		s.advance(applied)
 	}
 	return nil

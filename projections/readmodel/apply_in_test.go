@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/chorus-chat/chorus/adapters/postgres/pgtest"
+	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
 
@@ -69,5 +70,37 @@ func TestApplyBatchInWritesTheGivenSchema(t *testing.T) {
 	}
 	if err := store.ApplyBatchIn(ctx, "", "readmodel@gen", batch); err == nil {
 		t.Error("ApplyBatchIn without a schema should fail")
+	}
+
+	// A message the log holds twice (at a later offset, say from a bad import) cannot be copied
+	// in again: the batch goes in the way ApplyBatch would apply it, which keeps the first.
+	again := log.send(room, bob, "three")
+	var dup readmodel.Record
+	for _, r := range batch {
+		if d, ok := r.Event.Data.(domain.MessageSent); ok && d.Message.Content == "one" {
+			dup = r
+		}
+	}
+	dup.Offset = again[0].Offset + 1
+	d := dup.Event.Data.(domain.MessageSent)
+	d.Message.Content = "one, a second time"
+	dup.Event.Data = d
+	more := append(again, dup)
+	for _, apply := range []func() error{
+		func() error { return store.ApplyBatchIn(ctx, schema, "readmodel@gen", more) },
+		func() error { return store.ApplyBatch(ctx, readmodel.Projection, more) },
+	} {
+		if err := apply(); err != nil {
+			t.Fatalf("a batch with a message already applied: %v", err)
+		}
+	}
+	if n := count(`SELECT count(*) FROM "Gen ""1""".messages WHERE content IN ('one', 'three')`); n != 2 {
+		t.Fatalf("after the duplicate: %d of messages one and three in the generation, want both (the first one kept)", n)
+	}
+	for _, tb := range tables {
+		a, b := `public.`+tb, `"Gen ""1"""."`+tb+`"`
+		if n := count(`SELECT count(*) FROM (TABLE `+a+` EXCEPT ALL TABLE `+b+`) x`) + count(`SELECT count(*) FROM (TABLE `+b+` EXCEPT ALL TABLE `+a+`) x`); n != 0 {
+			t.Errorf("%s: %d rows differ between ApplyBatch and ApplyBatchIn after a duplicate", tb, n)
+		}
 	}
 }

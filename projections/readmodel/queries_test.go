@@ -248,3 +248,138 @@ func TestMembership(t *testing.T) {
 		t.Errorf("RoomIDsOf(bob) after leave = %v, want [other]", ids)
 	}
 }
+
+// A batch's consecutive messages go in as one statement: each keeps its own fields (a reply or
+// none, its type, its client id), and a message after another event in the same batch too.
+func TestMessageRunsKeepEveryField(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	store := readmodel.NewStore(pool)
+	log := newEventLog(t)
+	alice, _, reg := log.register("alice")
+	room, created := log.createRoom(alice, "General", false, "")
+	first := log.send(room, alice, "first")
+	firstID := messageID(t, first)
+	reply := log.act(room, alice, domain.SendMessage{Content: "a reply", ReplyToMessageID: &firstID, ClientMsgID: "c-1"})
+	image := log.act(room, alice, domain.SendMessage{Content: "https://example.com/a.png", MessageType: domain.MessageImage})
+	edit := log.act(room, alice, domain.EditMessage{MessageID: firstID, Content: "first, edited"})
+	after := log.send(room, alice, "after the edit")
+	apply(t, store, reg, created, first, reply, image, edit, after)
+
+	msgs, _, err := store.Messages(ctx, room, readmodel.HistoryQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 4 {
+		t.Fatalf("history has %d messages, want 4", len(msgs))
+	}
+	want := []struct {
+		content, mtype string
+		reply          *uuid.UUID
+		edited         bool
+	}{
+		{"first, edited", domain.MessageText, nil, true},
+		{"a reply", domain.MessageText, &firstID, false},
+		{"https://example.com/a.png", domain.MessageImage, nil, false},
+		{"after the edit", domain.MessageText, nil, false},
+	}
+	for i, w := range want {
+		m := msgs[i]
+		if m.Content != w.content || m.MessageType != w.mtype || m.Seq != int64(i+1) || (m.EditedAt != nil) != w.edited ||
+			(m.ReplyToMessageID == nil) != (w.reply == nil) || (w.reply != nil && *m.ReplyToMessageID != *w.reply) {
+			t.Errorf("message %d = %+v, want %+v", i, m, w)
+		}
+	}
+	var clientID *string
+	if err := pool.QueryRow(ctx, `SELECT client_msg_id FROM messages WHERE room_id = $1 AND seq = 2`, room).Scan(&clientID); err != nil || clientID == nil || *clientID != "c-1" {
+		t.Errorf("client_msg_id of the reply = %v, %v; want c-1", clientID, err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT client_msg_id FROM messages WHERE room_id = $1 AND seq = 1`, room).Scan(&clientID); err != nil || clientID != nil {
+		t.Errorf("client_msg_id of a message sent without one = %v, %v; want NULL", clientID, err)
+	}
+	var lastSeq int64
+	if err := pool.QueryRow(ctx, `SELECT last_seq FROM rooms WHERE id = $1`, room).Scan(&lastSeq); err != nil || lastSeq != 4 {
+		t.Errorf("room last_seq = %d, %v; want 4", lastSeq, err)
+	}
+}
+
+// One batch where the order of events matters: the bulk statements must give what one event
+// after the other gives.
+func TestBulkStatementsKeepTheLogOrder(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	store := readmodel.NewStore(pool)
+	log := newEventLog(t)
+	alice, _, regA := log.register("alice")
+	bob, _, regB := log.register("bob")
+	carol, _, regC := log.register("carol")
+	room, created := log.createRoom(alice, "General", false, "")
+	m1 := log.send(room, alice, "one")
+	m2 := log.send(room, alice, "two")
+	id1, id2 := messageID(t, m1), messageID(t, m2)
+	recs := concat(regA, regB, regC, created, m1, m2,
+		// bob and carol join after two messages: they count as read.
+		log.join(room, bob),
+		log.join(room, carol),
+		log.send(room, alice, "three"),
+		// Two edits of one message: the last one stays. An edit then a deletion: deleted.
+		log.act(room, alice, domain.EditMessage{MessageID: id1, Content: "one, first edit"}),
+		log.act(room, alice, domain.EditMessage{MessageID: id1, Content: "one, second edit"}),
+		log.act(room, alice, domain.EditMessage{MessageID: id2, Content: "two, edited"}),
+		log.act(room, alice, domain.DeleteMessage{MessageID: id2}),
+		// bob reads up to 3, leaves (a marker after it would be lost) and comes back.
+		log.act(room, bob, domain.MarkRead{Seq: 3}),
+		log.leave(room, bob),
+		log.join(room, bob),
+		log.send(room, alice, "four"),
+		log.act(room, bob, domain.MarkRead{Seq: 4}),
+		log.act(room, bob, domain.MarkRead{Seq: 4}),
+	)
+	if err := store.ApplyBatch(ctx, readmodel.Projection, recs); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _, err := store.Messages(ctx, room, readmodel.HistoryQuery{Limit: 10})
+	if err != nil || len(msgs) != 4 {
+		t.Fatalf("history: %d messages, %v", len(msgs), err)
+	}
+	if m := msgs[0]; m.Content != "one, second edit" || m.EditedAt == nil {
+		t.Errorf("message edited twice: %+v", m)
+	}
+	if m := msgs[1]; !m.Deleted || m.Content != "" || m.EditedAt == nil {
+		t.Errorf("message edited then deleted: %+v", m)
+	}
+	var kinds []string
+	rows, err := pool.Query(ctx, `SELECT kind FROM room_message_changes WHERE room_id = $1 ORDER BY version`, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, k)
+	}
+	if got := strings.Join(kinds, ","); got != "sent,sent,sent,updated,updated,updated,deleted,sent" {
+		t.Errorf("change log kinds %s", got)
+	}
+	if r := roomNamed(t, store, carol, "General"); r.LastReadSeq == nil || *r.LastReadSeq != 2 || *r.UnreadCount != 2 {
+		t.Errorf("carol's General: %s, want last_read 2 unread 2", unread(r))
+	}
+	// bob rejoined after message three: his marker starts there, then moves to four.
+	if r := roomNamed(t, store, bob, "General"); r.LastReadSeq == nil || *r.LastReadSeq != 4 || *r.UnreadCount != 0 {
+		t.Errorf("bob's General: %s, want last_read 4 unread 0", unread(r))
+	}
+
+	// The same log one event per batch ends in the same rows.
+	pool2 := pgtest.New(t)
+	store2 := readmodel.NewStore(pool2)
+	for _, r := range recs {
+		if err := store2.ApplyBatch(ctx, readmodel.Projection, []readmodel.Record{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := dump(t, pool), dump(t, pool2); a != b {
+		t.Errorf("one batch:\n%s\none event per batch:\n%s", a, b)
+	}
+}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
-	"github.com/chorus-chat/chorus/projections/projtx"
 )
 
 // ApplyBatch applies recs to the index and advances the "search" checkpoints past them, in one
@@ -24,31 +23,32 @@ import (
 // event's values, deletes), so replaying events over rows that survived gives the same state.
 // All statements go to Postgres in one pipelined round trip.
 func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
-	if len(recs) == 0 {
-		return nil
+	applied, err := s.applyBatch(ctx, "", Projection, recs)
+	if applied != nil {
+		s.advance(applied)
 	}
-	tx, err := projtx.Begin(ctx, s.pool)
-	if err != nil {
-		return fmt.Errorf("search: apply batch: begin: %w", err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	return err
+}
 
-	next, err := checkpoint.Lock(ctx, tx, Projection, recs, checkpoint.PartitionOf)
-	if err != nil {
-		return err
+// ApplyBatchIn is ApplyBatch into the search tables of another Postgres schema (a new
+// generation of the index being rebuilt beside the live one), under the generation's own
+// checkpoint name (see checkpoint.Apply).
+func (s *Store) ApplyBatchIn(ctx context.Context, schema, projection string, recs []Record) error {
+	if schema == "" {
+		return fmt.Errorf("search: apply batch: no schema given")
 	}
-	var st checkpoint.Statements
-	applied := checkpoint.Fresh(recs, next, func(r Record) {
+	_, err := s.applyBatch(ctx, schema, projection, recs)
+	return err
+}
+
+func (s *Store) applyBatch(ctx context.Context, schema, projection string, recs []Record) (map[partition]int64, error) {
+	applied, err := checkpoint.Apply(ctx, s.pool, schema, projection, recs, func(st *checkpoint.Statements, r Record) {
 		st.Describe(r, queueEvent(&st.Batch, r.Event))
-	})
-	if applied == nil {
-		return nil // everything was applied before
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("search: apply batch: %w", err)
 	}
-	if err := checkpoint.Commit(ctx, tx, &st, Projection, applied); err != nil {
-		return fmt.Errorf("search: apply batch: %w", err)
-	}
-	s.advance(applied)
-	return nil
+	return applied, nil
 }
 
 // insertMessage indexes a message. On a conflict, keepFirst keeps the row as it is (a
