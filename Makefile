@@ -17,7 +17,7 @@ ARGS ?=
 BENCHTIME ?= 1x
 BENCH_ARGS ?=
 
-.PHONY: build run test bench bench-replay fmt vet clean
+.PHONY: build run test bench bench-replay bench-rebuild fmt vet clean
 
 build:
 	$(GO) build -o bin/chorus ./cmd/chorus
@@ -46,6 +46,7 @@ bench: build
 	$(GO) run ./cmd/chorus-search-bench $(SEARCH_BENCH_ARGS) # message search over 1M messages (a few minutes)
 	$(GO) run ./cmd/chorus-recovery-bench $(RECOVERY_BENCH_ARGS) # partition takeover over 1M events, with and without a snapshot (a few minutes)
 	$(MAKE) --no-print-directory bench-replay
+	$(MAKE) --no-print-directory bench-rebuild
 
 # chorusctl events replay against kcat -C -e, on one log of REPLAY_EVENTS events in a
 # `chorus broker` of its own (kcat: Debian package kcat; skipped with a note when missing).
@@ -66,6 +67,14 @@ bench-replay: build
 			awk -v s=$$start -v e=$$end -v n=$$(wc -l <$$dir/kcat.out) 'BEGIN { printf "kcat -C -e round %d: %d records in %.3fs: %.0f records/s\n", '"$$round"', n, e-s, n/(e-s) }'; \
 		done; \
 	else echo "kcat not installed (apt-get install kcat): no comparison"; fi
+
+# chorusctl projections rebuild readmodel against a raw COPY of the rows it ends with, on a
+# made-up chat's history of REBUILD_EVENTS events (embedded broker, a database of its own on the
+# local Postgres). Only the test's own lines are kept: its figures, or why it failed.
+REBUILD_EVENTS ?= 200000
+bench-rebuild:
+	@CHORUS_REBUILD_BENCH=$(REBUILD_EVENTS) $(GO) test -count=1 -timeout 30m -run TestRebuildThroughput -v ./cmd/chorusctl/ \
+		| grep -E 'rebuild_bench_test\.go:|^--- FAIL'
 
 fmt:
 	$(GO) fmt ./...

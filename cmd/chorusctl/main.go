@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/adapters/postgres"
 )
 
@@ -51,9 +53,9 @@ type cli struct {
 	} `cmd:"" help:"Read the event log (Kafka) directly, read committed."`
 	Projections struct {
 		Status  statusCmd  `cmd:"" help:"Show each projection's checkpoint against the log end, with its lag."`
-		Rebuild rebuildCmd `cmd:"" help:"Rebuild a projection from offset 0 beside the live one, then swap it in atomically (only readmodel can be rebuilt yet)."`
-		Verify  verifyCmd  `cmd:"" help:"Rebuild a projection into a scratch copy and compare it with the live one; exit 1 if they differ (only readmodel can be rebuilt yet)."`
-	} `cmd:"" help:"Inspect the projections (read model, pushes)."`
+		Rebuild rebuildCmd `cmd:"" help:"Rebuild a projection from offset 0 beside the live one, then swap it in atomically (${rebuildable})."`
+		Verify  verifyCmd  `cmd:"" help:"Rebuild a projection into a scratch copy and compare it with the live one; exit 1 if they differ (${rebuildable})."`
+	} `cmd:"" help:"Inspect and rebuild the projections (read model, search, notifications, pushes)."`
 }
 
 // env is what a command runs with.
@@ -106,7 +108,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) (c
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(kongExit{code}) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Vars{"default_brokers": defaultBrokers, "default_database_url": postgres.DefaultURL},
+		kong.Vars{"default_brokers": defaultBrokers, "default_database_url": postgres.DefaultURL,
+			"rebuildable": rebuildable, "default_batch": strconv.Itoa(ops.DefaultBatch)},
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "chorusctl: %v\n", err)

@@ -38,6 +38,19 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// Start and Add make it an ops.Progress, for rebuild and verify.
+func (p *progress) Start(total int64) { p.start(kafka.ReplayRange{Total: total}) }
+
+func (p *progress) Add(n int64) {
+	p.n.Add(n)
+	if afterBatch != nil {
+		afterBatch()
+	}
+}
+
+// afterBatch, if set (by tests), runs after every batch a rebuild or verify applies.
+var afterBatch func()
+
 // counter is what the replay advances.
 func (p *progress) counter() *atomic.Int64 { return &p.n }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/adapters/postgres"
 	"github.com/chorus-chat/chorus/adapters/postgres/pgtest"
 	"github.com/chorus-chat/chorus/domain"
@@ -68,7 +69,7 @@ func TestProjectionsStatus(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	var all statusReport
+	var all ops.StatusReport
 	if err := json.Unmarshal([]byte(out), &all); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
@@ -84,7 +85,7 @@ func TestProjectionsStatus(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	var rep statusReport
+	var rep ops.StatusReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
@@ -94,7 +95,7 @@ func TestProjectionsStatus(t *testing.T) {
 	if rep.Projections[0].DeadLetters != 0 || rep.Projections[1].DeadLetters != 1 {
 		t.Errorf("dead letters: readmodel %d, push %d; want 0 and 1", rep.Projections[0].DeadLetters, rep.Projections[1].DeadLetters)
 	}
-	find := func(p projectionStatus, topic string, part int32) partitionStatus {
+	find := func(p ops.ProjectionStatus, topic string, part int32) ops.PartitionStatus {
 		t.Helper()
 		for _, q := range p.Partitions {
 			if q.Topic == topic && q.Partition == part {
@@ -102,7 +103,7 @@ func TestProjectionsStatus(t *testing.T) {
 			}
 		}
 		t.Fatalf("%s has no row for %s/%d", p.Projection, topic, part)
-		return partitionStatus{}
+		return ops.PartitionStatus{}
 	}
 	type want struct {
 		topic  string
@@ -114,7 +115,7 @@ func TestProjectionsStatus(t *testing.T) {
 		maxAge float64
 		state  string
 	}
-	check := func(p projectionStatus, w want) {
+	check := func(p ops.ProjectionStatus, w want) {
 		t.Helper()
 		q := find(p, w.topic, w.part)
 		cp := int64(-1)
@@ -126,17 +127,17 @@ func TestProjectionsStatus(t *testing.T) {
 		}
 	}
 	rm, push := rep.Projections[0], rep.Projections[1]
-	check(rm, want{"chat-events", 0, 5, 6, 0, 0, 0, stateLive})
-	check(rm, want{"chat-events", 1, 0, 3, 2, 3590, 3700, stateBehind})
-	check(rm, want{"chat-events", 2, -1, 2, 1, 0, 100, stateUnknown})
-	check(rm, want{"chat-events", 3, -1, 0, 0, 0, 0, stateLive})
-	check(rm, want{"user-events", up, 1, 2, 0, 0, 0, stateLive})
-	if len(rm.Partitions) != 4*len(cfg.Topics.EventTopics()) || rm.State != stateBehind || rm.LagEvents != 3 || rm.LagSeconds < 3590 || rm.Group != "chorus-projector-readmodel" {
+	check(rm, want{"chat-events", 0, 5, 6, 0, 0, 0, ops.StateLive})
+	check(rm, want{"chat-events", 1, 0, 3, 2, 3590, 3700, ops.StateBehind})
+	check(rm, want{"chat-events", 2, -1, 2, 1, 0, 100, ops.StateUnknown})
+	check(rm, want{"chat-events", 3, -1, 0, 0, 0, 0, ops.StateLive})
+	check(rm, want{"user-events", up, 1, 2, 0, 0, 0, ops.StateLive})
+	if len(rm.Partitions) != 4*len(cfg.Topics.EventTopics()) || rm.State != ops.StateBehind || rm.LagEvents != 3 || rm.LagSeconds < 3590 || rm.Group != "chorus-projector-readmodel" {
 		t.Errorf("readmodel summary: %+v", rm)
 	}
-	check(push, want{"chat-events", 0, 2, 6, 2, 3590, 3700, stateBehind})
-	check(push, want{"chat-events", 2, 2, 2, 0, 0, 0, stateLive})
-	if len(push.Partitions) != 8 || push.State != stateBehind || push.LagEvents != 2+2 { // chat-events and system-events
+	check(push, want{"chat-events", 0, 2, 6, 2, 3590, 3700, ops.StateBehind})
+	check(push, want{"chat-events", 2, 2, 2, 0, 0, 0, ops.StateLive})
+	if len(push.Partitions) != 8 || push.State != ops.StateBehind || push.LagEvents != 2+2 { // chat-events and system-events
 		t.Errorf("push summary: %+v", push)
 	}
 
@@ -144,14 +145,14 @@ func TestProjectionsStatus(t *testing.T) {
 	// an error.
 	set("experimental", "chat-events", 2, 1)
 	out = mustCtl(t, cfg, "--database-url", dbURL, "projections", "status", "-f", "json")
-	rep = statusReport{}
+	rep = ops.StatusReport{}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Projections) != 5 || rep.Projections[4].Projection != "experimental" || rep.Projections[4].Group != "chorus-projector-experimental" {
 		t.Fatalf("projections: %s", out)
 	}
-	check(rep.Projections[4], want{"chat-events", 2, 1, 2, 0, 0, 0, stateLive})
+	check(rep.Projections[4], want{"chat-events", 2, 1, 2, 0, 0, 0, ops.StateLive})
 	if _, errs, code := ctl(t, cfg, "--database-url", dbURL, "projections", "status", "--projection", "nosuch"); code != 1 || !strings.Contains(errs, `unknown projection "nosuch"`) {
 		t.Fatalf("unknown projection: exit %d, %s", code, errs)
 	}
@@ -160,12 +161,12 @@ func TestProjectionsStatus(t *testing.T) {
 	set("push", "chat-events", 1, 2)
 	set("push", "chat-events", 3, 0)
 	out = mustCtl(t, cfg, "--database-url", dbURL, "projections", "status", "-f", "json", "--projection", "push", "--live-within", "10m")
-	rep = statusReport{}
+	rep = ops.StatusReport{}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	check(rep.Projections[0], want{"chat-events", 0, 2, 6, 2, 3590, 3700, stateBehind})
-	check(rep.Projections[0], want{"chat-events", 1, 2, 3, 0, 0, 0, stateLive})
+	check(rep.Projections[0], want{"chat-events", 0, 2, 6, 2, 3590, 3700, ops.StateBehind})
+	check(rep.Projections[0], want{"chat-events", 1, 2, 3, 0, 0, 0, ops.StateLive})
 
 	// The table shows the same.
 	table := mustCtl(t, cfg, "--database-url", dbURL, "projections", "status")
@@ -178,7 +179,7 @@ func TestProjectionsStatus(t *testing.T) {
 
 	// Over --exact-up-to, the lag is the offset difference and says so.
 	out = mustCtl(t, cfg, "--database-url", dbURL, "projections", "status", "-f", "json", "--projection", "readmodel", "--exact-up-to", "1")
-	rep = statusReport{}
+	rep = ops.StatusReport{}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}

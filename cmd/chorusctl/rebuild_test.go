@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/adapters/postgres"
 	"github.com/chorus-chat/chorus/adapters/postgres/pgtest"
 	"github.com/chorus-chat/chorus/domain"
@@ -96,10 +98,10 @@ func TestProjectionsRebuildAndVerify(t *testing.T) {
 		t.Fatalf("live messages: %d, %v", n, err)
 	}
 
-	// Only readmodel can be rebuilt.
+	// push keeps no tables: there is nothing to rebuild.
 	for _, cmd := range []string{"rebuild", "verify"} {
-		_, errs, code := ctl(t, cfg, "--database-url", dbURL, "projections", cmd, "search")
-		if code != 2 || !strings.Contains(errs, "only readmodel can be rebuilt yet") {
+		_, errs, code := ctl(t, cfg, "--database-url", dbURL, "projections", cmd, "push")
+		if code != 2 || !strings.Contains(errs, "only readmodel, search, notifications can be rebuilt") {
 			t.Fatalf("%s search: exit %d: %s", cmd, code, errs)
 		}
 	}
@@ -109,7 +111,7 @@ func TestProjectionsRebuildAndVerify(t *testing.T) {
 	if !strings.Contains(out, "total: 0 differing rows") || !strings.Contains(out, "messages") {
 		t.Fatalf("verify of a faithful read model:\n%s", out)
 	}
-	if schemaExists(t, ctx, pool, verifySchema) {
+	if schemaExists(t, ctx, pool, "readmodel_verify") {
 		t.Fatal("verify left its scratch schema")
 	}
 
@@ -136,9 +138,20 @@ func TestProjectionsRebuildAndVerify(t *testing.T) {
 	}
 
 	// A rebuild interrupted after its first batch leaves the live tables alone and its
-	// generation resumable.
+	// generation resumable; meanwhile the status shows the projection rebuilding.
 	ictx, icancel := context.WithCancel(context.Background())
-	afterBatch = icancel
+	var during ops.StatusReport
+	var once sync.Once
+	afterBatch = func() {
+		once.Do(func() {
+			// ctl, not mustCtl: this runs on one of the rebuild's goroutines.
+			out, errs, code := ctl(t, cfg, "--database-url", dbURL, "projections", "status", "-f", "json", "--projection", "readmodel")
+			if err := json.Unmarshal([]byte(out), &during); err != nil || code != 0 {
+				t.Errorf("status during the rebuild: exit %d, %v: %s", code, err, errs)
+			}
+			icancel()
+		})
+	}
 	_, errs, code = func() (string, string, int) {
 		var o, e syncBuffer
 		c := runContext(ictx, []string{"--brokers", strings.Join(cfg.Brokers, ","), "--database-url", dbURL, "projections", "rebuild", "readmodel", "--batch", "4"}, &o, &e)
@@ -149,7 +162,10 @@ func TestProjectionsRebuildAndVerify(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "run again to resume") {
 		t.Fatalf("interrupted rebuild: exit %d: %s", code, errs)
 	}
-	if content() != "x" || !schemaExists(t, ctx, pool, nextSchema) {
+	if p := during.Projections; len(p) != 1 || p[0].State != ops.StateRebuilding || p[0].Rebuild == nil || !p[0].Rebuild.Running || p[0].Rebuild.Schema != "readmodel_next" {
+		t.Fatalf("status during a rebuild: %+v", p)
+	}
+	if content() != "x" || !schemaExists(t, ctx, pool, "readmodel_next") {
 		t.Fatal("an interrupted rebuild touched the live tables or dropped its generation")
 	}
 	next, err := checkpoint.Load(ctx, pool, "readmodel@next")
@@ -169,13 +185,13 @@ func TestProjectionsRebuildAndVerify(t *testing.T) {
 	if got := content(); got != "hello 7" {
 		t.Fatalf("after the rebuild the corrupted row is %q", got)
 	}
-	for _, s := range []string{nextSchema, oldSchema} {
+	for _, s := range []string{"readmodel_next", "readmodel_old"} {
 		if schemaExists(t, ctx, pool, s) {
 			t.Fatalf("schema %s left after the rebuild", s)
 		}
 	}
 	var inPublic int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY($1)`, readModelTables).Scan(&inPublic); err != nil || inPublic != len(readModelTables) {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY($1)`, readModelTables()).Scan(&inPublic); err != nil || inPublic != len(readModelTables()) {
 		t.Fatalf("%d read-model tables in public (%v)", inPublic, err)
 	}
 	// Indexes keep the names migrations know them by.
@@ -212,7 +228,7 @@ func TestProjectionsRebuildAndVerify(t *testing.T) {
 		t.Fatalf("messages after the rebuild and one more: %d, %v", n, err)
 	}
 	out = mustCtl(t, cfg, "--database-url", dbURL, "projections", "verify", "readmodel", "--keep")
-	if !strings.Contains(out, "total: 0 differing rows") || !schemaExists(t, ctx, pool, verifySchema) {
+	if !strings.Contains(out, "total: 0 differing rows") || !schemaExists(t, ctx, pool, "readmodel_verify") {
 		t.Fatalf("verify after the rebuild (--keep):\n%s", out)
 	}
 
@@ -221,7 +237,7 @@ func TestProjectionsRebuildAndVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCtl(t, cfg, "--database-url", dbURL, "projections", "rebuild", "readmodel", "--drop")
-	if schemaExists(t, ctx, pool, nextSchema) {
+	if schemaExists(t, ctx, pool, "readmodel_next") {
 		t.Fatal("--drop left readmodel_next")
 	}
 }
@@ -298,4 +314,13 @@ loop:
 		t.Fatalf("verify after a rebuild under load (%d live rounds meanwhile):\n%s", rounds, out)
 	}
 	t.Logf("%d live rounds during the rebuild", rounds)
+}
+
+// readModelTables are the tables a readmodel rebuild swaps.
+func readModelTables() []string {
+	s, err := ops.SpecOf(readmodel.Projection)
+	if err != nil {
+		panic(err)
+	}
+	return s.Tables
 }

@@ -1,0 +1,377 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
+	"github.com/chorus-chat/chorus/projections/notify"
+	"github.com/chorus-chat/chorus/projections/readmodel"
+	"github.com/chorus-chat/chorus/projections/search"
+)
+
+// projectionDef is a projection the server runs: its checkpoint name and the topics it reads
+// (cmd/chorus/server.go).
+type projectionDef struct {
+	name   string
+	topics func(kafka.Topics) []string
+}
+
+var projectionDefs = []projectionDef{
+	{readmodel.Projection, func(t kafka.Topics) []string { return t.EventTopics() }},
+	{"push", func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} }},
+	{search.Projection, func(t kafka.Topics) []string { return []string{t.ChatEvents} }},
+	{notify.Projection, func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} }},
+}
+
+// ProjectorGroup is the consumer group of a projection's projectors.
+func ProjectorGroup(projection string) string { return "chorus-projector-" + projection }
+
+// Partition states.
+const (
+	StateLive    = "live"
+	StateBehind  = "behind"
+	StateUnknown = "unknown"
+	// StateRebuilding is a projection's state while a new generation of it is being built
+	// (it still serves from the live one).
+	StateRebuilding = "rebuilding"
+)
+
+// StatusOptions say what Status reports.
+type StatusOptions struct {
+	// Projections to show; empty: every projection the server runs and any other that has
+	// checkpoints.
+	Projections []string
+	// LiveWithin: a partition whose oldest unprojected event is at most this old is still live.
+	LiveWithin time.Duration
+	// ExactUpTo: the unprojected events of a partition are counted exactly when it is at most
+	// this many offsets behind; beyond it the lag is the offset difference (an upper bound).
+	ExactUpTo int64
+}
+
+// DefaultStatusOptions are chorusctl's defaults.
+var DefaultStatusOptions = StatusOptions{LiveWithin: 5 * time.Second, ExactUpTo: 1_000_000}
+
+func defOf(name string) *projectionDef {
+	for i := range projectionDefs {
+		if projectionDefs[i].name == name {
+			return &projectionDefs[i]
+		}
+	}
+	return nil
+}
+
+// PartitionStatus is one partition of a projection's status.
+type PartitionStatus struct {
+	Topic      string  `json:"topic"`
+	Partition  int32   `json:"partition"`
+	Checkpoint *int64  `json:"checkpoint"` // next offset to project; null: none stored
+	LogStart   int64   `json:"log_start_offset"`
+	EndOffset  int64   `json:"end_offset"` // last stable offset
+	LagEvents  int64   `json:"lag_events"`
+	LagExact   bool    `json:"lag_exact"`
+	LagSeconds float64 `json:"lag_seconds"`
+	State      string  `json:"state"`
+	Note       string  `json:"note,omitempty"`
+}
+
+// ProjectionStatus is one projection's status.
+type ProjectionStatus struct {
+	Projection   string `json:"projection"`
+	Group        string `json:"group"`
+	GroupState   string `json:"group_state"` // as the broker says (Stable, Empty, ...) or "unknown"
+	GroupMembers int    `json:"group_members"`
+	// State is the worst of the partitions' (behind, then unknown, then live), or rebuilding
+	// while a new generation is being built beside the live one.
+	State       string  `json:"state"`
+	LagEvents   int64   `json:"lag_events"`
+	LagSeconds  float64 `json:"lag_seconds"`
+	DeadLetters int64   `json:"dead_letters"`
+	// Rebuild is the progress of a new generation being built (or left by an interrupted
+	// rebuild), if any.
+	Rebuild    *RebuildStatus    `json:"rebuild,omitempty"`
+	Partitions []PartitionStatus `json:"partitions"`
+}
+
+// RebuildStatus is how far a new generation of a projection is.
+type RebuildStatus struct {
+	Schema string `json:"schema"`
+	// Running says that a rebuild holds the generation now; false: an interrupted one left it
+	// (the next rebuild resumes it).
+	Running bool `json:"running"`
+	// Behind is the offsets it still has to read to reach the log end.
+	Behind int64 `json:"behind"`
+}
+
+// StatusReport is the status of every projection asked for.
+type StatusReport struct {
+	CheckedAt   time.Time          `json:"checked_at"`
+	Projections []ProjectionStatus `json:"projections"`
+}
+
+// Status reports every projection's checkpoints against the log end.
+func Status(ctx context.Context, d Deps, o StatusOptions) (StatusReport, error) {
+	report := StatusReport{CheckedAt: time.Now().UTC()}
+	if o.LiveWithin < 0 || o.ExactUpTo < 0 {
+		return report, errors.New("status: negative bounds")
+	}
+	names, err := projectionNames(ctx, d, o.Projections)
+	if err != nil {
+		return report, err
+	}
+	groups := describeGroups(d.Client, names)
+	dead, err := deadLetterCounts(ctx, d)
+	if err != nil {
+		return report, err
+	}
+	for _, name := range names {
+		cps, err := checkpointsOf(ctx, d, name)
+		if err != nil {
+			return report, err
+		}
+		if defOf(name) == nil && len(cps) == 0 {
+			return report, fmt.Errorf("%w %q: not one the server runs, and it has no checkpoints", ErrUnknownProjection, name)
+		}
+		var ts []string
+		if def := defOf(name); def != nil {
+			ts = def.topics(d.Topics)
+		}
+		for t := range cps {
+			if !slices.Contains(ts, t) {
+				ts = append(ts, t)
+			}
+		}
+		sort.Strings(ts)
+		ps := ProjectionStatus{Projection: name, Group: ProjectorGroup(name), GroupState: "unknown", DeadLetters: dead[name]}
+		if g, ok := groups[ps.Group]; ok {
+			ps.GroupState, ps.GroupMembers = g.State, len(g.Members)
+		}
+		logs, err := kafka.LogRanges(d.Client, ts)
+		if err != nil {
+			return report, err
+		}
+		for _, l := range logs {
+			row, err := partitionStatus(ctx, d.Client, o, l, cps[l.Topic], report.CheckedAt)
+			if err != nil {
+				return report, err
+			}
+			ps.Partitions = append(ps.Partitions, row)
+		}
+		ps.summarize()
+		if ps.Rebuild, err = rebuildStatus(ctx, d, name, logs); err != nil {
+			return report, err
+		}
+		if ps.Rebuild != nil && ps.Rebuild.Running {
+			ps.State = StateRebuilding
+		}
+		report.Projections = append(report.Projections, ps)
+	}
+	return report, nil
+}
+
+// checkpointsOf loads a projection's checkpoints, telling a database that was never migrated.
+func checkpointsOf(ctx context.Context, d Deps, name string) (map[string]map[int32]int64, error) {
+	cps, err := checkpoint.Load(ctx, d.Pool, name)
+	if err != nil {
+		return nil, notMigrated(err)
+	}
+	return cps, nil
+}
+
+// rebuildStatus finds the new generation of a rebuildable projection, if there is one.
+func rebuildStatus(ctx context.Context, d Deps, name string, logs []kafka.PartitionRange) (*RebuildStatus, error) {
+	if _, err := SpecOf(name); err != nil {
+		return nil, nil
+	}
+	schema := SchemaOf(name, kindNext)
+	var exists bool
+	if err := d.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil || !exists {
+		return nil, err
+	}
+	st := &RebuildStatus{Schema: schema}
+	cps, err := checkpoint.Load(ctx, d.Pool, name+"@"+kindNext)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range logs {
+		st.Behind += max(0, l.End-max(l.Start, cps[l.Topic][l.Partition]))
+	}
+	// A running rebuild holds the projection's advisory lock.
+	if err := d.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1)`, lockKey(name)).Scan(&st.Running); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// projections are the ones asked for or, by default, the known ones and those with checkpoints.
+func projectionNames(ctx context.Context, d Deps, asked []string) ([]string, error) {
+	var out []string
+	for _, p := range asked {
+		if p = strings.TrimSpace(p); p != "" && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	rows, err := d.Pool.Query(ctx, `SELECT DISTINCT projection FROM projection_checkpoints ORDER BY projection`)
+	if err != nil {
+		return nil, fmt.Errorf("list projections: %w", notMigrated(err))
+	}
+	stored, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list projections: %w", err)
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	for _, d := range projectionDefs {
+		out = append(out, d.name)
+	}
+	for _, p := range stored {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// partition computes one partition's status: the unprojected events are the committed records
+// from the checkpoint (or the log start) to the last stable offset.
+func partitionStatus(ctx context.Context, client sarama.Client, o StatusOptions, l kafka.PartitionRange, cps map[int32]int64, now time.Time) (PartitionStatus, error) {
+	row := PartitionStatus{Topic: l.Topic, Partition: l.Partition, LogStart: l.Start, EndOffset: l.End, LagExact: true}
+	from := l.Start
+	cp, ok := cps[l.Partition]
+	if ok {
+		row.Checkpoint = &cp
+		switch {
+		case cp > l.End:
+			row.State, row.Note = StateUnknown, "checkpoint beyond the log end: was the log reset?"
+			return row, nil
+		case cp < l.Start:
+			row.Note = "records below the log start were deleted before they were projected"
+		default:
+			from = cp
+		}
+	}
+	if from < l.End {
+		if l.End-from > o.ExactUpTo {
+			// Too far behind to count: the offsets are an upper bound, the first record's age
+			// is still exact.
+			row.LagExact = false
+			row.LagEvents = l.End - from
+		}
+		var n int64
+		var oldest time.Time
+		stop := errors.New("stop")
+		_, err := kafka.ReadCommitted(ctx, client, l.Topic, l.Partition, from, func(r kafka.Record) error {
+			if r.Offset >= l.End || (!row.LagExact && n > 0) {
+				return stop
+			}
+			if n == 0 {
+				oldest = r.Timestamp
+				if env, err := kafka.ParseEnvelope(r.Value); err == nil {
+					oldest = env.OccurredAt
+				}
+			}
+			n++
+			return nil
+		})
+		if err != nil && !errors.Is(err, stop) {
+			return row, err
+		}
+		if row.LagExact {
+			row.LagEvents = n
+		}
+		if n > 0 {
+			row.LagSeconds = math.Max(0, math.Round(now.Sub(oldest).Seconds()*1000)/1000)
+		}
+	}
+	if row.State != "" {
+		return row, nil
+	}
+	switch {
+	case !ok && row.LagEvents == 0:
+		row.State, row.Note = StateLive, "no checkpoint: nothing to project yet"
+	case !ok:
+		row.State, row.Note = StateUnknown, "no checkpoint: never projected"
+	case row.LagEvents == 0 || row.LagSeconds <= o.LiveWithin.Seconds():
+		row.State = StateLive
+	default:
+		row.State = StateBehind
+	}
+	return row, nil
+}
+
+// summarize sums the partitions up: the worst state (behind, then unknown, then live), the
+// events behind and the oldest unprojected event's age.
+func (ps *ProjectionStatus) summarize() {
+	ps.State = StateLive
+	for _, p := range ps.Partitions {
+		ps.LagEvents += p.LagEvents
+		ps.LagSeconds = math.Max(ps.LagSeconds, p.LagSeconds)
+		switch {
+		case p.State == StateBehind:
+			ps.State = StateBehind
+		case p.State == StateUnknown && ps.State == StateLive:
+			ps.State = StateUnknown
+		}
+	}
+}
+
+// describeGroups asks the broker about the projector groups; a failure leaves them unknown.
+func describeGroups(client sarama.Client, projections []string) map[string]*sarama.GroupDescription {
+	out := map[string]*sarama.GroupDescription{}
+	var groups []string
+	for _, p := range projections {
+		groups = append(groups, ProjectorGroup(p))
+	}
+	for _, g := range groups {
+		coord, err := client.Coordinator(g)
+		if err != nil {
+			continue
+		}
+		resp, err := coord.DescribeGroups(&sarama.DescribeGroupsRequest{Groups: []string{g}})
+		if err != nil {
+			continue
+		}
+		for _, d := range resp.Groups {
+			if d.Err == sarama.ErrNoError {
+				out[d.GroupId] = d
+			}
+		}
+	}
+	return out
+}
+
+// deadLetterCounts counts the records each projection dead-lettered (table
+// projection_dead_letters; a database from before that table counts none).
+func deadLetterCounts(ctx context.Context, d Deps) (map[string]int64, error) {
+	out := map[string]int64{}
+	rows, err := d.Pool.Query(ctx, `SELECT projection, count(*) FROM projection_dead_letters GROUP BY projection`)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+			return out, nil
+		}
+		return nil, fmt.Errorf("dead letters: %w", err)
+	}
+	var (
+		name string
+		n    int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&name, &n}, func() error { out[name] = n; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("dead letters: %w", err)
+	}
+	return out, nil
+}
