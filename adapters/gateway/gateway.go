@@ -100,6 +100,9 @@ type Gateway struct {
 	notes  Notifications
 	admins map[string]bool
 
+	// ops runs the admin operations on the projections (UseOperations); nil answers 503.
+	ops *jobs
+
 	// search answers GET /search/messages (UseSearch); nil answers 503.
 	search Searcher
 
@@ -170,6 +173,14 @@ func (g *Gateway) Routes(e *echo.Echo) {
 	api.GET("/notifications", g.listNotifications, authed...)
 	api.POST("/notifications/:id/read", g.markNotificationRead, authed...)
 	api.POST("/admin/system-events", g.publishSystemEvent, authed...)
+	api.GET("/admin/events", g.replayEvents, authed...)
+	api.GET("/admin/events/stats", g.eventStats, authed...)
+	api.GET("/admin/projections", g.projectionStatus, authed...)
+	api.POST("/admin/projections/:name/rebuild", g.startRebuild, authed...)
+	api.POST("/admin/projections/:name/verify", g.startVerify, authed...)
+	api.GET("/admin/jobs", g.listJobs, authed...)
+	api.GET("/admin/jobs/:id", g.getJob, authed...)
+	api.DELETE("/admin/jobs/:id", g.cancelJob, authed...)
 
 	api.POST("/rooms", g.createRoom, authed...)
 	api.GET("/rooms", g.listRooms, query...)
@@ -196,9 +207,13 @@ func (g *Gateway) Routes(e *echo.Echo) {
 // Connections is the number of open (or opening) sockets.
 func (g *Gateway) Connections() int { return int(g.conns.Load()) }
 
-// Shutdown refuses new sockets, closes every open one with 1001 (going away) and waits for their
-// goroutines. When ctx ends first the remaining sockets are cut off without a close handshake.
+// Shutdown interrupts the admin jobs (a rebuild stays resumable), refuses new sockets, closes
+// every open one with 1001 (going away) and waits for their goroutines. When ctx ends first the
+// remaining sockets are cut off without a close handshake.
 func (g *Gateway) Shutdown(ctx context.Context) {
+	if g.ops != nil {
+		g.ops.shutdown(ctx)
+	}
 	conns := g.hub.close()
 	for _, c := range conns {
 		c.closeWith(websocket.CloseGoingAway, "server shutting down")

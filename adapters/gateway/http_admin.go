@@ -54,13 +54,9 @@ type systemEventResult struct {
 // projector reads system-events); a security alert also becomes a notification for every user.
 func (g *Gateway) publishSystemEvent(c echo.Context) error {
 	ctx := c.Request().Context()
-	actor := currentUser(c)
-	name, err := g.actorName(ctx, actor)
+	actor, name, err := g.requireAdmin(c, "publish system events")
 	if err != nil {
 		return err
-	}
-	if !g.admins[strings.ToLower(name)] {
-		return newError(domain.CodeForbidden, "only the server's admins can publish system events")
 	}
 	var req systemEventRequest
 	if err := readBody(c, &req, false); err != nil {

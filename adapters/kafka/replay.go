@@ -186,6 +186,11 @@ type ReplayStats struct {
 
 var errRangeEnd = errors.New("end of range")
 
+// TopicNotFoundError: a reader was asked for a topic the cluster does not have.
+type TopicNotFoundError struct{ Topic string }
+
+func (e TopicNotFoundError) Error() string { return "topic " + e.Topic + " does not exist" }
+
 // NewReadClient connects a Sarama client for reading tools: it never creates topics and gives
 // up on an unreachable broker within seconds. Its error says which brokers it tried.
 func NewReadClient(cfg Config) (sarama.Client, error) {
@@ -232,7 +237,7 @@ func LogRanges(client sarama.Client, topics []string) ([]PartitionRange, error) 
 		parts, err := client.Partitions(t)
 		if err != nil {
 			if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-				return nil, fmt.Errorf("topic %s does not exist", t)
+				return nil, TopicNotFoundError{Topic: t}
 			}
 			return nil, fmt.Errorf("partitions of %s: %w", t, err)
 		}

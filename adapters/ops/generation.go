@@ -36,18 +36,19 @@ var (
 	ErrNotMigrated = errors.New("the database is not migrated: has the server ever run against it?")
 )
 
-// Progress is told how far a rebuild is: Start once with the offsets it will read, Add as
-// batches of them are applied (transaction markers count, so the total slightly overstates the
-// events).
+// Progress is told how far a rebuild is: Expect with the offsets each pass will read (a
+// rebuild makes more than one when the live projector moves on meanwhile, so the total grows),
+// Add as batches of them are applied. Transaction markers count, so the total slightly
+// overstates the events.
 type Progress interface {
-	Start(total int64)
+	Expect(n int64)
 	Add(n int64)
 }
 
 type noProgress struct{}
 
-func (noProgress) Start(int64) {}
-func (noProgress) Add(int64)   {}
+func (noProgress) Expect(int64) {}
+func (noProgress) Add(int64)    {}
 
 // generation builds one generation of a projection in its own schema.
 type generation struct {
@@ -250,8 +251,8 @@ func (g *generation) drop(ctx context.Context) error {
 // catchUp applies every partition of the projection's topics into the generation from its
 // checkpoints up to the log end as it is now, or, with upTo, exactly up to those offsets (a
 // partition missing from upTo: nothing). Afterwards each partition's checkpoint is at its end,
-// past any transaction markers there. showProgress starts the progress (once per command).
-func (g *generation) catchUp(ctx context.Context, upTo map[string]map[int32]int64, showProgress bool) error {
+// past any transaction markers there.
+func (g *generation) catchUp(ctx context.Context, upTo map[string]map[int32]int64) error {
 	logs, err := kafka.LogRanges(g.Client, g.spec.Topics(g.Topics))
 	if err != nil {
 		return err
@@ -272,9 +273,7 @@ func (g *generation) catchUp(ctx context.Context, upTo map[string]map[int32]int6
 			total += l.End - l.Start
 		}
 	}
-	if showProgress {
-		g.progress.Start(total)
-	}
+	g.progress.Expect(total)
 	// Partitions hold disjoint rows (every row of a projection belongs to one aggregate, and an
 	// aggregate to one partition), so they can be applied side by side: on more than one
 	// Postgres backend, while more than one goroutine decodes.
@@ -486,7 +485,7 @@ func (g *generation) compare(ctx context.Context, examples int) ([]TableDiff, er
 	// The live projector may have moved on since the build: the rest goes in from other
 	// connections (the generation's checkpoint rows are not the ones held here), and each
 	// statement below sees it, at READ COMMITTED.
-	if err := g.catchUp(ctx, live, false); err != nil {
+	if err := g.catchUp(ctx, live); err != nil {
 		return nil, err
 	}
 	var out []TableDiff

@@ -73,7 +73,7 @@ func Rebuild(ctx context.Context, d Deps, name string, o RebuildOptions) (Rebuil
 		if attempt == maxSwapAttempts {
 			return res, fmt.Errorf("rebuild %s: could not swap after %d attempts: are the live checkpoints beyond the log end (see projections status)? Run again to resume", name, attempt)
 		}
-		err := g.catchUp(ctx, nil, attempt == 0)
+		err := g.catchUp(ctx, nil)
 		res.Applied = g.applied.Load()
 		if err != nil {
 			return res, fmt.Errorf("rebuild %s (the live projection is untouched; run again to resume): %w", name, err)
@@ -147,7 +147,7 @@ func Verify(ctx context.Context, d Deps, name string, o VerifyOptions) (VerifyRe
 	if err != nil {
 		return res, err
 	}
-	if err := g.catchUp(ctx, live, true); err != nil {
+	if err := g.catchUp(ctx, live); err != nil {
 		res.Replayed = g.applied.Load()
 		return res, fmt.Errorf("verify %s: %w", name, err)
 	}

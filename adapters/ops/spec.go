@@ -7,6 +7,7 @@ package ops
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -92,4 +93,37 @@ func SpecNames() []string {
 		out = append(out, s.Name)
 	}
 	return slices.Clip(out)
+}
+
+// Runner runs the operations against one deployment: what the gateway's admin endpoints call.
+type Runner struct {
+	Deps
+	// Kafka is the cluster's configuration, for the replays (which open clients of their own).
+	Kafka kafka.Config
+}
+
+// Replay is ReplayTo on r's deployment.
+func (r Runner) Replay(ctx context.Context, q EventQuery, format string, w io.Writer) (kafka.ReplayStats, error) {
+	return ReplayTo(ctx, r.Kafka, q, format, kafka.ReplayOptions{}, w)
+}
+
+// EventStats is Stats on r's deployment.
+func (r Runner) EventStats(ctx context.Context, q EventQuery) (EventStats, error) {
+	st, _, err := Stats(ctx, r.Kafka, q, kafka.ReplayOptions{})
+	return st, err
+}
+
+// Status is Status on r's deployment.
+func (r Runner) Status(ctx context.Context, o StatusOptions) (StatusReport, error) {
+	return Status(ctx, r.Deps, o)
+}
+
+// Rebuild is Rebuild on r's deployment.
+func (r Runner) Rebuild(ctx context.Context, name string, o RebuildOptions) (RebuildResult, error) {
+	return Rebuild(ctx, r.Deps, name, o)
+}
+
+// Verify is Verify on r's deployment.
+func (r Runner) Verify(ctx context.Context, name string, o VerifyOptions) (VerifyResult, error) {
+	return Verify(ctx, r.Deps, name, o)
 }

@@ -54,7 +54,8 @@ type Config struct {
 	// SnapshotEvery: events a command processor appends to a partition between two snapshots of
 	// its state (adapters/kafka/snapshots.go); 0 disables snapshots.
 	SnapshotEvery int `env:"CHORUS_SNAPSHOT_EVERY" envDefault:"50000"`
-	// AdminUsers are the usernames (any letter case) that may publish system events.
+	// AdminUsers are the usernames (any letter case) that may publish system events and run the
+	// projection operations (/api/v1/admin/...).
 	AdminUsers []string `env:"CHORUS_ADMIN_USERS" envSeparator:","`
 }
 

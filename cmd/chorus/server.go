@@ -161,6 +161,9 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		if err := setupRealtime(gw, store, rconn, pushMaxLen, run, &cleanups, log); err != nil {
 			return err
 		}
+		if err := setupOperations(startCtx, cfg.DatabaseURL, kcfg, gw, &cleanups); err != nil {
+			return err
+		}
 	}
 
 	if err := setupNotifications(cfg, kcfg, pool, rconn, pushMaxLen, roles, gw, run, &cleanups, met, log); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/domain"
 )
 
@@ -235,7 +236,7 @@ func TestEventsReplay(t *testing.T) {
 	})
 
 	t.Run("stats", func(t *testing.T) {
-		var st eventStats
+		var st ops.EventStats
 		if err := json.Unmarshal([]byte(mustCtl(t, cfg, "events", "stats", "--format", "json")), &st); err != nil {
 			t.Fatal(err)
 		}
@@ -301,14 +302,14 @@ func TestEventsStatsByDay(t *testing.T) {
 	l.write(messageEvent(r1, 1, day1.Add(-time.Hour), "a"), messageEvent(r2, 1, day1, "b"))
 	l.write(messageEvent(r1, 2, day2, "c"), messageEvent(r2, 2, day2.Add(time.Hour), "d"), messageEvent(r2, 3, day2.Add(2*time.Hour), "e"))
 	l.write(roomEvent(r1, 3, day2.Add(24*time.Hour), domain.UserLeftRoom{RoomID: r1, UserID: uuid.New(), Username: "x", LeftAt: day2}))
-	var st eventStats
+	var st ops.EventStats
 	if err := json.Unmarshal([]byte(mustCtl(t, cfg, "events", "stats", "-f", "json")), &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.Events != 6 || fmt.Sprint(st.ByDay) != "map[2026-01-01:2 2026-01-02:3 2026-01-03:1]" || fmt.Sprint(st.ByType) != "map[MessageSent:5 UserLeftRoom:1]" {
 		t.Fatalf("stats %+v", st)
 	}
-	st = eventStats{}
+	st = ops.EventStats{}
 	if err := json.Unmarshal([]byte(mustCtl(t, cfg, "events", "stats", "-f", "json", "--from", "2026-01-02", "--to", "2026-01-03")), &st); err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +425,7 @@ func TestUsageAndFailures(t *testing.T) {
 	if out := mustCtl(t, cfg, "events", "replay", "--topic", "user-events"); out != "" {
 		t.Fatalf("empty log: %q", out)
 	}
-	if out := mustCtl(t, cfg, "events", "replay", "-f", "csv", "--topic", "user-events"); out != csvHeader {
+	if out := mustCtl(t, cfg, "events", "replay", "-f", "csv", "--topic", "user-events"); out != ops.CSVHeader {
 		t.Fatalf("empty log csv: %q", out)
 	}
 }

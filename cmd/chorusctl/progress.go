@@ -38,8 +38,20 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// Start and Add make it an ops.Progress, for rebuild and verify.
-func (p *progress) Start(total int64) { p.start(kafka.ReplayRange{Total: total}) }
+// Expect and Add make it an ops.Progress, for rebuild and verify: the first Expect draws the
+// bar, later ones (more passes) raise its total.
+func (p *progress) Expect(n int64) {
+	p.mu.Lock()
+	bar := p.bar
+	p.mu.Unlock()
+	if bar == nil {
+		p.start(kafka.ReplayRange{Total: n})
+		return
+	}
+	if n > 0 {
+		bar.ChangeMax64(bar.GetMax64() + n)
+	}
+}
 
 func (p *progress) Add(n int64) {
 	p.n.Add(n)
@@ -93,7 +105,7 @@ func (p *progress) start(r kafka.ReplayRange) {
 			case <-p.stop:
 				return
 			case <-t.C:
-				_ = p.bar.Set64(min(p.n.Load(), r.Total))
+				_ = p.bar.Set64(min(p.n.Load(), p.bar.GetMax64()))
 			}
 		}
 	}()

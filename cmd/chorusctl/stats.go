@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/ops"
 )
 
 type statsCmd struct {
@@ -19,56 +19,17 @@ type statsCmd struct {
 
 func (c *statsCmd) Validate() error { return c.rangeFlags.validate() }
 
-// eventStats is the JSON output of events stats.
-type eventStats struct {
-	Topics []string         `json:"topics"`
-	From   string           `json:"from,omitempty"`
-	To     string           `json:"to,omitempty"`
-	Events int64            `json:"events"`
-	First  *time.Time       `json:"first_occurred_at"`
-	Last   *time.Time       `json:"last_occurred_at"`
-	ByType map[string]int64 `json:"by_type"`
-	ByDay  map[string]int64 `json:"by_day"`
-}
-
 func (c *statsCmd) Run(e *env) error {
 	opts := c.options(e)
-	opts.Prepare = func(rec *kafka.ReplayRecord, buf []byte) ([]byte, bool, error) {
-		return buf, c.keep(&rec.Event), nil
-	}
 	bar := newProgress(e, !c.NoProgress, "stats")
 	opts.Progress = bar.counter()
 	opts.OnStart = bar.start
-	byType := map[string]int64{}
-	byDay := map[int64]int64{} // days since 1970-01-01, UTC
-	var first, last time.Time
-	var n int64
-	st, err := kafka.Replay(e.ctx, e.kafkaConfig(), opts, func(rec *kafka.ReplayRecord) error {
-		t := rec.Event.OccurredAt
-		if n == 0 || t.Before(first) {
-			first = t
-		}
-		if n == 0 || t.After(last) {
-			last = t
-		}
-		n++
-		byType[rec.Event.Type]++
-		byDay[floorDiv(t.Unix(), 86400)]++
-		return nil
-	})
+	out, st, err := ops.Stats(e.ctx, e.kafkaConfig(), c.q, opts)
 	bar.finish()
 	if err != nil {
 		return err
 	}
 	reportReplay(e, false, st, 0)
-	out := eventStats{Topics: c.Topic, From: c.from.String(), To: c.to.String(), Events: n, ByType: byType, ByDay: map[string]int64{}}
-	for d, k := range byDay {
-		out.ByDay[dayString(d)] = k
-	}
-	if n > 0 {
-		f, l := first.UTC(), last.UTC()
-		out.First, out.Last = &f, &l
-	}
 	if c.Format == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -77,19 +38,7 @@ func (c *statsCmd) Run(e *env) error {
 	return writeStatsTable(e.stdout, out)
 }
 
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
-func dayString(d int64) string {
-	return time.Unix(d*86400, 0).UTC().Format(time.DateOnly)
-}
-
-func writeStatsTable(w io.Writer, s eventStats) error {
+func writeStatsTable(w io.Writer, s ops.EventStats) error {
 	rangeText := func(b string, none string) string {
 		if b == "" {
 			return none
