@@ -101,6 +101,58 @@ type Projector struct {
 	mu       sync.Mutex
 	producer sarama.SyncProducer // for dead letters, opened at the first one
 	dead     atomic.Int64        // records dead-lettered by this process
+
+	failures    FailureLog // nil: failures are only logged
+	failing     atomic.Int64
+	lastFailure atomic.Int64 // unix nanoseconds of the last report to failures
+}
+
+// FailureLog is told when a projector keeps failing and when it recovers, so that the
+// projection's status can show it (projection_failures).
+type FailureLog interface {
+	// Failing reports a failed attempt: the failures in a row so far and the last error.
+	Failing(ctx context.Context, projection string, failures int64, err error) error
+	// Recovered reports the first success after failures.
+	Recovered(ctx context.Context, projection string) error
+}
+
+// WithFailures has the projector report to f while it keeps failing. Call it before Run.
+func (p *Projector) WithFailures(f FailureLog) *Projector {
+	p.failures = f
+	return p
+}
+
+// recovered clears the projection's failure, if it was failing.
+func (p *Projector) recovered(ctx context.Context) {
+	if p.failures != nil && p.failing.Swap(0) > 0 {
+		if err := p.failures.Recovered(ctx, p.projection); err != nil {
+			p.log.Warn("cannot clear the projection's failure", "err", err)
+		}
+	}
+}
+
+// failureReportEvery bounds how often a projector that keeps failing writes to its FailureLog.
+const failureReportEvery = time.Second
+
+// handle runs the handler on recs and tells the FailureLog how it went.
+func (p *Projector) handle(ctx context.Context, recs []Record) error {
+	err := p.h.Handle(ctx, recs)
+	if p.failures == nil || ctx.Err() != nil {
+		return err
+	}
+	if err == nil {
+		p.recovered(ctx)
+		return nil
+	}
+	n := p.failing.Add(1)
+	now := time.Now().UnixNano()
+	if last := p.lastFailure.Load(); n == 1 || now-last >= int64(failureReportEvery) {
+		p.lastFailure.Store(now)
+		if rerr := p.failures.Failing(ctx, p.projection, n, err); rerr != nil {
+			p.log.Warn("cannot record the projection's failure", "err", rerr)
+		}
+	}
+	return err
 }
 
 // NewProjector makes a projector for a group reading topics. Its dead letters name the group
@@ -251,9 +303,9 @@ func (p *Projector) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.
 func (p *Projector) project(ctx context.Context, batch []Record) error {
 	skipper, canSkip := p.h.(RecordSkipper)
 	if !canSkip {
-		return retry(ctx, p.log, "handle batch", func() error { return p.h.Handle(ctx, batch) })
+		return retry(ctx, p.log, "handle batch", func() error { return p.handle(ctx, batch) })
 	}
-	err := p.attempt(ctx, "handle batch", func() error { return p.h.Handle(ctx, batch) })
+	err := p.attempt(ctx, "handle batch", func() error { return p.handle(ctx, batch) })
 	if err == nil || ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -262,7 +314,7 @@ func (p *Projector) project(ctx context.Context, batch []Record) error {
 			if i == 0 {
 				p.log.Warn("batch keeps failing; handling its records one by one", "records", len(batch), "err", err)
 			}
-			err = p.attempt(ctx, "handle record", func() error { return p.h.Handle(ctx, []Record{rec}) })
+			err = p.attempt(ctx, "handle record", func() error { return p.handle(ctx, []Record{rec}) })
 			if err == nil {
 				continue
 			}
@@ -275,6 +327,8 @@ func (p *Projector) project(ctx context.Context, batch []Record) error {
 			return err
 		}
 	}
+	// Whatever failed is dead-lettered: the projection is moving again.
+	p.recovered(ctx)
 	return nil
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -306,13 +308,51 @@ func (n noSkip) Checkpoints(ctx context.Context) (map[string]map[int32]int64, er
 }
 func (n noSkip) Handle(ctx context.Context, recs []kafka.Record) error { return n.m.Handle(ctx, recs) }
 
+// memFailures is a kafka.FailureLog in memory.
+type memFailures struct {
+	mu        sync.Mutex
+	failing   map[string]int64 // projection → failures reported last
+	lastErr   string
+	recovered int
+}
+
+func (f *memFailures) Failing(_ context.Context, projection string, failures int64, err error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failing == nil {
+		f.failing = map[string]int64{}
+	}
+	f.failing[projection], f.lastErr = failures, err.Error()
+	return nil
+}
+
+func (f *memFailures) Recovered(_ context.Context, projection string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.failing, projection)
+	f.recovered++
+	return nil
+}
+
+func (f *memFailures) state() (map[string]int64, string, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.failing), f.lastErr, f.recovered
+}
+
 func TestProjectorWithoutSkipRetriesPoisonedRecord(t *testing.T) {
 	cfg := projectorCluster(t)
 	var healed atomic.Bool
 	m := newMemProjection(func(v string) bool { return v == "poison" && !healed.Load() })
 	produce(t, cfg, cfg.Topics.ChatEvents, "a", "poison", "b")
-	runProjector(t, kafka.NewProjector(cfg, "chorus-projector-test", []string{cfg.Topics.ChatEvents}, noSkip{m}, testLogger()).WithDeadLetters("test", 1))
+	failures := &memFailures{}
+	runProjector(t, kafka.NewProjector(cfg, "chorus-projector-test", []string{cfg.Topics.ChatEvents}, noSkip{m}, testLogger()).
+		WithDeadLetters("test", 1).WithFailures(failures))
 	waitUntil(t, "retries", 20*time.Second, func() bool { return m.calls.Load() >= 4 })
+	// While it keeps failing, the failure log says so (at most once a second, the first at once).
+	if failing, lastErr, _ := failures.state(); failing["test"] < 1 || !strings.Contains(lastErr, "poisoned") {
+		t.Fatalf("failure log while failing: %v %q", failing, lastErr)
+	}
 	// "a" may have come in a fetch of its own and be applied; nothing at or after the poisoned
 	// record may be, while it fails: a projection without Skip waits rather than loses it.
 	if applied, _, _ := m.state(); len(applied) > 1 || (len(applied) == 1 && applied[0] != "a") {
@@ -328,5 +368,8 @@ func TestProjectorWithoutSkipRetriesPoisonedRecord(t *testing.T) {
 	}
 	if applied, _, _ := m.state(); fmt.Sprint(applied) != "[a poison b]" {
 		t.Fatalf("applied %v", applied)
+	}
+	if failing, _, recovered := failures.state(); len(failing) != 0 || recovered != 1 {
+		t.Fatalf("failure log after recovery: failing %v, %d recoveries", failing, recovered)
 	}
 }

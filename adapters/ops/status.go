@@ -46,7 +46,15 @@ const (
 	// StateRebuilding is a projection's state while a new generation of it is being built
 	// (it still serves from the live one).
 	StateRebuilding = "rebuilding"
+	// StateFailed is a projection's state while a projector process keeps failing to apply a
+	// batch (projection_failures).
+	StateFailed = "failed"
 )
+
+// failedWithin is how recent a projector's last failure must be for its projection to show as
+// failed: a failing projector reports at least every second, so an older row was left by a
+// process that stopped.
+const failedWithin = time.Minute
 
 // StatusOptions say what Status reports.
 type StatusOptions struct {
@@ -100,7 +108,9 @@ type ProjectionStatus struct {
 	DeadLetters int64   `json:"dead_letters"`
 	// Rebuild is the progress of a new generation being built (or left by an interrupted
 	// rebuild), if any.
-	Rebuild    *RebuildStatus    `json:"rebuild,omitempty"`
+	Rebuild *RebuildStatus `json:"rebuild,omitempty"`
+	// Failures are the projector processes failing to apply a batch now, if any.
+	Failures   []FailureStatus   `json:"failures,omitempty"`
 	Partitions []PartitionStatus `json:"partitions"`
 }
 
@@ -112,6 +122,15 @@ type RebuildStatus struct {
 	Running bool `json:"running"`
 	// Behind is the offsets it still has to read to reach the log end.
 	Behind int64 `json:"behind"`
+}
+
+// FailureStatus is a projector process that keeps failing.
+type FailureStatus struct {
+	Instance     string    `json:"instance"`
+	Error        string    `json:"error"`
+	Failures     int64     `json:"failures"`
+	Since        time.Time `json:"since"`
+	LastFailedAt time.Time `json:"last_failed_at"`
 }
 
 // StatusReport is the status of every projection asked for.
@@ -132,6 +151,10 @@ func Status(ctx context.Context, d Deps, o StatusOptions) (StatusReport, error) 
 	}
 	groups := describeGroups(d.Client, names)
 	dead, err := deadLetterCounts(ctx, d)
+	if err != nil {
+		return report, err
+	}
+	failures, err := recentFailures(ctx, d)
 	if err != nil {
 		return report, err
 	}
@@ -174,6 +197,9 @@ func Status(ctx context.Context, d Deps, o StatusOptions) (StatusReport, error) 
 		}
 		if ps.Rebuild != nil && ps.Rebuild.Running {
 			ps.State = StateRebuilding
+		}
+		if ps.Failures = failures[name]; len(ps.Failures) > 0 {
+			ps.State = StateFailed
 		}
 		report.Projections = append(report.Projections, ps)
 	}
@@ -372,6 +398,35 @@ func deadLetterCounts(ctx context.Context, d Deps) (map[string]int64, error) {
 	_, err = pgx.ForEachRow(rows, []any{&name, &n}, func() error { out[name] = n; return nil })
 	if err != nil {
 		return nil, fmt.Errorf("dead letters: %w", err)
+	}
+	return out, nil
+}
+
+// recentFailures are the projector processes that failed within failedWithin, by projection
+// (table projection_failures; a database from before it has none).
+func recentFailures(ctx context.Context, d Deps) (map[string][]FailureStatus, error) {
+	out := map[string][]FailureStatus{}
+	rows, err := d.Pool.Query(ctx, `SELECT projection, instance, error, failures, since, last_failed_at
+		FROM projection_failures WHERE last_failed_at > now() - make_interval(secs => $1) ORDER BY projection, since`,
+		failedWithin.Seconds())
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+			return out, nil
+		}
+		return nil, fmt.Errorf("projection failures: %w", err)
+	}
+	var (
+		name string
+		f    FailureStatus
+	)
+	_, err = pgx.ForEachRow(rows, []any{&name, &f.Instance, &f.Error, &f.Failures, &f.Since, &f.LastFailedAt}, func() error {
+		f.Since, f.LastFailedAt = f.Since.UTC(), f.LastFailedAt.UTC()
+		out[name] = append(out[name], f)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("projection failures: %w", err)
 	}
 	return out, nil
 }

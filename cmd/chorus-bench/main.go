@@ -94,7 +94,11 @@ func run(o options) error {
 	}
 	fmt.Printf("chorus: %s (pprof at %s/debug/pprof/)\n", httpAddr, base)
 	fmt.Printf("machine: %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
-	fmt.Printf("setup: %d rooms x %d members = %d sockets, all-in-one process (embedded broker, embedded Redis, local Postgres)\n", o.Rooms, o.Members, o.Rooms*o.Members)
+	redisUsed := "embedded Redis"
+	if o.Redis != "" {
+		redisUsed = "Redis at " + o.Redis
+	}
+	fmt.Printf("setup: %d rooms x %d members = %d sockets, all-in-one process (embedded broker, %s, local Postgres)\n", o.Rooms, o.Members, o.Rooms*o.Members, redisUsed)
 
 	clients, err := setup(base, o.Rooms, o.Members)
 	if err != nil {

@@ -40,7 +40,8 @@ func setupNotifications(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, rconn
 		}
 		*cleanups = append(*cleanups, func() { _ = records.Close() })
 		proj := kafka.NewProjector(kcfg, notificationGroup, []string{kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents},
-			&notificationHandler{store: store}, log).UseMetrics(met).Gathering(gatherBytes, gatherWait)
+			&notificationHandler{store: store}, log).WithDeadLetters(notify.Projection, cfg.ProjectorAttempts).
+			WithFailures(failureLog{pool: pool, instance: cfg.InstanceID}).UseMetrics(met).Gathering(gatherBytes, gatherWait)
 		run("projector-notifications", proj.Run)
 		run("notification-relay", notify.NewRelay(store, records, pushes, log).Run)
 	}

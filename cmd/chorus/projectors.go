@@ -135,3 +135,24 @@ func (d deadLetterLog) skip(ctx context.Context, projection string, rec kafka.Re
 	}
 	return d.store.SaveCheckpoints(ctx, projection, []readmodel.Record{{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}})
 }
+
+// failureLog keeps, in projection_failures, one row per projection and process while that
+// process's projector keeps failing (kafka.FailureLog): projections status shows it as failed.
+type failureLog struct {
+	pool     *pgxpool.Pool
+	instance string
+}
+
+func (f failureLog) Failing(ctx context.Context, projection string, failures int64, cause error) error {
+	_, err := f.pool.Exec(ctx, `INSERT INTO projection_failures (projection, instance, error, failures, since, last_failed_at)
+		VALUES ($1, $2, $3, $4, now(), now())
+		ON CONFLICT (projection, instance) DO UPDATE
+		SET error = EXCLUDED.error, failures = EXCLUDED.failures, last_failed_at = now()`,
+		projection, f.instance, cause.Error(), failures)
+	return err
+}
+
+func (f failureLog) Recovered(ctx context.Context, projection string) error {
+	_, err := f.pool.Exec(ctx, `DELETE FROM projection_failures WHERE projection = $1 AND instance = $2`, projection, f.instance)
+	return err
+}

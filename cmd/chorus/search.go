@@ -31,7 +31,8 @@ func setupSearch(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, roles map[st
 	if roles[roleProjectors] {
 		h := &searchHandler{store: store, dead: deadLetters(pool, readmodel.NewStore(pool)), log: log.With("projector", searchGroup)}
 		p := kafka.NewProjector(kcfg, searchGroup, []string{kcfg.Topics.ChatEvents}, h, log).
-			WithDeadLetters(search.Projection, cfg.ProjectorAttempts).UseMetrics(met).Gathering(gatherBytes, gatherWait)
+			WithDeadLetters(search.Projection, cfg.ProjectorAttempts).WithFailures(failureLog{pool: pool, instance: cfg.InstanceID}).
+			UseMetrics(met).Gathering(gatherBytes, gatherWait)
 		run("projector-search", p.Run)
 	}
 	if gw != nil {

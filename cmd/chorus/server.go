@@ -119,8 +119,9 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 			return err
 		}
 		cleanups = append(cleanups, func() { _ = pushes.Close() })
-		rm := kafka.NewProjector(kcfg, "chorus-projector-"+readmodel.Projection, kcfg.Topics.EventTopics(), &readModelHandler{store: store, dead: deadLetters(pool, store)}, log).WithDeadLetters(readmodel.Projection, cfg.ProjectorAttempts)
-		push := kafka.NewProjector(kcfg, "chorus-projector-"+pushProjection, []string{kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents}, &pushHandler{store: store, pub: pushes, dead: deadLetters(pool, store)}, log).WithDeadLetters(pushProjection, cfg.ProjectorAttempts)
+		failures := failureLog{pool: pool, instance: cfg.InstanceID}
+		rm := kafka.NewProjector(kcfg, "chorus-projector-"+readmodel.Projection, kcfg.Topics.EventTopics(), &readModelHandler{store: store, dead: deadLetters(pool, store)}, log).WithDeadLetters(readmodel.Projection, cfg.ProjectorAttempts).WithFailures(failures)
+		push := kafka.NewProjector(kcfg, "chorus-projector-"+pushProjection, []string{kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents}, &pushHandler{store: store, pub: pushes, dead: deadLetters(pool, store)}, log).WithDeadLetters(pushProjection, cfg.ProjectorAttempts).WithFailures(failures)
 		rm.UseMetrics(met)
 		push.UseMetrics(met)
 		run("projector-readmodel", rm.Run)

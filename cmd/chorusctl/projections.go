@@ -80,6 +80,10 @@ func writeStatusTable(b *strings.Builder, r ops.StatusReport) {
 	}
 	writeTable(b, []string{"PROJECTION", "STATE", "LAG", "LAG(S)", "DEAD LETTERS", "GROUP"}, rows, []bool{false, false, true, true, true, false})
 	for _, p := range r.Projections {
+		for _, f := range p.Failures {
+			fmt.Fprintf(b, "%s: failing on %s since %s (%d failures in a row): %s\n", p.Projection, f.Instance,
+				f.Since.Format(time.RFC3339), f.Failures, f.Error)
+		}
 		if rb := p.Rebuild; rb != nil {
 			what := "an interrupted rebuild left"
 			if rb.Running {

@@ -177,6 +177,32 @@ func TestProjectionsStatus(t *testing.T) {
 		}
 	}
 
+	// A projector process that keeps failing makes its projection failed, with the error; one
+	// that stopped reporting a while ago (its process is gone) does not.
+	if _, err := pool.Exec(ctx, `INSERT INTO projection_failures (projection, instance, error, failures, since, last_failed_at) VALUES
+		('push', 'host-1', 'redis: connection refused', 12, now() - interval '30 seconds', now()),
+		('readmodel', 'host-2', 'old trouble', 3, now() - interval '1 hour', now() - interval '50 minutes')`); err != nil {
+		t.Fatal(err)
+	}
+	out = mustCtl(t, cfg, "--database-url", dbURL, "projections", "status", "-f", "json", "--projection", "push,readmodel")
+	rep = ops.StatusReport{}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if p := rep.Projections[0]; p.State != ops.StateFailed || len(p.Failures) != 1 || p.Failures[0].Instance != "host-1" || p.Failures[0].Failures != 12 || p.Failures[0].Error != "redis: connection refused" {
+		t.Fatalf("a failing projection: %+v", p)
+	}
+	if p := rep.Projections[1]; p.State == ops.StateFailed || len(p.Failures) != 0 {
+		t.Fatalf("a projection with a stale failure: %+v", p)
+	}
+	if table := mustCtl(t, cfg, "--database-url", dbURL, "projections", "status"); !regexp.MustCompile(`push\s+failed`).MatchString(table) ||
+		!strings.Contains(table, "push: failing on host-1 since") || !strings.Contains(table, "redis: connection refused") {
+		t.Fatalf("table of a failing projection:\n%s", table)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM projection_failures`); err != nil {
+		t.Fatal(err)
+	}
+
 	// Over --exact-up-to, the lag is the offset difference and says so.
 	out = mustCtl(t, cfg, "--database-url", dbURL, "projections", "status", "-f", "json", "--projection", "readmodel", "--exact-up-to", "1")
 	rep = ops.StatusReport{}
