@@ -157,9 +157,13 @@ func (g *Gateway) opsOf(c echo.Context) (*jobs, string, error) {
 	return g.ops, name, nil
 }
 
-// eventQuery reads an event query from the query string: topic, from, to, type, room, user
-// (topic and type repeatable or comma-separated, as chorusctl's flags).
-func eventQuery(c echo.Context) (ops.EventQuery, error) {
+// eventQuery checks the caller (opsOf) and reads an event query from the query string: topic,
+// from, to, type, room, user (topic and type repeatable or comma-separated, as chorusctl's flags).
+func (g *Gateway) eventQuery(c echo.Context) (*jobs, ops.EventQuery, error) {
+	js, _, err := g.opsOf(c)
+	if err != nil {
+		return nil, ops.EventQuery{}, err
+	}
 	list := func(name string) []string {
 		var out []string
 		for _, v := range c.QueryParams()[name] {
@@ -170,9 +174,9 @@ func eventQuery(c echo.Context) (ops.EventQuery, error) {
 	q, err := ops.NewEventQuery(ops.EventQuerySpec{Topics: list("topic"), From: c.QueryParam("from"), To: c.QueryParam("to"),
 		Types: list("type"), Room: c.QueryParam("room"), User: c.QueryParam("user")}, nil)
 	if err != nil {
-		return q, errValidation("%s", strings.TrimPrefix(err.Error(), ops.ErrInvalidQuery.Error()+": "))
+		return nil, q, errValidation("%s", strings.TrimPrefix(err.Error(), ops.ErrInvalidQuery.Error()+": "))
 	}
-	return q, nil
+	return js, q, nil
 }
 
 // replayEvents: GET /admin/events: chorusctl events replay, streamed: JSON lines (the
@@ -180,11 +184,7 @@ func eventQuery(c echo.Context) (ops.EventQuery, error) {
 // bytes cuts the response off (it has no end then), so a client never takes a partial replay for
 // a whole one.
 func (g *Gateway) replayEvents(c echo.Context) error {
-	js, _, err := g.opsOf(c)
-	if err != nil {
-		return err
-	}
-	q, err := eventQuery(c)
+	js, q, err := g.eventQuery(c)
 	if err != nil {
 		return err
 	}
@@ -242,11 +242,7 @@ func (w *lazyStream) Write(p []byte) (int, error) {
 
 // eventStats: GET /admin/events/stats: chorusctl events stats.
 func (g *Gateway) eventStats(c echo.Context) error {
-	js, _, err := g.opsOf(c)
-	if err != nil {
-		return err
-	}
-	q, err := eventQuery(c)
+	js, q, err := g.eventQuery(c)
 	if err != nil {
 		return err
 	}

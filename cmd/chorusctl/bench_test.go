@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
-	"github.com/chorus-chat/chorus/domain"
 )
 
 // TestReplayThroughput measures `chorusctl events replay` on a log of CHORUS_REPLAY_BENCH
@@ -85,25 +84,10 @@ func seedIfEmpty(t *testing.T, cfg kafka.Config, n int) error {
 		p := kafka.PartitionFor(id.String(), parts)
 		rooms[p] = append(rooms[p], id)
 	}
-	producers := make([]sarama.SyncProducer, parts)
-	for p := range producers {
-		sc := cfg.Sarama()
-		sc.Producer.Idempotent = true
-		sc.Producer.Transaction.ID = fmt.Sprintf("bench-seed-%d-%s", p, uuid.NewString()[:6])
-		sc.Producer.Partitioner = sarama.NewManualPartitioner
-		sc.Net.MaxOpenRequests = 1
-		prod, err := sarama.NewSyncProducer(cfg.Brokers, sc)
-		if err != nil {
-			return err
-		}
-		defer prod.Close()
-		producers[p] = prod
-	}
 	start := time.Now()
 	now := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
 	seq := map[uuid.UUID]int64{}
 	per := n / int(parts)
-	errc := make(chan error, parts)
 	evs := make([][]*sarama.ProducerMessage, parts)
 	for p := int32(0); p < parts; p++ {
 		for i := 0; i < per+boolInt(int(p) < n%int(parts)); i++ {
@@ -115,35 +99,10 @@ func seedIfEmpty(t *testing.T, cfg kafka.Config, n int) error {
 			evs[p] = append(evs[p], &sarama.ProducerMessage{Topic: cfg.Topics.ChatEvents, Partition: p, Key: sarama.StringEncoder(room.String()), Value: sarama.ByteEncoder(b), Timestamp: at})
 		}
 	}
-	for p := int32(0); p < parts; p++ {
-		go func() {
-			prod, msgs := producers[p], evs[p]
-			for len(msgs) > 0 {
-				k := min(50, len(msgs))
-				if err := prod.BeginTxn(); err != nil {
-					errc <- err
-					return
-				}
-				if err := prod.SendMessages(msgs[:k]); err != nil {
-					errc <- err
-					return
-				}
-				if err := prod.CommitTxn(); err != nil {
-					errc <- err
-					return
-				}
-				msgs = msgs[k:]
-			}
-			errc <- nil
-		}()
-	}
-	for range parts {
-		if err := <-errc; err != nil {
-			return err
-		}
+	if err := produceHistory(cfg, evs); err != nil {
+		return err
 	}
 	t.Logf("seeded %d events in %v", n, time.Since(start).Round(time.Millisecond))
-	_ = domain.TypeMessageSent
 	return nil
 }
 

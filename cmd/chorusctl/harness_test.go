@@ -14,8 +14,11 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/postgres"
+	"github.com/chorus-chat/chorus/adapters/postgres/pgtest"
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
@@ -199,4 +202,19 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// migratedDB is a fresh database of the real Postgres, migrated as the server does it, and a
+// pool on it (closed at the end of the test).
+func migratedDB(t *testing.T) (string, *pgxpool.Pool) {
+	t.Helper()
+	dbURL := pgtest.URL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("real Postgres is needed for this test: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return dbURL, pool
 }

@@ -34,14 +34,9 @@ func TestProjectionsStatus(t *testing.T) {
 		Data: domain.UserRegistered{UserID: u, Username: "carol", DisplayName: "Carol", RegisteredAt: old}})
 	up := kafka.PartitionFor(u.String(), 4)
 
-	dbURL := pgtest.URL(t)
+	dbURL, pool := migratedDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pool, err := postgres.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatalf("real Postgres is needed for this test: %v", err)
-	}
-	defer pool.Close()
 	set := func(projection, topic string, part int32, next int64) {
 		t.Helper()
 		if _, err := pool.Exec(ctx, `INSERT INTO projection_checkpoints (projection, topic, partition, next_offset) VALUES ($1, $2, $3, $4)`, projection, topic, part, next); err != nil {

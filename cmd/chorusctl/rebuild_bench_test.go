@@ -345,15 +345,15 @@ func (c *chatHistory) mix() string {
 	return strings.Join(parts, ", ")
 }
 
-// produceHistory writes each partition's records in transactions of 50, the partitions in
-// parallel, each with a transactional producer of its own (as seedIfEmpty does).
+// produceHistory writes each partition's records with a transactional producer of its own, in
+// transactions of 50 as the command processor writes them, all partitions at once.
 func produceHistory(cfg kafka.Config, parts [][]*sarama.ProducerMessage) error {
 	errc := make(chan error, len(parts))
 	for p, msgs := range parts {
 		go func() {
 			sc := cfg.Sarama()
 			sc.Producer.Idempotent = true
-			sc.Producer.Transaction.ID = fmt.Sprintf("rebuild-bench-seed-%d-%s", p, uuid.NewString()[:6])
+			sc.Producer.Transaction.ID = fmt.Sprintf("bench-seed-%d-%s", p, uuid.NewString()[:6])
 			sc.Producer.Partitioner = sarama.NewManualPartitioner
 			sc.Net.MaxOpenRequests = 1
 			prod, err := sarama.NewSyncProducer(cfg.Brokers, sc)

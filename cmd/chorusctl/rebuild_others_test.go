@@ -12,8 +12,6 @@ import (
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/ops"
-	"github.com/chorus-chat/chorus/adapters/postgres"
-	"github.com/chorus-chat/chorus/adapters/postgres/pgtest"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
 	"github.com/chorus-chat/chorus/projections/notify"
@@ -77,14 +75,9 @@ func TestProjectionsRebuildSearchAndNotifications(t *testing.T) {
 		next(domain.MessageSent{RoomID: room, Message: domain.MessageData{ID: uuid.New(), RoomID: room, SenderID: bob, Content: "numbers look fine", MessageType: domain.MessageText, Seq: 2, CreatedAt: at}}),
 	)
 
-	dbURL := pgtest.URL(t)
+	dbURL, pool := migratedDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pool, err := postgres.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatalf("real Postgres is needed for this test: %v", err)
-	}
-	defer pool.Close()
 	sstore, nstore := search.NewStore(pool), notify.NewStore(pool)
 	live := func() {
 		applyLive(t, ctx, cfg, pool, search.Projection, []string{cfg.Topics.ChatEvents}, func(r []checkpoint.Record) error { return sstore.ApplyBatch(ctx, r) })

@@ -14,8 +14,6 @@ import (
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/ops"
-	"github.com/chorus-chat/chorus/adapters/postgres"
-	"github.com/chorus-chat/chorus/adapters/postgres/pgtest"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
 	"github.com/chorus-chat/chorus/projections/readmodel"
@@ -84,14 +82,9 @@ func TestProjectionsRebuildAndVerify(t *testing.T) {
 		l.write(messageEvent(r, int64(i/3+1), at.Add(time.Duration(i)*time.Second), fmt.Sprintf("hello %d", i)))
 	}
 
-	dbURL := pgtest.URL(t)
+	dbURL, pool := migratedDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pool, err := postgres.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatalf("real Postgres is needed for this test: %v", err)
-	}
-	defer pool.Close()
 	projectLive(t, ctx, cfg, pool)
 	var n int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM messages`).Scan(&n); err != nil || n != 30 {
@@ -268,14 +261,9 @@ func TestProjectionsRebuildWhileLive(t *testing.T) {
 	for range 20 {
 		send(20)
 	}
-	dbURL := pgtest.URL(t)
+	dbURL, pool := migratedDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pool, err := postgres.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatalf("real Postgres is needed for this test: %v", err)
-	}
-	defer pool.Close()
 	projectLive(t, ctx, cfg, pool)
 
 	type result struct {
