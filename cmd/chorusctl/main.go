@@ -1,8 +1,10 @@
 // Command chorusctl is the admin and analyst CLI of Chorus: it replays the event log straight
 // from Kafka (read committed, merged by event time, as JSON lines or CSV), counts events, and
-// shows how far each projection is behind the log. Only `projections rebuild` changes anything
-// (it replaces the read model's tables with rebuilt ones); `projections verify` writes a scratch
-// schema it drops again.
+// shows how far each projection is behind the log; it rebuilds a projection (the read model,
+// search, notifications) beside the live one and swaps it in, or verifies it against a rebuild.
+// Only `projections rebuild` changes anything (it replaces the projection's tables with rebuilt
+// ones); `projections verify` writes a scratch schema it drops again. The work is package
+// adapters/ops's, which the gateways' /api/v1/admin endpoints also run.
 //
 // Configuration comes from the same environment as the server (CHORUS_KAFKA_BROKERS,
 // CHORUS_DATABASE_URL), or from flags. Exit codes: 0 ok, 1 failure (one line on stderr),
