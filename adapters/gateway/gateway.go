@@ -40,6 +40,9 @@ type Config struct {
 	BcryptCost int
 	// RealtimeConfig tunes presence, typing, frame rate limits and resume (presence.go).
 	RealtimeConfig
+	// RateLimits bounds HTTP requests per user and, for register and login, per address
+	// (http_ratelimit.go).
+	RateLimits RateLimits
 }
 
 // DefaultConfig is the configuration of the contract.
@@ -54,6 +57,7 @@ func DefaultConfig() Config {
 		SessionTTL:        24 * time.Hour,
 		BcryptCost:        bcrypt.DefaultCost,
 		RealtimeConfig:    DefaultRealtimeConfig(),
+		RateLimits:        DefaultRateLimits(),
 	}
 }
 
@@ -85,6 +89,7 @@ func (c Config) withDefaults() Config {
 		c.BcryptCost = d.BcryptCost
 	}
 	c.RealtimeConfig = c.RealtimeConfig.withDefaults(c.ConnectionTimeout)
+	c.RateLimits = c.RateLimits.withDefaults()
 	return c
 }
 
@@ -102,6 +107,9 @@ type Gateway struct {
 
 	// ops runs the admin operations on the projections (UseOperations); nil answers 503.
 	ops *jobs
+
+	// userLimits and authLimits bound HTTP requests per user and per address (nil: no limit).
+	userLimits, authLimits *limiters
 
 	// search answers GET /search/messages (UseSearch); nil answers 503.
 	search Searcher
@@ -134,8 +142,10 @@ func New(cfg Config, d Dispatcher, rm ReadModel, acc Accounts, log *slog.Logger)
 	cfg = cfg.withDefaults()
 	g := &Gateway{
 		cfg: cfg, dispatch: d, rm: rm, acc: acc, log: log.With("component", "gateway"),
-		hub:   newHub(),
-		names: nameCache{m: map[uuid.UUID]string{}},
+		hub:        newHub(),
+		names:      nameCache{m: map[uuid.UUID]string{}},
+		userLimits: newLimiters(cfg.RateLimits.RequestRate, cfg.RateLimits.RequestBurst),
+		authLimits: newLimiters(cfg.RateLimits.AuthRate, cfg.RateLimits.AuthBurst),
 	}
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  10 * time.Second,
@@ -157,12 +167,13 @@ func (g *Gateway) Routes(e *echo.Echo) {
 	// Middleware is given per route rather than per group: echo makes a group with middleware
 	// catch every unknown path below it, which would answer 401 instead of 404 for them.
 	public := []echo.MiddlewareFunc{g.recoverPanic}
-	authed := []echo.MiddlewareFunc{g.recoverPanic, g.authenticate}
-	query := []echo.MiddlewareFunc{g.recoverPanic, g.authenticate, g.atPosition}
+	auth := []echo.MiddlewareFunc{g.recoverPanic, g.limitAddress}
+	authed := []echo.MiddlewareFunc{g.recoverPanic, g.authenticate, g.limitUser}
+	query := []echo.MiddlewareFunc{g.recoverPanic, g.authenticate, g.limitUser, g.atPosition}
 
 	api := e.Group("/api/v1")
-	api.POST("/auth/register", g.register, public...)
-	api.POST("/auth/login", g.login, public...)
+	api.POST("/auth/register", g.register, auth...)
+	api.POST("/auth/login", g.login, auth...)
 
 	api.GET("/users/me", g.me, query...)
 	api.PATCH("/users/me", g.updateProfile, authed...)

@@ -44,8 +44,13 @@ type Config struct {
 	BcryptCost        int           `env:"CHORUS_BCRYPT_COST" envDefault:"10"`
 	Pprof             bool          `env:"CHORUS_PPROF" envDefault:"false"`
 	// Realtime (adapters/gateway/presence.go) and projector dead letters (cmd/chorus/realtime.go).
-	FrameRate             float64       `env:"CHORUS_WS_FRAME_RATE" envDefault:"20"`
-	FrameBurst            int           `env:"CHORUS_WS_FRAME_BURST" envDefault:"40"`
+	FrameRate  float64 `env:"CHORUS_WS_FRAME_RATE" envDefault:"20"`
+	FrameBurst int     `env:"CHORUS_WS_FRAME_BURST" envDefault:"40"`
+	// HTTP request limits (adapters/gateway/http_ratelimit.go).
+	HTTPRate              float64       `env:"CHORUS_HTTP_RATE" envDefault:"20"`
+	HTTPBurst             int           `env:"CHORUS_HTTP_BURST" envDefault:"100"`
+	AuthRate              float64       `env:"CHORUS_AUTH_RATE" envDefault:"5"`
+	AuthBurst             int           `env:"CHORUS_AUTH_BURST" envDefault:"20"`
 	TypingInterval        time.Duration `env:"CHORUS_TYPING_INTERVAL" envDefault:"1s"`
 	ResumeLimit           int           `env:"CHORUS_RESUME_LIMIT" envDefault:"1000"`
 	PresenceTTL           time.Duration `env:"CHORUS_PRESENCE_TTL" envDefault:"300s"`

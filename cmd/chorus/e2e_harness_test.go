@@ -135,6 +135,13 @@ func baseEnv() []string {
 func (h *harness) start(name string, vars map[string]string, args ...string) *proc {
 	h.t.Helper()
 	env := baseEnv()
+	// Tests script their users far faster than people type: the HTTP request limits are off
+	// unless a test sets them (TestE2EHTTPRateLimits does).
+	for _, k := range []string{"CHORUS_HTTP_RATE", "CHORUS_AUTH_RATE"} {
+		if _, ok := vars[k]; !ok {
+			env = append(env, k+"=-1")
+		}
+	}
 	for k, v := range vars {
 		env = append(env, k+"="+v)
 	}

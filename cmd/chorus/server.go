@@ -153,6 +153,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		gcfg.HeartbeatInterval, gcfg.ConnectionTimeout = cfg.HeartbeatInterval, cfg.ConnectionTimeout
 		gcfg.EnableCompression, gcfg.SessionTTL, gcfg.BcryptCost = cfg.EnableCompression, cfg.SessionTTL, cfg.BcryptCost
 		gcfg.RealtimeConfig = realtimeConfig(cfg)
+		gcfg.RateLimits = gateway.RateLimits{RequestRate: cfg.HTTPRate, RequestBurst: cfg.HTTPBurst, AuthRate: cfg.AuthRate, AuthBurst: cfg.AuthBurst}
 		gw = gateway.New(gcfg, disp, store, postgres.NewAccounts(pool), log.With("role", roleGateway))
 		gw.UseMetrics(met)
 		gw.Routes(e)

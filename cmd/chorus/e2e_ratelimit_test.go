@@ -1,0 +1,61 @@
+package main_test
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// HTTP requests are limited per signed-in user and, for register and login, per address: over
+// the limit a request is answered 429 rate_limited with Retry-After and does nothing; other
+// users are not held back, and after Retry-After the user may go on.
+func TestE2EHTTPRateLimits(t *testing.T) {
+	skipShort(t)
+	sfx := randomHex(3)
+	c := startCluster(t, map[string]string{
+		"CHORUS_HTTP_RATE": "1", "CHORUS_HTTP_BURST": "5",
+		"CHORUS_AUTH_RATE": "0.5", "CHORUS_AUTH_BURST": "4",
+	})
+	gw := c.gwURL(0)
+
+	// Four auth calls from this address pass (two registrations, two logins), the fifth not.
+	alice, bob := "rl_alice_"+sfx, "rl_bob_"+sfx
+	register(t, gw, alice)
+	register(t, gw, bob)
+	aliceTok, bobTok := login(t, gw, alice), login(t, gw, bob)
+	expectError(t, gw, "", "POST", "/api/v1/auth/register", map[string]any{"username": "rl_carol_" + sfx, "password": testPassword},
+		http.StatusTooManyRequests, "rate_limited")
+	// The other gateway keeps its own buckets.
+	register(t, c.gwURL(1), "rl_carol_"+sfx)
+
+	// Five requests of alice's pass, the sixth is refused with Retry-After; bob is not held back.
+	for range 5 {
+		call(t, gw, aliceTok, "GET", "/api/v1/users/me", nil, http.StatusOK, nil)
+	}
+	roomName := "rl-room-" + sfx
+	req, _ := http.NewRequest("POST", gw+"/api/v1/rooms", strings.NewReader(`{"name":"`+roomName+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+aliceTok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	retry, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if resp.StatusCode != http.StatusTooManyRequests || err != nil || retry < 1 {
+		t.Fatalf("alice's sixth request: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	call(t, gw, bobTok, "GET", "/api/v1/users/me", nil, http.StatusOK, nil)
+
+	// After Retry-After alice goes on; the refused request did nothing.
+	time.Sleep(time.Duration(retry) * time.Second)
+	var rooms struct {
+		Rooms []apiRoom `json:"rooms"`
+	}
+	call(t, gw, aliceTok, "GET", "/api/v1/rooms?q="+roomName, nil, http.StatusOK, &rooms)
+	if len(rooms.Rooms) != 0 {
+		t.Fatalf("a refused request created a room: %+v", rooms.Rooms)
+	}
+}
