@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -57,8 +56,9 @@ func (h *searchHandler) Checkpoints(ctx context.Context) (map[string]map[int32]i
 func (h *searchHandler) Handle(ctx context.Context, recs []kafka.Record) error {
 	out := make([]search.Record, len(recs))
 	for i, r := range recs {
-		out[i] = search.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
-		if err := json.Unmarshal(r.Value, &out[i].Event); err != nil {
+		ev, err := kafka.DecodeEvent(r.Value)
+		out[i] = search.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Event: ev}
+		if err != nil {
 			h.log.Warn("search index skips an undecodable record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 			out[i].Event = domain.Event{}
 		}
