@@ -36,7 +36,10 @@ type conn struct {
 	// ws is set by attach once the upgrade is done. The socket is registered and subscribed
 	// before that (so it misses no push sent after the client saw the upgrade succeed), and
 	// closeWith/abort may run before there is a connection to apply them to.
-	ws     atomic.Pointer[websocket.Conn]
+	ws atomic.Pointer[websocket.Conn]
+	// batch is ws's network connection, which gathers a queue's frames into one write; set
+	// with ws, before the writer starts (nil: every frame is written alone).
+	batch  *batchedConn
 	userID uuid.UUID
 	// id names the socket in the shared presence record.
 	id string
@@ -270,12 +273,12 @@ func (c *conn) writeLoop() {
 	for {
 		select {
 		case b := <-c.send:
-			if err := c.write(b, time.Now().Add(writeWait)); err != nil {
+			if err := c.writeBatch(b); err != nil {
 				c.abort("write failed")
 				return
 			}
 		case b := <-c.bulk:
-			if err := c.write(b, time.Now().Add(writeWait)); err != nil {
+			if err := c.writeBatch(b); err != nil {
 				c.abort("write failed")
 				return
 			}
@@ -289,6 +292,33 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// writeBatch writes first and whatever else is queued by then (up to maxBatchFrames), in one
+// write to the network when the connection batches (batchedConn).
+func (c *conn) writeBatch(first []byte) error {
+	deadline := time.Now().Add(writeWait)
+	if c.batch == nil {
+		return c.write(first, deadline)
+	}
+	c.batch.hold()
+	err := c.write(first, deadline)
+	for n := 1; err == nil && n < maxBatchFrames; n++ {
+		var b []byte
+		select {
+		case b = <-c.send:
+		case b = <-c.bulk:
+		default:
+		}
+		if b == nil {
+			break
+		}
+		err = c.write(b, deadline)
+	}
+	if ferr := c.batch.flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 // finish flushes the queue (e.g. a frame_too_large error before the 1009) and sends the close

@@ -54,13 +54,15 @@ func (g *Gateway) serveWS(c echo.Context) error {
 	}
 	g.hub.subscribe(cn, rooms)
 
-	ws, err := g.upgrader.Upgrade(c.Response(), r, nil)
+	bw := &batchingWriter{ResponseWriter: c.Response()}
+	ws, err := g.upgrader.Upgrade(bw, r, nil)
 	if err != nil {
 		// The upgrader has answered the client already (see handshakeError).
 		g.log.Debug("websocket upgrade failed", "err", err)
 		return nil
 	}
 	started = true
+	cn.batch = bw.conn
 	cn.attach(ws)
 	go cn.run()
 	return nil
