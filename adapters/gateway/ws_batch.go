@@ -10,9 +10,10 @@ import (
 // batchedConn is a socket's network connection that can hold writes back: while the writer
 // drains a socket's queue, the frames gather in a buffer and go out in one write when the queue
 // is empty (or the buffer full). Under load a socket has many frames queued at once (a busy
-// room sends one per message), and a write system call per frame was a sixth of the gateway's
-// CPU (docs/benchmarks.md). Writes outside a batch (the handshake, gorilla's control frames
-// from other goroutines) go out at once, or with the batch if one is open.
+// room sends one per message), and a write system call per frame was 8% of the all-in-one
+// process's CPU at saturation (docs/benchmarks.md). Writes outside a batch (the handshake,
+// gorilla's control frames from other goroutines) go out at once, or with the batch if one is
+// open.
 type batchedConn struct {
 	net.Conn
 	mu      sync.Mutex
