@@ -1,0 +1,74 @@
+package gateway
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"testing"
+)
+
+// recordingConn records every write that reaches the network.
+type recordingConn struct {
+	net.Conn
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes = append(c.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+func (c *recordingConn) got() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes
+}
+
+func TestBatchedConnGathersWritesUntilFlush(t *testing.T) {
+	under := &recordingConn{}
+	b := newBatchedConn(under)
+
+	// Outside a batch a write goes out at once.
+	if _, err := b.Write([]byte("handshake")); err != nil || len(under.got()) != 1 {
+		t.Fatalf("a write outside a batch: %v, %d writes", err, len(under.got()))
+	}
+	// Inside one, nothing goes out until the flush, then everything in one write, in order.
+	b.hold()
+	for _, f := range []string{"one", "two", "three"} {
+		if _, err := b.Write([]byte(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(under.got()); n != 1 {
+		t.Fatalf("%d writes reached the network before the flush", n-1)
+	}
+	if err := b.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if w := under.got(); len(w) != 2 || string(w[1]) != "onetwothree" {
+		t.Fatalf("after the flush: %q", w)
+	}
+	// A batch bigger than the buffer goes out in pieces, nothing lost.
+	b.hold()
+	big := bytes.Repeat([]byte("x"), 3*batchBytes+5)
+	if _, err := b.Write(big); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.flush(); err != nil {
+		t.Fatal(err)
+	}
+	var total int
+	for _, w := range under.got()[2:] {
+		total += len(w)
+	}
+	if total != len(big) {
+		t.Fatalf("%d of %d bytes written", total, len(big))
+	}
+	// After the batch, writes go out at once again.
+	if _, err := b.Write([]byte("pong")); err != nil || string(under.got()[len(under.got())-1]) != "pong" {
+		t.Fatalf("a write after the batch: %v", err)
+	}
+}
