@@ -220,15 +220,6 @@ func inviteOnlyRoom(more ...domain.EventData) []domain.EventData {
 	return append([]domain.EventData{created(alice, true, ""), joined(alice, domain.RoleOwner)}, more...)
 }
 
-// given concatenates fixture fragments.
-func given(parts ...[]domain.EventData) []domain.EventData {
-	var out []domain.EventData
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}
-
 func evs(d ...domain.EventData) []domain.EventData { return d }
 
 func str(s string) *string { return &s }

@@ -64,11 +64,7 @@ func (h *notificationHandler) Handle(ctx context.Context, recs []kafka.Record) e
 	if err != nil {
 		return err
 	}
-	out := make([]notify.Record, len(rs))
-	for i, r := range rs {
-		out[i] = notify.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Event: r.Event}
-	}
-	return h.store.ApplyBatch(ctx, out)
+	return h.store.ApplyBatch(ctx, rs)
 }
 
 // notificationLog appends NotificationCreated records to notification-events, keyed by user

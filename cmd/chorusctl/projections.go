@@ -158,12 +158,3 @@ func databaseName(url string) string {
 	}
 	return cfg.ConnConfig.Database
 }
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
