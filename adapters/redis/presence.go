@@ -200,7 +200,7 @@ func (p *Presence) transition(ctx context.Context, s *goredis.Script, user uuid.
 // announced offline.
 func (p *Presence) Sweep(ctx context.Context, limit int, offline func(user uuid.UUID) (projections.Push, error)) (found, announced int, err error) {
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	members, err := p.cl.ZRangeByScore(ctx, p.entries, &goredis.ZRangeBy{Min: "-inf", Max: now, Count: int64(limit)}).Result()
+	members, err := p.cl.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: p.entries, Start: "-inf", Stop: now, ByScore: true, Count: int64(limit)}).Result()
 	if err != nil {
 		return 0, 0, fmt.Errorf("expired presence entries: %w", err)
 	}
