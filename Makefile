@@ -17,7 +17,7 @@ ARGS ?=
 BENCHTIME ?= 1x
 BENCH_ARGS ?=
 
-.PHONY: build run test bench bench-replay bench-rebuild fmt vet clean
+.PHONY: build run test bench bench-replay bench-rebuild fmt vet lint clean
 
 build:
 	$(GO) build -o bin/chorus ./cmd/chorus
@@ -81,6 +81,13 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+# go vet and staticcheck (installed on first use with go install; not part of make test, which
+# must not need the network).
+STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
+lint: vet
+	@if [ ! -x "$(STATICCHECK)" ]; then $(GO) install honnef.co/go/tools/cmd/staticcheck@latest; fi
+	$(STATICCHECK) ./...
 
 # Leaves ./data (the embedded broker's log) alone: it is state, not a build product.
 clean:
