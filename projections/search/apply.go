@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -42,38 +43,39 @@ func (s *Store) ApplyBatchIn(ctx context.Context, schema, projection string, rec
 }
 
 func (s *Store) applyBatch(ctx context.Context, schema, projection string, recs []Record) (map[partition]int64, error) {
+	var run sentRun
 	applied, err := checkpoint.Apply(ctx, s.pool, schema, projection, recs, func(st *checkpoint.Statements, r Record) {
+		if d, ok := r.Event.Data.(domain.MessageSent); ok {
+			run.add(r, d)
+			return
+		}
+		run.flush(st)
 		st.Describe(r, queueEvent(&st.Batch, r.Event))
-	}, nil)
+	}, func(_ context.Context, _ pgx.Tx, st *checkpoint.Statements) error {
+		run.flush(st)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("search: apply batch: %w", err)
 	}
 	return applied, nil
 }
 
-// insertMessage indexes a message. On a conflict, keepFirst keeps the row as it is (a
-// redelivered MessageSent must not undo a later edit) and takeEdit takes the new content.
+// insertMessage indexes a message; takeEdit makes it an upsert that takes the new content (an
+// edit). A run of new messages goes in with sqlIndexMessages.
 const (
 	insertMessage = `INSERT INTO search_messages
 			(id, room_id, seq, sender_id, content, message_type, reply_to_message_id, created_at, edited_at, tsv)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::tsvector)`
-	keepFirst = ` ON CONFLICT (id) DO NOTHING`
-	takeEdit  = ` ON CONFLICT (id) DO UPDATE
+	takeEdit = ` ON CONFLICT (id) DO UPDATE
 		SET content = EXCLUDED.content, edited_at = EXCLUDED.edited_at, tsv = EXCLUDED.tsv`
 )
 
 // queueEvent queues the statements that apply e and returns a short description of each. Events
 // the index does not follow are skipped (their records still advance the checkpoint).
+// MessageSent goes in runs (sentRun).
 func queueEvent(b *pgx.Batch, e domain.Event) []string {
 	switch d := e.Data.(type) {
-	case domain.MessageSent:
-		m := d.Message
-		roomID, content := cmp.Or(d.RoomID, m.RoomID), storable(m.Content)
-		b.Queue(insertMessage+keepFirst,
-			m.ID, roomID, m.Seq, m.SenderID, content, cmp.Or(m.MessageType, domain.MessageText),
-			m.ReplyToMessageID, m.CreatedAt, nil, Document(roomID, content))
-		return []string{"index message"}
-
 	case domain.MessageUpdated:
 		// An upsert: the event repeats the message's facts, so the index holds the message even
 		// if it never saw the MessageSent (a log that starts later, say).
@@ -127,4 +129,65 @@ func queueRemoveMember(b *pgx.Batch, roomID, userID uuid.UUID) []string {
 // first record not yet applied. It is the projector runner's resume point.
 func (s *Store) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
 	return checkpoint.Load(ctx, s.pool, Projection)
+}
+
+// sentRun gathers consecutive MessageSent events into one statement that indexes them all
+// (arrays unnested): a busy log is nearly all messages, and one statement per message was most
+// of the index's cost (docs/benchmarks.md). Any other event ends the run first, so every
+// statement still sees the effects of the events before it in the log (a deletion never
+// meets a message that is not in yet, which it would then not delete).
+type sentRun struct {
+	ids, rooms, senders, replies []uuid.UUID
+	hasReply                     []bool
+	seqs                         []int64
+	contents, types, docs        []string
+	createdAt                    []time.Time
+	first, last                  Record
+}
+
+func (m *sentRun) add(r Record, d domain.MessageSent) {
+	if len(m.ids) == 0 {
+		m.first = r
+	}
+	m.last = r
+	msg := d.Message
+	roomID, content := cmp.Or(d.RoomID, msg.RoomID), storable(msg.Content)
+	var reply uuid.UUID
+	if msg.ReplyToMessageID != nil {
+		reply = *msg.ReplyToMessageID
+	}
+	m.ids, m.rooms, m.senders = append(m.ids, msg.ID), append(m.rooms, roomID), append(m.senders, msg.SenderID)
+	m.replies, m.hasReply = append(m.replies, reply), append(m.hasReply, msg.ReplyToMessageID != nil)
+	m.seqs, m.createdAt = append(m.seqs, msg.Seq), append(m.createdAt, msg.CreatedAt)
+	m.contents, m.types = append(m.contents, content), append(m.types, cmp.Or(msg.MessageType, domain.MessageText))
+	m.docs = append(m.docs, Document(roomID, content))
+}
+
+// sqlIndexMessages indexes a run of messages; a message indexed before keeps its row (a
+// redelivered MessageSent must not undo a later edit).
+const sqlIndexMessages = `INSERT INTO search_messages
+		(id, room_id, seq, sender_id, content, message_type, reply_to_message_id, created_at, edited_at, tsv)
+	SELECT id, room_id, seq, sender_id, content, message_type, CASE WHEN has_reply THEN reply_to END, created_at, NULL, doc::tsvector
+	FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::uuid[], $8::bool[], $9::timestamptz[], $10::text[])
+		AS m(id, room_id, seq, sender_id, content, message_type, reply_to, has_reply, created_at, doc)
+	ON CONFLICT (id) DO NOTHING`
+
+// flush queues the run's statement, if it has messages, and starts a new run.
+func (m *sentRun) flush(st *checkpoint.Statements) {
+	if len(m.ids) == 0 {
+		return
+	}
+	// [16]byte arrays: pgx sends uuid.UUID through its driver.Valuer, a string per element.
+	uuids := func(xs []uuid.UUID) [][16]byte {
+		out := make([][16]byte, len(xs))
+		for i, x := range xs {
+			out[i] = x
+		}
+		return out
+	}
+	st.Batch.Queue(sqlIndexMessages, uuids(m.ids), uuids(m.rooms), m.seqs, uuids(m.senders), m.contents, m.types,
+		uuids(m.replies), m.hasReply, m.createdAt, m.docs)
+	st.Note(fmt.Sprintf("index %d messages (MessageSent from %s:%d:%d to %s:%d:%d)", len(m.ids),
+		m.first.Topic, m.first.Partition, m.first.Offset, m.last.Topic, m.last.Partition, m.last.Offset))
+	*m = sentRun{}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/search"
 )
 
@@ -324,5 +325,40 @@ func TestWaitFor(t *testing.T) {
 		}
 	case <-time.After(6 * time.Second):
 		t.Fatal("WaitFor did not return")
+	}
+}
+
+// Runs of messages go in as one statement: in one batch, each keeps its own fields, an edit or
+// a deletion after it in the batch applies to it, and a message after the deletion is indexed.
+func TestOneBatchKeepsTheLogOrder(t *testing.T) {
+	f := newFixture(t)
+	alice := uuid.New()
+	room, recs := f.log.createRoom(alice, false)
+	first, sent1 := f.log.send(room, alice, "walnut first")
+	reply := f.log.act(room, alice, domain.SendMessage{Content: "https://example.com/walnut.png", MessageType: domain.MessageImage, ReplyToMessageID: &first})
+	doomed, sent3 := f.log.send(room, alice, "walnut doomed")
+	edited, sent4 := f.log.send(room, alice, "walnut draft")
+	f.apply(recs, sent1, reply, sent3, sent4,
+		f.log.act(room, alice, domain.DeleteMessage{MessageID: doomed}),
+		f.log.act(room, alice, domain.EditMessage{MessageID: edited, Content: "walnut final"}))
+	_, after := f.log.send(room, alice, "walnut after")
+	f.apply(after)
+
+	res := f.search(search.Query{UserID: alice, Text: "walnut", Limit: 10})
+	got := map[string]projections.Message{}
+	for _, m := range res {
+		got[m.Content] = m
+	}
+	if len(res) != 4 || got["walnut doomed"].ID != uuid.Nil || got["walnut draft"].ID != uuid.Nil {
+		t.Fatalf("found %d: %+v", len(res), res)
+	}
+	if m := got["https://example.com/walnut.png"]; m.MessageType != domain.MessageImage || m.ReplyToMessageID == nil || *m.ReplyToMessageID != first || m.Seq != 2 {
+		t.Fatalf("the reply: %+v", m)
+	}
+	if m := got["walnut first"]; m.ReplyToMessageID != nil || m.MessageType != domain.MessageText || m.ID != first {
+		t.Fatalf("the first message: %+v", m)
+	}
+	if m := got["walnut final"]; m.ID != edited || m.EditedAt == nil {
+		t.Fatalf("the edited message: %+v", m)
 	}
 }
