@@ -23,7 +23,7 @@ import (
 // /admin/jobs run: package ops over the deployment's database and Kafka (ops.Runner), as
 // chorusctl runs it.
 type Operations interface {
-	Replay(ctx context.Context, q ops.EventQuery, format string, w io.Writer) (kafka.ReplayStats, error)
+	Replay(ctx context.Context, q ops.EventQuery, format string, follow bool, caughtUp func() error, w io.Writer) (kafka.ReplayStats, error)
 	EventStats(ctx context.Context, q ops.EventQuery) (ops.EventStats, error)
 	Status(ctx context.Context, o ops.StatusOptions) (ops.StatusReport, error)
 	Rebuild(ctx context.Context, projection string, o ops.RebuildOptions) (ops.RebuildResult, error)
@@ -182,7 +182,8 @@ func (g *Gateway) eventQuery(c echo.Context) (*jobs, ops.EventQuery, error) {
 // replayEvents: GET /admin/events: chorusctl events replay, streamed: JSON lines (the
 // contract's envelopes, secrets removed) or CSV, in event time order. A failure after the first
 // bytes cuts the response off (it has no end then), so a client never takes a partial replay for
-// a whole one.
+// a whole one. With follow=true it goes on with the events committed afterwards (sent as soon as
+// the replay has caught up with them) until the client goes away.
 func (g *Gateway) replayEvents(c echo.Context) error {
 	js, q, err := g.eventQuery(c)
 	if err != nil {
@@ -196,8 +197,31 @@ func (g *Gateway) replayEvents(c echo.Context) error {
 	if contentType == "" {
 		return errValidation("format must be jsonl or csv")
 	}
+	var follow bool
+	switch c.QueryParam("follow") {
+	case "", "false":
+	case "true":
+		if !q.To.IsZero() {
+			return errValidation("follow and to exclude each other")
+		}
+		follow = true
+	default:
+		return errValidation("follow must be true or false")
+	}
 	w := &lazyStream{c: c, contentType: contentType}
-	if _, err := js.run.Replay(c.Request().Context(), q, format, w); err != nil {
+	caughtUp := func() error {
+		if !w.started {
+			w.start() // a followed replay with nothing yet still answers at once
+		}
+		w.c.Response().Flush()
+		return nil
+	}
+	// A followed replay also ends when the gateway shuts down (the HTTP server would wait for
+	// it until its deadline).
+	ctx, cancel := context.WithCancel(c.Request().Context())
+	defer cancel()
+	defer context.AfterFunc(js.ctx, cancel)()
+	if _, err := js.run.Replay(ctx, q, format, follow, caughtUp, w); err != nil {
 		if !w.started {
 			return opsError(err)
 		}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -316,7 +317,7 @@ func TestAdminJobsEndAtShutdown(t *testing.T) {
 	}
 }
 
-func (f *fakeOps) Replay(_ context.Context, q ops.EventQuery, format string, w io.Writer) (kafka.ReplayStats, error) {
+func (f *fakeOps) Replay(ctx context.Context, q ops.EventQuery, format string, follow bool, caughtUp func() error, w io.Writer) (kafka.ReplayStats, error) {
 	f.mu.Lock()
 	f.queries = append(f.queries, q)
 	fail := f.fail
@@ -337,6 +338,14 @@ func (f *fakeOps) Replay(_ context.Context, q ops.EventQuery, format string, w i
 		if fail != nil && i == 1 {
 			return kafka.ReplayStats{}, fail
 		}
+	}
+	if follow {
+		// Caught up: what was written must reach the client now, and the replay goes on until
+		// the client goes away.
+		if err := caughtUp(); err != nil {
+			return kafka.ReplayStats{}, err
+		}
+		<-ctx.Done()
 	}
 	return kafka.ReplayStats{Delivered: 3}, nil
 }
@@ -412,6 +421,29 @@ func TestAdminEventReplayAndStats(t *testing.T) {
 		}
 	}
 
+	// Following: the lines come as soon as the replay has caught up, before the response ends;
+	// the client leaving ends it.
+	fctx, fcancel := context.WithCancel(context.Background())
+	freq, _ := http.NewRequestWithContext(fctx, "GET", e.srv.URL+"/api/v1/admin/events?follow=true", nil)
+	freq.Header.Set("Authorization", "Bearer "+tok)
+	fresp, err := http.DefaultClient.Do(freq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(fresp.Body)
+	for i := range 3 {
+		if !lines.Scan() || lines.Text() != fmt.Sprintf("{\"n\":%d}", i) {
+			t.Fatalf("followed line %d: %q, %v", i, lines.Text(), lines.Err())
+		}
+	}
+	fcancel()
+	fresp.Body.Close()
+	for _, bad := range []string{"?follow=yes", "?follow=true&to=offset:5"} {
+		if r := e.do("GET", "/api/v1/admin/events"+bad, tok, nil); r.status != http.StatusBadRequest || r.errCode() != domain.CodeValidationFailed {
+			t.Errorf("%s: %d %s", bad, r.status, r.raw)
+		}
+	}
+
 	r := e.mustDo(http.StatusOK, "GET", "/api/v1/admin/events/stats?topic=chat-events", tok, nil)
 	if r.body["events"] != float64(7) || r.body["by_type"].(map[string]any)["MessageSent"] != float64(7) {
 		t.Fatalf("stats: %s", r.raw)
@@ -420,5 +452,33 @@ func TestAdminEventReplayAndStats(t *testing.T) {
 		if r := e.do("GET", path, bobTok, nil); r.status != http.StatusForbidden || r.errCode() != domain.CodeForbidden {
 			t.Errorf("non-admin %s: %d %s", path, r.status, r.raw)
 		}
+	}
+}
+
+// A followed replay ends when the gateway shuts down, not only when its client leaves.
+func TestAdminFollowedReplayEndsAtShutdown(t *testing.T) {
+	e := newEnv(t, nil)
+	e.gw.SetAdmins([]string{"root"})
+	e.gw.UseOperations(newFakeOps())
+	tok, _ := e.user("root")
+	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/admin/events?follow=true", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		done <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e.gw.Shutdown(ctx)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a followed replay outlived the gateway's shutdown")
 	}
 }

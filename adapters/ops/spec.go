@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -92,7 +91,7 @@ func SpecNames() []string {
 	for _, s := range Specs {
 		out = append(out, s.Name)
 	}
-	return slices.Clip(out)
+	return out
 }
 
 // Runner runs the operations against one deployment: what the gateway's admin endpoints call.
@@ -102,9 +101,10 @@ type Runner struct {
 	Kafka kafka.Config
 }
 
-// Replay is ReplayTo on r's deployment.
-func (r Runner) Replay(ctx context.Context, q EventQuery, format string, w io.Writer) (kafka.ReplayStats, error) {
-	return ReplayTo(ctx, r.Kafka, q, format, kafka.ReplayOptions{}, w)
+// Replay is ReplayTo on r's deployment. Following, it calls caughtUp (if not nil) whenever it
+// has written everything committed so far, and ends when ctx does.
+func (r Runner) Replay(ctx context.Context, q EventQuery, format string, follow bool, caughtUp func() error, w io.Writer) (kafka.ReplayStats, error) {
+	return ReplayTo(ctx, r.Kafka, q, format, kafka.ReplayOptions{Follow: follow, OnCaughtUp: caughtUp}, w)
 }
 
 // EventStats is Stats on r's deployment.

@@ -7,7 +7,9 @@ package main_test
 //	go test -count=1 -race -run TestAdminOperationsEndToEnd -v ./cmd/chorus/
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -525,6 +527,30 @@ func TestAdminOperationsEndToEnd(t *testing.T) {
 	for _, format := range []string{"jsonl", "csv"} {
 		expectError(t, admin.base, admin.token, "GET", "/api/v1/admin/events?topic=no-such-topic&format="+format, nil, http.StatusNotFound, "not_found")
 	}
+
+	// Following the room: what is there comes first, then a message sent afterwards arrives on
+	// the open response.
+	fctx, fcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer fcancel()
+	freq, _ := http.NewRequestWithContext(fctx, "GET", admin.base+"/api/v1/admin/events?follow=true&type=MessageSent&room="+room.ID, nil)
+	freq.Header.Set("Authorization", "Bearer "+admin.token)
+	fresp, err := http.DefaultClient.Do(freq)
+	if err != nil || fresp.StatusCode != http.StatusOK {
+		t.Fatalf("follow: %v %v", fresp, err)
+	}
+	defer fresp.Body.Close()
+	followed := bufio.NewScanner(fresp.Body)
+	followed.Buffer(make([]byte, 1<<20), 1<<20)
+	for range counts["MessageSent"] {
+		if !followed.Scan() {
+			t.Fatalf("followed replay ended early: %v", followed.Err())
+		}
+	}
+	latest := user.postForSearch(t, room.ID, "followed live "+sfx)
+	if !followed.Scan() || !strings.Contains(followed.Text(), latest.Message.ID) {
+		t.Fatalf("the message sent while following: %q, %v", followed.Text(), followed.Err())
+	}
+	fcancel()
 	t.Logf("done in %v", time.Since(testStart).Round(time.Millisecond))
 }
 
