@@ -3,6 +3,7 @@ package readmodel
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,6 +33,9 @@ const (
 //     of each message wins, as it would one after the other), then all deletions (a message is
 //     never edited after it is deleted, so only that order occurs). Their change-log entries are
 //     keyed by the event's version and go in together.
+//   - registrations go in as three statements for a run of them (users, credentials, dropped
+//     attempts), just before the next profile update (the one event that changes a user row)
+//     or at the end: nothing else reads or writes those tables.
 //   - read markers only ever grow: they go as one statement with each member's highest, after
 //     every other event of the batch. Only a member moves a marker, so its join came first, in
 //     this batch or an earlier one; and a later leave drops the row (the marker meets nothing),
@@ -63,6 +67,7 @@ type bulk struct {
 		kinds           []string
 	}
 	markers map[memberKey]int64
+	regs    registrations
 }
 
 type memberKey struct{ room, user uuid.UUID }
@@ -106,6 +111,11 @@ func (b *bulk) add(st *checkpoint.Statements, r Record) {
 		k := memberKey{d.RoomID, d.UserID}
 		b.markers[k] = max(b.markers[k], d.Seq)
 		return
+	case domain.UserRegistered:
+		b.regs.add(r, d)
+		return
+	case domain.UserProfileUpdated:
+		b.regs.flush(st) // the profile applies to the registered row
 	case domain.UserJoinedRoom:
 		if !b.copyMessages {
 			b.sent.flush(st)
@@ -137,6 +147,7 @@ func (b *bulk) queueMarkers(st *checkpoint.Statements) {
 // finish queues everything still gathered, then each touched room's last_seq and updated_at;
 // with copyMessages it first copies the messages in on tx.
 func (b *bulk) finish(ctx context.Context, tx pgx.Tx, st *checkpoint.Statements) error {
+	b.regs.flush(st)
 	if b.copyMessages {
 		if err := b.sent.copy(ctx, tx); err != nil {
 			return err
@@ -282,4 +293,48 @@ func (m *messageRun) copy(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("copy %d message changes (MessageSent from %s:%d:%d): %w", m.len(), m.first.Topic, m.first.Partition, m.first.Offset, err)
 	}
 	return nil
+}
+
+// registrations gathers UserRegistered events.
+type registrations struct {
+	ids, commands                   uuidArray
+	names, lowers, displays, emails []string
+	at                              []time.Time
+}
+
+func (g *registrations) add(r Record, d domain.UserRegistered) {
+	display := d.DisplayName
+	if display == "" {
+		display = d.Username
+	}
+	g.ids, g.commands = append(g.ids, d.UserID), append(g.commands, r.Event.CommandID)
+	g.names, g.lowers = append(g.names, d.Username), append(g.lowers, strings.ToLower(d.Username))
+	g.displays, g.emails, g.at = append(g.displays, display), append(g.emails, d.Email), append(g.at, d.RegisteredAt)
+}
+
+// flush queues the run's statements, if it has registrations, and starts a new run.
+func (g *registrations) flush(st *checkpoint.Statements) {
+	if len(g.ids) == 0 {
+		return
+	}
+	st.Batch.Queue(`INSERT INTO users (id, username, username_lower, display_name, email, created_at, updated_at)
+		SELECT id, username, username_lower, display_name, NULLIF(email, ''), at, at
+		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+			AS u(id, username, username_lower, display_name, email, at)
+		ON CONFLICT DO NOTHING`, g.ids, g.names, g.lowers, g.displays, g.emails, g.at)
+	// The password hash was saved under the id of the command that registered; only that
+	// command's hash becomes the credentials, never a losing racer's for the same name.
+	st.Batch.Queue(`INSERT INTO credentials (user_id, password_hash)
+		SELECT a.user_id, a.password_hash
+		FROM registration_attempts a JOIN unnest($1::uuid[], $2::uuid[]) AS r(command_id, user_id)
+		  ON a.command_id = r.command_id AND a.user_id = r.user_id
+		ON CONFLICT (user_id) DO NOTHING`, g.commands, g.ids)
+	// The name is taken now: no other attempt for it can ever be installed, so drop them all
+	// rather than keep stray copies of password hashes.
+	st.Batch.Queue(`DELETE FROM registration_attempts WHERE user_id = ANY($1::uuid[])`, g.ids)
+	n := len(g.ids)
+	st.Note(fmt.Sprintf("insert %d users", n))
+	st.Note(fmt.Sprintf("install the credentials of %d users", n))
+	st.Note(fmt.Sprintf("drop the registration attempts of %d users", n))
+	*g = registrations{}
 }

@@ -1,7 +1,6 @@
 package readmodel
 
 import (
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,25 +25,6 @@ type roomTouch struct {
 // checkpoint). Messages and read markers are not handled here: they go in bulk (bulk.go).
 func queueEvent(b *pgx.Batch, e domain.Event) []string {
 	switch d := e.Data.(type) {
-	case domain.UserRegistered:
-		display := d.DisplayName
-		if display == "" {
-			display = d.Username
-		}
-		b.Queue(`INSERT INTO users (id, username, username_lower, display_name, email, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, $6)
-			ON CONFLICT DO NOTHING`,
-			d.UserID, d.Username, strings.ToLower(d.Username), display, d.Email, d.RegisteredAt)
-		// The password hash was saved under the id of the command that registered; only that
-		// command's hash becomes the credentials, never a losing racer's for the same name.
-		b.Queue(`INSERT INTO credentials (user_id, password_hash)
-			SELECT user_id, password_hash FROM registration_attempts WHERE command_id = $1 AND user_id = $2
-			ON CONFLICT (user_id) DO NOTHING`, e.CommandID, d.UserID)
-		// The name is taken now: no other attempt for it can ever be installed, so drop them
-		// all rather than keep stray copies of password hashes.
-		b.Queue(`DELETE FROM registration_attempts WHERE user_id = $1`, d.UserID)
-		return []string{"insert user", "install credentials", "drop registration attempts"}
-
 	case domain.UserProfileUpdated:
 		// NULL (a nil field) keeps the column; "" clears the email or the avatar, and gives the
 		// display name back its default, the username, as at registration.

@@ -317,7 +317,9 @@ func TestBulkStatementsKeepTheLogOrder(t *testing.T) {
 	m1 := log.send(room, alice, "one")
 	m2 := log.send(room, alice, "two")
 	id1, id2 := messageID(t, m1), messageID(t, m2)
-	recs := concat(regA, regB, regC, created, m1, m2,
+	caroline := "Caroline"
+	profile := log.do(domain.NewCommand(uuid.New(), carol, carol, "carol", log.now, domain.UpdateProfile{DisplayName: &caroline}))
+	recs := concat(regA, regB, regC, profile, created, m1, m2,
 		// bob and carol join after two messages: they count as read.
 		log.join(room, bob),
 		log.join(room, carol),
@@ -362,6 +364,10 @@ func TestBulkStatementsKeepTheLogOrder(t *testing.T) {
 	}
 	if got := strings.Join(kinds, ","); got != "sent,sent,sent,updated,updated,updated,deleted,sent" {
 		t.Errorf("change log kinds %s", got)
+	}
+	// A profile update right after the registration, in the same batch, applies to it.
+	if u, err := store.UserByID(ctx, carol); err != nil || u.DisplayName != "Caroline" {
+		t.Errorf("carol after registering and renaming in one batch: %+v, %v", u, err)
 	}
 	if r := roomNamed(t, store, carol, "General"); r.LastReadSeq == nil || *r.LastReadSeq != 2 || *r.UnreadCount != 2 {
 		t.Errorf("carol's General: %s, want last_read 2 unread 2", unread(r))
