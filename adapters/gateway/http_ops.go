@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -43,7 +44,7 @@ const (
 // untouched and resumes on the next run). Call it before serving.
 func (g *Gateway) UseOperations(o Operations) {
 	ctx, cancel := context.WithCancel(context.Background())
-	g.ops = &jobs{run: o, ctx: ctx, cancel: cancel, byID: map[uuid.UUID]*job{}}
+	g.ops = &jobs{run: o, ctx: ctx, cancel: cancel, byID: map[uuid.UUID]*job{}, log: g.log.With("component", "admin-jobs")}
 }
 
 // jobs are the rebuilds and verifies this gateway started, newest last. They live in this
@@ -51,6 +52,7 @@ func (g *Gateway) UseOperations(o Operations) {
 // database, shows a rebuild wherever it runs).
 type jobs struct {
 	run    Operations
+	log    *slog.Logger    // an audit line when a job starts and ends
 	ctx    context.Context // ended by Shutdown
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -399,12 +401,21 @@ func (js *jobs) start(c echo.Context, kind, name, admin string, work func(contex
 	js.prune()
 	js.mu.Unlock()
 
+	js.log.Info("admin job started", "job", j.ID, "kind", kind, "projection", name, "started_by", admin)
 	js.wg.Add(1)
 	go func() {
 		defer js.wg.Done()
 		defer cancel()
 		res, err := work(ctx, j)
 		now := time.Now().UTC()
+		defer func() {
+			v := j.view()
+			attrs := []any{"job", j.ID, "kind", kind, "projection", name, "state", v.State, "took", now.Sub(j.StartedAt).String()}
+			if v.Error != nil {
+				attrs = append(attrs, "code", v.Error.Code, "err", v.Error.Message)
+			}
+			js.log.Info("admin job ended", attrs...)
+		}()
 		j.mu.Lock()
 		defer j.mu.Unlock()
 		j.finishedAt = &now

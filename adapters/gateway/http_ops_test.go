@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -481,4 +483,48 @@ func TestAdminFollowedReplayEndsAtShutdown(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("a followed replay outlived the gateway's shutdown")
 	}
+}
+
+// Every job leaves an audit line when it starts and when it ends: who, what, how it went.
+func TestAdminJobsAreLogged(t *testing.T) {
+	e := newEnv(t, nil)
+	e.gw.SetAdmins([]string{"root"})
+	f := newFakeOps()
+	close(f.release)
+	e.gw.UseOperations(f)
+	var buf syncBuffer
+	e.gw.ops.log = slog.New(slog.NewJSONHandler(&buf, nil))
+	tok, _ := e.user("root")
+	id := jobOf(t, e.mustDo(http.StatusAccepted, "POST", "/api/v1/admin/projections/search/rebuild", tok, nil)).str("id")
+	e.waitJob(tok, id)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(buf.String(), `"msg":"admin job ended"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no end line: %s", buf.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, want := range []string{`"msg":"admin job started"`, `"started_by":"root"`, `"kind":"rebuild"`, `"projection":"search"`, `"state":"succeeded"`, `"job":"` + id + `"`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, buf.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader in different goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
