@@ -159,13 +159,16 @@ func (g *Gateway) opsOf(c echo.Context) (*jobs, string, error) {
 	return g.ops, name, nil
 }
 
-// eventQuery checks the caller (opsOf) and reads an event query from the query string: topic,
-// from, to, type, room, user (topic and type repeatable or comma-separated, as chorusctl's flags).
+// eventQuery checks the caller (opsOf), logs the read, and reads an event query from the query
+// string: topic, from, to, type, room, user (topic and type repeatable or comma-separated, as
+// chorusctl's flags).
 func (g *Gateway) eventQuery(c echo.Context) (*jobs, ops.EventQuery, error) {
-	js, _, err := g.opsOf(c)
+	js, admin, err := g.opsOf(c)
 	if err != nil {
 		return nil, ops.EventQuery{}, err
 	}
+	// Reading the log is reading everyone's messages: it leaves an audit line.
+	js.log.Info("admin reads the event log", "path", c.Path(), "query", c.QueryString(), "admin", admin)
 	list := func(name string) []string {
 		var out []string
 		for _, v := range c.QueryParams()[name] {

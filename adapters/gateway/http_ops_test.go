@@ -485,7 +485,8 @@ func TestAdminFollowedReplayEndsAtShutdown(t *testing.T) {
 	}
 }
 
-// Every job leaves an audit line when it starts and when it ends: who, what, how it went.
+// Every job leaves an audit line when it starts and when it ends (who, what, how it went), and
+// every read of the event log one line.
 func TestAdminJobsAreLogged(t *testing.T) {
 	e := newEnv(t, nil)
 	e.gw.SetAdmins([]string{"root"})
@@ -504,7 +505,8 @@ func TestAdminJobsAreLogged(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	for _, want := range []string{`"msg":"admin job started"`, `"started_by":"root"`, `"kind":"rebuild"`, `"projection":"search"`, `"state":"succeeded"`, `"job":"` + id + `"`} {
+	e.mustDo(http.StatusOK, "GET", "/api/v1/admin/events/stats?type=MessageSent", tok, nil)
+	for _, want := range []string{`"msg":"admin reads the event log"`, `"query":"type=MessageSent"`, `"admin":"root"`, `"msg":"admin job started"`, `"started_by":"root"`, `"kind":"rebuild"`, `"projection":"search"`, `"state":"succeeded"`, `"job":"` + id + `"`} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, buf.String())
 		}
