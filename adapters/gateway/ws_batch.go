@@ -34,26 +34,38 @@ func (b *batchedConn) Write(p []byte) (int, error) {
 	return b.w.Write(p)
 }
 
+// batchBuffers lend a batch its buffer for as long as it is open: an idle socket holds none
+// (with thousands of mostly quiet sockets, buffers kept per socket would be most of their
+// memory, which is also why the upgrader's write buffers are pooled).
+var batchBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, batchBytes) }}
+
 // hold starts a batch: writes are buffered until flush.
 func (b *batchedConn) hold() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.w == nil {
-		b.w = bufio.NewWriterSize(b.Conn, batchBytes)
+		b.w = batchBuffers.Get().(*bufio.Writer)
+		b.w.Reset(b.Conn)
 	}
 	b.holding = true
 }
 
-// flush ends the batch and writes what it gathered.
+// flush ends the batch, writes what it gathered and gives the buffer back.
 func (b *batchedConn) flush() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.holding = false
-	return b.w.Flush()
+	if b.w == nil {
+		return nil
+	}
+	err := b.w.Flush()
+	b.w.Reset(nil)
+	batchBuffers.Put(b.w)
+	b.w = nil
+	return err
 }
 
-// batchBytes is the buffer of a batch (a socket allocates it at its first batch); a batch
-// larger than that goes out in pieces of this size.
+// batchBytes is the buffer of a batch; a batch larger than that goes out in pieces of this size.
 const batchBytes = 32 << 10
 
 // maxBatchFrames bounds the frames of one batch, so that a socket with a queue that never

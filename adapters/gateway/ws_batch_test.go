@@ -51,6 +51,10 @@ func TestBatchedConnGathersWritesUntilFlush(t *testing.T) {
 	if w := under.got(); len(w) != 2 || string(w[1]) != "onetwothree" {
 		t.Fatalf("after the flush: %q", w)
 	}
+	// Between batches the socket holds no buffer (idle sockets must stay small).
+	if b.w != nil {
+		t.Fatal("the batch's buffer is kept after the flush")
+	}
 	// A batch bigger than the buffer goes out in pieces, nothing lost.
 	b.hold()
 	big := bytes.Repeat([]byte("x"), 3*batchBytes+5)
