@@ -362,12 +362,7 @@ func (g *generation) applyRange(ctx context.Context, l kafka.PartitionRange) err
 	}
 	// Past the markers (and dead letters) at the end too, so that the checkpoint is comparable
 	// with the live one, which the projector also moves past dead letters.
-	_, err := g.Pool.Exec(ctx, `INSERT INTO projection_checkpoints (projection, topic, partition, next_offset, updated_at)
-		VALUES ($1, $2, $3, $4, now())
-		ON CONFLICT (projection, topic, partition) DO UPDATE
-		SET next_offset = GREATEST(projection_checkpoints.next_offset, EXCLUDED.next_offset), updated_at = now()`,
-		g.projection, l.Topic, l.Partition, l.End)
-	return err
+	return checkpoint.Raise(ctx, g.Pool, g.projection, map[checkpoint.Partition]int64{p: l.End})
 }
 
 // swap makes the generation live if it has reached the live projection everywhere: in one

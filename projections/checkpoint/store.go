@@ -7,7 +7,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/chorus-chat/chorus/projections/projtx"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Partition names one topic partition of the log.
@@ -87,4 +89,31 @@ func Lock[R any](ctx context.Context, tx pgx.Tx, projection string, recs []R, pa
 		return nil, fmt.Errorf("lock checkpoints of %s: %w", projection, err)
 	}
 	return next, nil
+}
+
+// Raise moves projection's checkpoints up to next (partition → offset of the first record not
+// to apply again), creating the rows that do not exist and never lowering one, in a projector
+// transaction of its own: for what a projector passes without applying it in a batch of its
+// own (records dead-lettered, or handled outside Postgres; a rebuild's end of range).
+func Raise(ctx context.Context, pool *pgxpool.Pool, projection string, next map[Partition]int64) error {
+	var b pgx.Batch
+	for p, off := range next {
+		b.Queue(`INSERT INTO projection_checkpoints (projection, topic, partition, next_offset, updated_at)
+			VALUES ($1, $2, $3, $4, now())
+			ON CONFLICT (projection, topic, partition) DO UPDATE
+			SET next_offset = GREATEST(projection_checkpoints.next_offset, EXCLUDED.next_offset), updated_at = now()`,
+			projection, p.Topic, p.Part, off)
+	}
+	tx, err := projtx.Begin(ctx, pool)
+	if err != nil {
+		return fmt.Errorf("raise checkpoints of %s: %w", projection, err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("raise checkpoints of %s: %w", projection, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("raise checkpoints of %s: %w", projection, err)
+	}
+	return nil
 }

@@ -2,11 +2,8 @@ package readmodel
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/chorus-chat/chorus/projections/projtx"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
 )
 
 // SaveCheckpoints records, for a projection whose effects live outside Postgres (the push
@@ -20,24 +17,5 @@ func (s *Store) SaveCheckpoints(ctx context.Context, projection string, recs []R
 			next[p] = r.Offset + 1
 		}
 	}
-	var b pgx.Batch
-	for p, off := range next {
-		b.Queue(`INSERT INTO projection_checkpoints (projection, topic, partition, next_offset, updated_at)
-			VALUES ($1, $2, $3, $4, now())
-			ON CONFLICT (projection, topic, partition) DO UPDATE
-			SET next_offset = GREATEST(projection_checkpoints.next_offset, EXCLUDED.next_offset), updated_at = now()`,
-			projection, p.Topic, p.Part, off)
-	}
-	tx, err := projtx.Begin(ctx, s.pool)
-	if err != nil {
-		return fmt.Errorf("save checkpoints of %s: %w", projection, err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("save checkpoints of %s: %w", projection, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("save checkpoints of %s: %w", projection, err)
-	}
-	return nil
+	return checkpoint.Raise(ctx, s.pool, projection, next)
 }
