@@ -54,8 +54,9 @@ func (noProgress) Add(int64)    {}
 type generation struct {
 	Deps
 	spec       *Spec
-	schema     string // e.g. readmodel_next
-	projection string // its checkpoint name, e.g. readmodel@next
+	proj       Projection // the topics it reads
+	schema     string     // e.g. readmodel_next
+	projection string     // its checkpoint name, e.g. readmodel@next
 	batch      int
 	progress   Progress
 	applied    atomic.Int64
@@ -73,6 +74,9 @@ const (
 // SchemaOf is the schema of a projection's generation of kind (next, old, verify).
 func SchemaOf(projection, kind string) string { return projection + "_" + kind }
 
+// generationCheckpoints is the checkpoint name of a projection's generation of kind.
+func generationCheckpoints(projection, kind string) string { return projection + "@" + kind }
+
 // openGeneration takes the generation's advisory lock (ErrBusy if someone holds it) and reads
 // the live projector's dead letters. close releases the lock.
 func openGeneration(ctx context.Context, d Deps, name, kind string, batch int, p Progress) (*generation, error) {
@@ -80,13 +84,17 @@ func openGeneration(ctx context.Context, d Deps, name, kind string, batch int, p
 	if err != nil {
 		return nil, err
 	}
+	proj, ok := projectionOf(name)
+	if !ok {
+		return nil, fmt.Errorf("projection %s can be rebuilt but the server does not run it", name)
+	}
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
 	if p == nil {
 		p = noProgress{}
 	}
-	g := &generation{Deps: d, spec: spec, schema: SchemaOf(name, kind), projection: name + "@" + kind, batch: batch, progress: p}
+	g := &generation{Deps: d, spec: spec, proj: proj, schema: SchemaOf(name, kind), projection: generationCheckpoints(name, kind), batch: batch, progress: p}
 	if err := g.takeLock(ctx); err != nil {
 		return nil, err
 	}
@@ -139,11 +147,16 @@ func (g *generation) close() {
 
 // notMigrated turns "relation does not exist" into ErrNotMigrated.
 func notMigrated(err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+	if undefinedTable(err) {
 		return ErrNotMigrated
 	}
 	return err
+}
+
+// undefinedTable tells whether err is Postgres's "relation does not exist".
+func undefinedTable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
 }
 
 // loadDeadLetters reads which records the live projector gave up on: the rebuild skips them
@@ -253,7 +266,7 @@ func (g *generation) drop(ctx context.Context) error {
 // partition missing from upTo: nothing). Afterwards each partition's checkpoint is at its end,
 // past any transaction markers there.
 func (g *generation) catchUp(ctx context.Context, upTo map[string]map[int32]int64) error {
-	logs, err := kafka.LogRanges(g.Client, g.spec.Topics(g.Topics))
+	logs, err := kafka.LogRanges(g.Client, g.proj.Topics(g.Topics))
 	if err != nil {
 		return err
 	}

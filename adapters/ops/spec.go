@@ -19,9 +19,9 @@ import (
 	"github.com/chorus-chat/chorus/projections/search"
 )
 
-// Spec is a projection that can be rebuilt: a generation of it is a Postgres schema holding its
-// own copy of the projection's tables, written by the projection's own apply code with
-// search_path = schema, public.
+// Spec is a projection that can be rebuilt (one of Projections, read from the same topics): a
+// generation of it is a Postgres schema holding its own copy of the projection's tables,
+// written by the projection's own apply code with search_path = schema, public.
 type Spec struct {
 	// Name is the projection's checkpoint name.
 	Name string
@@ -33,8 +33,6 @@ type Spec struct {
 	// writes but which are never swapped in: they shadow live tables that must not be written
 	// twice, and go with the generation's schema.
 	Private []string
-	// Topics are the topics the projection reads.
-	Topics func(kafka.Topics) []string
 	// apply applies records into the generation in schema under its own checkpoint name.
 	apply func(ctx context.Context, pool *pgxpool.Pool, schema, projection string, recs []checkpoint.Record) error
 }
@@ -45,7 +43,6 @@ var Specs = []Spec{
 		Name: readmodel.Projection,
 		// Not the accounts tables (user state), the checkpoints, nor other projections' tables.
 		Tables: []string{"users", "rooms", "room_members", "room_bans", "room_invitations", "messages", "room_message_changes"},
-		Topics: func(t kafka.Topics) []string { return t.EventTopics() },
 		apply: func(ctx context.Context, pool *pgxpool.Pool, schema, projection string, recs []checkpoint.Record) error {
 			return readmodel.NewStore(pool).ApplyBatchIn(ctx, schema, projection, recs)
 		},
@@ -53,7 +50,6 @@ var Specs = []Spec{
 	{
 		Name:   search.Projection,
 		Tables: []string{"search_rooms", "search_members", "search_messages"},
-		Topics: func(t kafka.Topics) []string { return []string{t.ChatEvents} },
 		apply: func(ctx context.Context, pool *pgxpool.Pool, schema, projection string, recs []checkpoint.Record) error {
 			return search.NewStore(pool).ApplyBatchIn(ctx, schema, projection, recs)
 		},
@@ -68,7 +64,6 @@ var Specs = []Spec{
 		// it: the generation queues them in an outbox of its own, dropped with it, and the live
 		// outbox (with what the relay has not announced yet) stays where it is.
 		Private: []string{`CREATE TABLE IF NOT EXISTS %[1]s.notification_outbox (seq bigserial PRIMARY KEY, notification_id uuid NOT NULL)`},
-		Topics:  func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} },
 		apply: func(ctx context.Context, pool *pgxpool.Pool, schema, projection string, recs []checkpoint.Record) error {
 			return notify.NewStore(pool).ApplyBatchIn(ctx, schema, projection, recs)
 		},

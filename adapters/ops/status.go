@@ -12,31 +12,10 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
-	"github.com/chorus-chat/chorus/projections/notify"
-	"github.com/chorus-chat/chorus/projections/readmodel"
-	"github.com/chorus-chat/chorus/projections/search"
 )
-
-// projectionDef is a projection the server runs: its checkpoint name and the topics it reads
-// (cmd/chorus/server.go).
-type projectionDef struct {
-	name   string
-	topics func(kafka.Topics) []string
-}
-
-var projectionDefs = []projectionDef{
-	{readmodel.Projection, func(t kafka.Topics) []string { return t.EventTopics() }},
-	{"push", func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} }},
-	{search.Projection, func(t kafka.Topics) []string { return []string{t.ChatEvents} }},
-	{notify.Projection, func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} }},
-}
-
-// ProjectorGroup is the consumer group of a projection's projectors.
-func ProjectorGroup(projection string) string { return "chorus-projector-" + projection }
 
 // Partition states.
 const (
@@ -70,15 +49,6 @@ type StatusOptions struct {
 
 // DefaultStatusOptions are chorusctl's defaults.
 var DefaultStatusOptions = StatusOptions{LiveWithin: 5 * time.Second, ExactUpTo: 1_000_000}
-
-func defOf(name string) *projectionDef {
-	for i := range projectionDefs {
-		if projectionDefs[i].name == name {
-			return &projectionDefs[i]
-		}
-	}
-	return nil
-}
 
 // PartitionStatus is one partition of a projection's status.
 type PartitionStatus struct {
@@ -163,12 +133,13 @@ func Status(ctx context.Context, d Deps, o StatusOptions) (StatusReport, error) 
 		if err != nil {
 			return report, err
 		}
-		if defOf(name) == nil && len(cps) == 0 {
+		def, known := projectionOf(name)
+		if !known && len(cps) == 0 {
 			return report, fmt.Errorf("%w %q: not one the server runs, and it has no checkpoints", ErrUnknownProjection, name)
 		}
 		var ts []string
-		if def := defOf(name); def != nil {
-			ts = def.topics(d.Topics)
+		if known {
+			ts = def.Topics(d.Topics)
 		}
 		for t := range cps {
 			if !slices.Contains(ts, t) {
@@ -226,7 +197,7 @@ func rebuildStatus(ctx context.Context, d Deps, name string, logs []kafka.Partit
 		return nil, err
 	}
 	st := &RebuildStatus{Schema: schema}
-	cps, err := checkpoint.Load(ctx, d.Pool, name+"@"+kindNext)
+	cps, err := checkpoint.Load(ctx, d.Pool, generationCheckpoints(name, kindNext))
 	if err != nil {
 		return nil, err
 	}
@@ -260,8 +231,8 @@ func projectionNames(ctx context.Context, d Deps, asked []string) ([]string, err
 	if len(out) > 0 {
 		return out, nil
 	}
-	for _, d := range projectionDefs {
-		out = append(out, d.name)
+	for _, p := range Projections {
+		out = append(out, p.Name)
 	}
 	for _, p := range stored {
 		if !slices.Contains(out, p) {
@@ -385,8 +356,7 @@ func deadLetterCounts(ctx context.Context, d Deps) (map[string]int64, error) {
 	out := map[string]int64{}
 	rows, err := d.Pool.Query(ctx, `SELECT projection, count(*) FROM projection_dead_letters GROUP BY projection`)
 	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+		if undefinedTable(err) {
 			return out, nil
 		}
 		return nil, fmt.Errorf("dead letters: %w", err)
@@ -410,8 +380,7 @@ func recentFailures(ctx context.Context, d Deps) (map[string][]FailureStatus, er
 		FROM projection_failures WHERE last_failed_at > now() - make_interval(secs => $1) ORDER BY projection, since`,
 		failedWithin.Seconds())
 	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+		if undefinedTable(err) {
 			return out, nil
 		}
 		return nil, fmt.Errorf("projection failures: %w", err)

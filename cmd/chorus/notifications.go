@@ -12,12 +12,10 @@ import (
 	"github.com/chorus-chat/chorus/adapters/gateway"
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/metrics"
+	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/projections/notify"
 )
-
-// notificationGroup is the consumer group of the notification projector.
-const notificationGroup = "chorus-projector-" + notify.Projection
 
 // setupNotifications wires notifications and system events into the roles this process runs:
 // with the projectors role, the notification projector (its own group on chat-events and
@@ -39,7 +37,7 @@ func setupNotifications(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, rconn
 			return err
 		}
 		*cleanups = append(*cleanups, func() { _ = records.Close() })
-		proj := kafka.NewProjector(kcfg, notificationGroup, []string{kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents},
+		proj := kafka.NewProjector(kcfg, ops.Notifications.Group(), ops.Notifications.Topics(kcfg.Topics),
 			&notificationHandler{store: store}, log).WithDeadLetters(notify.Projection, cfg.ProjectorAttempts).
 			WithFailures(failureLog{pool: pool, instance: cfg.InstanceID}).UseMetrics(met).Gathering(gatherBytes, gatherWait)
 		run("projector-notifications", proj.Run)

@@ -10,12 +10,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
-
-const pushProjection = "push"
 
 // Projections that nobody waits on within milliseconds (search, notifications) fetch in larger
 // batches: see kafka.Projector.Gathering.
@@ -69,7 +68,7 @@ type pushHandler struct {
 }
 
 func (h *pushHandler) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
-	return h.store.Checkpoints(ctx, pushProjection)
+	return h.store.Checkpoints(ctx, ops.Push.Name)
 }
 
 func (h *pushHandler) Handle(ctx context.Context, recs []kafka.Record) error {
@@ -88,12 +87,12 @@ func (h *pushHandler) Handle(ctx context.Context, recs []kafka.Record) error {
 	if err := h.pub.Publish(pushes); err != nil {
 		return kafka.Unavailable(fmt.Errorf("publish pushes: %w", err))
 	}
-	return kafka.Unavailable(h.store.SaveCheckpoints(ctx, pushProjection, rs))
+	return kafka.Unavailable(h.store.SaveCheckpoints(ctx, ops.Push.Name, rs))
 }
 
 // Skip moves the push projection past a dead-lettered record.
 func (h *pushHandler) Skip(ctx context.Context, rec kafka.Record, cause error) error {
-	return h.dead.skip(ctx, pushProjection, rec, cause)
+	return h.dead.skip(ctx, ops.Push.Name, rec, cause)
 }
 
 // storeError marks a failure of the read model's database as kafka.Unavailable (retried

@@ -9,14 +9,11 @@ import (
 	"github.com/chorus-chat/chorus/adapters/gateway"
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/metrics"
+	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 	"github.com/chorus-chat/chorus/projections/search"
 )
-
-// searchGroup is the consumer group of the search projector: its own group and its own
-// checkpoints (projection "search"), so that the index is rebuilt and lags on its own.
-const searchGroup = "chorus-projector-" + search.Projection
 
 // setupSearch runs the search projector with the projectors role and lets the gateway, with the
 // gateway role, answer searches from the index. In one process both share one Store, so a
@@ -28,8 +25,10 @@ func setupSearch(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, roles map[st
 	run func(string, func(context.Context) error), met *metrics.Metrics, log *slog.Logger) {
 	store := search.NewStore(pool, kcfg.Topics.ChatEvents)
 	if roles[roleProjectors] {
-		h := &searchHandler{store: store, dead: deadLetters(pool, readmodel.NewStore(pool)), log: log.With("projector", searchGroup)}
-		p := kafka.NewProjector(kcfg, searchGroup, []string{kcfg.Topics.ChatEvents}, h, log).
+		h := &searchHandler{store: store, dead: deadLetters(pool, readmodel.NewStore(pool)), log: log.With("projector", ops.Search.Group())}
+		// Its own group and its own checkpoints (projection "search"), so that the index is
+		// rebuilt and lags on its own.
+		p := kafka.NewProjector(kcfg, ops.Search.Group(), ops.Search.Topics(kcfg.Topics), h, log).
 			WithDeadLetters(search.Projection, cfg.ProjectorAttempts).WithFailures(failureLog{pool: pool, instance: cfg.InstanceID}).
 			UseMetrics(met).Gathering(gatherBytes, gatherWait)
 		run("projector-search", p.Run)

@@ -20,6 +20,7 @@ import (
 	"github.com/chorus-chat/chorus/adapters/gateway"
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/metrics"
+	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/adapters/postgres"
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/commands"
@@ -120,8 +121,8 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		}
 		cleanups = append(cleanups, func() { _ = pushes.Close() })
 		failures := failureLog{pool: pool, instance: cfg.InstanceID}
-		rm := kafka.NewProjector(kcfg, "chorus-projector-"+readmodel.Projection, kcfg.Topics.EventTopics(), &readModelHandler{store: store, dead: deadLetters(pool, store)}, log).WithDeadLetters(readmodel.Projection, cfg.ProjectorAttempts).WithFailures(failures)
-		push := kafka.NewProjector(kcfg, "chorus-projector-"+pushProjection, []string{kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents}, &pushHandler{store: store, pub: pushes, dead: deadLetters(pool, store)}, log).WithDeadLetters(pushProjection, cfg.ProjectorAttempts).WithFailures(failures)
+		rm := kafka.NewProjector(kcfg, ops.ReadModel.Group(), ops.ReadModel.Topics(kcfg.Topics), &readModelHandler{store: store, dead: deadLetters(pool, store)}, log).WithDeadLetters(readmodel.Projection, cfg.ProjectorAttempts).WithFailures(failures)
+		push := kafka.NewProjector(kcfg, ops.Push.Group(), ops.Push.Topics(kcfg.Topics), &pushHandler{store: store, pub: pushes, dead: deadLetters(pool, store)}, log).WithDeadLetters(ops.Push.Name, cfg.ProjectorAttempts).WithFailures(failures)
 		rm.UseMetrics(met)
 		push.UseMetrics(met)
 		run("projector-readmodel", rm.Run)
