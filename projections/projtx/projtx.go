@@ -1,4 +1,5 @@
-// Package projtx opens the Postgres transactions projectors write in.
+// Package projtx opens the Postgres transactions projectors write in, and holds what their
+// statements over arrays send.
 package projtx
 
 import (
@@ -26,3 +27,9 @@ func Begin(ctx context.Context, pool *pgxpool.Pool) (pgx.Tx, error) {
 	}
 	return tx, nil
 }
+
+// UUIDs is an array of uuids for the projectors' statements over arrays, as pgx encodes one
+// fastest: uuid.UUID goes through its driver.Valuer (a string per element, parsed back),
+// [16]byte straight to binary (measured: the Valuer took a fifth of a rebuild's CPU). A
+// uuid.UUID appends to it as it is.
+type UUIDs [][16]byte

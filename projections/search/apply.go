@@ -12,6 +12,7 @@ import (
 
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
+	"github.com/chorus-chat/chorus/projections/projtx"
 )
 
 // ApplyBatch applies recs to the index and advances the "search" checkpoints past them, in one
@@ -137,7 +138,7 @@ func (s *Store) Checkpoints(ctx context.Context) (map[string]map[int32]int64, er
 // statement still sees the effects of the events before it in the log (a deletion never
 // meets a message that is not in yet, which it would then not delete).
 type sentRun struct {
-	ids, rooms, senders, replies []uuid.UUID
+	ids, rooms, senders, replies projtx.UUIDs
 	hasReply                     []bool
 	seqs                         []int64
 	contents, types, docs        []string
@@ -177,16 +178,8 @@ func (m *sentRun) flush(st *checkpoint.Statements) {
 	if len(m.ids) == 0 {
 		return
 	}
-	// [16]byte arrays: pgx sends uuid.UUID through its driver.Valuer, a string per element.
-	uuids := func(xs []uuid.UUID) [][16]byte {
-		out := make([][16]byte, len(xs))
-		for i, x := range xs {
-			out[i] = x
-		}
-		return out
-	}
-	st.Batch.Queue(sqlIndexMessages, uuids(m.ids), uuids(m.rooms), m.seqs, uuids(m.senders), m.contents, m.types,
-		uuids(m.replies), m.hasReply, m.createdAt, m.docs)
+	st.Batch.Queue(sqlIndexMessages, m.ids, m.rooms, m.seqs, m.senders, m.contents, m.types,
+		m.replies, m.hasReply, m.createdAt, m.docs)
 	st.Note(fmt.Sprintf("index %d messages (MessageSent from %s:%d:%d to %s:%d:%d)", len(m.ids),
 		m.first.Topic, m.first.Partition, m.first.Offset, m.last.Topic, m.last.Partition, m.last.Offset))
 	*m = sentRun{}
