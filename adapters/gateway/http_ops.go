@@ -320,37 +320,58 @@ func opsError(err error) error {
 	return err
 }
 
+// jobBody is what the bodies of the job requests share.
+type jobBody struct {
+	Batch int `json:"batch"`
+}
+
+func (b jobBody) check() error {
+	if b.Batch < 0 || b.Batch > maxOpsBatch {
+		return errValidation("batch must be between 1 and %d (0: the default)", maxOpsBatch)
+	}
+	return nil
+}
+
 // rebuildRequest is the optional body of POST /admin/projections/{name}/rebuild.
 type rebuildRequest struct {
 	Restart bool `json:"restart"`
 	Drop    bool `json:"drop"`
-	Batch   int  `json:"batch"`
+	jobBody
 }
 
 // verifyRequest is the optional body of POST /admin/projections/{name}/verify.
 type verifyRequest struct {
 	Examples *int `json:"examples"`
-	Batch    int  `json:"batch"`
+	jobBody
+}
+
+// jobRequest checks the caller (opsOf) and reads the optional body of a job request into req.
+func (g *Gateway) jobRequest(c echo.Context, req interface{ check() error }) (*jobs, string, error) {
+	js, admin, err := g.opsOf(c)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := readBody(c, req, true); err != nil {
+		return nil, "", err
+	}
+	if err := req.check(); err != nil {
+		return nil, "", err
+	}
+	return js, admin, nil
 }
 
 // startRebuild: POST /admin/projections/{name}/rebuild: chorusctl projections rebuild, as a
 // job: 202 with the job, to follow at GET /admin/jobs/{id}.
 func (g *Gateway) startRebuild(c echo.Context) error {
-	js, admin, err := g.opsOf(c)
-	if err != nil {
-		return err
-	}
-	name := c.Param("name")
 	var req rebuildRequest
-	if err := readBody(c, &req, true); err != nil {
+	js, admin, err := g.jobRequest(c, &req)
+	if err != nil {
 		return err
 	}
 	if req.Restart && req.Drop {
 		return errValidation("restart and drop exclude each other")
 	}
-	if req.Batch < 0 || req.Batch > maxOpsBatch {
-		return errValidation("batch must be between 1 and %d (0: the default)", maxOpsBatch)
-	}
+	name := c.Param("name")
 	return js.start(c, "rebuild", name, admin, func(ctx context.Context, j *job) (any, error) {
 		return js.run.Rebuild(ctx, name, ops.RebuildOptions{Restart: req.Restart, Drop: req.Drop, Batch: req.Batch, Progress: j})
 	})
@@ -358,13 +379,9 @@ func (g *Gateway) startRebuild(c echo.Context) error {
 
 // startVerify: POST /admin/projections/{name}/verify: chorusctl projections verify, as a job.
 func (g *Gateway) startVerify(c echo.Context) error {
-	js, admin, err := g.opsOf(c)
-	if err != nil {
-		return err
-	}
-	name := c.Param("name")
 	var req verifyRequest
-	if err := readBody(c, &req, true); err != nil {
+	js, admin, err := g.jobRequest(c, &req)
+	if err != nil {
 		return err
 	}
 	examples := 5
@@ -374,9 +391,7 @@ func (g *Gateway) startVerify(c echo.Context) error {
 	if examples < 0 || examples > 100 {
 		return errValidation("examples must be between 0 and 100")
 	}
-	if req.Batch < 0 || req.Batch > maxOpsBatch {
-		return errValidation("batch must be between 1 and %d (0: the default)", maxOpsBatch)
-	}
+	name := c.Param("name")
 	return js.start(c, "verify", name, admin, func(ctx context.Context, j *job) (any, error) {
 		return js.run.Verify(ctx, name, ops.VerifyOptions{Examples: examples, Batch: req.Batch, Progress: j})
 	})
