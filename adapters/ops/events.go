@@ -22,7 +22,7 @@ import (
 var ErrInvalidQuery = errors.New("invalid event query")
 
 // DefaultEventTopics are the topics an event query reads unless told otherwise.
-var DefaultEventTopics = []string{"chat-events", "user-events", "system-events"}
+var DefaultEventTopics = kafka.DefaultTopics().EventTopics()
 
 // EventQuery chooses events of the log, for Replay and Stats: a range of every partition of
 // some topics (by event time or by offset), then filters on the events themselves.
@@ -134,9 +134,10 @@ func (q *EventQuery) Keep(e *kafka.Envelope) bool {
 	return true
 }
 
-// Options are the replay options of the query's range (the filters are Keep's).
-func (q *EventQuery) Options() kafka.ReplayOptions {
-	return kafka.ReplayOptions{Topics: q.Topics, From: q.From, To: q.To}
+// inRange sets opts to the query's range (the filters are Keep's).
+func (q *EventQuery) inRange(opts kafka.ReplayOptions) kafka.ReplayOptions {
+	opts.Topics, opts.From, opts.To = q.Topics, q.From, q.To
+	return opts
 }
 
 // Output formats of a replay.
@@ -245,8 +246,7 @@ func ReplayTo(ctx context.Context, cfg kafka.Config, q EventQuery, format string
 		_, err := io.WriteString(w, CSVHeader)
 		return err
 	}
-	o := q.Options()
-	opts.Topics, opts.From, opts.To = o.Topics, o.From, o.To
+	opts = q.inRange(opts)
 	if caughtUp := opts.OnCaughtUp; caughtUp != nil {
 		// A followed replay is caught up: the header is due even without events.
 		opts.OnCaughtUp = func() error {
@@ -293,8 +293,7 @@ type EventStats struct {
 
 // Stats counts the query's events: `chorusctl events stats`. opts as for ReplayTo.
 func Stats(ctx context.Context, cfg kafka.Config, q EventQuery, opts kafka.ReplayOptions) (EventStats, kafka.ReplayStats, error) {
-	o := q.Options()
-	opts.Topics, opts.From, opts.To = o.Topics, o.From, o.To
+	opts = q.inRange(opts)
 	opts.Prepare = func(rec *kafka.ReplayRecord, buf []byte) ([]byte, bool, error) {
 		return buf, q.Keep(&rec.Event), nil
 	}

@@ -16,10 +16,10 @@ import (
 const opsMaxConns = 4
 
 // setupOperations serves the admin operations (event replay and stats; projection status,
-// rebuild and verify) from the gateway, with a Kafka client and a database pool of their own (connected only when
-// used), so that a rebuild never takes the connections the gateway answers with. It still
-// shares the process's CPU with the gateway's traffic: chorusctl runs the same operations from
-// anywhere else (docs/operations.md).
+// rebuild and verify) from the gateway, with a Kafka client and a database pool of their own
+// (connected only when used), so that a rebuild never takes the connections the gateway answers
+// with. It still shares the process's CPU with the gateway's traffic: chorusctl runs the same
+// operations from anywhere else (docs/operations.md).
 func setupOperations(ctx context.Context, databaseURL string, kcfg kafka.Config, gw *gateway.Gateway, cleanups *[]func()) error {
 	pcfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
