@@ -417,6 +417,27 @@ func TestComposeDockerfileBuildsTheServer(t *testing.T) {
 	if out == "" {
 		t.Fatal("the builder stage has no `go build -o <file> ./cmd/chorus`")
 	}
+	// `go mod download` needs every module go.mod replaces with a directory of the repository.
+	gomod, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)=>\s*\./(\S+)`).FindAllStringSubmatch(string(gomod), -1) {
+		copiedBefore := false
+		for _, in := range builder.ins {
+			if strings.HasPrefix(in, "RUN go mod download") {
+				break
+			}
+			if f := strings.Fields(in); f[0] == "COPY" && slices.ContainsFunc(f[1:len(f)-1], func(src string) bool {
+				return src == "." || strings.HasPrefix(m[1]+"/", strings.TrimPrefix(strings.TrimSuffix(src, "/")+"/", "./"))
+			}) {
+				copiedBefore = true
+			}
+		}
+		if !copiedBefore {
+			t.Errorf("go.mod replaces a module with ./%s, which the builder stage does not copy before `go mod download`", m[1])
+		}
+	}
 	if strings.HasPrefix(runtime.from, "golang:") {
 		t.Errorf("runtime stage is FROM %s: ship the binary, not the toolchain", runtime.from)
 	}

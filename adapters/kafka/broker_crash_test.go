@@ -1,0 +1,242 @@
+package kafka_test
+
+// A crash of the embedded broker (kill -9 of its process) while a transaction is open must leave a
+// log that every read_committed reader reads the same way: our own ReadCommitted (the command
+// processor's recovery, rebuilds, replay), Sarama's consumer (the projectors) and an outside Kafka
+// client (franz-go's kgo, which reads as kcat does). Before the broker wrote an ABORT marker for
+// such a transaction at recovery, Sarama and kgo skipped every later committed transaction of the
+// same transactional id.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chorus-chat/chorus/adapters/kafka"
+)
+
+// The test binary doubles as a broker process: with these variables set, TestMain runs the
+// embedded broker instead of the tests, until it is killed.
+const (
+	brokerDirEnv  = "CHORUS_TEST_BROKER_PROCESS_DIR"
+	brokerAddrEnv = "CHORUS_TEST_BROKER_PROCESS_ADDR"
+)
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(brokerDirEnv); dir != "" {
+		os.Exit(runBrokerProcess(dir, os.Getenv(brokerAddrEnv)))
+	}
+	os.Exit(m.Run())
+}
+
+func runBrokerProcess(dir, addr string) int {
+	b, err := kafka.StartEmbedded(kafka.EmbeddedOptions{Addr: addr, DataDir: dir, MinSessionTimeout: 200 * time.Millisecond})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "broker process:", err)
+		return 1
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	<-stop
+	b.Close()
+	return 0
+}
+
+// brokerProcess is the embedded broker in a process of its own, so that it can be killed.
+type brokerProcess struct {
+	t    *testing.T
+	dir  string
+	addr string
+	cmd  *exec.Cmd
+}
+
+func startBrokerProcess(t *testing.T) *brokerProcess {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	bp := &brokerProcess{t: t, dir: t.TempDir(), addr: addr}
+	bp.start()
+	t.Cleanup(bp.kill9)
+	return bp
+}
+
+func (bp *brokerProcess) start() {
+	bp.t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), brokerDirEnv+"="+bp.dir, brokerAddrEnv+"="+bp.addr)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		bp.t.Fatalf("start broker process: %v", err)
+	}
+	bp.cmd = cmd
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", bp.addr, 200*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			bp.t.Fatalf("broker process does not listen on %s: %v", bp.addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (bp *brokerProcess) kill9() {
+	if bp.cmd == nil {
+		return
+	}
+	_ = bp.cmd.Process.Kill()
+	_ = bp.cmd.Wait()
+	bp.cmd = nil
+}
+
+func txnProducer(t *testing.T, addr, txid string) sarama.SyncProducer {
+	t.Helper()
+	sc := kafka.Config{SessionTimeout: 10 * time.Second, Heartbeat: time.Second}.Sarama()
+	sc.Producer.Idempotent = true
+	sc.Producer.Transaction.ID = txid
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	sc.Net.MaxOpenRequests = 1
+	var p sarama.SyncProducer
+	var err error
+	for range 50 { // the restarted broker may still be loading
+		if p, err = sarama.NewSyncProducer([]string{addr}, sc); err == nil {
+			return p
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("transactional producer %s: %v", txid, err)
+	return nil
+}
+
+func sendInTxn(t *testing.T, p sarama.SyncProducer, topic string, commit bool, values ...string) {
+	t.Helper()
+	if err := p.BeginTxn(); err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	for _, v := range values {
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder(v)}); err != nil {
+			t.Fatalf("send %s: %v", v, err)
+		}
+	}
+	if commit {
+		if err := p.CommitTxn(); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+	}
+}
+
+func TestBrokerCrashWithOpenTransactionKeepsReadersInAgreement(t *testing.T) {
+	bp := startBrokerProcess(t)
+	const topic = "crash-events"
+	cfg := kafka.Config{Brokers: []string{bp.addr}, Partitions: 1, SessionTimeout: 10 * time.Second, Heartbeat: time.Second}
+	admin, err := sarama.NewClusterAdmin(cfg.Brokers, cfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	_ = admin.Close()
+
+	// Committed, then a transaction left open by a kill -9 of the broker; twice over, so that a
+	// log already repaired once is repaired again.
+	p := txnProducer(t, bp.addr, "chorus-commands-0")
+	sendInTxn(t, p, topic, true, "c1")
+	sendInTxn(t, p, topic, false, "open1", "open2")
+	bp.kill9()
+	_ = p.Close()
+	bp.start()
+
+	p = txnProducer(t, bp.addr, "chorus-commands-0") // the next owner: same transactional id
+	sendInTxn(t, p, topic, true, "c2", "c3")
+	sendInTxn(t, p, topic, true, "c4")
+	sendInTxn(t, p, topic, false, "open3")
+	bp.kill9()
+	_ = p.Close()
+	bp.start()
+
+	p = txnProducer(t, bp.addr, "chorus-commands-0")
+	sendInTxn(t, p, topic, true, "c5")
+	_ = p.Close()
+
+	want := []string{"c1", "c2", "c3", "c4", "c5"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// Ours: the command processor's recovery, rebuilds and replay read with it.
+	client, err := sarama.NewClient(cfg.Brokers, cfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	var ours []string
+	if _, err := kafka.ReadCommitted(ctx, client, topic, 0, 0, func(r kafka.Record) error {
+		ours = append(ours, string(r.Value))
+		return nil
+	}); err != nil {
+		t.Fatalf("ReadCommitted: %v", err)
+	}
+	if !slices.Equal(ours, want) {
+		t.Errorf("kafka.ReadCommitted read %q, want %q", ours, want)
+	}
+
+	// Sarama's consumer, as the projectors read.
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(topic, 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var viaSarama []string
+	for len(viaSarama) < len(want) {
+		select {
+		case m := <-pc.Messages():
+			viaSarama = append(viaSarama, string(m.Value))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Sarama's read_committed consumer read %q and then nothing for 5 s, want %q", viaSarama, want)
+		}
+	}
+	if !slices.Equal(viaSarama, want) {
+		t.Errorf("Sarama's consumer read %q, want %q", viaSarama, want)
+	}
+
+	// An outside client (franz-go, reading as kcat does).
+	kc, err := kgo.NewClient(kgo.SeedBrokers(bp.addr), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	var viaKgo []string
+	deadline := time.Now().Add(5 * time.Second)
+	for len(viaKgo) < len(want) && time.Now().Before(deadline) {
+		pctx, pcancel := context.WithDeadline(ctx, deadline)
+		fs := kc.PollFetches(pctx)
+		pcancel()
+		fs.EachRecord(func(r *kgo.Record) { viaKgo = append(viaKgo, string(r.Value)) })
+	}
+	if !slices.Equal(viaKgo, want) {
+		t.Errorf("franz-go's read_committed consumer read %q, want %q", viaKgo, want)
+	}
+}
