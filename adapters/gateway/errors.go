@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/chorus-chat/chorus/adapters/postgres"
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/readmodel"
@@ -171,6 +172,10 @@ func asAPIError(err error) (e *apiError, internal bool) {
 		return &apiError{Code: codeUnavailable, Message: "request canceled"}, false
 	case errors.As(err, &he):
 		return echoError(he), he.Code >= 500
+	case postgres.IsUnavailable(err):
+		// The read model's or the accounts' database is down or unreachable: commands that need
+		// neither go on; this request may be retried.
+		return &apiError{Code: codeUnavailable, Message: "the database cannot be reached; try again later"}, false
 	}
 	return &apiError{Code: codeInternal, Message: internalMessage}, true
 }

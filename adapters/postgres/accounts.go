@@ -23,6 +23,9 @@ const (
 	// Postgres again: a session removed from the table stays usable in this process for at
 	// most this long. Expiry is always checked against the cached expiry time.
 	sessionCacheFreshness = 30 * time.Second
+	// sessionCacheStaleLimit is how long past its fetch a cached session still answers while
+	// Postgres cannot be reached (never past the session's expiry).
+	sessionCacheStaleLimit = 5 * time.Minute
 	// sessionCacheMax bounds the cache's memory; past it, new sessions are simply not cached.
 	sessionCacheMax = 100_000
 	// tokenBytes is the entropy of a session token.
@@ -138,6 +141,12 @@ func (a *Accounts) SessionUser(ctx context.Context, token string) (uuid.UUID, er
 		return uuid.Nil, fmt.Errorf("session: %w", readmodel.ErrNotFound)
 	}
 	if err != nil {
+		// Postgres is out of reach: a session this gateway saw lately stays good until its
+		// expiry, so that commands (which need Kafka, not Postgres) go on being accepted
+		// through an outage of the database.
+		if ok && IsUnavailable(err) && now.Sub(c.fetchedAt) < sessionCacheStaleLimit && now.Before(c.expiresAt) {
+			return c.userID, nil
+		}
 		return uuid.Nil, fmt.Errorf("session: %w", err)
 	}
 	a.remember(hash, cachedSession{userID: userID, expiresAt: expiresAt, fetchedAt: now})
