@@ -76,6 +76,7 @@ func skipShort(t *testing.T) {
 // proc is one running (or finished) chorus process.
 type proc struct {
 	name     string
+	bin      string // the program; chorusBin when empty
 	httpAddr string // the process's CHORUS_HTTP_ADDR ("" for the broker)
 	logPath  string
 	env      []string
@@ -134,6 +135,12 @@ func baseEnv() []string {
 // start runs the binary with args and the given CHORUS_* variables.
 func (h *harness) start(name string, vars map[string]string, args ...string) *proc {
 	h.t.Helper()
+	return h.startProgram(name, "", vars, args...)
+}
+
+// startProgram runs another program than chorus (bin) under the harness, as start does.
+func (h *harness) startProgram(name, bin string, vars map[string]string, args ...string) *proc {
+	h.t.Helper()
 	env := baseEnv()
 	// Tests script their users far faster than people type: the HTTP request limits are off
 	// unless a test sets them (TestE2EHTTPRateLimits does).
@@ -146,7 +153,7 @@ func (h *harness) start(name string, vars map[string]string, args ...string) *pr
 		env = append(env, k+"="+v)
 	}
 	p := &proc{
-		name: name, httpAddr: vars["CHORUS_HTTP_ADDR"], env: env, args: args,
+		name: name, bin: bin, httpAddr: vars["CHORUS_HTTP_ADDR"], env: env, args: args,
 		logPath: filepath.Join(h.dir, name+".log"),
 	}
 	h.mu.Lock()
@@ -171,7 +178,11 @@ func (p *proc) run() error {
 	}
 	p.runs++
 	fmt.Fprintf(p.logFile, "=== e2e: start #%d of %s %v at %s ===\n", p.runs, p.name, p.args, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(chorusBin, p.args...)
+	bin := chorusBin
+	if p.bin != "" {
+		bin = p.bin
+	}
+	cmd := exec.Command(bin, p.args...)
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = p.logFile, p.logFile
 	if err := cmd.Start(); err != nil {
