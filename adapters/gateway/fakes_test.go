@@ -222,12 +222,13 @@ func (w *world) UserByID(_ context.Context, id uuid.UUID) (projections.User, err
 	return u, nil
 }
 
-func (w *world) SearchUsers(_ context.Context, q string, limit, offset int) ([]projections.User, error) {
+func (w *world) SearchUsers(_ context.Context, q string, limit, offset int, byEmail bool) ([]projections.User, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []projections.User
+	has := func(s string) bool { return strings.Contains(strings.ToLower(s), strings.ToLower(q)) }
 	for _, u := range w.users {
-		if strings.Contains(strings.ToLower(u.Username), strings.ToLower(q)) {
+		if has(u.Username) || has(u.DisplayName) || (byEmail && has(u.Email)) {
 			out = append(out, u)
 		}
 	}
@@ -242,30 +243,50 @@ func (w *world) SearchUsers(_ context.Context, q string, limit, offset int) ([]p
 	return out, nil
 }
 
-func (w *world) ListRooms(_ context.Context, viewer uuid.UUID, q string) ([]projections.Room, error) {
+// ListRooms pages like the read model: by name then id, after q.After.
+func (w *world) ListRooms(_ context.Context, viewer uuid.UUID, q readmodel.RoomListQuery) ([]projections.Room, *readmodel.RoomCursor, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.listRoomsErr != nil {
-		return nil, w.listRoomsErr
+		return nil, nil, w.listRoomsErr
 	}
 	var out []projections.Room
 	for _, r := range w.rooms {
 		_, member := r.members[viewer]
-		if !r.deleted && (!r.room.IsPrivate || member || r.invited[viewer]) && strings.Contains(strings.ToLower(r.room.Name), strings.ToLower(q)) {
-			room := r.room
-			if member {
-				last, unread := r.read[viewer], int64(0)
-				for _, m := range r.messages {
-					if m.Seq > last && m.SenderID != viewer && !m.Deleted {
-						unread++
-					}
-				}
-				room.LastReadSeq, room.UnreadCount = &last, &unread
-			}
-			out = append(out, room)
+		if r.deleted || (r.room.IsPrivate && !member && !r.invited[viewer]) || (q.Mine && !member) ||
+			!strings.Contains(strings.ToLower(r.room.Name), strings.ToLower(q.Q)) {
+			continue
 		}
+		if a := q.After; a != nil && (r.room.Name < a.Name || (r.room.Name == a.Name && r.room.ID.String() <= a.ID.String())) {
+			continue
+		}
+		room := r.room
+		if member {
+			last, unread := r.read[viewer], int64(0)
+			for _, m := range r.messages {
+				if m.Seq > last && m.SenderID != viewer && !m.Deleted {
+					unread++
+				}
+			}
+			room.LastReadSeq, room.UnreadCount = &last, &unread
+		}
+		out = append(out, room)
 	}
-	return out, nil
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].ID.String() < out[j].ID.String()
+	})
+	limit := q.Limit
+	if limit <= 0 || limit > readmodel.MaxRoomList {
+		limit = readmodel.MaxRoomList
+	}
+	if len(out) <= limit {
+		return out, nil, nil
+	}
+	out = out[:limit]
+	return out, &readmodel.RoomCursor{Name: out[limit-1].Name, ID: out[limit-1].ID}, nil
 }
 
 func (w *world) Room(_ context.Context, id uuid.UUID) (projections.Room, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -57,15 +58,47 @@ func (g *Gateway) answerAction(c echo.Context, a action) error {
 	return c.JSON(a.status, res)
 }
 
+// roomList is the answer of GET /rooms: a page, and the cursor of the next one (null on the
+// last page).
+type roomList struct {
+	Rooms      []projections.Room `json:"rooms"`
+	NextCursor *string            `json:"next_cursor"`
+}
+
+// listRooms: GET /rooms?q=&mine=&limit=&cursor=. The default page is the largest, so that a
+// client that does not page gets what the unpaged listing gave (and now a next_cursor).
 func (g *Gateway) listRooms(c echo.Context) error {
-	rooms, err := g.rm.ListRooms(c.Request().Context(), currentUser(c), c.QueryParam("q"))
+	q := readmodel.RoomListQuery{Q: c.QueryParam("q")}
+	limit, err := intParam(c, "limit", readmodel.MaxRoomList, 1, readmodel.MaxRoomList)
 	if err != nil {
 		return err
 	}
-	if rooms == nil {
-		rooms = []projections.Room{}
+	q.Limit = int(limit)
+	if raw := c.QueryParam("mine"); raw != "" {
+		if q.Mine, err = strconv.ParseBool(raw); err != nil {
+			return errValidation("mine must be true or false")
+		}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"rooms": rooms})
+	if raw := c.QueryParam("cursor"); raw != "" {
+		cur, err := readmodel.ParseRoomCursor(raw)
+		if err != nil {
+			return errValidation("cursor is malformed: pass back a next_cursor as it was given")
+		}
+		q.After = &cur
+	}
+	rooms, next, err := g.rm.ListRooms(c.Request().Context(), currentUser(c), q)
+	if err != nil {
+		return err
+	}
+	out := roomList{Rooms: rooms}
+	if out.Rooms == nil {
+		out.Rooms = []projections.Room{}
+	}
+	if next != nil {
+		s := next.String()
+		out.NextCursor = &s
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (g *Gateway) getRoom(c echo.Context) error {
@@ -110,8 +143,8 @@ func (g *Gateway) roomMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	if _, _, err := g.visibleRoom(ctx, id, currentUser(c)); err != nil {
+	ctx, viewer := c.Request().Context(), currentUser(c)
+	if _, _, err := g.visibleRoom(ctx, id, viewer); err != nil {
 		return err
 	}
 	members, err := g.rm.Members(ctx, id)
@@ -121,7 +154,9 @@ func (g *Gateway) roomMembers(c echo.Context) error {
 	if members == nil {
 		members = []projections.Member{}
 	}
-	g.membersWithStatus(ctx, members)
+	if err := g.showMembers(ctx, viewer, members); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, map[string]any{"members": members})
 }
 

@@ -38,12 +38,15 @@ func (g *Gateway) answerUser(c echo.Context, id uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	g.withStatus(c.Request().Context(), &u)
+	if err := g.showUsers(c.Request().Context(), currentUser(c), &u); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, u)
 }
 
-// searchUsers: GET /users?q=&limit=&offset=.
+// searchUsers: GET /users?q=&limit=&offset=. q matches emails only for the server's admins.
 func (g *Gateway) searchUsers(c echo.Context) error {
+	ctx, viewer := c.Request().Context(), currentUser(c)
 	limit, err := intParam(c, "limit", defaultPageSize, 1, maxPageSize)
 	if err != nil {
 		return err
@@ -52,14 +55,20 @@ func (g *Gateway) searchUsers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	users, err := g.rm.SearchUsers(c.Request().Context(), c.QueryParam("q"), int(limit), int(offset))
+	admin, err := g.isAdmin(ctx, viewer)
+	if err != nil {
+		return err
+	}
+	users, err := g.rm.SearchUsers(ctx, c.QueryParam("q"), int(limit), int(offset), admin)
 	if err != nil {
 		return err
 	}
 	if users == nil {
 		users = []projections.User{}
 	}
-	g.usersWithStatus(c.Request().Context(), users)
+	if err := g.showUserList(ctx, viewer, users); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, map[string]any{"users": users})
 }
 

@@ -26,8 +26,8 @@ type Dispatcher interface {
 // fails with readmodel.ErrNotCaughtUp when the projection does not reach pos within timeout.
 type ReadModel interface {
 	UserByID(ctx context.Context, id uuid.UUID) (projections.User, error)
-	SearchUsers(ctx context.Context, q string, limit, offset int) ([]projections.User, error)
-	ListRooms(ctx context.Context, viewer uuid.UUID, q string) ([]projections.Room, error)
+	SearchUsers(ctx context.Context, q string, limit, offset int, byEmail bool) ([]projections.User, error)
+	ListRooms(ctx context.Context, viewer uuid.UUID, q readmodel.RoomListQuery) ([]projections.Room, *readmodel.RoomCursor, error)
 	Room(ctx context.Context, id uuid.UUID) (projections.Room, error)
 	RoomPasswordHash(ctx context.Context, id uuid.UUID) (string, error)
 	IsMember(ctx context.Context, roomID, userID uuid.UUID) (bool, error)

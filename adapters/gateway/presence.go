@@ -352,21 +352,3 @@ func (g *Gateway) withStatus(ctx context.Context, users ...*projections.User) {
 		}
 	}
 }
-
-// membersWithStatus sets the live status of every member's user.
-func (g *Gateway) membersWithStatus(ctx context.Context, members []projections.Member) {
-	users := make([]*projections.User, len(members))
-	for i := range members {
-		users[i] = &members[i].User
-	}
-	g.withStatus(ctx, users...)
-}
-
-// usersWithStatus sets the live status of every user of a listing.
-func (g *Gateway) usersWithStatus(ctx context.Context, list []projections.User) {
-	users := make([]*projections.User, len(list))
-	for i := range list {
-		users[i] = &list[i]
-	}
-	g.withStatus(ctx, users...)
-}

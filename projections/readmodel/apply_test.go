@@ -214,19 +214,22 @@ func TestUsers(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		q    string
-		want string
+		q       string
+		byEmail bool
+		want    string
 	}{
-		{"", "Alice,bob,carol_x"},
-		{"ALI", "Alice"},
-		{"display", "Alice,bob"}, // display name
-		{"BOB@EXAMPLE", "bob"},   // email
-		{"0% c", "carol_x"},      // % is no wildcard
-		{"_", "carol_x"},         // nor is _
-		{"l%", ""},               // would match "Alice" as a LIKE pattern
-		{"zed", ""},
+		{"", false, "Alice,bob,carol_x"},
+		{"ALI", false, "Alice"},
+		{"display", false, "Alice,bob"}, // display name
+		{"BOB@EXAMPLE", true, "bob"},    // email, for an admin
+		{"BOB@EXAMPLE", false, ""},      // nobody else finds a user by email
+		{"example.com", false, ""},
+		{"0% c", false, "carol_x"}, // % is no wildcard
+		{"_", false, "carol_x"},    // nor is _
+		{"l%", false, ""},          // would match "Alice" as a LIKE pattern
+		{"zed", true, ""},
 	} {
-		users, err := store.SearchUsers(ctx, tc.q, 0, 0)
+		users, err := store.SearchUsers(ctx, tc.q, 0, 0, tc.byEmail)
 		if err != nil {
 			t.Fatalf("SearchUsers(%q): %v", tc.q, err)
 		}
@@ -235,10 +238,10 @@ func TestUsers(t *testing.T) {
 			names = append(names, u.Username)
 		}
 		if got := strings.Join(names, ","); got != tc.want {
-			t.Errorf("SearchUsers(%q) = %s, want %s", tc.q, got, tc.want)
+			t.Errorf("SearchUsers(%q, by email %v) = %s, want %s", tc.q, tc.byEmail, got, tc.want)
 		}
 	}
-	page, err := store.SearchUsers(ctx, "", 1, 1)
+	page, err := store.SearchUsers(ctx, "", 1, 1, false)
 	if err != nil || len(page) != 1 || page[0].Username != "bob" {
 		t.Errorf("SearchUsers limit 1 offset 1 = %v, %v; want [bob]", page, err)
 	}

@@ -290,7 +290,7 @@ func TestApplyBatchIsIdempotentWithEveryEvent(t *testing.T) {
 // roomNamed is viewer's listing entry of the room called name.
 func roomNamed(t *testing.T, store *readmodel.Store, viewer uuid.UUID, name string) roomView {
 	t.Helper()
-	rooms, err := store.ListRooms(context.Background(), viewer, "")
+	rooms, _, err := store.ListRooms(context.Background(), viewer, readmodel.RoomListQuery{})
 	if err != nil {
 		t.Fatalf("ListRooms: %v", err)
 	}

@@ -60,7 +60,7 @@ func TestListRoomsUnreadAndVisibility(t *testing.T) {
 
 	list := func(viewer uuid.UUID) string {
 		t.Helper()
-		rooms, err := store.ListRooms(ctx, viewer, "")
+		rooms, _, err := store.ListRooms(ctx, viewer, readmodel.RoomListQuery{})
 		if err != nil {
 			t.Fatalf("ListRooms: %v", err)
 		}
@@ -126,7 +126,7 @@ func TestRoomLookups(t *testing.T) {
 	if r, err := store.Room(ctx, room); !errors.Is(err, readmodel.ErrRoomDeleted) || errors.Is(err, readmodel.ErrNotFound) || r.ID != uuid.Nil {
 		t.Errorf("Room(deleted) = %+v, %v; want ErrRoomDeleted and no room", r, err)
 	}
-	if rooms, err := store.ListRooms(ctx, alice, ""); err != nil || len(rooms) != 0 {
+	if rooms, _, err := store.ListRooms(ctx, alice, readmodel.RoomListQuery{}); err != nil || len(rooms) != 0 {
 		t.Errorf("ListRooms after the delete = %+v, %v; want none", rooms, err)
 	}
 

@@ -17,8 +17,6 @@ import (
 const (
 	DefaultHistoryLimit = 50
 	MaxHistoryLimit     = 200
-	// MaxRoomList caps ListRooms, which the contract does not page.
-	MaxRoomList = 200
 	// DefaultUserLimit and MaxUserLimit bound SearchUsers pages.
 	DefaultUserLimit = 50
 	MaxUserLimit     = 200
@@ -52,10 +50,11 @@ func (s *Store) UserByUsername(ctx context.Context, username string) (projection
 	return u, nil
 }
 
-// SearchUsers returns users whose username, display name or email contains q, without regard
-// to case, ordered by username; limit (default 50, at most 200) and offset page through them.
-// An empty q matches everyone.
-func (s *Store) SearchUsers(ctx context.Context, q string, limit, offset int) ([]projections.User, error) {
+// SearchUsers returns users whose username or display name contains q, without regard to
+// case, ordered by username; limit (default 50, at most 200) and offset page through them. An
+// empty q matches everyone. byEmail also matches q against emails: only for the server's admins,
+// since an email is private to its owner and a substring search would reveal it piece by piece.
+func (s *Store) SearchUsers(ctx context.Context, q string, limit, offset int, byEmail bool) ([]projections.User, error) {
 	limit = clamp(limit, DefaultUserLimit, MaxUserLimit)
 	offset = max(offset, 0)
 	// strpos over lower() rather than ILIKE: a substring needs no escaping of % and _.
@@ -63,9 +62,9 @@ func (s *Store) SearchUsers(ctx context.Context, q string, limit, offset int) ([
 		WHERE $1 = ''
 		   OR strpos(u.username_lower, lower($1)) > 0
 		   OR strpos(lower(u.display_name), lower($1)) > 0
-		   OR strpos(lower(u.email), lower($1)) > 0
+		   OR ($4 AND strpos(lower(u.email), lower($1)) > 0)
 		ORDER BY u.username_lower, u.id
-		LIMIT $2 OFFSET $3`, q, limit, offset)
+		LIMIT $2 OFFSET $3`, q, limit, offset, byEmail)
 	if err != nil {
 		return nil, fmt.Errorf("search users: %w", err)
 	}
@@ -84,41 +83,6 @@ func scanRoom(row pgx.Row, r *projections.Room, more ...any) error {
 		&r.CreatedAt, &r.UpdatedAt}, more...)...)
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	return err
-}
-
-// ListRooms returns the rooms viewer may see (every public room, and the private rooms viewer
-// is a member of or has an open invitation to; never a deleted room) whose name contains q
-// without regard to case, ordered by name then id, at most MaxRoomList of them. An empty q
-// matches every name. For the rooms viewer is a member of, it also gives viewer's LastReadSeq
-// and UnreadCount: the messages of others after it that are not deleted.
-func (s *Store) ListRooms(ctx context.Context, viewer uuid.UUID, q string) ([]projections.Room, error) {
-	// The count walks the (room_id, seq) index from the marker on, so it costs what is unread,
-	// and only for the viewer's own rooms.
-	rows, err := s.pool.Query(ctx, `SELECT `+roomColumns+`, m.last_read_seq,
-			CASE WHEN m.user_id IS NULL THEN NULL ELSE (
-				SELECT count(*) FROM messages x
-				WHERE x.room_id = r.id AND x.seq > m.last_read_seq AND x.sender_id <> $1 AND NOT x.deleted)
-			END
-		FROM rooms r
-		LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $1
-		WHERE r.deleted_at IS NULL
-		  AND (NOT r.is_private OR m.user_id IS NOT NULL OR EXISTS (
-				SELECT 1 FROM room_invitations i WHERE i.room_id = r.id AND i.user_id = $1))
-		  AND ($2 = '' OR strpos(lower(r.name), lower($2)) > 0)
-		ORDER BY r.name, r.id
-		LIMIT $3`, viewer, q, MaxRoomList)
-	if err != nil {
-		return nil, fmt.Errorf("list rooms: %w", err)
-	}
-	rooms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (projections.Room, error) {
-		var r projections.Room
-		err := scanRoom(row, &r, &r.LastReadSeq, &r.UnreadCount)
-		return r, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list rooms: %w", err)
-	}
-	return rooms, nil
 }
 
 // Room returns a room, ErrNotFound if there is no such room, or ErrRoomDeleted if it was

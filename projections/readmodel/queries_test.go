@@ -122,7 +122,7 @@ func TestListRoomsVisibilityAndFilter(t *testing.T) {
 
 	names := func(viewer uuid.UUID, q string) string {
 		t.Helper()
-		rooms, err := store.ListRooms(ctx, viewer, q)
+		rooms, _, err := store.ListRooms(ctx, viewer, readmodel.RoomListQuery{Q: q})
 		if err != nil {
 			t.Fatalf("ListRooms: %v", err)
 		}
