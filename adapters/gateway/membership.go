@@ -225,8 +225,9 @@ func (h *hub) ledgerSize() (users, deleted int) {
 // loadRooms is steps 2 and 3 for a registered socket: wait for the read model to include the
 // membership changes of its user that came before, read its rooms, subscribe.
 func (g *Gateway) loadRooms(ctx context.Context, c *conn, wait []domain.Position) error {
+	deadline := time.Now().Add(g.cfg.PositionWait) // one bound for all the user's partitions
 	for _, pos := range wait {
-		if err := g.rm.WaitFor(ctx, pos, g.cfg.PositionWait); err != nil {
+		if err := g.rm.WaitFor(ctx, pos, time.Until(deadline)); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err() // the client went away
 			}
