@@ -39,6 +39,11 @@ const (
 // room's subscription (joined: before the frame is delivered; left: after); after room_deleted
 // every socket leaves the room's subscription. ExceptUserID's own sockets are skipped (a typing
 // user does not hear himself).
+//
+// Position is where the event that caused the push sits in the log ("topic:partition:offset";
+// empty for the gateways' own pushes): a gateway that sees a membership change on the push stream
+// before the read model has it waits for the read model to reach it before it reads a new
+// socket's rooms.
 type Push struct {
 	Target       string          `json:"target,omitempty"`
 	RoomID       uuid.UUID       `json:"room_id"`
@@ -47,6 +52,7 @@ type Push struct {
 	UserID       uuid.UUID       `json:"user_id,omitempty"`
 	ExceptUserID uuid.UUID       `json:"except_user_id,omitempty"`
 	CommandID    uuid.UUID       `json:"command_id"`
+	Position     string          `json:"position,omitempty"`
 	Frame        json.RawMessage `json:"frame"`
 }
 

@@ -41,6 +41,11 @@ type world struct {
 	listRoomsErr error                // returned by ListRooms
 	afterDeliver func(domain.Command) // runs between Deliver and the reply
 	dispatched   []domain.Command
+	// lagging holds events back from the read model (in held) until catchUp, as a read-model
+	// projector slower than the push projector does; applied is the read model's checkpoint.
+	lagging bool
+	held    []heldEvent
+	applied int64
 }
 
 type roomRow struct {
@@ -99,16 +104,23 @@ func (w *world) Dispatch(ctx context.Context, cmd domain.Command) (commands.Repl
 		reply.Accepted, reply.Events = true, events
 		for _, e := range events {
 			agg.Apply(e)
-			w.project(e)
+			if w.lagging {
+				w.held = append(w.held, heldEvent{off: w.offset, e: e})
+			} else {
+				w.project(e)
+				w.applied = w.offset + 1
+			}
 			ps, err := projections.PushesOf(e)
 			if err != nil {
 				panic(err)
 			}
+			pos := domain.Position{Topic: "chat-events", Offset: w.offset}.String()
+			for i := range ps {
+				ps[i].Position = pos
+			}
 			pushes = append(pushes, ps...)
+			reply.Position = pos // an accepted command without events (mark_read) has none
 			w.offset++
-		}
-		if len(events) > 0 { // an accepted command without events (mark_read) has no position
-			reply.Position = domain.Position{Topic: "chat-events", Offset: w.offset}.String()
 		}
 	}
 	w.replies[cmd.ID] = reply
@@ -379,10 +391,56 @@ func (w *world) Messages(_ context.Context, roomID uuid.UUID, q readmodel.Histor
 	return append([]projections.Message(nil), sel...), more, nil
 }
 
-func (w *world) WaitFor(_ context.Context, _ domain.Position, _ time.Duration) error {
+type heldEvent struct {
+	off int64
+	e   domain.Event
+}
+
+// catchUp projects the events held back while lagging, and stops lagging.
+func (w *world) catchUp() {
+	w.catchUpTo(-1)
+	w.set(func(w *world) { w.lagging = false })
+}
+
+// catchUpTo projects the held events before offset next (all of them for -1), still lagging.
+func (w *world) catchUpTo(next int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.waitErr
+	for len(w.held) > 0 && (next < 0 || w.held[0].off < next) {
+		w.project(w.held[0].e)
+		w.applied = w.held[0].off + 1
+		w.held = w.held[1:]
+	}
+}
+
+// WaitFor waits (polling) until the read model includes pos, or fails as the real one does.
+func (w *world) WaitFor(ctx context.Context, pos domain.Position, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		w.mu.Lock()
+		err, done := w.waitErr, w.applied > pos.Offset
+		w.mu.Unlock()
+		switch {
+		case err != nil:
+			return err
+		case done:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case time.Now().After(deadline):
+			return fmt.Errorf("wait for %s: %w", pos, readmodel.ErrNotCaughtUp)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (w *world) Checkpoints(_ context.Context, projection string) (map[string]map[int32]int64, error) {
+	if projection != readmodel.Projection {
+		return nil, fmt.Errorf("no projection %q here", projection)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return map[string]map[int32]int64{"chat-events": {0: w.applied}}, nil
 }
 
 // Accounts.

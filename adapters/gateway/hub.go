@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
 )
 
@@ -19,12 +20,19 @@ type hub struct {
 	closed bool
 	users  map[uuid.UUID]map[*conn]struct{}
 	rooms  map[uuid.UUID]map[*conn]struct{}
+	// ledger and loading set new sockets up whichever projector is ahead (membership.go).
+	ledger  ledger
+	loading map[*conn]*loadingConn
 	// wg counts sockets from reserve to the end of their goroutines, for Shutdown.
 	wg sync.WaitGroup
 }
 
 func newHub() *hub {
-	return &hub{users: map[uuid.UUID]map[*conn]struct{}{}, rooms: map[uuid.UUID]map[*conn]struct{}{}}
+	return &hub{
+		users: map[uuid.UUID]map[*conn]struct{}{}, rooms: map[uuid.UUID]map[*conn]struct{}{},
+		ledger:  ledger{users: map[uuid.UUID]map[partitionKey]int64{}, deleted: map[uuid.UUID]domain.Position{}},
+		loading: map[*conn]*loadingConn{},
+	}
 }
 
 // reserve counts a socket about to be opened in wg, so that Shutdown also waits for upgrades
@@ -39,30 +47,6 @@ func (h *hub) reserve() bool {
 	}
 	h.wg.Add(1)
 	return true
-}
-
-// add registers a socket under its user, so that joins of that user subscribe it from now on.
-// It fails once the hub is closed (Shutdown began during the upgrade).
-func (h *hub) add(c *conn) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return false
-	}
-	addTo(h.users, c.userID, c)
-	return true
-}
-
-// subscribe adds rooms to a registered socket's subscriptions.
-func (h *hub) subscribe(c *conn, rooms []uuid.UUID) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if c.removed {
-		return
-	}
-	for _, r := range rooms {
-		h.subscribeLocked(c, r)
-	}
 }
 
 func (h *hub) subscribeLocked(c *conn, room uuid.UUID) {
@@ -83,6 +67,7 @@ func (h *hub) remove(c *conn) {
 		return
 	}
 	c.removed = true
+	delete(h.loading, c)
 	for r := range c.rooms {
 		removeFrom(h.rooms, r, c)
 	}
@@ -148,41 +133,25 @@ func (h *hub) broadcast(p projections.Push) {
 // For user_joined the joining user's sockets are subscribed first, so they get the frame (and
 // every later message of the room); for user_left they get the frame, then are unsubscribed.
 // For room_deleted every socket subscribed to the room gets the frame, then is unsubscribed.
+// All three are also remembered for the sockets being set up (membership.go).
 func (g *Gateway) Deliver(p projections.Push) {
 	h := g.hub
 	switch p.Kind {
 	case projections.PushUserJoined:
-		h.updateUser(p.UserID, func(c *conn) { h.subscribeLocked(c, p.RoomID) })
+		h.changeMembership(p, true, func(c *conn) { h.subscribeLocked(c, p.RoomID) })
 		h.broadcast(p)
+		g.maybePruneLedger()
 	case projections.PushUserLeft:
 		h.broadcast(p)
-		h.updateUser(p.UserID, func(c *conn) { h.unsubscribeLocked(c, p.RoomID) })
+		h.changeMembership(p, false, func(c *conn) { h.unsubscribeLocked(c, p.RoomID) })
+		g.maybePruneLedger()
 	case projections.PushRoomDeleted:
 		// Every socket of the room hears it, then nothing more comes from the room.
 		h.broadcast(p)
-		h.mu.Lock()
-		for c := range h.rooms[p.RoomID] {
-			h.unsubscribeLocked(c, p.RoomID) // deleting from the set being ranged over is safe
-		}
-		h.mu.Unlock()
+		h.deleteRoom(p)
+		g.maybePruneLedger()
 	default:
 		h.broadcast(p)
-	}
-}
-
-// updateUser applies f to every local socket of a user under the write lock. Most pushes are
-// about users with no socket here, so a read lock checks that first.
-func (h *hub) updateUser(user uuid.UUID, f func(*conn)) {
-	h.mu.RLock()
-	n := len(h.users[user])
-	h.mu.RUnlock()
-	if n == 0 {
-		return
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for c := range h.users[user] {
-		f(c)
 	}
 }
 

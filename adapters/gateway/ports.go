@@ -37,6 +37,9 @@ type ReadModel interface {
 	RoomIDsOf(ctx context.Context, userID uuid.UUID) ([]uuid.UUID, error)
 	Messages(ctx context.Context, roomID uuid.UUID, q readmodel.HistoryQuery) ([]projections.Message, bool, error)
 	WaitFor(ctx context.Context, pos domain.Position, timeout time.Duration) error
+	// Checkpoints is a projection's next offset per topic and partition: what the read model
+	// includes (readmodel.Projection), for forgetting membership changes it has caught up with.
+	Checkpoints(ctx context.Context, projection string) (map[string]map[int32]int64, error)
 }
 
 // Accounts holds what must never enter the event log: password hashes and session tokens.

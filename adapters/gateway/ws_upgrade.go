@@ -42,17 +42,17 @@ func (g *Gateway) serveWS(c echo.Context) error {
 
 	// The socket is registered and subscribed before the upgrade answers: once the client sees
 	// the upgrade succeed, every push of its rooms reaches it (frames wait in its queue until
-	// the writer starts). Registering under the user before reading the rooms means a join
-	// landing in between still subscribes it.
+	// the writer starts). Registering under the user before reading the rooms, and waiting for
+	// the read model to include the user's membership changes the push stream brought before,
+	// means no join or leave slips between the two (membership.go).
 	cn = newConn(g, userID)
-	if !g.hub.add(cn) {
+	wait, ok := g.hub.register(cn)
+	if !ok {
 		return newError(codeUnavailable, "the gateway is shutting down; reconnect to another")
 	}
-	rooms, err := g.rm.RoomIDsOf(r.Context(), userID)
-	if err != nil {
+	if err := g.loadRooms(r.Context(), cn, wait); err != nil {
 		return err
 	}
-	g.hub.subscribe(cn, rooms)
 
 	bw := &batchingWriter{ResponseWriter: c.Response()}
 	ws, err := g.upgrader.Upgrade(bw, r, nil)

@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/google/uuid"
+
+	"github.com/chorus-chat/chorus/adapters/ops"
 )
 
 // Config is the process's configuration, read from the environment (CONTRACT.md names the first
@@ -62,6 +65,9 @@ type Config struct {
 	// AdminUsers are the usernames (any letter case) that may publish system events and run the
 	// projection operations (/api/v1/admin/...).
 	AdminUsers []string `env:"CHORUS_ADMIN_USERS" envSeparator:","`
+	// Projections are the projections the projectors role runs (ops.Projections names); empty:
+	// all of them. One projection can so run (and be stopped, or lag) in processes of its own.
+	Projections []string `env:"CHORUS_PROJECTIONS" envSeparator:","`
 }
 
 // loadConfig reads the environment and checks what it can before anything starts.
@@ -84,7 +90,31 @@ func loadConfig() (Config, error) {
 		}
 	}
 	c.KafkaBrokers = brokers
+	projs := c.Projections[:0]
+	for _, name := range c.Projections {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if !slices.ContainsFunc(ops.Projections, func(p ops.Projection) bool { return p.Name == name }) {
+			return c, fmt.Errorf("configuration: CHORUS_PROJECTIONS: unknown projection %q (projections: %s)", name, projectionNames())
+		}
+		projs = append(projs, name)
+	}
+	c.Projections = projs
 	return c, nil
+}
+
+func projectionNames() string {
+	names := make([]string, len(ops.Projections))
+	for i, p := range ops.Projections {
+		names[i] = p.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// runs tells whether the projectors role of this process runs projection p.
+func (c Config) runs(p ops.Projection) bool {
+	return len(c.Projections) == 0 || slices.Contains(c.Projections, p.Name)
 }
 
 // kafkaSnapshotEvery is SnapshotEvery as kafka.Config.SnapshotEvery reads it (there 0 is the

@@ -26,7 +26,7 @@ func setupNotifications(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, rconn
 	roles map[string]bool, gw *gateway.Gateway, run func(string, func(context.Context) error), cleanups *[]func(), met *metrics.Metrics, log *slog.Logger,
 ) error {
 	store := notify.NewStore(pool, kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents)
-	if roles[roleProjectors] {
+	if roles[roleProjectors] && cfg.runs(ops.Notifications) {
 		pushes, err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Publisher()
 		if err != nil {
 			return err

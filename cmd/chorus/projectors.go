@@ -12,6 +12,7 @@ import (
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/adapters/redis"
+	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
@@ -81,6 +82,12 @@ func (h *pushHandler) Handle(ctx context.Context, recs []kafka.Record) error {
 		ps, err := projections.PushesOf(r.Event)
 		if err != nil {
 			return err
+		}
+		// The gateways wait for the read model to reach a membership change's position
+		// before they read a new socket's rooms (adapters/gateway/membership.go).
+		pos := domain.Position{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}.String()
+		for i := range ps {
+			ps[i].Position = pos
 		}
 		pushes = append(pushes, ps...)
 	}

@@ -24,7 +24,7 @@ import (
 func setupSearch(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, roles map[string]bool, gw *gateway.Gateway,
 	run func(string, func(context.Context) error), met *metrics.Metrics, log *slog.Logger) {
 	store := search.NewStore(pool, kcfg.Topics.ChatEvents)
-	if roles[roleProjectors] {
+	if roles[roleProjectors] && cfg.runs(ops.Search) {
 		h := &searchHandler{store: store, dead: deadLetters(pool, readmodel.NewStore(pool)), log: log.With("projector", ops.Search.Group())}
 		// Its own group and its own checkpoints (projection "search"), so that the index is
 		// rebuilt and lags on its own.

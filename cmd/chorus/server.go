@@ -114,18 +114,20 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		proc.UseMetrics(met)
 		run(roleCommands, proc.Run)
 	}
-	if roles[roleProjectors] {
+	failures := failureLog{pool: pool, instance: cfg.InstanceID}
+	if roles[roleProjectors] && cfg.runs(ops.ReadModel) {
+		rm := kafka.NewProjector(kcfg, ops.ReadModel.Group(), ops.ReadModel.Topics(kcfg.Topics), &readModelHandler{store: store, dead: deadLetters(pool, store)}, log).WithDeadLetters(readmodel.Projection, cfg.ProjectorAttempts).WithFailures(failures)
+		rm.UseMetrics(met)
+		run("projector-readmodel", rm.Run)
+	}
+	if roles[roleProjectors] && cfg.runs(ops.Push) {
 		pushes, err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Publisher()
 		if err != nil {
 			return err
 		}
 		cleanups = append(cleanups, func() { _ = pushes.Close() })
-		failures := failureLog{pool: pool, instance: cfg.InstanceID}
-		rm := kafka.NewProjector(kcfg, ops.ReadModel.Group(), ops.ReadModel.Topics(kcfg.Topics), &readModelHandler{store: store, dead: deadLetters(pool, store)}, log).WithDeadLetters(readmodel.Projection, cfg.ProjectorAttempts).WithFailures(failures)
 		push := kafka.NewProjector(kcfg, ops.Push.Group(), ops.Push.Topics(kcfg.Topics), &pushHandler{store: store, pub: pushes, dead: deadLetters(pool, store)}, log).WithDeadLetters(ops.Push.Name, cfg.ProjectorAttempts).WithFailures(failures)
-		rm.UseMetrics(met)
 		push.UseMetrics(met)
-		run("projector-readmodel", rm.Run)
 		run("projector-push", push.Run)
 	}
 
