@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -238,5 +239,73 @@ func TestBrokerCrashWithOpenTransactionKeepsReadersInAgreement(t *testing.T) {
 	}
 	if !slices.Equal(viaKgo, want) {
 		t.Errorf("franz-go's read_committed consumer read %q, want %q", viaKgo, want)
+	}
+}
+
+// A read that fills its response (more than the request's byte limit is ready) must still skip
+// the aborted transactions in what it got. kfake left the aborted-transaction list out of a
+// response cut short by the request limit, and ReadCommitted, whose request and partition limits
+// are the same, then passed aborted records as committed: the command processor's recovery and a
+// verify saw events that every other reader skipped.
+func TestReadCommittedSkipsAbortedTransactionsInAFullResponse(t *testing.T) {
+	b, err := kafka.StartEmbedded(kafka.EmbeddedOptions{Addr: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const topic = "full-fetch"
+	cfg := kafka.Config{Brokers: []string{b.Addr()}, Partitions: 1, SessionTimeout: 10 * time.Second, Heartbeat: time.Second}
+	admin, err := sarama.NewClusterAdmin(cfg.Brokers, cfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	_ = admin.Close()
+
+	// 12 MB in transactions of 1 MB, every third one aborted: several responses of ReadCommitted's
+	// 4 MB each, with aborted transactions inside every one of them.
+	p := txnProducer(t, b.Addr(), "full-fetch")
+	defer p.Close()
+	value := strings.Repeat("x", 100_000)
+	var want []string
+	for txn := range 12 {
+		if err := p.BeginTxn(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 10 {
+			v := fmt.Sprintf("%02d-%d-%s", txn, i, value)
+			if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder(v)}); err != nil {
+				t.Fatal(err)
+			}
+			if txn%3 != 1 {
+				want = append(want, v[:5])
+			}
+		}
+		if txn%3 == 1 {
+			err = p.AbortTxn()
+		} else {
+			err = p.CommitTxn()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	client, err := sarama.NewClient(cfg.Brokers, cfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	var got []string
+	if _, err := kafka.ReadCommitted(context.Background(), client, topic, 0, 0, func(r kafka.Record) error {
+		got = append(got, string(r.Value[:5]))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ReadCommitted read %d records %v, want the %d committed ones %v", len(got), got, len(want), want)
 	}
 }

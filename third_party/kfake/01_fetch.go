@@ -431,6 +431,9 @@ full:
 
 		var pbytes, pBatchesAdded int
 		var lastMeta *batchMeta
+		// CHORUS PATCH: a response that fills up still lists this
+		// partition's aborted transactions (below) before it ends.
+		respFull := false
 		// Walk batches starting from the found position (segIdx, metaIdx).
 		// The first segment starts at metaIdx; subsequent segments start at 0.
 	segments:
@@ -446,7 +449,8 @@ full:
 					break segments
 				}
 				if nbytes += int(m.nbytes); nbytes > int(req.MaxBytes) && batchesAdded > 0 {
-					break full
+					respFull = true
+					break segments
 				}
 				if pbytes += int(m.nbytes); pbytes > int(fp.maxBytes) && batchesAdded > 0 {
 					break segments
@@ -482,6 +486,9 @@ full:
 				at.FirstOffset = e.firstOffset
 				sp.AbortedTransactions = append(sp.AbortedTransactions, at)
 			}
+		}
+		if respFull {
+			break full
 		}
 	}
 
