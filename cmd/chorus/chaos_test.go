@@ -136,24 +136,47 @@ func (p *tcpProxy) setDown(down bool) {
 // ---------------------------------------------------------------------------------------------
 // The deployment
 
+// chaosCluster is a deployment under test: the multi-process one (startChaosCluster) or the
+// all-in-one server (startChaosAllInOne), whose fields of the other kind stay nil.
 type chaosCluster struct {
-	h        *harness
-	broker   *proc
-	redis    *proc
-	gw       [2]*proc
-	cmd      [2]*proc
-	proj     *proc
-	pg       *tcpProxy
-	admin    string // the admin's username
-	redisBin string
-	token    string // a signed-in user's, for queries during faults
+	h          *harness
+	brokerAddr string
+	broker     *proc // the standalone broker
+	brokerData string
+	redis      *proc
+	gw         [2]*proc
+	cmd        [2]*proc
+	proj       *proc
+	all        *proc // the all-in-one server
+	pg         *tcpProxy
+	admin      string // the admin's username
+	redisBin   string
+	token      string // a signed-in user's, for queries during faults
 }
 
+// services are the processes that answer /readyz.
 func (c *chaosCluster) services() []*proc {
+	if c.all != nil {
+		return []*proc{c.all}
+	}
 	return []*proc{c.gw[0], c.gw[1], c.cmd[0], c.cmd[1], c.proj}
 }
 
-func (c *chaosCluster) gwURL(i int) string { return "http://" + c.gw[i].httpAddr }
+// everything is every process of the deployment.
+func (c *chaosCluster) everything() []*proc {
+	if c.all != nil {
+		return []*proc{c.all}
+	}
+	return append(c.services(), c.broker, c.redis)
+}
+
+// bases are the gateways' URLs.
+func (c *chaosCluster) bases() []string {
+	if c.all != nil {
+		return []string{"http://" + c.all.httpAddr}
+	}
+	return []string{"http://" + c.gw[0].httpAddr, "http://" + c.gw[1].httpAddr}
+}
 
 func startChaosCluster(t *testing.T) *chaosCluster {
 	t.Helper()
@@ -175,9 +198,20 @@ func startChaosCluster(t *testing.T) *chaosCluster {
 	c.redis = h.startProgram("redis", redisBin, nil, "--bind", "127.0.0.1", "--port", redisPort, "--save", "", "--appendonly", "no")
 	h.waitListening(c.redis, redisAddr)
 
+	// The broker's data directory is a file system of its own, so that it can be filled up.
+	c.brokerData = filepath.Join(h.dir, "broker-data")
+	if err := os.MkdirAll(c.brokerData, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1g", "tmpfs", c.brokerData).CombinedOutput(); err != nil {
+		t.Fatalf("the fault suite mounts a tmpfs for the broker's data (it fills it up); it needs root: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", c.brokerData).Run() }) // lazy: the broker may still run
+
 	brokerAddr := freeAddr(t)
+	c.brokerAddr = brokerAddr
 	c.broker = h.start("broker", map[string]string{
-		"CHORUS_DATA_DIR":                   filepath.Join(h.dir, "broker-data"),
+		"CHORUS_DATA_DIR":                   c.brokerData,
 		"CHORUS_HTTP_ADDR":                  freeAddr(t),
 		"CHORUS_PARTITIONS":                 fmt.Sprint(clusterPartitions),
 		"CHORUS_BROKER_MIN_SESSION_TIMEOUT": "500ms",
@@ -216,9 +250,38 @@ func startChaosCluster(t *testing.T) *chaosCluster {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for i := range c.gw {
-		warmUpGateway(t, c.gwURL(i))
+	for _, base := range c.bases() {
+		warmUpGateway(t, base)
 	}
+	return c
+}
+
+// startChaosAllInOne runs `chorus` with every role, its embedded broker and Redis, as `make run`
+// does, with Postgres behind a proxy.
+func startChaosAllInOne(t *testing.T) *chaosCluster {
+	t.Helper()
+	dbURL, err := url.Parse(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &chaosCluster{h: newHarness(t), admin: "chaosadmin_" + randomHex(3)}
+	c.pg = startProxy(t, dbURL.Host)
+	dbURL.Host = c.pg.addr()
+	c.brokerAddr = freeAddr(t)
+	c.all = c.h.start("chorus", map[string]string{
+		"CHORUS_HTTP_ADDR":             freeAddr(t),
+		"CHORUS_DATABASE_URL":          dbURL.String(),
+		"CHORUS_DATA_DIR":              filepath.Join(c.h.dir, "data"),
+		"CHORUS_EMBEDDED_KAFKA_ADDR":   c.brokerAddr,
+		"CHORUS_PARTITIONS":            fmt.Sprint(clusterPartitions),
+		"CHORUS_BCRYPT_COST":           "4",
+		"CHORUS_COMMAND_TIMEOUT":       "2s",
+		"CHORUS_ADMIN_USERS":           c.admin,
+		"CHORUS_KAFKA_SESSION_TIMEOUT": "2s",
+		"CHORUS_KAFKA_HEARTBEAT":       "300ms",
+	})
+	c.h.waitReady(c.all)
+	warmUpGateway(t, c.bases()[0])
 	return c
 }
 
@@ -336,7 +399,7 @@ var chaosFaults = []chaosFault{
 		// Queries fail fast and say why; commands go on (Kafka is the store: the writers show it).
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		res, err := doJSON(ctx, c.gwURL(0), c.token, "GET", "/api/v1/rooms", nil)
+		res, err := doJSON(ctx, c.bases()[0], c.token, "GET", "/api/v1/rooms", nil)
 		cancel()
 		if err != nil || res.Status != http.StatusServiceUnavailable || res.errCode() != "unavailable" || time.Since(start) > 5*time.Second {
 			t.Errorf("a query while Postgres is down: %v %v after %v, want 503 unavailable within 5 s", res, err, time.Since(start))
@@ -345,6 +408,24 @@ var chaosFaults = []chaosFault{
 	}},
 	{"Redis restarted", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
 		killAndRestart(t, c, c.redis, 500*time.Millisecond)
+	}},
+	{"broker's disk full", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
+		fill := filepath.Join(c.brokerData, "fill")
+		f, err := os.Create(fill)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunk := make([]byte, 1<<20)
+		for {
+			if _, err := f.Write(chunk); err != nil {
+				break // ENOSPC: the disk is full
+			}
+		}
+		_ = f.Close()
+		time.Sleep(3 * time.Second)
+		if err := os.Remove(fill); err != nil {
+			t.Fatal(err)
+		}
 	}},
 	{"command processor frozen", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
 		p := c.cmd[r.IntN(2)]
@@ -362,9 +443,38 @@ type chaosRow struct {
 	recovery                  time.Duration
 }
 
-// TestChaos is the fault suite (see the top of the file).
+// TestChaos is the fault suite on the multi-process deployment (see the top of the file).
 func TestChaos(t *testing.T) {
 	skipShort(t)
+	runChaos(t, startChaosCluster(t), chaosFaults)
+}
+
+// TestChaosAllInOne: the all-in-one server (`make run`) killed with SIGKILL under the same
+// writers and started again, several times.
+func TestChaosAllInOne(t *testing.T) {
+	skipShort(t)
+	runChaos(t, startChaosAllInOne(t), []chaosFault{
+		{"kill -9 all-in-one", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
+			killAndRestart(t, c, c.all, 500*time.Millisecond)
+		}},
+		{"kill -9 all-in-one", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
+			killAndRestart(t, c, c.all, 500*time.Millisecond)
+		}},
+		{"Postgres down", chaosFaults[slices.IndexFunc(chaosFaults, func(f chaosFault) bool { return f.name == "Postgres down" })].inject},
+	})
+}
+
+func runChaos(t *testing.T, c *chaosCluster, faults []chaosFault) {
+	if keep := os.Getenv("CHORUS_CHAOS_KEEP"); keep != "" {
+		// For a post-mortem: the processes' data and logs of a failed run, copied after they stopped.
+		t.Cleanup(func() {
+			if t.Failed() {
+				c.h.stopAll()
+				out, err := exec.Command("cp", "-a", c.h.dir, keep).CombinedOutput()
+				t.Logf("kept %s in %s: %v %s", c.h.dir, keep, err, out)
+			}
+		})
+	}
 	rounds := 1
 	if v := os.Getenv("CHORUS_CHAOS_ROUNDS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -381,8 +491,7 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos: %d round(s), seed %d (CHORUS_CHAOS_SEED reproduces the order and moments)", rounds, seed)
 	r := rand.New(rand.NewPCG(seed, seed))
 
-	c := startChaosCluster(t)
-	bases := []string{c.gwURL(0), c.gwURL(1)}
+	bases := c.bases()
 	admin := newAccount(t, bases[0], c.admin)
 	c.token = admin.token
 
@@ -390,7 +499,7 @@ func TestChaos(t *testing.T) {
 	const writers = 8
 	accs := make([]account, writers)
 	for i := range accs {
-		accs[i] = newAccount(t, bases[i%2], fmt.Sprintf("chaos%d_%s", i, randomHex(3)))
+		accs[i] = newAccount(t, bases[i%len(bases)], fmt.Sprintf("chaos%d_%s", i, randomHex(3)))
 	}
 	var rooms []string
 	seen := map[int32]bool{}
@@ -431,13 +540,12 @@ func TestChaos(t *testing.T) {
 				mu.Lock()
 				ops = append(ops, op)
 				mu.Unlock()
-				postUntilAcked(bases, i%2, accs[i].token, op, time.Now().Add(opLimit))
+				postUntilAcked(bases, i%len(bases), accs[i].token, op, time.Now().Add(opLimit))
 			}
 		}()
 	}
 
 	// The faults, each once a round, in a random order, at random moments.
-	faults := chaosFaults
 	if only := os.Getenv("CHORUS_CHAOS_FAULTS"); only != "" {
 		faults = slices.DeleteFunc(slices.Clone(faults), func(f chaosFault) bool { return !strings.Contains(f.name, only) })
 		if len(faults) == 0 {
@@ -468,7 +576,7 @@ func TestChaos(t *testing.T) {
 		}
 		for j, room := range rooms {
 			pop := &chaosOp{room: room, cmid: fmt.Sprintf("probe-%d-%d", i, j), content: fmt.Sprintf("probe %d %d", i, j)}
-			postUntilAcked(bases, j%2, probe.token, pop, time.Now().Add(60*time.Second))
+			postUntilAcked(bases, j%len(bases), probe.token, pop, time.Now().Add(60*time.Second))
 			if !pop.acked {
 				t.Fatalf("after %s: a post to room %s was not acknowledged within 60 s: %v", f.name, room, pop.err)
 			}
@@ -483,7 +591,7 @@ func TestChaos(t *testing.T) {
 	wg.Wait()
 
 	// Every process the test did not kill on purpose is still the run it was.
-	for _, p := range append(c.services(), c.broker, c.redis) {
+	for _, p := range c.everything() {
 		if p.exited() {
 			t.Errorf("%s exited by itself (%v)", p.name, p.exitState())
 		}
@@ -500,12 +608,29 @@ func TestChaos(t *testing.T) {
 		positions[room] = fin.ans.Position
 		ops = append(ops, fin)
 	}
+	// The read model may still be catching up (after an outage of Postgres it works through the
+	// backlog): wait for it, bounded, then read.
+	caughtUp := time.Now()
+	for _, room := range rooms {
+		q := "/api/v1/rooms/" + room + "/messages?limit=1&position=" + url.QueryEscape(positions[room])
+		for {
+			res, err := doJSON(context.Background(), bases[0], probe.token, "GET", q, nil)
+			if err == nil && res.Status == http.StatusOK {
+				break
+			}
+			if time.Since(caughtUp) > 90*time.Second {
+				t.Fatalf("the read model did not reach %s within 90 s of the last fault: %v %v", positions[room], res, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	t.Logf("the read model caught up %v after the last fault", time.Since(caughtUp).Round(time.Millisecond))
 	history := map[string][]apiMessage{}
 	for _, room := range rooms {
 		history[room] = probe.fullHistory(t, room, positions[room])
 	}
 	// The same rooms as an outside Kafka client reads the log (read_committed, as kcat would).
-	logged := readMessagesFromLog(t, c.broker.args[2], rooms, history)
+	logged := readMessagesFromLog(t, c.brokerAddr, rooms, history)
 
 	rows := make([]chaosRow, len(schedule))
 	for i, f := range schedule {
