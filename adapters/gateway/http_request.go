@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
 
@@ -118,9 +117,9 @@ func (g *Gateway) atPosition(next echo.HandlerFunc) echo.HandlerFunc {
 		if raw == "" {
 			return next(c)
 		}
-		pos, err := domain.ParsePosition(raw)
+		pos, err := g.parsePosition(raw)
 		if err != nil {
-			return errValidation("position is malformed")
+			return err
 		}
 		if err := g.rm.WaitFor(c.Request().Context(), pos, g.cfg.PositionWait); err != nil {
 			return err

@@ -64,8 +64,8 @@ func (g *Gateway) searchMessages(c echo.Context) error {
 	}
 	var pos domain.Position
 	if raw := c.QueryParam("position"); raw != "" {
-		if pos, err = domain.ParsePosition(raw); err != nil {
-			return errValidation("position is malformed")
+		if pos, err = g.parsePosition(raw); err != nil {
+			return err
 		}
 	}
 	if g.search == nil {

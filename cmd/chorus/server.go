@@ -154,6 +154,13 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		gcfg.HeartbeatInterval, gcfg.ConnectionTimeout = cfg.HeartbeatInterval, cfg.ConnectionTimeout
 		gcfg.EnableCompression, gcfg.SessionTTL, gcfg.BcryptCost = cfg.EnableCompression, cfg.SessionTTL, cfg.BcryptCost
 		gcfg.RealtimeConfig = realtimeConfig(cfg)
+		gcfg.WriteTimeout = cfg.HTTPWriteTimeout
+		gcfg.AllowedOrigins, gcfg.CORSOrigins = cfg.WSAllowedOrigins, cfg.CORSOrigins
+		// The topics the command processors append to (kafka's topicOf): every position they answer.
+		gcfg.Positions = gateway.PositionSpace{
+			Topics:     []string{kcfg.Topics.ChatEvents, kcfg.Topics.UserEvents, kcfg.Topics.SystemEvents},
+			Partitions: kcfg.Partitions,
+		}
 		gcfg.RateLimits = gateway.RateLimits{RequestRate: cfg.HTTPRate, RequestBurst: cfg.HTTPBurst, AuthRate: cfg.AuthRate, AuthBurst: cfg.AuthBurst}
 		gw = gateway.New(gcfg, disp, store, postgres.NewAccounts(pool), log.With("role", roleGateway))
 		gw.UseMetrics(met)
@@ -179,7 +186,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	srv := httpServer(cfg, e)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("chorus started", "http", ln.Addr().String(), "roles", roleNames(roles), "brokers", brokers)
@@ -208,6 +215,20 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	}
 	log.Info("chorus stopped")
 	return nil
+}
+
+// httpServer is the HTTP server of the process with its timeouts: a connection that sends half a
+// request, reads its answer too slowly or idles between requests is closed. A WebSocket is not
+// cut by them (hijacking a connection clears its deadlines; the socket keeps its own), nor is
+// the event replay stream (it moves its write deadline before each write: gateway.Config.WriteTimeout).
+func httpServer(cfg Config, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+	}
 }
 
 func roleNames(roles map[string]bool) []string {
