@@ -131,6 +131,9 @@ type Gateway struct {
 	// userLimits and authLimits bound HTTP requests per user and per address (nil: no limit).
 	userLimits, authLimits *limiters
 
+	// logEnds tells where the event topics end, for ?position= (UseLogEnds); nil: not asked.
+	logEnds LogEnds
+
 	// search answers GET /search/messages (UseSearch); nil answers 503.
 	search Searcher
 

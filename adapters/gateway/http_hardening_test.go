@@ -20,6 +20,7 @@ import (
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/readmodel"
 )
 
 // newTimedEnv is newEnv served by an HTTP server with every timeout at d, as cmd/chorus sets
@@ -222,4 +223,44 @@ func TestCORS(t *testing.T) {
 		!strings.Contains(got.Header.Get("Access-Control-Expose-Headers"), HeaderRequestID) {
 		t.Fatalf("GET with Origin: %d %v", got.StatusCode, got.Header)
 	}
+}
+
+// logEnds is a log whose partitions end where the test says.
+type logEnds map[string]int64
+
+func (l logEnds) LogEnd(_ context.Context, topic string, part int32) (int64, error) {
+	end, ok := l[fmt.Sprintf("%s:%d", topic, part)]
+	if !ok {
+		return 0, fmt.Errorf("no partition %s:%d", topic, part)
+	}
+	return end, nil
+}
+
+// A ?position= beyond the end of its partition cannot have come from an accepted command: once
+// the read model has not reached it, it is 400 rather than a 5 s wait for not_caught_up. One
+// within the log that the read model has not reached still waits and ends in not_caught_up.
+func TestPositionBeyondTheLogIsRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	e.gw.UseLogEnds(logEnds{"chat-events:0": 10})
+	token, _ := e.user("lou")
+	e.w.set(func(w *world) { w.waitErr = readmodel.ErrNotCaughtUp })
+
+	start := time.Now()
+	r := e.do("GET", "/api/v1/users/me?position=chat-events:0:10", token, nil)
+	if r.status != http.StatusBadRequest || r.errCode() != domain.CodeValidationFailed || !strings.Contains(r.raw, "beyond the end of the log") {
+		t.Fatalf("position at the log's end: %d %s", r.status, r.raw)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("refused after %v, want at once", took)
+	}
+	if r := e.do("GET", "/api/v1/users/me?position=chat-events:0:9", token, nil); r.status != http.StatusServiceUnavailable || r.errCode() != codeNotCaughtUp {
+		t.Fatalf("position within the log, not reached: %d %s", r.status, r.raw)
+	}
+	// The log cannot say: the position is waited for as before.
+	if r := e.do("GET", "/api/v1/users/me?position=chat-events:1:10", token, nil); r.status != http.StatusServiceUnavailable || r.errCode() != codeNotCaughtUp {
+		t.Fatalf("position of an unknown partition end: %d %s", r.status, r.raw)
+	}
+	// Reached: answered, wherever the log ends.
+	e.w.set(func(w *world) { w.waitErr = nil })
+	e.mustDo(http.StatusOK, "GET", "/api/v1/users/me?position=chat-events:0:10", token, nil)
 }

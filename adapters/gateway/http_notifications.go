@@ -80,7 +80,7 @@ func (g *Gateway) listNotifications(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := notes.WaitFor(ctx, pos, g.cfg.PositionWait); err != nil {
+		if err := g.waitForPosition(ctx, pos, notes.WaitFor); err != nil {
 			if errors.Is(err, notify.ErrNotCaughtUp) {
 				return newError(codeNotCaughtUp, "the notifications have not reached that position yet; try again")
 			}

@@ -121,7 +121,7 @@ func (g *Gateway) atPosition(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if err := g.rm.WaitFor(c.Request().Context(), pos, g.cfg.PositionWait); err != nil {
+		if err := g.waitForPosition(c.Request().Context(), pos, g.rm.WaitFor); err != nil {
 			return err
 		}
 		return next(c)

@@ -164,6 +164,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		gcfg.RateLimits = gateway.RateLimits{RequestRate: cfg.HTTPRate, RequestBurst: cfg.HTTPBurst, AuthRate: cfg.AuthRate, AuthBurst: cfg.AuthBurst}
 		gw = gateway.New(gcfg, disp, store, postgres.NewAccounts(pool), log.With("role", roleGateway))
 		gw.UseMetrics(met)
+		gw.UseLogEnds(logEnds{health.client})
 		gw.Routes(e)
 		if err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Subscribe(roleCtx, gw.Deliver); err != nil {
 			return err
@@ -229,6 +230,14 @@ func httpServer(cfg Config, h http.Handler) *http.Server {
 		WriteTimeout:      cfg.HTTPWriteTimeout,
 		IdleTimeout:       cfg.HTTPIdleTimeout,
 	}
+}
+
+// logEnds answers where a partition's log ends (its high-water mark), for the gateway's
+// ?position= check, from the process's Kafka client.
+type logEnds struct{ client sarama.Client }
+
+func (l logEnds) LogEnd(_ context.Context, topic string, partition int32) (int64, error) {
+	return l.client.GetOffset(topic, partition, sarama.OffsetNewest)
 }
 
 func roleNames(roles map[string]bool) []string {
