@@ -232,8 +232,10 @@ func httpServer(cfg Config, h http.Handler) *http.Server {
 	}
 }
 
-// logEnds answers where a partition's log ends (its high-water mark), for the gateway's
-// ?position= check, from the process's Kafka client.
+// logEnds answers where a partition's log ends, for the gateway's ?position= check, from the
+// process's Kafka client. GetOffset asks read-uncommitted, so this is the high-water mark, which
+// passes an event as soon as it is written, not the last stable offset, which passes it only once
+// the transaction's markers are: a position a client just got is never beyond it.
 type logEnds struct{ client sarama.Client }
 
 func (l logEnds) LogEnd(_ context.Context, topic string, partition int32) (int64, error) {
