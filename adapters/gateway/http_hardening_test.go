@@ -264,3 +264,27 @@ func TestPositionBeyondTheLogIsRefused(t *testing.T) {
 	e.w.set(func(w *world) { w.waitErr = nil })
 	e.mustDo(http.StatusOK, "GET", "/api/v1/users/me?position=chat-events:0:10", token, nil)
 }
+
+// slowStats counts a log that takes longer than the server's write timeout.
+type slowStats struct {
+	*fakeOps
+	took time.Duration
+}
+
+func (s slowStats) EventStats(ctx context.Context, q ops.EventQuery) (ops.EventStats, error) {
+	time.Sleep(s.took)
+	return s.fakeOps.EventStats(ctx, q)
+}
+
+// Stats of a long log take long to count; the answer still reaches the client.
+func TestSlowEventStatsOutliveTheWriteTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	e := newTimedEnv(t, timeout)
+	e.gw.SetAdmins([]string{"root"})
+	e.gw.UseOperations(slowStats{fakeOps: newFakeOps(), took: 3 * timeout})
+	tok, _ := e.user("root")
+	r := e.mustDo(http.StatusOK, "GET", "/api/v1/admin/events/stats?topic=chat-events", tok, nil)
+	if r.body["events"] != float64(7) {
+		t.Fatalf("stats: %s", r.raw)
+	}
+}

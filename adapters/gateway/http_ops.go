@@ -292,6 +292,9 @@ func (g *Gateway) eventStats(c echo.Context) error {
 		return err
 	}
 	st, err := js.run.EventStats(c.Request().Context(), q)
+	// Counting a long log can outlast the server's write timeout, which started with the
+	// request: the answer gets a deadline of its own.
+	_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(g.cfg.WriteTimeout))
 	if err != nil {
 		return opsError(err)
 	}
