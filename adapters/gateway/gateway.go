@@ -34,6 +34,22 @@ type Config struct {
 	EnableCompression bool
 	// PositionWait bounds how long a query waits for the read model to reach ?position=.
 	PositionWait time.Duration
+	// WriteTimeout is the HTTP server's write timeout (CHORUS_HTTP_WRITE_TIMEOUT). It bounds a
+	// whole response, which a streamed one (the event replay, with follow=true for ever) outlives:
+	// such a response moves the connection's write deadline this far ahead before each write, so
+	// that only a client that stops reading is cut off.
+	WriteTimeout time.Duration
+	// AllowedOrigins are the Origin values (scheme://host[:port], or "*" for any) a browser's
+	// socket may come from besides the gateway's own host (CHORUS_WS_ALLOWED_ORIGINS). A socket
+	// carries its token, so a page of any other origin must not open one on the user's behalf.
+	AllowedOrigins []string
+	// CORSOrigins are the origins (or "*") whose pages may call the HTTP API from a browser
+	// (CHORUS_CORS_ORIGINS); empty: no CORS headers, browsers allow only the same origin.
+	CORSOrigins []string
+	// Positions are the topics and partitions a ?position= may name (the event topics the
+	// command processors append to); zero: any that parses. A position elsewhere cannot have
+	// come from this server, so it is refused rather than waited for.
+	Positions PositionSpace
 	// SessionTTL is the lifetime of a login token.
 	SessionTTL time.Duration
 	// BcryptCost is the cost of password (and room password) hashes.
@@ -54,6 +70,7 @@ func DefaultConfig() Config {
 		HeartbeatInterval: 30 * time.Second,
 		ConnectionTimeout: 60 * time.Second,
 		PositionWait:      5 * time.Second,
+		WriteTimeout:      60 * time.Second,
 		SessionTTL:        24 * time.Hour,
 		BcryptCost:        bcrypt.DefaultCost,
 		RealtimeConfig:    DefaultRealtimeConfig(),
@@ -81,6 +98,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PositionWait <= 0 {
 		c.PositionWait = d.PositionWait
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = d.WriteTimeout
 	}
 	if c.SessionTTL <= 0 {
 		c.SessionTTL = d.SessionTTL
@@ -110,6 +130,9 @@ type Gateway struct {
 
 	// userLimits and authLimits bound HTTP requests per user and per address (nil: no limit).
 	userLimits, authLimits *limiters
+
+	// logEnds tells where the event topics end, for ?position= (UseLogEnds); nil: not asked.
+	logEnds LogEnds
 
 	// search answers GET /search/messages (UseSearch); nil answers 503.
 	search Searcher
@@ -149,6 +172,7 @@ func New(cfg Config, d Dispatcher, rm ReadModel, acc Accounts, log *slog.Logger)
 	}
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  10 * time.Second,
+		CheckOrigin:       g.originAllowed,
 		EnableCompression: cfg.EnableCompression,
 		// Idle sockets hold no write buffer: with thousands of mostly quiet sockets this is
 		// most of the per-connection memory.
@@ -163,6 +187,9 @@ func New(cfg Config, d Dispatcher, rm ReadModel, acc Accounts, log *slog.Logger)
 func (g *Gateway) Routes(e *echo.Echo) {
 	e.HTTPErrorHandler = g.handleHTTPError
 	e.Use(g.observe) // X-Request-ID and request metrics (metrics.go)
+	if cors := g.cors(); cors != nil {
+		e.Use(cors) // origin.go
+	}
 
 	// Middleware is given per route rather than per group: echo makes a group with middleware
 	// catch every unknown path below it, which would answer 401 instead of 404 for them.

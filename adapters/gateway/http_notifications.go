@@ -76,11 +76,11 @@ func (g *Gateway) listNotifications(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	if raw := c.QueryParam("position"); raw != "" {
-		pos, err := domain.ParsePosition(raw)
+		pos, err := g.parsePosition(raw)
 		if err != nil {
-			return errValidation("position is malformed")
+			return err
 		}
-		if err := notes.WaitFor(ctx, pos, g.cfg.PositionWait); err != nil {
+		if err := g.waitForPosition(ctx, pos, notes.WaitFor); err != nil {
 			if errors.Is(err, notify.ErrNotCaughtUp) {
 				return newError(codeNotCaughtUp, "the notifications have not reached that position yet; try again")
 			}

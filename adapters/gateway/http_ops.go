@@ -213,11 +213,12 @@ func (g *Gateway) replayEvents(c echo.Context) error {
 	default:
 		return errValidation("follow must be true or false")
 	}
-	w := &lazyStream{c: c, contentType: contentType}
+	w := &lazyStream{c: c, contentType: contentType, wait: g.cfg.WriteTimeout}
 	caughtUp := func() error {
 		if !w.started {
 			w.start() // a followed replay with nothing yet still answers at once
 		}
+		w.extend()
 		w.c.Response().Flush()
 		return nil
 	}
@@ -226,7 +227,11 @@ func (g *Gateway) replayEvents(c echo.Context) error {
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()
 	defer context.AfterFunc(js.ctx, cancel)()
-	if _, err := js.run.Replay(ctx, q, format, follow, caughtUp, w); err != nil {
+	_, err = js.run.Replay(ctx, q, format, follow, caughtUp, w)
+	// A replay that matched little may have run for long since its last write: the end of the
+	// response (or its error) needs a deadline of its own.
+	w.extend()
+	if err != nil {
 		if !w.started {
 			return opsError(err)
 		}
@@ -245,6 +250,16 @@ type lazyStream struct {
 	c           echo.Context
 	contentType string
 	started     bool
+	// wait is how long one write may take (Config.WriteTimeout).
+	wait time.Duration
+}
+
+// extend moves the connection's write deadline, which the HTTP server set for the whole
+// response, to wait from now: the stream may last longer than any one response should, but each
+// write still has to get through (the server's read deadline is no concern: it is lifted once
+// the handler runs).
+func (w *lazyStream) extend() {
+	_ = http.NewResponseController(w.c.Response()).SetWriteDeadline(time.Now().Add(w.wait))
 }
 
 func (w *lazyStream) start() {
@@ -256,6 +271,7 @@ func (w *lazyStream) start() {
 }
 
 func (w *lazyStream) Write(p []byte) (int, error) {
+	w.extend()
 	if w.started {
 		return w.c.Response().Write(p)
 	}
@@ -276,6 +292,9 @@ func (g *Gateway) eventStats(c echo.Context) error {
 		return err
 	}
 	st, err := js.run.EventStats(c.Request().Context(), q)
+	// Counting a long log can outlast the server's write timeout, which started with the
+	// request: the answer gets a deadline of its own.
+	_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(g.cfg.WriteTimeout))
 	if err != nil {
 		return opsError(err)
 	}

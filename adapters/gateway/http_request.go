@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
 
@@ -118,11 +117,11 @@ func (g *Gateway) atPosition(next echo.HandlerFunc) echo.HandlerFunc {
 		if raw == "" {
 			return next(c)
 		}
-		pos, err := domain.ParsePosition(raw)
+		pos, err := g.parsePosition(raw)
 		if err != nil {
-			return errValidation("position is malformed")
+			return err
 		}
-		if err := g.rm.WaitFor(c.Request().Context(), pos, g.cfg.PositionWait); err != nil {
+		if err := g.waitForPosition(c.Request().Context(), pos, g.rm.WaitFor); err != nil {
 			return err
 		}
 		return next(c)

@@ -64,8 +64,8 @@ func (g *Gateway) searchMessages(c echo.Context) error {
 	}
 	var pos domain.Position
 	if raw := c.QueryParam("position"); raw != "" {
-		if pos, err = domain.ParsePosition(raw); err != nil {
-			return errValidation("position is malformed")
+		if pos, err = g.parsePosition(raw); err != nil {
+			return err
 		}
 	}
 	if g.search == nil {
@@ -74,7 +74,7 @@ func (g *Gateway) searchMessages(c echo.Context) error {
 
 	ctx := c.Request().Context()
 	if !pos.IsZero() {
-		if err := g.search.WaitFor(ctx, pos, g.cfg.PositionWait); err != nil {
+		if err := g.waitForPosition(ctx, pos, g.search.WaitFor); err != nil {
 			if errors.Is(err, search.ErrNotCaughtUp) {
 				return newError(codeNotCaughtUp, "the search index has not reached that position yet; try again")
 			}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -128,4 +129,58 @@ func TestWebSocketMetrics(t *testing.T) {
 	eventually(t, "connections gauge back at 0", func() bool {
 		return strings.Contains(exposition(m), "chorus_websocket_connections 0\n")
 	})
+}
+
+// httpSeries is the number of series of the HTTP request metrics in /metrics.
+func httpSeries(m *metrics.Metrics) int {
+	n := 0
+	for _, l := range strings.Split(exposition(m), "\n") {
+		if strings.HasPrefix(l, "chorus_http_request") {
+			n++
+		}
+	}
+	return n
+}
+
+// Anyone can send made-up methods and paths without logging in: they must not each become a
+// series of their own (issue 8: 13,000 such requests grew /metrics from 113 KB to 42 MB).
+func TestMadeUpMethodsAndPathsDoNotGrowMetrics(t *testing.T) {
+	e, m := newMeasuredEnv(t)
+	hit := func(from, to int) {
+		for i := from; i < to; i++ {
+			for _, r := range []struct{ method, path string }{
+				{fmt.Sprintf("MADEUP%d", i), "/api/v1/rooms"},                 // a route, not its method: 405
+				{fmt.Sprintf("X%d", i), fmt.Sprintf("/api/v1/nothing/%d", i)}, // neither: 404
+				{"GET", fmt.Sprintf("/no/such/path/%d", i)},                   // 404
+			} {
+				req, _ := http.NewRequest(r.method, e.srv.URL+r.path, nil)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+		}
+	}
+	hit(0, 10)
+	before, size := httpSeries(m), len(exposition(m))
+	hit(10, 300)
+	after, grown := httpSeries(m), len(exposition(m))
+	if after != before {
+		t.Errorf("HTTP series grew from %d to %d with made-up methods and paths", before, after)
+	}
+	// A few bytes more for the larger counts and sums, not a series per request.
+	if grown > size+2048 {
+		t.Errorf("/metrics grew from %d to %d bytes", size, grown)
+	}
+	out := exposition(m)
+	for _, want := range []string{
+		`chorus_http_requests_total{method="other",route="/api/v1/rooms",status="405"} 300`,
+		`chorus_http_requests_total{method="other",route="unmatched",status="404"} 300`,
+		`chorus_http_requests_total{method="GET",route="unmatched",status="404"} 300`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 }

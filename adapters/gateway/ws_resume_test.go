@@ -266,3 +266,36 @@ func TestResumeWithoutChangesReader(t *testing.T) {
 		t.Fatalf("resumed %v", resumed)
 	}
 }
+
+// A client that claims a seq beyond the room's last (the push projector can run ahead of the
+// read model, so it may have seen a message the read model does not hold yet) is answered as if
+// it had seen the room's last message: the changes since that one, usually none, and
+// recovered: true. Live pushes bring what follows.
+func TestResumeBeyondTheRoomsLastSeq(t *testing.T) {
+	feed := newChangeFeed()
+	e := resumeEnv(t, feed, nil)
+	token, _ := e.user("bea")
+	room := e.room(token, map[string]any{"name": "ahead"})
+	quiet := e.room(token, map[string]any{"name": "still"})
+	ms := feed.send(room, 3)
+	feed.send(quiet, 2)
+	edited := ms[0]
+	edited.Content, edited.EditedAt = "edited", &edited.CreatedAt
+	feed.add(room, projections.PushMessageUpdated, edited) // after the last send
+
+	ws := e.dial(token)
+	for i, seqs := range []map[string]int64{
+		{room.String(): 3, quiet.String(): 2},        // exactly the last
+		{room.String(): 1 << 40, quiet.String(): 99}, // beyond it
+	} {
+		id := fmt.Sprint("r", i)
+		send(t, ws, map[string]any{"type": "resume", "id": id, "rooms": seqs})
+		frames, resumed := readUntilResumed(t, ws)
+		if len(frames) != 1 || frames[0].str("type") != "message_updated" || frames[0].obj("message").str("content") != "edited" {
+			t.Fatalf("resume %v: frames %v, want only the edit made after the last message", seqs, frames)
+		}
+		if resumed.str("id") != id || !recovered(t, resumed, room) || !recovered(t, resumed, quiet) {
+			t.Fatalf("resume %v: %v, want both rooms recovered", seqs, resumed)
+		}
+	}
+}

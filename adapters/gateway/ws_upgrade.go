@@ -8,6 +8,10 @@ import (
 // before the upgrade, so the client gets an HTTP status rather than a socket closed at once.
 func (g *Gateway) serveWS(c echo.Context) error {
 	r := c.Request()
+	// Before the token: a page of another site learns nothing about it.
+	if !g.originAllowed(r) {
+		return errOriginNotAllowed(r.Header.Get("Origin"))
+	}
 	token := bearerToken(r)
 	if token == "" {
 		// Browsers cannot set headers on a WebSocket, so the token may come in the query.

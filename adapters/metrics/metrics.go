@@ -250,13 +250,42 @@ func (m *Metrics) PushDelivered() {
 }
 
 // HTTPRequest counts an answered request; route is the pattern ("/api/v1/rooms/:id"), not
-// the path, so that the series stay few.
+// the path, so that the series stay few (the caller bounds it: "unmatched" for any path no route
+// matched). The method and status come from the client too, so they are bounded here: a method
+// other than the standard ones is "other", a status outside 100-599 is "other".
 func (m *Metrics) HTTPRequest(method, route string, status int, took time.Duration) {
 	if m == nil {
 		return
 	}
-	m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	method = MethodLabel(method)
+	m.httpRequests.WithLabelValues(method, route, statusLabel(status)).Inc()
 	m.httpDuration.WithLabelValues(method, route).Observe(took.Seconds())
+}
+
+// MethodOther is the method label of every request whose method is not a standard one: each
+// made-up method would otherwise be a series of its own, and anyone can make up methods.
+const MethodOther = "other"
+
+// standardMethods are the methods that are a label of their own (RFC 9110 and PATCH).
+var standardMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodConnect: true,
+	http.MethodOptions: true, http.MethodTrace: true,
+}
+
+// MethodLabel is the label value of an HTTP method: itself when standard, MethodOther otherwise.
+func MethodLabel(method string) string {
+	if standardMethods[method] {
+		return method
+	}
+	return MethodOther
+}
+
+func statusLabel(status int) string {
+	if status < 100 || status > 599 {
+		return "other"
+	}
+	return strconv.Itoa(status)
 }
 
 // KafkaError counts an error of a Kafka client; kind is "consumer" or "producer".

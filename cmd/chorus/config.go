@@ -10,6 +10,7 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/google/uuid"
 
+	"github.com/chorus-chat/chorus/adapters/gateway"
 	"github.com/chorus-chat/chorus/adapters/ops"
 )
 
@@ -62,6 +63,18 @@ type Config struct {
 	// SnapshotEvery: events a command processor appends to a partition between two snapshots of
 	// its state (adapters/kafka/snapshots.go); 0 disables snapshots.
 	SnapshotEvery int `env:"CHORUS_SNAPSHOT_EVERY" envDefault:"50000"`
+	// HTTP server timeouts (httpServer): a client cannot hold a connection by sending half a
+	// request, reading slowly or idling on a keep-alive. WebSockets (hijacked) and the event
+	// replay stream set deadlines of their own.
+	HTTPReadHeaderTimeout time.Duration `env:"CHORUS_HTTP_READ_HEADER_TIMEOUT" envDefault:"10s"`
+	HTTPReadTimeout       time.Duration `env:"CHORUS_HTTP_READ_TIMEOUT" envDefault:"30s"`
+	HTTPWriteTimeout      time.Duration `env:"CHORUS_HTTP_WRITE_TIMEOUT" envDefault:"60s"`
+	HTTPIdleTimeout       time.Duration `env:"CHORUS_HTTP_IDLE_TIMEOUT" envDefault:"60s"`
+	// WSAllowedOrigins: the Origin values (scheme://host[:port], or "*") a browser socket may
+	// come from besides the gateway's own host; empty: only the same host.
+	WSAllowedOrigins []string `env:"CHORUS_WS_ALLOWED_ORIGINS" envSeparator:","`
+	// CORSOrigins: the origins (or "*") whose pages may call the HTTP API; empty: CORS is off.
+	CORSOrigins []string `env:"CHORUS_CORS_ORIGINS" envSeparator:","`
 	// AdminUsers are the usernames (any letter case) that may publish system events and run the
 	// projection operations (/api/v1/admin/...).
 	AdminUsers []string `env:"CHORUS_ADMIN_USERS" envSeparator:","`
@@ -83,6 +96,24 @@ func loadConfig() (Config, error) {
 		host, _ := os.Hostname()
 		c.InstanceID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
 	}
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"CHORUS_HTTP_READ_HEADER_TIMEOUT", c.HTTPReadHeaderTimeout}, {"CHORUS_HTTP_READ_TIMEOUT", c.HTTPReadTimeout},
+		{"CHORUS_HTTP_WRITE_TIMEOUT", c.HTTPWriteTimeout}, {"CHORUS_HTTP_IDLE_TIMEOUT", c.HTTPIdleTimeout},
+	} {
+		// net/http reads 0 as "no timeout", which is what these exist to prevent.
+		if t.d <= 0 {
+			return c, fmt.Errorf("configuration: %s must be positive", t.name)
+		}
+	}
+	// A command call may wait CHORUS_COMMAND_TIMEOUT for its reply and then up to 5 s for the
+	// read model: a shorter write timeout would cut off answers the server did produce.
+	if minWrite := c.CommandTimeout + gateway.DefaultConfig().PositionWait; c.HTTPWriteTimeout <= minWrite {
+		return c, fmt.Errorf("configuration: CHORUS_HTTP_WRITE_TIMEOUT (%v) must be more than CHORUS_COMMAND_TIMEOUT plus 5s (%v)", c.HTTPWriteTimeout, minWrite)
+	}
+	c.WSAllowedOrigins, c.CORSOrigins = trimList(c.WSAllowedOrigins), trimList(c.CORSOrigins)
 	brokers := c.KafkaBrokers[:0]
 	for _, b := range c.KafkaBrokers {
 		if b = strings.TrimSpace(b); b != "" {
@@ -115,6 +146,17 @@ func projectionNames() string {
 // runs tells whether the projectors role of this process runs projection p.
 func (c Config) runs(p ops.Projection) bool {
 	return len(c.Projections) == 0 || slices.Contains(c.Projections, p.Name)
+}
+
+// trimList drops the blanks around and between a list's comma-separated items.
+func trimList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // kafkaSnapshotEvery is SnapshotEvery as kafka.Config.SnapshotEvery reads it (there 0 is the

@@ -156,9 +156,17 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		gcfg.HeartbeatInterval, gcfg.ConnectionTimeout = cfg.HeartbeatInterval, cfg.ConnectionTimeout
 		gcfg.EnableCompression, gcfg.SessionTTL, gcfg.BcryptCost = cfg.EnableCompression, cfg.SessionTTL, cfg.BcryptCost
 		gcfg.RealtimeConfig = realtimeConfig(cfg)
+		gcfg.WriteTimeout = cfg.HTTPWriteTimeout
+		gcfg.AllowedOrigins, gcfg.CORSOrigins = cfg.WSAllowedOrigins, cfg.CORSOrigins
+		// The topics the command processors append to (kafka's topicOf): every position they answer.
+		gcfg.Positions = gateway.PositionSpace{
+			Topics:     []string{kcfg.Topics.ChatEvents, kcfg.Topics.UserEvents, kcfg.Topics.SystemEvents},
+			Partitions: kcfg.Partitions,
+		}
 		gcfg.RateLimits = gateway.RateLimits{RequestRate: cfg.HTTPRate, RequestBurst: cfg.HTTPBurst, AuthRate: cfg.AuthRate, AuthBurst: cfg.AuthBurst}
 		gw = gateway.New(gcfg, disp, store, postgres.NewAccounts(pool), log.With("role", roleGateway))
 		gw.UseMetrics(met)
+		gw.UseLogEnds(logEnds{health.client})
 		gw.Routes(e)
 		if err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Subscribe(roleCtx, gw.Deliver); err != nil {
 			return err
@@ -181,7 +189,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	srv := httpServer(cfg, e)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("chorus started", "http", ln.Addr().String(), "roles", roleNames(roles), "brokers", brokers)
@@ -210,6 +218,30 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	}
 	log.Info("chorus stopped")
 	return nil
+}
+
+// httpServer is the HTTP server of the process with its timeouts: a connection that sends half a
+// request, reads its answer too slowly or idles between requests is closed. A WebSocket is not
+// cut by them (hijacking a connection clears its deadlines; the socket keeps its own), nor is
+// the event replay stream (it moves its write deadline before each write: gateway.Config.WriteTimeout).
+func httpServer(cfg Config, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+	}
+}
+
+// logEnds answers where a partition's log ends, for the gateway's ?position= check, from the
+// process's Kafka client. GetOffset asks read-uncommitted, so this is the high-water mark, which
+// passes an event as soon as it is written, not the last stable offset, which passes it only once
+// the transaction's markers are: a position a client just got is never beyond it.
+type logEnds struct{ client sarama.Client }
+
+func (l logEnds) LogEnd(_ context.Context, topic string, partition int32) (int64, error) {
+	return l.client.GetOffset(topic, partition, sarama.OffsetNewest)
 }
 
 func roleNames(roles map[string]bool) []string {
