@@ -128,17 +128,11 @@ func (g *Gateway) login(c echo.Context) error {
 	return c.JSON(http.StatusOK, loginResult{Token: token, ExpiresAt: expires.UTC(), User: user})
 }
 
-// validateUsername mirrors the domain's rule (3 to 32 characters of ASCII letters, digits,
-// '_', '.', '-'), which the domain keeps unexported.
+// validateUsername is the domain's rule (domain.UsernameProblem), checked before a password
+// is hashed for a name that can never be registered.
 func validateUsername(name string) error {
-	if len(name) < 3 || len(name) > 32 {
-		return errValidation("username must be 3 to 32 characters")
-	}
-	for _, r := range name {
-		ok := r == '_' || r == '.' || r == '-' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
-		if !ok {
-			return errValidation("username may hold only letters, digits, '_', '.' and '-'")
-		}
+	if problem := domain.UsernameProblem(name); problem != "" {
+		return errValidation("%s", problem)
 	}
 	return nil
 }
