@@ -60,6 +60,16 @@ func readBody(c echo.Context, dst any, optional bool) error {
 	return nil
 }
 
+// textQuery is the query parameter name as text for the read model: Postgres refuses NUL and
+// invalid UTF-8 in a text parameter, which would otherwise surface as a 500.
+func textQuery(c echo.Context, name string) (string, error) {
+	v := c.QueryParam(name)
+	if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+		return "", errValidation("%s must be valid UTF-8 without NUL", name)
+	}
+	return v, nil
+}
+
 // jsonProblem describes an error of decoding into dst without Go type names.
 func jsonProblem(err error, dst any) string {
 	var te *json.UnmarshalTypeError

@@ -58,7 +58,11 @@ func (g *Gateway) answerAction(c echo.Context, a action) error {
 }
 
 func (g *Gateway) listRooms(c echo.Context) error {
-	rooms, err := g.rm.ListRooms(c.Request().Context(), currentUser(c), c.QueryParam("q"))
+	q, err := textQuery(c, "q")
+	if err != nil {
+		return err
+	}
+	rooms, err := g.rm.ListRooms(c.Request().Context(), currentUser(c), q)
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,11 @@ func (g *Gateway) searchUsers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	users, err := g.rm.SearchUsers(c.Request().Context(), c.QueryParam("q"), int(limit), int(offset))
+	q, err := textQuery(c, "q")
+	if err != nil {
+		return err
+	}
+	users, err := g.rm.SearchUsers(c.Request().Context(), q, int(limit), int(offset))
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,13 @@ func TestHTTPRefusesInvalidUTF8(t *testing.T) {
 	if rooms := e.mustDo(http.StatusOK, "GET", "/api/v1/rooms", token, nil); strings.Contains(rooms.raw, "caf") {
 		t.Fatalf("the room was created: %s", rooms.raw)
 	}
+	// Query text goes to Postgres, which refuses NUL and invalid UTF-8: 400, not a 500.
+	for _, path := range []string{"/api/v1/rooms?q=a%00", "/api/v1/users?q=%FF", "/api/v1/search/messages?q=a%00b"} {
+		wantErr(t, path, e.do("GET", path, token, nil), http.StatusBadRequest, domain.CodeValidationFailed)
+	}
+	// A username with NUL names no one.
+	wantErr(t, "login with NUL", e.do("POST", "/api/v1/auth/login", "", map[string]any{"username": "olga\x00", "password": "password-olga"}),
+		http.StatusUnauthorized, codeInvalidCredentials)
 	// A wrong type is named by its JSON field, in JSON's words.
 	r = e.do("POST", "/api/v1/rooms", token, `{"name": 5}`)
 	wantErr(t, "wrong type", r, http.StatusBadRequest, domain.CodeValidationFailed)

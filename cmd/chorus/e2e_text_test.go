@@ -68,6 +68,11 @@ func TestE2EHostileText(t *testing.T) {
 		map[string]any{"username": carol, "password": testPassword, "display_name": "Car\x00ol"}, http.StatusBadRequest, "validation_failed")
 	register(t, base, carol)
 	login(t, base, carol)
+	// Text that reaches Postgres from a query or a login is refused as bad input, not a 500.
+	expectError(t, base, "", "POST", "/api/v1/auth/login", map[string]any{"username": carol + "\x00", "password": testPassword}, http.StatusUnauthorized, "invalid_credentials")
+	for _, path := range []string{"/api/v1/rooms?q=a%00", "/api/v1/users?q=%FF", "/api/v1/search/messages?q=a%00b"} {
+		expectError(t, base, alice.token, "GET", path, nil, http.StatusBadRequest, "validation_failed")
+	}
 
 	// Events with NUL written straight to the log, bypassing the domain: a room created with one
 	// in its name, bob joining, a message with one that mentions bob.
