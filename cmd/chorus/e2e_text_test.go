@@ -105,13 +105,25 @@ func TestE2EHostileText(t *testing.T) {
 			events[i].Data = d
 		}
 	}
-	produceEvents(t, brokerAddr, roomID, events)
+	// The room first; the message once bob's socket is subscribed to the room.
+	produceEvents(t, brokerAddr, roomID, events[:len(events)-1])
 
 	// Every projection stores them, NUL stripped.
-	eventually(t, "the room with a NUL in its name is in the read model", func() (bool, string) {
+	eventually(t, "the room with a NUL in its name is in the read model, bob a member", func() (bool, string) {
 		res, err := doJSON(t.Context(), base, alice.token, "GET", "/api/v1/rooms/"+roomID.String(), nil)
-		return err == nil && res.Status == http.StatusOK && strings.Contains(string(res.Body), `"name":"oldroom"`), res.String()
+		return err == nil && res.Status == http.StatusOK && strings.Contains(string(res.Body), `"name":"oldroom"`) &&
+			strings.Contains(string(res.Body), `"member_count":2`), res.String()
 	})
+	bws := dialWS(t, "bob", base, bob.token) // subscribed to bob's rooms, the injected one included
+	produceEvents(t, brokerAddr, roomID, events[len(events)-1:])
+	sentID := events[len(events)-1].Data.(domain.MessageSent).Message.ID.String()
+	f, _, err := bws.waitFor(15*time.Second, messagePush(sentID))
+	if err != nil {
+		t.Fatalf("bob's socket never got the message: %v", err)
+	}
+	if m, err := f.pushed(); err != nil || m.Content != "hi @"+bob.user.Username {
+		t.Fatalf("push %s: the content differs from what history holds", f.raw)
+	}
 	eventually(t, "the message with a NUL is in the history", func() (bool, string) {
 		page := alice.history(t, roomID.String(), url.Values{})
 		return len(page.Messages) == 1 && page.Messages[0].Content == "hi @"+bob.user.Username && page.Messages[0].Seq == 1, fmt.Sprint(page)
