@@ -2,8 +2,8 @@ package gateway
 
 import (
 	"errors"
-	"strings"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
