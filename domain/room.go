@@ -466,6 +466,9 @@ func (r *Room) send(cmd Command, p SendMessage, now time.Time) ([]Event, error) 
 	if err != nil {
 		return nil, err
 	}
+	if _, err := checkText("client_msg_id", p.ClientMsgID, textLine); err != nil {
+		return nil, err
+	}
 	if p.ReplyToMessageID != nil {
 		if _, err := r.liveMessage(*p.ReplyToMessageID); err != nil {
 			return nil, reject(CodeMessageNotFound, "reply_to_message_id names no live message of this room")

@@ -107,8 +107,12 @@ func (s *System) Decide(cmd Command, now time.Time) ([]Event, error) {
 	if n := utf8.RuneCountInString(msg); n == 0 || n > MaxSystemMessageRunes {
 		return nil, reject(CodeValidationFailed, "message must be 1 to %d characters after trimming", MaxSystemMessageRunes)
 	}
-	if !utf8.ValidString(msg) {
-		return nil, reject(CodeValidationFailed, "message is not valid UTF-8")
+	msg, err := checkText("message", msg, textBlock)
+	if err != nil {
+		return nil, err
+	}
+	if !hasVisible(msg) {
+		return nil, reject(CodeValidationFailed, "message must hold at least one visible character")
 	}
 	data, err := systemData(p.Data)
 	if err != nil {
@@ -133,7 +137,35 @@ func systemData(raw json.RawMessage) (json.RawMessage, error) {
 	if buf.Len() > MaxSystemDataBytes {
 		return nil, reject(CodeValidationFailed, "data is larger than %d bytes", MaxSystemDataBytes)
 	}
+	// Postgres's jsonb refuses \u0000 in any string of the value, key or element.
+	if bytes.Contains(buf.Bytes(), []byte(`\u0000`)) {
+		var v any
+		if err := json.Unmarshal(buf.Bytes(), &v); err == nil && jsonHasNUL(v) {
+			return nil, reject(CodeValidationFailed, "data must not contain NUL (\\u0000) in any string")
+		}
+	}
 	return json.RawMessage(buf.Bytes()), nil
+}
+
+// jsonHasNUL tells whether a decoded JSON value holds a NUL in any string or key.
+func jsonHasNUL(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.ContainsRune(v, 0)
+	case []any:
+		for _, e := range v {
+			if jsonHasNUL(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if strings.ContainsRune(k, 0) || jsonHasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // UnmarshalJSON reads null data as no data, so that an event decodes to the value it was

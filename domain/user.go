@@ -128,16 +128,10 @@ func (u *User) Apply(e Event) {
 	}
 }
 
-// validateUsername: 3 to 32 characters of ASCII letters, digits, '_', '.', '-'.
+// validateUsername: see UsernameProblem.
 func validateUsername(name string) error {
-	if len(name) < 3 || len(name) > 32 {
-		return reject(CodeValidationFailed, "username must be 3 to 32 characters")
-	}
-	for _, r := range name {
-		ok := r == '_' || r == '.' || r == '-' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
-		if !ok {
-			return reject(CodeValidationFailed, "username may hold only letters, digits, '_', '.' and '-'")
-		}
+	if problem := UsernameProblem(name); problem != "" {
+		return reject(CodeValidationFailed, "%s", problem)
 	}
 	return nil
 }

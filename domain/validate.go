@@ -18,14 +18,19 @@ const (
 	MaxBanReasonRunes   = 500
 )
 
-// roomName is a room name as stored: trimmed, 1 to MaxRoomNameRunes characters of valid UTF-8.
+// roomName is a room name as stored: trimmed, 1 to MaxRoomNameRunes characters, a line of text
+// (checkText) with something visible.
 func roomName(s string) (string, error) {
 	name := strings.TrimSpace(s)
 	if name == "" || utf8.RuneCountInString(name) > MaxRoomNameRunes {
 		return "", reject(CodeValidationFailed, "name must be 1 to %d characters", MaxRoomNameRunes)
 	}
-	if !utf8.ValidString(name) {
-		return "", reject(CodeValidationFailed, "name must be valid UTF-8")
+	name, err := checkText("name", name, textLine)
+	if err != nil {
+		return "", err
+	}
+	if !hasVisible(name) {
+		return "", reject(CodeValidationFailed, "name must hold at least one visible character")
 	}
 	return name, nil
 }
@@ -37,10 +42,7 @@ func roomDescription(s string) (string, error) {
 	if utf8.RuneCountInString(desc) > MaxDescriptionRunes {
 		return "", reject(CodeValidationFailed, "description is longer than %d characters", MaxDescriptionRunes)
 	}
-	if !utf8.ValidString(desc) {
-		return "", reject(CodeValidationFailed, "description must be valid UTF-8")
-	}
-	return desc, nil
+	return checkText("description", desc, textBlock)
 }
 
 // messageContent is the content of a message of type mtype as stored: trimmed, 1 to
@@ -51,8 +53,12 @@ func messageContent(mtype, s string) (string, error) {
 	if n := utf8.RuneCountInString(content); n == 0 || n > MaxContentRunes {
 		return "", reject(CodeValidationFailed, "content must be 1 to %d characters after trimming", MaxContentRunes)
 	}
-	if !utf8.ValidString(content) {
-		return "", reject(CodeValidationFailed, "content is not valid UTF-8")
+	content, err := checkText("content", content, textBlock)
+	if err != nil {
+		return "", err
+	}
+	if !hasVisible(content) {
+		return "", reject(CodeValidationFailed, "content must hold at least one visible character")
 	}
 	if (mtype == MessageImage || mtype == MessageFile) && !validAttachment(content) {
 		return "", reject(CodeValidationFailed,
@@ -143,8 +149,12 @@ func displayName(s, username string) (string, error) {
 	if utf8.RuneCountInString(display) > MaxDisplayNameRunes {
 		return "", reject(CodeValidationFailed, "display_name is longer than %d characters", MaxDisplayNameRunes)
 	}
-	if !utf8.ValidString(display) {
-		return "", reject(CodeValidationFailed, "display_name is not valid UTF-8")
+	display, err := checkText("display_name", display, textLine)
+	if err != nil {
+		return "", err
+	}
+	if !hasVisible(display) {
+		return "", reject(CodeValidationFailed, "display_name must hold at least one visible character")
 	}
 	return display, nil
 }
@@ -153,6 +163,9 @@ func displayName(s, username string) (string, error) {
 func emailAddress(s string) (string, error) {
 	email := strings.TrimSpace(s)
 	if email != "" {
+		if _, err := checkText("email", email, textLine); err != nil {
+			return "", err
+		}
 		if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > MaxEmailLength {
 			return "", reject(CodeValidationFailed, "email is not a valid address")
 		}
@@ -176,8 +189,5 @@ func banReason(s string) (string, error) {
 	if utf8.RuneCountInString(reason) > MaxBanReasonRunes {
 		return "", reject(CodeValidationFailed, "reason is longer than %d characters", MaxBanReasonRunes)
 	}
-	if !utf8.ValidString(reason) {
-		return "", reject(CodeValidationFailed, "reason must be valid UTF-8")
-	}
-	return reason, nil
+	return checkText("reason", reason, textBlock)
 }

@@ -2,14 +2,17 @@ package gateway
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -45,20 +48,35 @@ func readBody(c echo.Context, dst any, optional bool) error {
 		}
 		return errValidation("a JSON body is required")
 	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD silently: the client's text would be
+	// stored as something it did not send.
+	if !utf8.Valid(b) {
+		return errValidation("request body is not valid UTF-8")
+	}
 	if err := json.Unmarshal(b, dst); err != nil {
-		return errValidation("malformed JSON body: %s", jsonProblem(err))
+		return errValidation("malformed JSON body: %s", jsonProblem(err, dst))
 	}
 	return nil
 }
 
-// jsonProblem describes a decoding error without Go type names.
-func jsonProblem(err error) string {
+// textQuery is the query parameter name as text for the read model: Postgres refuses NUL and
+// invalid UTF-8 in a text parameter, which would otherwise surface as a 500.
+func textQuery(c echo.Context, name string) (string, error) {
+	v := c.QueryParam(name)
+	if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+		return "", errValidation("%s must be valid UTF-8 without NUL", name)
+	}
+	return v, nil
+}
+
+// jsonProblem describes an error of decoding into dst without Go type names.
+func jsonProblem(err error, dst any) string {
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &te):
 		if te.Field != "" {
-			return fmt.Sprintf("field %q has the wrong type (%s)", te.Field, te.Value)
+			return fmt.Sprintf("%q: expected %s, got %s", jsonPath(reflect.TypeOf(dst), te.Field), jsonKind(te.Type), te.Value)
 		}
 		return fmt.Sprintf("expected a JSON object, got %s", te.Value)
 	case errors.As(err, &se):
@@ -68,6 +86,71 @@ func jsonProblem(err error) string {
 	}
 	return "cannot decode"
 }
+
+// jsonPath is the field path of a decoding error as the client wrote it: encoding/json puts the
+// Go names of embedded structs in it (sendMessageRequest.content), which the JSON does not have.
+func jsonPath(root reflect.Type, path string) string {
+	var out []string
+	t := root
+	for _, part := range strings.Split(path, ".") {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t == nil || t.Kind() != reflect.Struct {
+			out, t = append(out, part), nil
+			continue
+		}
+		if f, ok := t.FieldByName(part); ok && f.Anonymous {
+			t = f.Type // an embedded struct: its fields are the outer object's
+			continue
+		}
+		out = append(out, part)
+		t = jsonField(t, part)
+	}
+	return strings.Join(out, ".")
+}
+
+// jsonField is the type of t's field named name in JSON (its tag's name, or its Go name), or nil.
+func jsonField(t reflect.Type, name string) reflect.Type {
+	for _, f := range reflect.VisibleFields(t) {
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == name || (tag == "" && strings.EqualFold(f.Name, name)) {
+			return f.Type
+		}
+	}
+	return nil
+}
+
+// jsonKind names, in JSON's words, what a Go type decodes from: the client wrote JSON, not Go.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Implements(textUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return "a string" // ids, times
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "another value"
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
 // bearerToken is the token of an "Authorization: Bearer <token>" header, or "".
 func bearerToken(r *http.Request) string {

@@ -68,7 +68,11 @@ type roomList struct {
 // listRooms: GET /rooms?q=&mine=&limit=&cursor=. The default page is the largest, so that a
 // client that does not page gets what the unpaged listing gave (and now a next_cursor).
 func (g *Gateway) listRooms(c echo.Context) error {
-	q := readmodel.RoomListQuery{Q: c.QueryParam("q")}
+	text, err := textQuery(c, "q")
+	if err != nil {
+		return err
+	}
+	q := readmodel.RoomListQuery{Q: text}
 	limit, err := intParam(c, "limit", readmodel.MaxRoomList, 1, readmodel.MaxRoomList)
 	if err != nil {
 		return err

@@ -44,7 +44,11 @@ type searchResult struct {
 // two are separate projections and a search must see the command whose position it was given
 // even when the read model is ahead of the index.
 func (g *Gateway) searchMessages(c echo.Context) error {
-	text := strings.TrimSpace(c.QueryParam("q"))
+	q, err := textQuery(c, "q")
+	if err != nil {
+		return err
+	}
+	text := strings.TrimSpace(q)
 	if n := utf8.RuneCountInString(text); n == 0 || n > maxSearchQueryRunes || !utf8.ValidString(text) {
 		return errValidation("q must be 1 to %d characters", maxSearchQueryRunes)
 	}

@@ -55,11 +55,15 @@ func (g *Gateway) searchUsers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	q, err := textQuery(c, "q")
+	if err != nil {
+		return err
+	}
 	admin, err := g.isAdmin(ctx, viewer)
 	if err != nil {
 		return err
 	}
-	users, err := g.rm.SearchUsers(ctx, c.QueryParam("q"), int(limit), int(offset), admin)
+	users, err := g.rm.SearchUsers(ctx, q, int(limit), int(offset), admin)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
@@ -242,6 +243,13 @@ func (c *conn) readLoop() {
 		}
 		if mt != websocket.TextMessage {
 			c.enqueue(errorFrame(nil, codeInvalidFrame, "frames must be text (JSON)"))
+			continue
+		}
+		// RFC 6455 (8.1): a text frame that is not UTF-8 fails the connection with 1007. Gorilla
+		// does not check, and encoding/json would turn the bad bytes into U+FFFD and store that.
+		if !utf8.Valid(data) {
+			c.enqueue(errorFrame(nil, codeInvalidFrame, "frame is not valid UTF-8"))
+			c.closeWith(websocket.CloseInvalidFramePayloadData, "invalid UTF-8")
 			continue
 		}
 		c.handleFrame(data)

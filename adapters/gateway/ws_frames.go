@@ -85,7 +85,7 @@ type (
 func (c *conn) handleFrame(data []byte) {
 	var h frameHeader
 	if err := json.Unmarshal(data, &h); err != nil {
-		c.enqueue(errorFrame(nil, codeInvalidFrame, "a frame must be one JSON object: "+jsonProblem(err)))
+		c.enqueue(errorFrame(nil, codeInvalidFrame, "a frame must be one JSON object: "+jsonProblem(err, &h)))
 		return
 	}
 	if bytes.Equal(h.ID, []byte("null")) {
@@ -172,7 +172,7 @@ func (c *conn) handleFrame(data []byte) {
 // decodeFields decodes a frame's fields, answering invalid_frame when they have wrong types.
 func (c *conn) decodeFields(data []byte, id json.RawMessage, dst any) bool {
 	if err := json.Unmarshal(data, dst); err != nil {
-		c.enqueue(errorFrame(id, codeInvalidFrame, "malformed fields: "+jsonProblem(err)))
+		c.enqueue(errorFrame(id, codeInvalidFrame, "malformed fields: "+jsonProblem(err, dst)))
 		return false
 	}
 	return true

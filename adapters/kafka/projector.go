@@ -102,9 +102,36 @@ type Projector struct {
 	producer sarama.SyncProducer // for dead letters, opened at the first one
 	dead     atomic.Int64        // records dead-lettered by this process
 
-	failures    FailureLog // nil: failures are only logged
-	failing     atomic.Int64
-	lastFailure atomic.Int64 // unix nanoseconds of the last report to failures
+	failures     FailureLog // nil: failures are only logged
+	failing      atomic.Int64
+	lastFailure  atomic.Int64 // unix nanoseconds of the last report to failures
+	failingSince atomic.Int64 // unix nanoseconds of the first failure in a row; 0: not failing
+	lastErr      atomic.Pointer[string]
+}
+
+// Health is what a projector process says of its projection (/readyz): whether its last
+// attempt failed, and since when.
+type Health struct {
+	Projection string
+	Failing    bool
+	Failures   int64     // failed attempts in a row
+	Since      time.Time // the first of them
+	LastError  string
+	// DeadLettered is how many records this process gave up on since it started: each one is
+	// an event that was accepted and is missing from the projection, a bug.
+	DeadLettered int64
+}
+
+// Health tells how the projection fares in this process.
+func (p *Projector) Health() Health {
+	h := Health{Projection: p.projection, Failures: p.failing.Load(), DeadLettered: p.dead.Load()}
+	if since := p.failingSince.Load(); since != 0 && h.Failures > 0 {
+		h.Failing, h.Since = true, time.Unix(0, since).UTC()
+		if e := p.lastErr.Load(); e != nil {
+			h.LastError = *e
+		}
+	}
+	return h
 }
 
 // FailureLog is told when a projector keeps failing and when it recovers, so that the
@@ -124,7 +151,13 @@ func (p *Projector) WithFailures(f FailureLog) *Projector {
 
 // recovered clears the projection's failure, if it was failing.
 func (p *Projector) recovered(ctx context.Context) {
-	if p.failures != nil && p.failing.Swap(0) > 0 {
+	if p.failing.Swap(0) == 0 {
+		return
+	}
+	p.failingSince.Store(0)
+	p.met.ProjectionFailing(p.projection, false)
+	p.log.Info("projection recovered", "projection", p.projection)
+	if p.failures != nil {
 		if err := p.failures.Recovered(ctx, p.projection); err != nil {
 			p.log.Warn("cannot clear the projection's failure", "err", err)
 		}
@@ -137,7 +170,7 @@ const failureReportEvery = time.Second
 // handle runs the handler on recs and tells the FailureLog how it went.
 func (p *Projector) handle(ctx context.Context, recs []Record) error {
 	err := p.h.Handle(ctx, recs)
-	if p.failures == nil || ctx.Err() != nil {
+	if ctx.Err() != nil {
 		return err
 	}
 	if err == nil {
@@ -146,6 +179,15 @@ func (p *Projector) handle(ctx context.Context, recs []Record) error {
 	}
 	n := p.failing.Add(1)
 	now := time.Now().UnixNano()
+	msg := err.Error()
+	p.lastErr.Store(&msg)
+	if n == 1 {
+		p.failingSince.Store(now)
+		p.met.ProjectionFailing(p.projection, true)
+	}
+	if p.failures == nil {
+		return err
+	}
 	if last := p.lastFailure.Load(); n == 1 || now-last >= int64(failureReportEvery) {
 		p.lastFailure.Store(now)
 		if rerr := p.failures.Failing(ctx, p.projection, n, err); rerr != nil {
@@ -197,6 +239,7 @@ func (p *Projector) DeadLettered() int64 { return p.dead.Load() }
 
 // Run consumes until ctx ends.
 func (p *Projector) Run(ctx context.Context) error {
+	p.met.ProjectionWatched(p.projection)
 	sc := p.cfg.Sarama()
 	sc.ChannelBufferSize = MaxProjectorBatch
 	if p.fetchMin > 0 {
@@ -393,7 +436,10 @@ func (p *Projector) deadLetter(ctx context.Context, s RecordSkipper, rec Record,
 	}
 	n := p.dead.Add(1)
 	p.met.DeadLettered(p.projection)
-	p.log.Error("record dead-lettered; the projection moved past it",
+	// An event in the log was accepted by its aggregate, so a projection that cannot store it is
+	// a bug (the rule is: accepted => projected): logged as one, to be alarmed on.
+	p.log.Error("BUG: an accepted record could not be projected; dead-lettered, the projection moved past it",
+		"bug", true,
 		"projection", p.projection, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
 		"err", cause, "dead_letter_topic", p.cfg.Topics.DeadLetters, "dead_lettered", n)
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/metrics"
 )
 
 // projectorCluster is the embedded broker over TCP with Chorus's topics.
@@ -213,7 +214,8 @@ func TestProjectorDeadLettersPoisonedRecord(t *testing.T) {
 	values := []string{"a", "b", "poison", "c", "d"}
 	offs := produce(t, cfg, cfg.Topics.ChatEvents, values...)
 	m := newMemProjection(func(v string) bool { return v == "poison" })
-	p := kafka.NewProjector(cfg, "chorus-projector-test", []string{cfg.Topics.ChatEvents}, m, testLogger()).WithDeadLetters("test", 3)
+	met := metrics.New()
+	p := kafka.NewProjector(cfg, "chorus-projector-test", []string{cfg.Topics.ChatEvents}, m, testLogger()).WithDeadLetters("test", 3).UseMetrics(met)
 	stop := runProjector(t, p)
 
 	waitUntil(t, "the records after the poisoned one projected", 20*time.Second, func() bool {
@@ -227,8 +229,14 @@ func TestProjectorDeadLettersPoisonedRecord(t *testing.T) {
 	if len(skipped) != 1 || skipped["poison"] == "" {
 		t.Fatalf("skipped %v", skipped)
 	}
-	if p.DeadLettered() != 1 {
-		t.Fatalf("DeadLettered() = %d", p.DeadLettered())
+	if p.DeadLettered() != 1 || p.Health().DeadLettered != 1 || p.Health().Failing {
+		t.Fatalf("DeadLettered() = %d, Health %+v", p.DeadLettered(), p.Health())
+	}
+	if v := gauge(t, met, "chorus_projector_dead_letters_total", "test"); v != 1 {
+		t.Fatalf("chorus_projector_dead_letters_total = %v", v)
+	}
+	if v := gauge(t, met, "chorus_projection_failing", "test"); v != 0 {
+		t.Fatalf("chorus_projection_failing = %v once the poisoned record is dead-lettered", v)
 	}
 	dls := deadLetters(t, cfg)
 	if len(dls) != 1 {
@@ -346,9 +354,18 @@ func TestProjectorWithoutSkipRetriesPoisonedRecord(t *testing.T) {
 	m := newMemProjection(func(v string) bool { return v == "poison" && !healed.Load() })
 	produce(t, cfg, cfg.Topics.ChatEvents, "a", "poison", "b")
 	failures := &memFailures{}
-	runProjector(t, kafka.NewProjector(cfg, "chorus-projector-test", []string{cfg.Topics.ChatEvents}, noSkip{m}, testLogger()).
-		WithDeadLetters("test", 1).WithFailures(failures))
+	met := metrics.New()
+	p := kafka.NewProjector(cfg, "chorus-projector-test", []string{cfg.Topics.ChatEvents}, noSkip{m}, testLogger()).
+		WithDeadLetters("test", 1).WithFailures(failures).UseMetrics(met)
+	runProjector(t, p)
 	waitUntil(t, "retries", 20*time.Second, func() bool { return m.calls.Load() >= 4 })
+	// The process says so itself (its /readyz reads Health) and in its metrics.
+	if h := p.Health(); !h.Failing || h.Failures < 1 || h.Since.IsZero() || !strings.Contains(h.LastError, "poisoned") || h.Projection != "test" {
+		t.Fatalf("Health while failing: %+v", h)
+	}
+	if v := gauge(t, met, "chorus_projection_failing", "test"); v != 1 {
+		t.Fatalf("chorus_projection_failing = %v while failing", v)
+	}
 	// While it keeps failing, the failure log says so (at most once a second, the first at once).
 	if failing, lastErr, _ := failures.state(); failing["test"] < 1 || !strings.Contains(lastErr, "poisoned") {
 		t.Fatalf("failure log while failing: %v %q", failing, lastErr)
@@ -372,4 +389,36 @@ func TestProjectorWithoutSkipRetriesPoisonedRecord(t *testing.T) {
 	if failing, _, recovered := failures.state(); len(failing) != 0 || recovered != 1 {
 		t.Fatalf("failure log after recovery: failing %v, %d recoveries", failing, recovered)
 	}
+	if h := p.Health(); h.Failing || h.Failures != 0 {
+		t.Fatalf("Health after recovery: %+v", h)
+	}
+	if v := gauge(t, met, "chorus_projection_failing", "test"); v != 0 {
+		t.Fatalf("chorus_projection_failing = %v after recovery", v)
+	}
+}
+
+// gauge is the value of the series of name whose projection label is projection.
+func gauge(t *testing.T, met *metrics.Metrics, name, projection string) float64 {
+	t.Helper()
+	mfs, err := met.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "projection" && l.GetValue() == projection {
+					if m.GetGauge() != nil {
+						return m.GetGauge().GetValue()
+					}
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no series %s{projection=%q}", name, projection)
+	return 0
 }

@@ -32,6 +32,7 @@ type Metrics struct {
 	projectDuration *prometheus.HistogramVec
 	projectorLag    *prometheus.GaugeVec
 	deadLetters     *prometheus.CounterVec
+	failing         *prometheus.GaugeVec
 	wsConnections   prometheus.Gauge
 	wsFrames        *prometheus.CounterVec
 	pushes          prometheus.Counter
@@ -90,6 +91,10 @@ func New() *Metrics {
 			Name: "chorus_projector_dead_letters_total",
 			Help: "Records a projector gave up on and appended to the dead-letter topic, by projection.",
 		}, []string{"projection"}),
+		failing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chorus_projection_failing",
+			Help: "1 while the last attempt of this process's projector of a projection failed (it is retrying), else 0, by projection.",
+		}, []string{"projection"}),
 		wsConnections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chorus_websocket_connections",
 			Help: "Open WebSocket connections of this gateway.",
@@ -124,7 +129,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.commands, m.commandLatency, m.batchDuration, m.batchSize, m.txnFailures,
-		m.projected, m.projectDuration, m.projectorLag, m.deadLetters,
+		m.projected, m.projectDuration, m.projectorLag, m.deadLetters, m.failing,
 		m.wsConnections, m.wsFrames, m.pushes, m.httpRequests, m.httpDuration,
 		m.kafkaErrors, m.redisErrors,
 	)
@@ -212,6 +217,28 @@ func (m *Metrics) DeadLettered(projection string) {
 		return
 	}
 	m.deadLetters.WithLabelValues(projection).Inc()
+}
+
+// ProjectionWatched makes the failing gauge (at 0) and the dead-letter counter of projection
+// exist from its projector's start, so that alerts on them need no absent() clause.
+func (m *Metrics) ProjectionWatched(projection string) {
+	if m == nil {
+		return
+	}
+	m.failing.WithLabelValues(projection).Set(0)
+	m.deadLetters.WithLabelValues(projection)
+}
+
+// ProjectionFailing sets whether projection's projector is failing in this process.
+func (m *Metrics) ProjectionFailing(projection string, failing bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if failing {
+		v = 1
+	}
+	m.failing.WithLabelValues(projection).Set(v)
 }
 
 // WebSocketOpened and WebSocketClosed move the open-connections gauge.

@@ -21,6 +21,8 @@ func TestNilMetricsMeasureNothing(t *testing.T) {
 	m.Projected("p", 1, time.Millisecond)
 	m.ProjectorLag("p", "t", 0, 3)
 	m.DeadLettered("p")
+	m.ProjectionWatched("p")
+	m.ProjectionFailing("p", true)
 	m.WebSocketOpened()
 	m.WebSocketClosed()
 	m.FrameIn()
@@ -42,6 +44,9 @@ func TestHandlerExposesTheSeries(t *testing.T) {
 	m.WebSocketOpened()
 	m.WebSocketOpened()
 	m.WebSocketClosed()
+	m.ProjectionWatched("search")
+	m.ProjectionWatched("notifications")
+	m.ProjectionFailing("notifications", true)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
@@ -50,6 +55,9 @@ func TestHandlerExposesTheSeries(t *testing.T) {
 		`chorus_commands_total{code="",result="accepted",type="send_message"} 1`,
 		`chorus_projector_lag{partition="2",projector="chorus-projector-readmodel",topic="chat-events"} 7`,
 		`chorus_websocket_connections 1`,
+		`chorus_projection_failing{projection="search"} 0`,
+		`chorus_projection_failing{projection="notifications"} 1`,
+		`chorus_projector_dead_letters_total{projection="search"} 0`,
 		`# HELP chorus_command_latency_seconds `,
 		`go_goroutines `,
 	} {

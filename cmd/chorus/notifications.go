@@ -15,6 +15,7 @@ import (
 	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/projections/notify"
+	"github.com/chorus-chat/chorus/projections/readmodel"
 )
 
 // setupNotifications wires notifications and system events into the roles this process runs:
@@ -23,7 +24,7 @@ import (
 // notification store the gateway answers from and the admins who may publish system events.
 // Closers are appended to cleanups.
 func setupNotifications(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, rconn *redis.Conn, pushMaxLen int64,
-	roles map[string]bool, gw *gateway.Gateway, run func(string, func(context.Context) error), cleanups *[]func(), met *metrics.Metrics, log *slog.Logger,
+	roles map[string]bool, gw *gateway.Gateway, run func(string, func(context.Context) error), cleanups *[]func(), met *metrics.Metrics, watch func(*kafka.Projector), log *slog.Logger,
 ) error {
 	store := notify.NewStore(pool, kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents)
 	if roles[roleProjectors] && cfg.runs(ops.Notifications) {
@@ -38,8 +39,9 @@ func setupNotifications(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, rconn
 		}
 		*cleanups = append(*cleanups, func() { _ = records.Close() })
 		proj := kafka.NewProjector(kcfg, ops.Notifications.Group(), ops.Notifications.Topics(kcfg.Topics),
-			&notificationHandler{store: store}, log).WithDeadLetters(notify.Projection, cfg.ProjectorAttempts).
+			&notificationHandler{store: store, dead: deadLetters(pool, readmodel.NewStore(pool))}, log).WithDeadLetters(notify.Projection, cfg.ProjectorAttempts).
 			WithFailures(failureLog{pool: pool, instance: cfg.InstanceID}).UseMetrics(met).Gathering(gatherBytes, gatherWait)
+		watch(proj)
 		run("projector-notifications", proj.Run)
 		run("notification-relay", notify.NewRelay(store, records, pushes, log).Run)
 	}
@@ -51,7 +53,13 @@ func setupNotifications(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, rconn
 }
 
 // notificationHandler projects events into notifications, checkpoint in the same transaction.
-type notificationHandler struct{ store *notify.Store }
+// A record it cannot project is dead-lettered by the runner and skipped (Skip), like the read
+// model's: without Skip one such record stopped the notifications of its whole partition, the
+// projector retrying it for ever.
+type notificationHandler struct {
+	store *notify.Store
+	dead  deadLetterLog
+}
 
 func (h *notificationHandler) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
 	return h.store.Checkpoints(ctx)
@@ -62,7 +70,12 @@ func (h *notificationHandler) Handle(ctx context.Context, recs []kafka.Record) e
 	if err != nil {
 		return err
 	}
-	return h.store.ApplyBatch(ctx, rs)
+	return storeError(h.store.ApplyBatch(ctx, rs))
+}
+
+// Skip moves the notifications' checkpoint past a dead-lettered record.
+func (h *notificationHandler) Skip(ctx context.Context, rec kafka.Record, cause error) error {
+	return h.dead.skip(ctx, notify.Projection, rec, cause)
 }
 
 // notificationLog appends NotificationCreated records to notification-events, keyed by user

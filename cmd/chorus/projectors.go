@@ -14,6 +14,7 @@ import (
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/projtx"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
 
@@ -79,7 +80,9 @@ func (h *pushHandler) Handle(ctx context.Context, recs []kafka.Record) error {
 	}
 	var pushes []projections.Push
 	for _, r := range rs {
-		ps, err := projections.PushesOf(r.Event)
+		// Stripped of NUL as the Postgres projections store it, so that a push and the history
+		// agree.
+		ps, err := projections.PushesOf(projtx.Storable(r.Event))
 		if err != nil {
 			return err
 		}

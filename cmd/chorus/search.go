@@ -22,7 +22,7 @@ import (
 // CHORUS_PROJECTOR_ATTEMPTS tries) is dead-lettered like the read model's, so that one bad
 // record does not stop search for its whole partition.
 func setupSearch(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, roles map[string]bool, gw *gateway.Gateway,
-	run func(string, func(context.Context) error), met *metrics.Metrics, log *slog.Logger) {
+	run func(string, func(context.Context) error), met *metrics.Metrics, watch func(*kafka.Projector), log *slog.Logger) {
 	store := search.NewStore(pool, kcfg.Topics.ChatEvents)
 	if roles[roleProjectors] && cfg.runs(ops.Search) {
 		h := &searchHandler{store: store, dead: deadLetters(pool, readmodel.NewStore(pool)), log: log.With("projector", ops.Search.Group())}
@@ -31,6 +31,7 @@ func setupSearch(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, roles map[st
 		p := kafka.NewProjector(kcfg, ops.Search.Group(), ops.Search.Topics(kcfg.Topics), h, log).
 			WithDeadLetters(search.Projection, cfg.ProjectorAttempts).WithFailures(failureLog{pool: pool, instance: cfg.InstanceID}).
 			UseMetrics(met).Gathering(gatherBytes, gatherWait)
+		watch(p)
 		run("projector-search", p.Run)
 	}
 	if gw != nil {

@@ -118,6 +118,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	if roles[roleProjectors] && cfg.runs(ops.ReadModel) {
 		rm := kafka.NewProjector(kcfg, ops.ReadModel.Group(), ops.ReadModel.Topics(kcfg.Topics), &readModelHandler{store: store, dead: deadLetters(pool, store)}, log).WithDeadLetters(readmodel.Projection, cfg.ProjectorAttempts).WithFailures(failures)
 		rm.UseMetrics(met)
+		health.watch(rm)
 		run("projector-readmodel", rm.Run)
 	}
 	if roles[roleProjectors] && cfg.runs(ops.Push) {
@@ -128,6 +129,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		cleanups = append(cleanups, func() { _ = pushes.Close() })
 		push := kafka.NewProjector(kcfg, ops.Push.Group(), ops.Push.Topics(kcfg.Topics), &pushHandler{store: store, pub: pushes, dead: deadLetters(pool, store)}, log).WithDeadLetters(ops.Push.Name, cfg.ProjectorAttempts).WithFailures(failures)
 		push.UseMetrics(met)
+		health.watch(push)
 		run("projector-push", push.Run)
 	}
 
@@ -179,11 +181,11 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		}
 	}
 
-	if err := setupNotifications(cfg, kcfg, pool, rconn, pushMaxLen, roles, gw, run, &cleanups, met, log); err != nil {
+	if err := setupNotifications(cfg, kcfg, pool, rconn, pushMaxLen, roles, gw, run, &cleanups, met, health.watch, log); err != nil {
 		return err
 	}
 
-	setupSearch(cfg, kcfg, pool, roles, gw, run, met, log)
+	setupSearch(cfg, kcfg, pool, roles, gw, run, met, health.watch, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -254,11 +256,58 @@ func roleNames(roles map[string]bool) []string {
 	return out
 }
 
-// health answers /readyz: 200 once the broker, the database and Redis all answer.
+// health answers /readyz: 200 once the broker, the database and Redis all answer. It also
+// reports the projections this process runs: a projection that keeps failing is listed as
+// failing (and the whole answer as degraded) but does not make the process unready. Unready
+// takes a process out of service or gets it restarted, and neither helps: a record that fails
+// fails again after a restart, an unreachable database already fails the postgres check, and
+// in a process with other roles the gateway would go down with it. The failure is for people
+// and alerts: this answer, chorus_projection_failing and the projections status.
 type health struct {
 	client sarama.Client
 	pool   *pgxpool.Pool
 	redis  *redis.Conn
+
+	mu         sync.Mutex
+	projectors []*kafka.Projector
+}
+
+// watch adds a projector of this process to the answer.
+func (h *health) watch(p *kafka.Projector) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.projectors = append(h.projectors, p)
+}
+
+// projectionHealth is one projection in /readyz's answer.
+type projectionHealth struct {
+	Status       string     `json:"status"` // ok or failing
+	Failures     int64      `json:"failures,omitempty"`
+	Since        *time.Time `json:"since,omitempty"`
+	Error        string     `json:"error,omitempty"`
+	DeadLettered int64      `json:"dead_lettered"`
+}
+
+// projections is the health of every projector of this process, and whether one is failing.
+func (h *health) projections() (map[string]projectionHealth, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.projectors) == 0 {
+		return nil, false
+	}
+	out := make(map[string]projectionHealth, len(h.projectors))
+	failing := false
+	for _, p := range h.projectors {
+		ph := p.Health()
+		v := projectionHealth{Status: "ok", DeadLettered: ph.DeadLettered}
+		if ph.Failing {
+			failing = true
+			since := ph.Since
+			v.Status, v.Failures, v.Since, v.Error = "failing", ph.Failures, &since, ph.LastError
+		}
+		out[ph.Projection] = v
+	}
+	return out, failing
 }
 
 func newHealth(kcfg kafka.Config, pool *pgxpool.Pool, rc *redis.Conn) (*health, error) {
@@ -297,5 +346,9 @@ func (h *health) handler(c echo.Context) error {
 	if !ok {
 		status = http.StatusServiceUnavailable
 	}
-	return c.JSON(status, map[string]any{"ready": ok, "checks": checks})
+	body := map[string]any{"ready": ok, "checks": checks}
+	if projs, failing := h.projections(); projs != nil {
+		body["projections"], body["degraded"] = projs, failing
+	}
+	return c.JSON(status, body)
 }

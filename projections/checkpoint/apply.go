@@ -86,7 +86,8 @@ func Commit(ctx context.Context, tx pgx.Tx, st *Statements, projection string, a
 // Apply applies recs and advances projection's checkpoints past them in one projector
 // transaction (projtx.Begin): it locks the checkpoints (Lock), calls queue for every record not
 // applied before (Fresh), then finish (if not nil) once, and commits everything in one round
-// trip (Commit). finish may also write on tx itself (say, a COPY), before the queued statements
+// trip (Commit). Each record's event is first made storable (projtx.Storable). finish may
+// also write on tx itself (say, a COPY), before the queued statements
 // run. It returns the next offsets reached: nil when every record was applied before (nothing is
 // written then).
 //
@@ -115,7 +116,12 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, schema, projection string, r
 		return nil, err
 	}
 	var st Statements
-	applied := Fresh(recs, next, func(r Record) { queue(&st, r) })
+	applied := Fresh(recs, next, func(r Record) {
+		// Whatever the log holds must be storable: a NUL in an old event is stripped here, for
+		// every Postgres projection alike, rather than failing the batch for ever.
+		r.Event = projtx.Storable(r.Event)
+		queue(&st, r)
+	})
 	if applied == nil {
 		return nil, nil
 	}

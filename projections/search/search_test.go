@@ -71,10 +71,19 @@ func TestEnglishWords(t *testing.T) {
 	alice := uuid.New()
 	room, recs := f.log.createRoom(alice, false)
 	f.apply(recs)
-	for _, text := range []string{"Hello World", "hello there, general Kenobi", "Deploying the NEW server", "ＦＵＬＬ width", "nul\x00byte"} {
+	for _, text := range []string{"Hello World", "hello there, general Kenobi", "Deploying the NEW server", "ＦＵＬＬ width"} {
 		_, recs := f.log.send(room, alice, text)
 		f.apply(recs)
 	}
+	// An old event may hold a NUL, which the domain refuses now.
+	_, recs = f.log.send(room, alice, "placeholder")
+	for i, r := range recs {
+		if d, ok := r.Event.Data.(domain.MessageSent); ok {
+			d.Message.Content = "nul\x00byte"
+			recs[i].Event.Data = d
+		}
+	}
+	f.apply(recs)
 	for _, tc := range []struct {
 		q    string
 		want []string
