@@ -124,6 +124,7 @@ func TestPositionOutsideTheEventTopicsIsRefused(t *testing.T) {
 			t.Errorf("position %q: %d %s, want 400 validation_failed", bad, r.status, r.raw)
 		}
 	}
+	e.w.set(func(w *world) { w.applied = 42 }) // the read model is past every good position
 	for _, good := range []string{"chat-events:3:41", "user-events:0:0", "system-events:1:7"} {
 		e.mustDo(http.StatusOK, "GET", "/api/v1/users/me?position="+good, token, nil)
 	}
@@ -261,7 +262,7 @@ func TestPositionBeyondTheLogIsRefused(t *testing.T) {
 		t.Fatalf("position of an unknown partition end: %d %s", r.status, r.raw)
 	}
 	// Reached: answered, wherever the log ends.
-	e.w.set(func(w *world) { w.waitErr = nil })
+	e.w.set(func(w *world) { w.waitErr, w.applied = nil, 11 })
 	e.mustDo(http.StatusOK, "GET", "/api/v1/users/me?position=chat-events:0:10", token, nil)
 }
 
