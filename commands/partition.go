@@ -43,6 +43,24 @@ func (s *PartitionState) entry(aggType string, id uuid.UUID) *aggregateEntry {
 	return e
 }
 
+// appliedRecognizer is an aggregate that can tell from its own state that a command was applied
+// (domain.Room.Applied) and rebuild the events it produced.
+type appliedRecognizer interface {
+	Applied(cmd domain.Command) ([]domain.Event, bool)
+}
+
+// lastPosition is the position of the newest remembered reply that has one: it is at or after
+// every earlier event of the aggregate, so waiting for it covers them (read-your-writes).
+func (e *aggregateEntry) lastPosition() string {
+	for i := range len(e.ring) {
+		id := e.ring[(e.next-1-i+2*len(e.ring))%len(e.ring)]
+		if r := e.recent[id]; r != nil && r.Position != "" {
+			return r.Position
+		}
+	}
+	return ""
+}
+
 func (e *aggregateEntry) remember(r *Reply) {
 	if len(e.ring) < RecentCommands {
 		e.ring = append(e.ring, r.CommandID)
@@ -87,6 +105,14 @@ func (s *PartitionState) Decide(cmd domain.Command, now time.Time) Decision {
 	e := s.entry(cmd.AggregateType, cmd.AggregateID)
 	if r, ok := e.recent[cmd.ID]; ok {
 		return Decision{Reply: r, Duplicate: true}
+	}
+	if a, ok := e.agg.(appliedRecognizer); ok {
+		// Past the recent-command window, the aggregate itself may know the command was applied.
+		if events, ok := a.Applied(cmd); ok {
+			r := &Reply{CommandID: cmd.ID, Accepted: true, Events: events, Position: e.lastPosition()}
+			e.remember(r)
+			return Decision{Reply: r, Duplicate: true}
+		}
 	}
 	events, err := e.agg.Decide(cmd, now)
 	if err != nil {

@@ -70,14 +70,48 @@ func TestRecentCommandsAreBoundedPerAggregate(t *testing.T) {
 	s := commands.NewPartitionState()
 	room, owner := uuid.New(), uuid.New()
 	s.Decide(domain.NewCommand(uuid.New(), room, owner, "u", now, domain.CreateRoom{Name: "r"}), now)
-	oldest := uuid.New()
-	s.Decide(send(room, owner, oldest, "first"), now)
+	rename := uuid.New()
+	name := "renamed"
+	if d := s.Decide(domain.NewCommand(rename, room, owner, "u", now, domain.UpdateRoom{Name: &name}), now); !d.Reply.Accepted {
+		t.Fatalf("rename: %+v", d.Reply)
+	}
 	for i := 0; i < commands.RecentCommands; i++ {
 		s.Decide(send(room, owner, uuid.New(), "filler"), now)
 	}
-	// The oldest command fell out of the window: it is decided anew (a new message).
-	d := s.Decide(send(room, owner, oldest, "first"), now)
+	// The rename fell out of the window: it is decided anew (the room cannot tell).
+	d := s.Decide(domain.NewCommand(rename, room, owner, "u", now, domain.UpdateRoom{Name: &name}), now)
 	if d.Duplicate || len(d.Events) != 1 {
-		t.Fatalf("command older than the window should be decided again: %+v", d)
+		t.Fatalf("a command older than the window should be decided again: %+v", d)
+	}
+}
+
+// A send retried after more than RecentCommands later commands of its room (a client that
+// retried by its client_msg_id long after, a command redelivered late) is recognized by its
+// message, whose id derives from the command id, and answered as the first attempt was: the
+// same message and seq, nothing appended. Before, it was decided again: the same message id
+// with a new seq in the log.
+func TestSendRetriedPastTheWindowIsAnsweredWithTheFirstMessage(t *testing.T) {
+	s := commands.NewPartitionState()
+	room, owner := uuid.New(), uuid.New()
+	s.Decide(domain.NewCommand(uuid.New(), room, owner, "u", now, domain.CreateRoom{Name: "r"}), now)
+	id := uuid.New()
+	first := s.Decide(send(room, owner, id, "first"), now)
+	want := first.Events[0].Data.(domain.MessageSent).Message
+	var lastPos string
+	for i := 0; i < commands.RecentCommands+10; i++ {
+		d := s.Decide(send(room, owner, uuid.New(), "filler"), now.Add(time.Minute))
+		lastPos = domain.Position{Topic: "chat-events", Partition: 0, Offset: int64(i + 10)}.String()
+		d.Reply.Position = lastPos // as the processor sets it after the commit
+	}
+	again := s.Decide(send(room, owner, id, "first"), now.Add(time.Hour))
+	if !again.Duplicate || len(again.Events) != 0 || !again.Reply.Accepted {
+		t.Fatalf("a send past the window must be answered, not appended: %+v", again)
+	}
+	got := again.Reply.Events[0].Data.(domain.MessageSent).Message
+	if got.ID != want.ID || got.Seq != want.Seq || !got.CreatedAt.Equal(want.CreatedAt) || got.Content != want.Content || got.SenderID != owner {
+		t.Fatalf("answered with %+v, want the first message %+v", got, want)
+	}
+	if again.Reply.Position != lastPos {
+		t.Fatalf("position %q, want the room's newest known %q (at or after the first message)", again.Reply.Position, lastPos)
 	}
 }
