@@ -40,14 +40,28 @@ func (d *Dispatcher) Dispatch(ctx context.Context, cmd domain.Command) (Reply, e
 	d.mu.Unlock()
 	defer d.forget(cmd.ID, ch)
 
-	if err := d.log.Append(ctx, cmd, d.replyTo); err != nil {
-		if ctx.Err() != nil {
-			return Reply{}, ctx.Err()
-		}
-		return Reply{}, ErrUnavailable
-	}
+	// One bound for the append and the reply: an append that hangs (a broker cut off by the
+	// network, not refusing) must not hold the client past it. It may still go through, so that
+	// is a timeout (the command may be applied), not unavailable.
 	t := time.NewTimer(d.timeout)
 	defer t.Stop()
+	appended := make(chan error, 1)
+	go func() { appended <- d.log.Append(ctx, cmd, d.replyTo) }()
+	select {
+	case err := <-appended:
+		if err != nil {
+			if ctx.Err() != nil {
+				return Reply{}, ctx.Err()
+			}
+			return Reply{}, ErrUnavailable
+		}
+	case r := <-ch: // the record reached the log and was decided before its acknowledgement came back
+		return r, nil
+	case <-t.C:
+		return Reply{}, ErrTimeout
+	case <-ctx.Done():
+		return Reply{}, ctx.Err()
+	}
 	select {
 	case r := <-ch:
 		return r, nil

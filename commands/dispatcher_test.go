@@ -46,6 +46,19 @@ func TestDispatchTimesOutAndReportsAnUnreachableLog(t *testing.T) {
 	}
 }
 
+// An append that hangs (the broker cut off by the network) is bounded by the same timeout as
+// the reply, not by the Kafka client's own (tens of seconds).
+func TestDispatchTimesOutWhileTheAppendHangs(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	hung := commands.NewDispatcher(logFunc(func(context.Context, domain.Command, string) error { <-release; return nil }), "gw", 100*time.Millisecond)
+	start := time.Now()
+	_, err := hung.Dispatch(context.Background(), send(uuid.New(), uuid.New(), uuid.New(), "x"))
+	if !errors.Is(err, commands.ErrTimeout) || time.Since(start) > 2*time.Second {
+		t.Fatalf("want ErrTimeout after about 100 ms, got %v after %v", err, time.Since(start))
+	}
+}
+
 func TestConcurrentDispatchesOfOneCommandAllGetTheReply(t *testing.T) {
 	cmd := send(uuid.New(), uuid.New(), uuid.New(), "x")
 	appended := make(chan struct{}, 2)
