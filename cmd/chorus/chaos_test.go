@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,33 +34,44 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sys/unix"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/postgres/pgtest"
 )
 
 // ---------------------------------------------------------------------------------------------
-// A TCP proxy the test controls: "down" refuses new connections and cuts the open ones, which
-// is what a client sees of a stopped server; the machine's Postgres itself stays up for the
-// other tests that share it.
+// A TCP proxy the test controls. "Down" refuses new connections and cuts the open ones, which is
+// what a client sees of a stopped server: the machine's Postgres itself stays up for the other
+// tests that share it. "Stalled" forwards nothing either way and holds new connections, as a
+// network partition does, until it heals and what waited goes through.
 
 type tcpProxy struct {
-	ln     net.Listener
-	target string
+	ln   net.Listener
+	dial func() (net.Conn, error)
 
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]struct{}
+	mu      sync.Mutex
+	flowing *sync.Cond // broadcast when stalled or down changes
+	down    bool
+	stalled bool
+	conns   map[net.Conn]struct{}
 }
 
+// startProxy forwards a listener of its own on 127.0.0.1 to target.
 func startProxy(t *testing.T, target string) *tcpProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	return serveProxy(t, ln, func() (net.Conn, error) { return net.DialTimeout("tcp", target, 5*time.Second) })
+}
+
+func serveProxy(t *testing.T, ln net.Listener, dial func() (net.Conn, error)) *tcpProxy {
+	p := &tcpProxy{ln: ln, dial: dial, conns: map[net.Conn]struct{}{}}
+	p.flowing = sync.NewCond(&p.mu)
 	t.Cleanup(func() { _ = ln.Close(); p.setDown(true) })
 	go p.accept()
 	return p
@@ -77,6 +89,16 @@ func (p *tcpProxy) accept() {
 	}
 }
 
+// waitFlowing blocks while the proxy is stalled; false: it is down.
+func (p *tcpProxy) waitFlowing() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.stalled && !p.down {
+		p.flowing.Wait()
+	}
+	return !p.down
+}
+
 func (p *tcpProxy) track(cs ...net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -90,23 +112,32 @@ func (p *tcpProxy) track(cs ...net.Conn) bool {
 }
 
 func (p *tcpProxy) serve(c net.Conn) {
-	if !p.track() {
+	if !p.track(c) || !p.waitFlowing() {
 		_ = c.Close()
 		return
 	}
-	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	up, err := p.dial()
 	if err != nil {
 		_ = c.Close()
 		return
 	}
-	if !p.track(c, up) {
+	if !p.track(up) {
 		_ = c.Close()
 		_ = up.Close()
 		return
 	}
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 && (!p.waitFlowing() || writeAll(dst, buf[:n]) != nil) {
+				break
+			}
+			if err != nil {
+				break
+			}
+		}
 		done <- struct{}{}
 	}
 	go pipe(up, c)
@@ -120,6 +151,11 @@ func (p *tcpProxy) serve(c net.Conn) {
 	p.mu.Unlock()
 }
 
+func writeAll(w io.Writer, b []byte) error {
+	_, err := w.Write(b)
+	return err
+}
+
 // setDown(true) cuts every connection and refuses new ones until setDown(false).
 func (p *tcpProxy) setDown(down bool) {
 	p.mu.Lock()
@@ -131,6 +167,82 @@ func (p *tcpProxy) setDown(down bool) {
 		}
 		clear(p.conns)
 	}
+	p.flowing.Broadcast()
+}
+
+// setStalled(true) forwards nothing until setStalled(false).
+func (p *tcpProxy) setStalled(stalled bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = stalled
+	p.flowing.Broadcast()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A network namespace: a process in it has a loopback of its own and reaches the rest only
+// through the bridges the test runs (listeners opened inside it), so that the test can cut it
+// off from the rest while its clients still reach it.
+
+type netns struct {
+	name string
+	path string
+}
+
+func newNetns(t *testing.T) *netns {
+	t.Helper()
+	n := &netns{name: "chorus-chaos-" + randomHex(4)}
+	n.path = "/var/run/netns/" + n.name
+	for _, args := range [][]string{{"netns", "add", n.name}, {"netns", "exec", n.name, "ip", "link", "set", "lo", "up"}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("the fault suite puts a gateway in a network namespace of its own (ip %s; it needs root): %v %s", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", n.name).Run() })
+	return n
+}
+
+// do runs fn on an OS thread that has entered the namespace; the thread is thrown away after.
+func (n *netns) do(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the runtime ends the thread with the goroutine
+		f, err := os.Open(n.path)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", n.name, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// bridgeIn makes addr inside the namespace reach addr outside it (the same host and port), so
+// that a process inside finds the broker, Redis and Postgres where the others do.
+func (n *netns) bridgeIn(t *testing.T, addr string) *tcpProxy {
+	t.Helper()
+	var ln net.Listener
+	if err := n.do(func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
+		t.Fatalf("listen on %s in %s: %v", addr, n.name, err)
+	}
+	return serveProxy(t, ln, func() (net.Conn, error) { return net.DialTimeout("tcp", addr, 5*time.Second) })
+}
+
+// bridgeOut makes a new address outside the namespace reach addr inside it.
+func (n *netns) bridgeOut(t *testing.T, addr string) *tcpProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveProxy(t, ln, func() (c net.Conn, err error) {
+		err = n.do(func() (err error) { c, err = net.DialTimeout("tcp", addr, 5*time.Second); return err })
+		return c, err
+	})
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -149,7 +261,8 @@ type chaosCluster struct {
 	proj       *proc
 	all        *proc // the all-in-one server
 	pg         *tcpProxy
-	admin      string // the admin's username
+	partition  []*tcpProxy // what connects the second gateway to the rest
+	admin      string      // the admin's username
 	redisBin   string
 	token      string // a signed-in user's, for queries during faults
 }
@@ -236,7 +349,15 @@ func startChaosCluster(t *testing.T) *chaosCluster {
 		}
 	}
 	c.gw[0] = h.start("gateway1", vars("gateway1"), "--roles", "gateway")
-	c.gw[1] = h.start("gateway2", vars("gateway2"), "--roles", "gateway")
+	// The second gateway runs in a network namespace of its own: it reaches the broker, Redis and
+	// Postgres, and its clients reach it, through bridges the test can stall (a partition).
+	ns := newNetns(t)
+	for _, addr := range []string{brokerAddr, redisAddr, c.pg.addr()} {
+		c.partition = append(c.partition, ns.bridgeIn(t, addr))
+	}
+	gw2 := vars("gateway2")
+	c.gw[1] = h.startProgram("gateway2", "ip", gw2, "netns", "exec", ns.name, chorusBin, "--roles", "gateway")
+	c.gw[1].httpAddr = ns.bridgeOut(t, gw2["CHORUS_HTTP_ADDR"]).addr()
 	c.cmd[0] = h.start("commands1", vars("commands1"), "--roles", "commands")
 	c.cmd[1] = h.start("commands2", vars("commands2"), "--roles", "commands")
 	c.proj = h.start("projectors", vars("projectors"), "--roles", "projectors")
@@ -425,6 +546,26 @@ var chaosFaults = []chaosFault{
 		time.Sleep(3 * time.Second)
 		if err := os.Remove(fill); err != nil {
 			t.Fatal(err)
+		}
+	}},
+	{"gateway cut off from the rest", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
+		for _, b := range c.partition {
+			b.setStalled(true)
+		}
+		d := outage(r, long)
+		time.Sleep(d / 2)
+		// Its clients are told in bounded time that it cannot serve them now.
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res, err := doJSON(ctx, c.bases()[1], c.token, "POST", "/api/v1/rooms/"+uuid.NewString()+"/messages",
+			map[string]any{"content": "cut off", "client_msg_id": "cut-" + randomHex(4)})
+		cancel()
+		if took := time.Since(start); err != nil || (res.Status != http.StatusServiceUnavailable && res.Status != http.StatusGatewayTimeout) || took > 10*time.Second {
+			t.Errorf("a post to the gateway cut off: %v %v after %v, want 503 unavailable or 504 timeout within 10 s", res, err, took)
+		}
+		time.Sleep(d - d/2)
+		for _, b := range c.partition {
+			b.setStalled(false)
 		}
 	}},
 	{"command processor frozen", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
