@@ -53,6 +53,17 @@ func (h *hub) add(c *conn) bool {
 	return true
 }
 
+// socketsOf is a snapshot of a user's local sockets.
+func (h *hub) socketsOf(user uuid.UUID) []*conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]*conn, 0, len(h.users[user]))
+	for c := range h.users[user] {
+		out = append(out, c)
+	}
+	return out
+}
+
 // subscribe adds rooms to a registered socket's subscriptions.
 func (h *hub) subscribe(c *conn, rooms []uuid.UUID) {
 	h.mu.Lock()

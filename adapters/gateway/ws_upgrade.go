@@ -13,7 +13,7 @@ func (g *Gateway) serveWS(c echo.Context) error {
 		// Browsers cannot set headers on a WebSocket, so the token may come in the query.
 		token = r.URL.Query().Get("token")
 	}
-	userID, err := g.sessionUser(r, token)
+	userID, sessionEnds, err := g.sessionUser(r, token)
 	if err != nil {
 		return err
 	}
@@ -30,6 +30,7 @@ func (g *Gateway) serveWS(c echo.Context) error {
 	defer func() {
 		if !started {
 			if cn != nil {
+				cn.stopSessionTimer()
 				g.hub.remove(cn)
 			}
 			g.conns.Add(-1)
@@ -45,6 +46,7 @@ func (g *Gateway) serveWS(c echo.Context) error {
 	// the writer starts). Registering under the user before reading the rooms means a join
 	// landing in between still subscribes it.
 	cn = newConn(g, userID)
+	cn.setSession(tokenHash(token), sessionEnds)
 	if !g.hub.add(cn) {
 		return newError(codeUnavailable, "the gateway is shutting down; reconnect to another")
 	}

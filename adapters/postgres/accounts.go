@@ -106,10 +106,11 @@ func (a *Accounts) CreateSession(ctx context.Context, userID uuid.UUID, ttl time
 	return token, expiresAt, nil
 }
 
-// SessionUser returns the user a session token belongs to, or readmodel.ErrNotFound if the token
-// is unknown or expired. Answers are cached in process for a short while, so that a busy
-// gateway does not ask Postgres on every request.
-func (a *Accounts) SessionUser(ctx context.Context, token string) (uuid.UUID, error) {
+// Session returns the user a session token belongs to and when the session ends, or
+// readmodel.ErrNotFound if the token is unknown, expired or revoked. Answers are cached in
+// process for a short while, so that a busy gateway does not ask Postgres on every request;
+// ForgetSession drops an entry when another gateway revokes or shortens the session.
+func (a *Accounts) Session(ctx context.Context, token string) (uuid.UUID, time.Time, error) {
 	hash := sha256.Sum256([]byte(token))
 	now := time.Now()
 
@@ -118,10 +119,10 @@ func (a *Accounts) SessionUser(ctx context.Context, token string) (uuid.UUID, er
 	a.mu.RUnlock()
 	if ok && now.Sub(c.fetchedAt) < sessionCacheFreshness {
 		if now.Before(c.expiresAt) {
-			return c.userID, nil
+			return c.userID, c.expiresAt, nil
 		}
 		a.forget(hash)
-		return uuid.Nil, fmt.Errorf("session: %w", readmodel.ErrNotFound)
+		return uuid.Nil, time.Time{}, fmt.Errorf("session: %w", readmodel.ErrNotFound)
 	}
 
 	var (
@@ -135,14 +136,75 @@ func (a *Accounts) SessionUser(ctx context.Context, token string) (uuid.UUID, er
 		// Unknown tokens are not cached: anyone can send many of them, and a cache of them
 		// would grow without bound or evict the sessions worth keeping.
 		a.forget(hash)
-		return uuid.Nil, fmt.Errorf("session: %w", readmodel.ErrNotFound)
+		return uuid.Nil, time.Time{}, fmt.Errorf("session: %w", readmodel.ErrNotFound)
 	}
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("session: %w", err)
+		return uuid.Nil, time.Time{}, fmt.Errorf("session: %w", err)
 	}
 	a.remember(hash, cachedSession{userID: userID, expiresAt: expiresAt, fetchedAt: now})
+	return userID, expiresAt, nil
+}
+
+// RevokeSession ends a session now (logout). It returns the session's user, or
+// readmodel.ErrNotFound if the token is unknown, expired or already revoked.
+func (a *Accounts) RevokeSession(ctx context.Context, token string) (uuid.UUID, error) {
+	hash := sha256.Sum256([]byte(token))
+	var userID uuid.UUID
+	err := a.pool.QueryRow(ctx, `
+		DELETE FROM sessions WHERE token_hash = $1 AND expires_at > now()
+		RETURNING user_id`, hash[:]).Scan(&userID)
+	a.forget(hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, fmt.Errorf("revoke session: %w", readmodel.ErrNotFound)
+	}
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("revoke session: %w", err)
+	}
 	return userID, nil
 }
+
+// RefreshSession starts a new session of the token's user lasting ttl and cuts the old one
+// short: it now ends at the latest grace from now, so that requests and sockets still using it
+// have time to switch. Both happen in one transaction. It returns the new token, its end and
+// the old session's new end, or readmodel.ErrNotFound if the old token is unknown, expired or
+// revoked.
+func (a *Accounts) RefreshSession(ctx context.Context, token string, ttl, grace time.Duration) (string, time.Time, time.Time, error) {
+	raw := make([]byte, tokenBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("refresh session: token: %w", err)
+	}
+	newToken := base64.RawURLEncoding.EncodeToString(raw)
+	newHash := sha256.Sum256([]byte(newToken))
+	oldHash := sha256.Sum256([]byte(token))
+	now := time.Now()
+	expiresAt := now.Add(ttl).UTC().Truncate(time.Microsecond)
+	var oldEnds time.Time
+	err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+		var userID uuid.UUID
+		err := tx.QueryRow(ctx, `
+			UPDATE sessions SET expires_at = LEAST(expires_at, $2)
+			WHERE token_hash = $1 AND expires_at > now()
+			RETURNING user_id, expires_at`, oldHash[:], now.Add(grace).UTC()).Scan(&userID, &oldEnds)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return readmodel.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)`,
+			newHash[:], userID, expiresAt)
+		return err
+	})
+	a.forget(oldHash)
+	if err != nil {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("refresh session: %w", err)
+	}
+	return newToken, expiresAt, oldEnds, nil
+}
+
+// ForgetSession drops a session from this process's cache, so that the next use of its token
+// asks Postgres: another gateway revoked or shortened it. hash is the token's SHA-256.
+func (a *Accounts) ForgetSession(hash [sha256.Size]byte) { a.forget(hash) }
 
 func (a *Accounts) remember(hash [sha256.Size]byte, c cachedSession) {
 	a.mu.Lock()
