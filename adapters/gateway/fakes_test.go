@@ -42,6 +42,8 @@ type world struct {
 	listRoomsErr error                // returned by ListRooms
 	afterDeliver func(domain.Command) // runs between Deliver and the reply
 	dispatched   []domain.Command
+	// sessionChecks counts SessionEnds calls.
+	sessionChecks int
 }
 
 type roomRow struct {
@@ -430,6 +432,22 @@ func (w *world) RefreshSession(_ context.Context, token string, ttl, grace time.
 }
 
 func (w *world) ForgetSession([sha256.Size]byte) {} // the world caches nothing
+
+func (w *world) SessionEnds(_ context.Context, hashes [][sha256.Size]byte) (map[[sha256.Size]byte]time.Time, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sessionChecks++
+	out := map[[sha256.Size]byte]time.Time{}
+	for token, s := range w.sessions {
+		h := sha256.Sum256([]byte(token))
+		for _, want := range hashes {
+			if h == want && time.Now().Before(s.ends) {
+				out[h] = s.ends
+			}
+		}
+	}
+	return out, nil
+}
 
 type fakeSession struct {
 	user uuid.UUID

@@ -36,6 +36,10 @@ type Config struct {
 	PositionWait time.Duration
 	// SessionTTL is the lifetime of a login token.
 	SessionTTL time.Duration
+	// SessionRecheck is how often the gateway asks the accounts store whether its sockets'
+	// sessions still stand, in case it missed an announced logout (as its token cache would
+	// within 30 s).
+	SessionRecheck time.Duration
 	// RefreshGrace is how long a refreshed token keeps working (at most until its own
 	// expiry): time for the client to hand the new one to its open sockets.
 	RefreshGrace time.Duration
@@ -59,6 +63,7 @@ func DefaultConfig() Config {
 		PositionWait:      5 * time.Second,
 		SessionTTL:        24 * time.Hour,
 		RefreshGrace:      time.Minute,
+		SessionRecheck:    30 * time.Second,
 		BcryptCost:        bcrypt.DefaultCost,
 		RealtimeConfig:    DefaultRealtimeConfig(),
 		RateLimits:        DefaultRateLimits(),
@@ -91,6 +96,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RefreshGrace <= 0 {
 		c.RefreshGrace = d.RefreshGrace
+	}
+	if c.SessionRecheck <= 0 {
+		c.SessionRecheck = d.SessionRecheck
 	}
 	if c.BcryptCost == 0 {
 		c.BcryptCost = d.BcryptCost

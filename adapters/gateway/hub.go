@@ -64,6 +64,19 @@ func (h *hub) socketsOf(user uuid.UUID) []*conn {
 	return out
 }
 
+// sockets is a snapshot of every local socket.
+func (h *hub) sockets() []*conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var out []*conn
+	for _, set := range h.users {
+		for c := range set {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // subscribe adds rooms to a registered socket's subscriptions.
 func (h *hub) subscribe(c *conn, rooms []uuid.UUID) {
 	h.mu.Lock()

@@ -58,6 +58,9 @@ type Accounts interface {
 	RevokeSession(ctx context.Context, token string) (uuid.UUID, error)
 	RefreshSession(ctx context.Context, token string, ttl, grace time.Duration) (newToken string, expiresAt, oldExpiresAt time.Time, err error)
 	ForgetSession(hash [sha256.Size]byte)
+	// SessionEnds asks the store (never a cache) when the sessions named by hashes end; unknown,
+	// expired and revoked ones are absent from the answer.
+	SessionEnds(ctx context.Context, hashes [][sha256.Size]byte) (map[[sha256.Size]byte]time.Time, error)
 }
 
 // SessionBus tells every gateway, this one included, that a session ends early (a logout or a

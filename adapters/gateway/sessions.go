@@ -203,3 +203,54 @@ func (c *conn) reauth(id json.RawMessage, data []byte) {
 type reauthResult struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
+
+// recheckBatch bounds the sessions asked about in one query.
+const recheckBatch = 1000
+
+// RunSessionRecheck asks the accounts store every SessionRecheck whether the sessions of this
+// gateway's sockets still stand, and closes (or shortens) the sockets of those that ended
+// early: the safety net under the announcements of UseSessionBus, which a gateway whose Redis
+// connection was down missed. It returns nil when ctx ends.
+func (g *Gateway) RunSessionRecheck(ctx context.Context) error {
+	t := time.NewTicker(g.cfg.SessionRecheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := g.recheckSessions(ctx); err != nil && ctx.Err() == nil {
+				g.log.Warn("recheck socket sessions; trying again later", "err", err)
+			}
+		}
+	}
+}
+
+// recheckSessions is one round of RunSessionRecheck.
+func (g *Gateway) recheckSessions(ctx context.Context) error {
+	conns := g.hub.sockets()
+	for len(conns) > 0 {
+		n := min(len(conns), recheckBatch)
+		batch := conns[:n]
+		conns = conns[n:]
+		hashes := make([][sha256.Size]byte, 0, n)
+		for _, c := range batch {
+			c.sessMu.Lock()
+			hashes = append(hashes, c.sessHash)
+			c.sessMu.Unlock()
+		}
+		ends, err := g.acc.SessionEnds(ctx, hashes)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		for i, c := range batch {
+			end, ok := ends[hashes[i]]
+			if !ok {
+				end = now // revoked (an expired one is closed by its timer anyway)
+			}
+			c.cutSession(hashes[i], end)
+		}
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -178,4 +179,30 @@ func TestReauthRefusesBadTokens(t *testing.T) {
 	// The socket keeps its own session: logging that out still closes it.
 	e.mustDo(http.StatusNoContent, "POST", "/api/v1/auth/logout", token, nil)
 	expectSessionClose(t, ws, reasonSessionRevoked, 2*time.Second)
+}
+
+func TestRecheckClosesSocketsOfSessionsEndedUnannounced(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.SessionRecheck = 100 * time.Millisecond })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.gw.RunSessionRecheck(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	token, _ := e.user("xena")
+	kept, _ := e.user("yuri")
+	ws, other := e.dial(token), e.dial(kept)
+	// Another gateway logged the token out, and this one never heard of it.
+	e.w.set(func(w *world) { delete(w.sessions, token) })
+	start := time.Now()
+	expectSessionClose(t, ws, reasonSessionRevoked, 3*time.Second)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("closed %v after the session was deleted; the recheck runs every 100ms", d)
+	}
+	send(t, other, `{"type":"ping","id":"ok"}`)
+	expect(t, other, "pong", "ok")
+	var checks int
+	e.w.set(func(w *world) { checks = w.sessionChecks })
+	if checks == 0 {
+		t.Error("no recheck ran")
+	}
 }

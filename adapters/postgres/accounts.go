@@ -202,6 +202,38 @@ func (a *Accounts) RefreshSession(ctx context.Context, token string, ttl, grace 
 	return newToken, expiresAt, oldEnds, nil
 }
 
+// SessionEnds returns when each of the sessions named by hashes (tokens' SHA-256) ends; the
+// ones that are unknown, expired or revoked are absent. It always asks Postgres: a gateway
+// checks its sockets' sessions with it in case it missed an announced logout.
+func (a *Accounts) SessionEnds(ctx context.Context, hashes [][sha256.Size]byte) (map[[sha256.Size]byte]time.Time, error) {
+	keys := make([][]byte, len(hashes))
+	for i := range hashes {
+		keys[i] = hashes[i][:]
+	}
+	rows, err := a.pool.Query(ctx, `
+		SELECT token_hash, expires_at FROM sessions
+		WHERE token_hash = ANY($1) AND expires_at > now()`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("session ends: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[[sha256.Size]byte]time.Time, len(hashes))
+	for rows.Next() {
+		var (
+			key  []byte
+			ends time.Time
+		)
+		if err := rows.Scan(&key, &ends); err != nil {
+			return nil, fmt.Errorf("session ends: %w", err)
+		}
+		out[[sha256.Size]byte(key)] = ends
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("session ends: %w", err)
+	}
+	return out, nil
+}
+
 // ForgetSession drops a session from this process's cache, so that the next use of its token
 // asks Postgres: another gateway revoked or shortened it. hash is the token's SHA-256.
 func (a *Accounts) ForgetSession(hash [sha256.Size]byte) { a.forget(hash) }

@@ -249,3 +249,37 @@ func TestRefreshSession(t *testing.T) {
 		t.Errorf("RefreshSession with a long grace: old ends %v (%v), want unchanged %v", cut, err, shortEnds)
 	}
 }
+
+func TestSessionEnds(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	accounts := postgres.NewAccounts(pool)
+	user := uuid.New()
+	live, liveEnds, err := accounts.CreateSession(ctx, user, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, _, err := accounts.CreateSession(ctx, user, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, _, err := accounts.CreateSession(ctx, user, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := accounts.Session(ctx, revoked); err != nil { // cached: SessionEnds must not trust it
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1`, func() []byte { h := sha256.Sum256([]byte(revoked)); return h[:] }()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	hashes := [][sha256.Size]byte{sha256.Sum256([]byte(live)), sha256.Sum256([]byte(revoked)), sha256.Sum256([]byte(expired)), sha256.Sum256([]byte("unknown"))}
+	ends, err := accounts.SessionEnds(ctx, hashes)
+	if err != nil {
+		t.Fatalf("SessionEnds: %v", err)
+	}
+	if len(ends) != 1 || !ends[hashes[0]].Equal(liveEnds) {
+		t.Errorf("SessionEnds = %v, want only the live session, ending %v", ends, liveEnds)
+	}
+}

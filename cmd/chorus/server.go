@@ -169,6 +169,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 			return err
 		}
 		gw.UseSessionBus(sessions)
+		run("gateway-session-recheck", gw.RunSessionRecheck)
 		if err := setupRealtime(gw, store, rconn, pushMaxLen, run, &cleanups, log); err != nil {
 			return err
 		}
