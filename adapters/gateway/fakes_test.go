@@ -44,6 +44,8 @@ type world struct {
 	dispatched   []domain.Command
 	// sessionChecks counts SessionEnds calls.
 	sessionChecks int
+	// afterSession runs after a Session lookup (outside the lock).
+	afterSession func(token string)
 }
 
 type roomRow struct {
@@ -397,8 +399,12 @@ func (w *world) CreateSession(_ context.Context, userID uuid.UUID, ttl time.Dura
 
 func (w *world) Session(_ context.Context, token string) (uuid.UUID, time.Time, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	s, ok := w.sessions[token]
+	after := w.afterSession
+	w.mu.Unlock()
+	if after != nil {
+		after(token)
+	}
 	if !ok || !time.Now().Before(s.ends) {
 		return uuid.Nil, time.Time{}, readmodel.ErrNotFound
 	}

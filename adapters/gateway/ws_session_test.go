@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,5 +205,33 @@ func TestRecheckClosesSocketsOfSessionsEndedUnannounced(t *testing.T) {
 	e.w.set(func(w *world) { checks = w.sessionChecks })
 	if checks == 0 {
 		t.Error("no recheck ran")
+	}
+}
+
+func TestLogoutDuringUpgradeIsNotMissed(t *testing.T) {
+	e := newEnv(t, nil)
+	token, user := e.user("zora")
+	// The logout lands right after the upgrade checked the token, before the socket is in the
+	// hub where EndSession looks for it.
+	var once sync.Once
+	e.w.set(func(w *world) {
+		w.afterSession = func(tok string) {
+			if tok != token {
+				return
+			}
+			once.Do(func() {
+				e.w.set(func(w *world) { delete(w.sessions, token) })
+				e.gw.EndSession(user, tokenHash(token), time.Now())
+			})
+		}
+	})
+	ws, resp, err := websocket.DefaultDialer.Dial(e.wsURL("?token="+token), nil)
+	if err == nil {
+		defer ws.Close()
+		expectSessionClose(t, ws, reasonSessionRevoked, 2*time.Second)
+		return
+	}
+	if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("dial: %v %v, want 401 or a socket closed with 4001", err, resp)
 	}
 }

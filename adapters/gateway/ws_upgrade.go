@@ -50,6 +50,13 @@ func (g *Gateway) serveWS(c echo.Context) error {
 	if !g.hub.add(cn) {
 		return newError(codeUnavailable, "the gateway is shutting down; reconnect to another")
 	}
+	// A logout or refresh announced since the token was checked did not find this socket in
+	// the hub; it dropped the token from the cache before looking, so asking again now sees it.
+	_, sessionEnds, err = g.sessionUser(r, token)
+	if err != nil {
+		return err
+	}
+	cn.cutSession(tokenHash(token), sessionEnds)
 	rooms, err := g.rm.RoomIDsOf(r.Context(), userID)
 	if err != nil {
 		return err
