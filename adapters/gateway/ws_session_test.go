@@ -58,7 +58,7 @@ func TestWSClosedAtSessionExpiryAndLaterFramesNotRun(t *testing.T) {
 	if len(frames) != 0 {
 		t.Errorf("frames after the session ended: %v", frames)
 	}
-	if time.Since(expires) > time.Second {
+	if time.Since(expires) > 2*time.Second {
 		t.Errorf("closed %v after the session ended", time.Since(expires))
 	}
 	e.w.set(func(w *world) {
@@ -81,7 +81,7 @@ func TestWSQuietSocketClosedAtSessionExpiry(t *testing.T) {
 	ws := e.dial(token)
 	start := time.Now()
 	expectSessionClose(t, ws, reasonSessionExpired, 3*time.Second)
-	if d := time.Since(start); d > 1500*time.Millisecond {
+	if d := time.Since(start); d > 2500*time.Millisecond {
 		t.Errorf("closed after %v; the session lasted 500ms", d)
 	}
 }
@@ -99,7 +99,7 @@ func TestLogoutRevokesTokenAndClosesItsSockets(t *testing.T) {
 	for _, ws := range []*websocket.Conn{a, b} {
 		expectSessionClose(t, ws, reasonSessionRevoked, 2*time.Second)
 	}
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("sockets closed %v after the logout", d)
 	}
 	// The other session and its socket are untouched.
@@ -124,7 +124,8 @@ func TestLogoutRevokesTokenAndClosesItsSockets(t *testing.T) {
 }
 
 func TestRefreshAndReauthKeepSocketOpenPastExpiry(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.SessionTTL = 2 * time.Second; c.RefreshGrace = 300 * time.Millisecond })
+	// The grace is long enough for a loaded machine to use the old token within it.
+	e := newEnv(t, func(c *Config) { c.SessionTTL = 3 * time.Second; c.RefreshGrace = time.Second })
 	_, user := e.user("ruth")
 	r := e.mustDo(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]any{"username": "ruth", "password": "password-ruth"})
 	token := r.body["token"].(string)
@@ -146,7 +147,10 @@ func TestRefreshAndReauthKeepSocketOpenPastExpiry(t *testing.T) {
 	// The old token works for the grace (a request in flight), then not.
 	e.mustDo(http.StatusOK, "GET", "/api/v1/users/me", token, nil)
 	// The socket that was not told the new token closes when the grace ends.
-	expectSessionClose(t, left, reasonSessionExpired, 2*time.Second)
+	expectSessionClose(t, left, reasonSessionExpired, 3*time.Second)
+	if !time.Now().Before(firstEnds) {
+		t.Errorf("the socket left on the old token closed only at its expiry, not at the end of the grace")
+	}
 	if r := e.do("GET", "/api/v1/users/me", token, nil); r.status != http.StatusUnauthorized {
 		t.Errorf("old token after the grace: %d", r.status)
 	}
@@ -196,7 +200,7 @@ func TestRecheckClosesSocketsOfSessionsEndedUnannounced(t *testing.T) {
 	e.w.set(func(w *world) { delete(w.sessions, token) })
 	start := time.Now()
 	expectSessionClose(t, ws, reasonSessionRevoked, 3*time.Second)
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("closed %v after the session was deleted; the recheck runs every 100ms", d)
 	}
 	send(t, other, `{"type":"ping","id":"ok"}`)
