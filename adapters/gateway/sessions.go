@@ -113,10 +113,17 @@ func (c *conn) setSession(hash [sha256.Size]byte, endsAt time.Time) {
 	c.sessMu.Lock()
 	defer c.sessMu.Unlock()
 	c.sessHash, c.sessEnds = hash, endsAt
-	if c.sessTimer == nil {
-		c.sessTimer = time.AfterFunc(time.Until(endsAt), c.sessionTimedOut)
-	} else {
-		c.sessTimer.Reset(time.Until(endsAt))
+	c.armLocked()
+}
+
+// armLocked (re)starts the timer for sessEnds, unless the socket is done. sessMu held.
+func (c *conn) armLocked() {
+	switch {
+	case c.sessDone:
+	case c.sessTimer == nil:
+		c.sessTimer = time.AfterFunc(time.Until(c.sessEnds), c.sessionTimedOut)
+	default:
+		c.sessTimer.Reset(time.Until(c.sessEnds))
 	}
 }
 
@@ -124,16 +131,22 @@ func (c *conn) setSession(hash [sha256.Size]byte, endsAt time.Time) {
 func (c *conn) stopSessionTimer() {
 	c.sessMu.Lock()
 	defer c.sessMu.Unlock()
+	c.sessDone = true
 	if c.sessTimer != nil {
 		c.sessTimer.Stop()
 	}
 }
 
-// sessionTimedOut runs when the timer fires; a reauth may have moved the end since.
+// sessionTimedOut runs when the timer fires. A reauth may have moved the end since (and re-armed
+// the timer), or the wall clock, which the end is read against, stepped back: then it waits on.
 func (c *conn) sessionTimedOut() {
-	if !c.sessionOver(time.Now()) {
+	c.sessMu.Lock()
+	if time.Now().Before(c.sessEnds) {
+		c.armLocked()
+		c.sessMu.Unlock()
 		return
 	}
+	c.sessMu.Unlock()
 	c.endSession(reasonSessionExpired)
 }
 
@@ -154,8 +167,8 @@ func (c *conn) cutSession(hash [sha256.Size]byte, endsAt time.Time) {
 	}
 	c.sessEnds = endsAt
 	past := !time.Now().Before(endsAt)
-	if !past && c.sessTimer != nil {
-		c.sessTimer.Reset(time.Until(endsAt))
+	if !past {
+		c.armLocked()
 	}
 	c.sessMu.Unlock()
 	if past {

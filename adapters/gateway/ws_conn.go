@@ -85,6 +85,7 @@ type conn struct {
 	sessHash  [sha256.Size]byte
 	sessEnds  time.Time
 	sessTimer *time.Timer
+	sessDone  bool // the socket ended: the timer stays stopped
 
 	// Guarded by hub.mu.
 	rooms   map[uuid.UUID]struct{}
