@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sort"
@@ -32,7 +33,7 @@ type world struct {
 	rooms    map[uuid.UUID]*roomRow
 	attempts map[uuid.UUID]string // command id -> password hash
 	creds    map[string]cred      // lower-cased username
-	sessions map[string]uuid.UUID
+	sessions map[string]fakeSession
 
 	// Set by tests.
 	gw           *Gateway
@@ -46,6 +47,10 @@ type world struct {
 	lagging bool
 	held    []heldEvent
 	applied int64
+	// sessionChecks counts SessionEnds calls.
+	sessionChecks int
+	// afterSession runs after a Session lookup (outside the lock).
+	afterSession func(token string)
 }
 
 type roomRow struct {
@@ -68,7 +73,7 @@ func newWorld() *world {
 	return &world{
 		aggs: map[uuid.UUID]domain.Aggregate{}, replies: map[uuid.UUID]commands.Reply{},
 		users: map[uuid.UUID]projections.User{}, rooms: map[uuid.UUID]*roomRow{},
-		attempts: map[uuid.UUID]string{}, creds: map[string]cred{}, sessions: map[string]uuid.UUID{},
+		attempts: map[uuid.UUID]string{}, creds: map[string]cred{}, sessions: map[string]fakeSession{},
 	}
 }
 
@@ -466,18 +471,79 @@ func (w *world) CreateSession(_ context.Context, userID uuid.UUID, ttl time.Dura
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	token := fmt.Sprintf("tok-%s", uuid.NewString())
-	w.sessions[token] = userID
-	return token, time.Now().Add(ttl), nil
+	ends := time.Now().Add(ttl)
+	w.sessions[token] = fakeSession{user: userID, ends: ends}
+	return token, ends, nil
 }
 
-func (w *world) SessionUser(_ context.Context, token string) (uuid.UUID, error) {
+func (w *world) Session(_ context.Context, token string) (uuid.UUID, time.Time, error) {
+	w.mu.Lock()
+	s, ok := w.sessions[token]
+	after := w.afterSession
+	w.mu.Unlock()
+	if after != nil {
+		after(token)
+	}
+	if !ok || !time.Now().Before(s.ends) {
+		return uuid.Nil, time.Time{}, readmodel.ErrNotFound
+	}
+	return s.user, s.ends, nil
+}
+
+func (w *world) RevokeSession(_ context.Context, token string) (uuid.UUID, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	id, ok := w.sessions[token]
-	if !ok {
+	s, ok := w.sessions[token]
+	delete(w.sessions, token)
+	if !ok || !time.Now().Before(s.ends) {
 		return uuid.Nil, readmodel.ErrNotFound
 	}
-	return id, nil
+	return s.user, nil
+}
+
+func (w *world) RefreshSession(_ context.Context, token string, ttl, grace time.Duration) (string, time.Time, time.Time, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s, ok := w.sessions[token]
+	if !ok || !time.Now().Before(s.ends) {
+		return "", time.Time{}, time.Time{}, readmodel.ErrNotFound
+	}
+	s.ends = minTime(s.ends, time.Now().Add(grace))
+	w.sessions[token] = s
+	newToken := fmt.Sprintf("tok-%s", uuid.NewString())
+	ends := time.Now().Add(ttl)
+	w.sessions[newToken] = fakeSession{user: s.user, ends: ends}
+	return newToken, ends, s.ends, nil
+}
+
+func (w *world) ForgetSession([sha256.Size]byte) {} // the world caches nothing
+
+func (w *world) SessionEnds(_ context.Context, hashes [][sha256.Size]byte) (map[[sha256.Size]byte]time.Time, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sessionChecks++
+	out := map[[sha256.Size]byte]time.Time{}
+	for token, s := range w.sessions {
+		h := sha256.Sum256([]byte(token))
+		for _, want := range hashes {
+			if h == want && time.Now().Before(s.ends) {
+				out[h] = s.ends
+			}
+		}
+	}
+	return out, nil
+}
+
+type fakeSession struct {
+	user uuid.UUID
+	ends time.Time
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 var errBoom = errors.New("database exploded: secret detail")

@@ -52,6 +52,13 @@ type Config struct {
 	Positions PositionSpace
 	// SessionTTL is the lifetime of a login token.
 	SessionTTL time.Duration
+	// SessionRecheck is how often the gateway asks the accounts store whether its sockets'
+	// sessions still stand, in case it missed an announced logout (as its token cache would
+	// within 30 s).
+	SessionRecheck time.Duration
+	// RefreshGrace is how long a refreshed token keeps working (at most until its own
+	// expiry): time for the client to hand the new one to its open sockets.
+	RefreshGrace time.Duration
 	// BcryptCost is the cost of password (and room password) hashes.
 	BcryptCost int
 	// RealtimeConfig tunes presence, typing, frame rate limits and resume (presence.go).
@@ -72,6 +79,8 @@ func DefaultConfig() Config {
 		PositionWait:      5 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		SessionTTL:        24 * time.Hour,
+		RefreshGrace:      time.Minute,
+		SessionRecheck:    30 * time.Second,
 		BcryptCost:        bcrypt.DefaultCost,
 		RealtimeConfig:    DefaultRealtimeConfig(),
 		RateLimits:        DefaultRateLimits(),
@@ -105,6 +114,12 @@ func (c Config) withDefaults() Config {
 	if c.SessionTTL <= 0 {
 		c.SessionTTL = d.SessionTTL
 	}
+	if c.RefreshGrace <= 0 {
+		c.RefreshGrace = d.RefreshGrace
+	}
+	if c.SessionRecheck <= 0 {
+		c.SessionRecheck = d.SessionRecheck
+	}
 	if c.BcryptCost == 0 {
 		c.BcryptCost = d.BcryptCost
 	}
@@ -136,6 +151,10 @@ type Gateway struct {
 
 	// search answers GET /search/messages (UseSearch); nil answers 503.
 	search Searcher
+
+	// sessions announces logouts and refreshes to the other gateways (UseSessionBus); nil:
+	// this gateway acts on them alone.
+	sessions SessionBus
 
 	upgrader websocket.Upgrader
 	hub      *hub
@@ -201,6 +220,8 @@ func (g *Gateway) Routes(e *echo.Echo) {
 	api := e.Group("/api/v1")
 	api.POST("/auth/register", g.register, auth...)
 	api.POST("/auth/login", g.login, auth...)
+	api.POST("/auth/logout", g.logout, authed...)
+	api.POST("/auth/refresh", g.refresh, authed...)
 
 	api.GET("/users/me", g.me, query...)
 	api.PATCH("/users/me", g.updateProfile, authed...)

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -162,22 +163,23 @@ func bearerToken(r *http.Request) string {
 	return strings.TrimSpace(token)
 }
 
-// sessionUser resolves a token to its user; a missing, bad or expired token is 401.
-func (g *Gateway) sessionUser(r *http.Request, token string) (uuid.UUID, error) {
+// sessionUser resolves a token to its user and the session's end; a missing, bad, expired or
+// revoked token is 401.
+func (g *Gateway) sessionUser(r *http.Request, token string) (uuid.UUID, time.Time, error) {
 	if token == "" {
-		return uuid.Nil, errUnauthorized("missing bearer token")
+		return uuid.Nil, time.Time{}, errUnauthorized("missing bearer token")
 	}
-	id, err := g.acc.SessionUser(r.Context(), token)
+	id, ends, err := g.acc.Session(r.Context(), token)
 	if errors.Is(err, readmodel.ErrNotFound) {
-		return uuid.Nil, errUnauthorized("invalid or expired token")
+		return uuid.Nil, time.Time{}, errUnauthorized("invalid or expired token")
 	}
-	return id, err
+	return id, ends, err
 }
 
 // authenticate requires a valid bearer token and records its user for the handler.
 func (g *Gateway) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id, err := g.sessionUser(c.Request(), bearerToken(c.Request()))
+		id, _, err := g.sessionUser(c.Request(), bearerToken(c.Request()))
 		if err != nil {
 			return err
 		}

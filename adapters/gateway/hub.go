@@ -49,6 +49,30 @@ func (h *hub) reserve() bool {
 	return true
 }
 
+// socketsOf is a snapshot of a user's local sockets.
+func (h *hub) socketsOf(user uuid.UUID) []*conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]*conn, 0, len(h.users[user]))
+	for c := range h.users[user] {
+		out = append(out, c)
+	}
+	return out
+}
+
+// sockets is a snapshot of every local socket.
+func (h *hub) sockets() []*conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var out []*conn
+	for _, set := range h.users {
+		for c := range set {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func (h *hub) subscribeLocked(c *conn, room uuid.UUID) {
 	c.rooms[room] = struct{}{}
 	addTo(h.rooms, room, c)

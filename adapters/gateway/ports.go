@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,11 +46,29 @@ type ReadModel interface {
 // Accounts holds what must never enter the event log: password hashes and session tokens.
 //
 // A registration saves its hash under the command id before the command is dispatched; the
-// projector moves it into the credentials when UserRegistered is projected. Credentials and
-// SessionUser fail with readmodel.ErrNotFound for an unknown user or a bad or expired token.
+// projector moves it into the credentials when UserRegistered is projected. Credentials,
+// Session, RevokeSession and RefreshSession fail with readmodel.ErrNotFound for an unknown user
+// or a bad, expired or revoked token.
+//
+// RefreshSession starts a new session lasting ttl and cuts the old one to end within grace; it
+// returns the old one's new end. ForgetSession drops a session from the process's cache (another
+// gateway ended it); hash is the token's SHA-256, as the gateways name sessions to each other.
 type Accounts interface {
 	SaveRegistrationAttempt(ctx context.Context, commandID, userID uuid.UUID, passwordHash string) error
 	Credentials(ctx context.Context, username string) (userID uuid.UUID, passwordHash string, err error)
 	CreateSession(ctx context.Context, userID uuid.UUID, ttl time.Duration) (token string, expiresAt time.Time, err error)
-	SessionUser(ctx context.Context, token string) (uuid.UUID, error)
+	Session(ctx context.Context, token string) (userID uuid.UUID, expiresAt time.Time, err error)
+	RevokeSession(ctx context.Context, token string) (uuid.UUID, error)
+	RefreshSession(ctx context.Context, token string, ttl, grace time.Duration) (newToken string, expiresAt, oldExpiresAt time.Time, err error)
+	ForgetSession(hash [sha256.Size]byte)
+	// SessionEnds asks the store (never a cache) when the sessions named by hashes end; unknown,
+	// expired and revoked ones are absent from the answer.
+	SessionEnds(ctx context.Context, hashes [][sha256.Size]byte) (map[[sha256.Size]byte]time.Time, error)
+}
+
+// SessionBus tells every gateway, this one included, that a session ends early (a logout or a
+// refresh), so that each drops it from its token cache and closes the sockets opened with it.
+// The gateway's EndSession is what each gateway runs on hearing it.
+type SessionBus interface {
+	EndSession(ctx context.Context, user uuid.UUID, tokenHash [sha256.Size]byte, endsAt time.Time) error
 }

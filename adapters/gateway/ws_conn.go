@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
@@ -79,6 +80,14 @@ type conn struct {
 	slots chan struct{}  // one per command in flight
 	cmds  sync.WaitGroup // command goroutines
 
+	// The session the socket lives by (sessions.go): its token's hash and end, and the timer
+	// that closes the socket then. Set before the socket runs; a reauth or a logout changes it.
+	sessMu    sync.Mutex
+	sessHash  [sha256.Size]byte
+	sessEnds  time.Time
+	sessTimer *time.Timer
+	sessDone  bool // the socket ended: the timer stays stopped
+
 	// Guarded by hub.mu.
 	rooms   map[uuid.UUID]struct{}
 	removed bool
@@ -133,6 +142,7 @@ func (c *conn) run() {
 	}()
 	c.presenceOnline()
 	c.readLoop()
+	c.stopSessionTimer()
 	rooms := c.g.hub.roomsOf(c) // whom to tell if the user goes offline
 	c.g.hub.remove(c)
 	c.closeWith(websocket.CloseNormalClosure, "") // no-op when a reason was already given
@@ -220,6 +230,11 @@ func (c *conn) readLoop() {
 		}
 		if c.isStopping() {
 			// Closing: skip whatever still comes until the client's close frame.
+			continue
+		}
+		if c.sessionOver(time.Now()) {
+			// The timer may not have fired yet: a frame after the session's end is not run.
+			c.endSession(reasonSessionExpired)
 			continue
 		}
 		c.presenceActive(false)

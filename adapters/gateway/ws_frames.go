@@ -162,6 +162,8 @@ func (c *conn) handleFrame(data []byte) {
 		c.typing(id, data)
 	case frameResume:
 		c.resume(id, data)
+	case frameReauth:
+		c.reauth(id, data)
 	case "":
 		c.enqueue(errorFrame(id, codeInvalidFrame, "type is required"))
 	default:

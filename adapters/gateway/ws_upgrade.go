@@ -17,7 +17,7 @@ func (g *Gateway) serveWS(c echo.Context) error {
 		// Browsers cannot set headers on a WebSocket, so the token may come in the query.
 		token = r.URL.Query().Get("token")
 	}
-	userID, err := g.sessionUser(r, token)
+	userID, sessionEnds, err := g.sessionUser(r, token)
 	if err != nil {
 		return err
 	}
@@ -34,6 +34,7 @@ func (g *Gateway) serveWS(c echo.Context) error {
 	defer func() {
 		if !started {
 			if cn != nil {
+				cn.stopSessionTimer()
 				g.hub.remove(cn)
 			}
 			g.conns.Add(-1)
@@ -50,10 +51,18 @@ func (g *Gateway) serveWS(c echo.Context) error {
 	// the read model to include the user's membership changes the push stream brought before,
 	// means no join or leave slips between the two (membership.go).
 	cn = newConn(g, userID)
+	cn.setSession(tokenHash(token), sessionEnds)
 	wait, ok := g.hub.register(cn)
 	if !ok {
 		return newError(codeUnavailable, "the gateway is shutting down; reconnect to another")
 	}
+	// A logout or refresh announced since the token was checked did not find this socket in
+	// the hub; it dropped the token from the cache before looking, so asking again now sees it.
+	_, sessionEnds, err = g.sessionUser(r, token)
+	if err != nil {
+		return err
+	}
+	cn.cutSession(tokenHash(token), sessionEnds)
 	if err := g.loadRooms(r.Context(), cn, wait); err != nil {
 		return err
 	}

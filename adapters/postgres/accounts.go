@@ -26,6 +26,8 @@ const (
 	// sessionCacheStaleLimit is how long past its fetch a cached session still answers while
 	// Postgres cannot be reached (never past the session's expiry).
 	sessionCacheStaleLimit = 5 * time.Minute
+	// sessionLookupTimeout bounds the lookup of a session that is not cached.
+	sessionLookupTimeout = 2 * time.Second
 	// sessionCacheMax bounds the cache's memory; past it, new sessions are simply not cached.
 	sessionCacheMax = 100_000
 	// tokenBytes is the entropy of a session token.
@@ -109,10 +111,11 @@ func (a *Accounts) CreateSession(ctx context.Context, userID uuid.UUID, ttl time
 	return token, expiresAt, nil
 }
 
-// SessionUser returns the user a session token belongs to, or readmodel.ErrNotFound if the token
-// is unknown or expired. Answers are cached in process for a short while, so that a busy
-// gateway does not ask Postgres on every request.
-func (a *Accounts) SessionUser(ctx context.Context, token string) (uuid.UUID, error) {
+// Session returns the user a session token belongs to and when the session ends, or
+// readmodel.ErrNotFound if the token is unknown, expired or revoked. Answers are cached in
+// process for a short while, so that a busy gateway does not ask Postgres on every request;
+// ForgetSession drops an entry when another gateway revokes or shortens the session.
+func (a *Accounts) Session(ctx context.Context, token string) (uuid.UUID, time.Time, error) {
 	hash := sha256.Sum256([]byte(token))
 	now := time.Now()
 
@@ -121,37 +124,134 @@ func (a *Accounts) SessionUser(ctx context.Context, token string) (uuid.UUID, er
 	a.mu.RUnlock()
 	if ok && now.Sub(c.fetchedAt) < sessionCacheFreshness {
 		if now.Before(c.expiresAt) {
-			return c.userID, nil
+			return c.userID, c.expiresAt, nil
 		}
 		a.forget(hash)
-		return uuid.Nil, fmt.Errorf("session: %w", readmodel.ErrNotFound)
+		return uuid.Nil, time.Time{}, fmt.Errorf("session: %w", readmodel.ErrNotFound)
 	}
 
 	var (
 		userID    uuid.UUID
 		expiresAt time.Time
 	)
-	err := a.pool.QueryRow(ctx, `
+	// Bounded: a database cut off by the network (not refusing) would hold the request until the
+	// client gives up; past the bound it counts as unreachable.
+	qctx, cancel := context.WithTimeout(ctx, sessionLookupTimeout)
+	defer cancel()
+	err := a.pool.QueryRow(qctx, `
 		SELECT user_id, expires_at FROM sessions
 		WHERE token_hash = $1 AND expires_at > now()`, hash[:]).Scan(&userID, &expiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Unknown tokens are not cached: anyone can send many of them, and a cache of them
 		// would grow without bound or evict the sessions worth keeping.
 		a.forget(hash)
-		return uuid.Nil, fmt.Errorf("session: %w", readmodel.ErrNotFound)
+		return uuid.Nil, time.Time{}, fmt.Errorf("session: %w", readmodel.ErrNotFound)
 	}
 	if err != nil {
 		// Postgres is out of reach: a session this gateway saw lately stays good until its
-		// expiry, so that commands (which need Kafka, not Postgres) go on being accepted
-		// through an outage of the database.
+		// expiry (a logout removes it from the cache), so that commands, which need Kafka and
+		// not Postgres, go on being accepted through an outage of the database.
 		if ok && IsUnavailable(err) && now.Sub(c.fetchedAt) < sessionCacheStaleLimit && now.Before(c.expiresAt) {
-			return c.userID, nil
+			return c.userID, c.expiresAt, nil
 		}
-		return uuid.Nil, fmt.Errorf("session: %w", err)
+		return uuid.Nil, time.Time{}, fmt.Errorf("session: %w", err)
 	}
 	a.remember(hash, cachedSession{userID: userID, expiresAt: expiresAt, fetchedAt: now})
+	return userID, expiresAt, nil
+}
+
+// RevokeSession ends a session now (logout). It returns the session's user, or
+// readmodel.ErrNotFound if the token is unknown, expired or already revoked.
+func (a *Accounts) RevokeSession(ctx context.Context, token string) (uuid.UUID, error) {
+	hash := sha256.Sum256([]byte(token))
+	var userID uuid.UUID
+	err := a.pool.QueryRow(ctx, `
+		DELETE FROM sessions WHERE token_hash = $1 AND expires_at > now()
+		RETURNING user_id`, hash[:]).Scan(&userID)
+	a.forget(hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, fmt.Errorf("revoke session: %w", readmodel.ErrNotFound)
+	}
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("revoke session: %w", err)
+	}
 	return userID, nil
 }
+
+// RefreshSession starts a new session of the token's user lasting ttl and cuts the old one
+// short: it now ends at the latest grace from now, so that requests and sockets still using it
+// have time to switch. Both happen in one transaction. It returns the new token, its end and
+// the old session's new end, or readmodel.ErrNotFound if the old token is unknown, expired or
+// revoked.
+func (a *Accounts) RefreshSession(ctx context.Context, token string, ttl, grace time.Duration) (string, time.Time, time.Time, error) {
+	raw := make([]byte, tokenBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("refresh session: token: %w", err)
+	}
+	newToken := base64.RawURLEncoding.EncodeToString(raw)
+	newHash := sha256.Sum256([]byte(newToken))
+	oldHash := sha256.Sum256([]byte(token))
+	now := time.Now()
+	expiresAt := now.Add(ttl).UTC().Truncate(time.Microsecond)
+	var oldEnds time.Time
+	err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+		var userID uuid.UUID
+		err := tx.QueryRow(ctx, `
+			UPDATE sessions SET expires_at = LEAST(expires_at, $2)
+			WHERE token_hash = $1 AND expires_at > now()
+			RETURNING user_id, expires_at`, oldHash[:], now.Add(grace).UTC()).Scan(&userID, &oldEnds)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return readmodel.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)`,
+			newHash[:], userID, expiresAt)
+		return err
+	})
+	a.forget(oldHash)
+	if err != nil {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("refresh session: %w", err)
+	}
+	return newToken, expiresAt, oldEnds, nil
+}
+
+// SessionEnds returns when each of the sessions named by hashes (tokens' SHA-256) ends; the
+// ones that are unknown, expired or revoked are absent. It always asks Postgres: a gateway
+// checks its sockets' sessions with it in case it missed an announced logout.
+func (a *Accounts) SessionEnds(ctx context.Context, hashes [][sha256.Size]byte) (map[[sha256.Size]byte]time.Time, error) {
+	keys := make([][]byte, len(hashes))
+	for i := range hashes {
+		keys[i] = hashes[i][:]
+	}
+	rows, err := a.pool.Query(ctx, `
+		SELECT token_hash, expires_at FROM sessions
+		WHERE token_hash = ANY($1) AND expires_at > now()`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("session ends: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[[sha256.Size]byte]time.Time, len(hashes))
+	for rows.Next() {
+		var (
+			key  []byte
+			ends time.Time
+		)
+		if err := rows.Scan(&key, &ends); err != nil {
+			return nil, fmt.Errorf("session ends: %w", err)
+		}
+		out[[sha256.Size]byte(key)] = ends
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("session ends: %w", err)
+	}
+	return out, nil
+}
+
+// ForgetSession drops a session from this process's cache, so that the next use of its token
+// asks Postgres: another gateway revoked or shortened it. hash is the token's SHA-256.
+func (a *Accounts) ForgetSession(hash [sha256.Size]byte) { a.forget(hash) }
 
 func (a *Accounts) remember(hash [sha256.Size]byte, c cachedSession) {
 	a.mu.Lock()

@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -117,6 +118,55 @@ func TestEveryGatewayReadsEveryPushInOrder(t *testing.T) {
 				}
 			case <-time.After(5 * time.Second):
 				t.Fatalf("gateway %d got %d of %d pushes", g, i, len(sent))
+			}
+		}
+	}
+}
+
+func TestSessionEndsReachEveryGateway(t *testing.T) {
+	conn := dial(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type end struct {
+		user uuid.UUID
+		hash [sha256.Size]byte
+		at   time.Time
+	}
+	listen := func() chan end {
+		s := redis.NewSessions(conn, quiet)
+		t.Cleanup(func() { s.Close() })
+		got := make(chan end, 4)
+		if err := s.Listen(ctx, func(u uuid.UUID, h [sha256.Size]byte, at time.Time) { got <- end{u, h, at} }); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	gw1, gw2 := listen(), listen()
+	pub := redis.NewSessions(conn, quiet)
+	defer pub.Close()
+	want := end{uuid.New(), sha256.Sum256([]byte("token")), time.Now().Add(time.Minute).UTC().Truncate(time.Microsecond)}
+	if err := pub.EndSession(ctx, want.user, want.hash, want.at); err != nil {
+		t.Fatal(err)
+	}
+	// A malformed message is skipped, not fatal to the listener.
+	cl := conn.Client()
+	defer cl.Close()
+	if err := cl.Publish(ctx, conn.Key("sessions"), `{"token_hash":"abc"}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	second := end{uuid.New(), sha256.Sum256([]byte("other")), time.Now().UTC().Truncate(time.Microsecond)}
+	if err := pub.EndSession(ctx, second.user, second.hash, second.at); err != nil {
+		t.Fatal(err)
+	}
+	for i, ch := range []chan end{gw1, gw2} {
+		for _, w := range []end{want, second} {
+			select {
+			case got := <-ch:
+				if got.user != w.user || got.hash != w.hash || !got.at.Equal(w.at) {
+					t.Errorf("gateway %d got %+v, want %+v", i+1, got, w)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("gateway %d heard nothing", i+1)
 			}
 		}
 	}

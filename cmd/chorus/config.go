@@ -47,6 +47,8 @@ type Config struct {
 	SessionTTL        time.Duration `env:"CHORUS_SESSION_TTL" envDefault:"24h"`
 	BcryptCost        int           `env:"CHORUS_BCRYPT_COST" envDefault:"10"`
 	Pprof             bool          `env:"CHORUS_PPROF" envDefault:"false"`
+	// How long a refreshed token keeps working (adapters/gateway/sessions.go).
+	SessionRefreshGrace time.Duration `env:"CHORUS_SESSION_REFRESH_GRACE" envDefault:"60s"`
 	// Realtime (adapters/gateway/presence.go) and projector dead letters (cmd/chorus/realtime.go).
 	FrameRate  float64 `env:"CHORUS_WS_FRAME_RATE" envDefault:"20"`
 	FrameBurst int     `env:"CHORUS_WS_FRAME_BURST" envDefault:"40"`

@@ -165,6 +165,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 			Topics:     []string{kcfg.Topics.ChatEvents, kcfg.Topics.UserEvents, kcfg.Topics.SystemEvents},
 			Partitions: kcfg.Partitions,
 		}
+		gcfg.RefreshGrace = cfg.SessionRefreshGrace
 		gcfg.RateLimits = gateway.RateLimits{RequestRate: cfg.HTTPRate, RequestBurst: cfg.HTTPBurst, AuthRate: cfg.AuthRate, AuthBurst: cfg.AuthBurst}
 		gw = gateway.New(gcfg, disp, store, postgres.NewAccounts(pool), log.With("role", roleGateway))
 		gw.UseMetrics(met)
@@ -173,6 +174,14 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		if err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Subscribe(roleCtx, gw.Deliver); err != nil {
 			return err
 		}
+		// Logouts and refreshes reach every gateway's token cache and sockets.
+		sessions := redis.NewSessions(rconn, log).UseMetrics(met)
+		cleanups = append(cleanups, func() { _ = sessions.Close() })
+		if err := sessions.Listen(roleCtx, gw.EndSession); err != nil {
+			return err
+		}
+		gw.UseSessionBus(sessions)
+		run("gateway-session-recheck", gw.RunSessionRecheck)
 		if err := setupRealtime(gw, store, rconn, pushMaxLen, run, &cleanups, log); err != nil {
 			return err
 		}
