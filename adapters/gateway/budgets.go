@@ -294,7 +294,9 @@ func (l *userLocks) lock(ctx context.Context, user uuid.UUID) (unlock func(), ok
 // Wrong room passwords are counted per user and room in the shared store, before the bcrypt
 // compare (so that concurrent guesses cannot all pass the check) and taken back when the
 // password was right.
-func attemptsName(actor, roomID uuid.UUID) string { return "room_password:" + actor.String() + ":" + roomID.String() }
+func attemptsName(actor, roomID uuid.UUID) string {
+	return "room_password:" + actor.String() + ":" + roomID.String()
+}
 
 // countPasswordAttempt counts a join's password attempt; over the limit it refuses it.
 // forget takes the attempt back (call it when the password was right).
