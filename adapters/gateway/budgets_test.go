@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -471,5 +472,64 @@ func TestPasswordGuessingDoesNotSlowOtherUsers(t *testing.T) {
 	}
 	if during > 30*time.Millisecond {
 		t.Fatalf("bob's median call took %v while another user guessed (alone: %v)", during, alone)
+	}
+}
+
+// scriptedLimits answers Spend with the errors given in turn, then refuses.
+type scriptedLimits struct {
+	mu    sync.Mutex
+	errs  []error
+	calls int
+}
+
+func (s *scriptedLimits) Spend(context.Context, string, int, int, time.Duration) (bool, time.Duration, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	if len(s.errs) > 0 {
+		err := s.errs[0]
+		s.errs = s.errs[1:]
+		return false, 0, err
+	}
+	return false, time.Second, nil
+}
+func (s *scriptedLimits) CountAttempt(context.Context, string, time.Duration) (int64, time.Duration, error) {
+	return 1, time.Minute, nil
+}
+func (s *scriptedLimits) UncountAttempt(context.Context, string) error { return nil }
+func (s *scriptedLimits) TryLock(context.Context, string, time.Duration) (func(), bool, error) {
+	return func() {}, true, nil
+}
+
+// Failing open: a lone slow call lets only its own command through, while a store that is
+// gone (an error other than a timeout, or timeouts in a row) is skipped for a while, so that
+// commands do not each pay for reaching it.
+func TestBudgetsFailOpenOnlyAsFarAsNeeded(t *testing.T) {
+	run := func(errs ...error) (*env, *scriptedLimits, string) {
+		lim := &scriptedLimits{errs: errs}
+		e := newRealtimeEnv(t, nil, func(c *Config) { c.Budgets = Budgets{CommandRate: 1, CreateRoomRate: -1} }, func(g *Gateway) { g.UseLimits(lim) })
+		tok, _ := e.user("alice")
+		return e, lim, tok
+	}
+	e, lim, tok := run(context.DeadlineExceeded)
+	e.mustDo(http.StatusOK, "PATCH", "/api/v1/users/me", tok, map[string]any{"display_name": "slow redis"})
+	if r := e.do("PATCH", "/api/v1/users/me", tok, map[string]any{"display_name": "again"}); r.status != http.StatusTooManyRequests {
+		t.Fatalf("after one slow call the budget applies again: got %d %s", r.status, r.raw)
+	}
+
+	e, lim, tok = run(errors.New("dial tcp: connection refused"))
+	for range 3 {
+		e.mustDo(http.StatusOK, "PATCH", "/api/v1/users/me", tok, map[string]any{"display_name": "redis gone"})
+	}
+	if lim.calls != 1 {
+		t.Fatalf("a gone store was asked %d times for 3 commands, want once (then skipped)", lim.calls)
+	}
+
+	e, lim, tok = run(context.DeadlineExceeded, context.DeadlineExceeded, context.DeadlineExceeded)
+	for range 4 {
+		e.mustDo(http.StatusOK, "PATCH", "/api/v1/users/me", tok, map[string]any{"display_name": "redis hung"})
+	}
+	if lim.calls != 3 {
+		t.Fatalf("a hung store was asked %d times for 4 commands, want 3 (then skipped)", lim.calls)
 	}
 }
