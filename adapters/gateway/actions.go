@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
@@ -29,6 +28,9 @@ type action struct {
 	result func(commands.Reply) (any, error)
 	// timeoutMsg is what a client is told when no reply came in time.
 	timeoutMsg string
+	// release, if set, runs once the command's answer is built (or it failed): the room quota's
+	// lock on the user's creations.
+	release func()
 }
 
 // Answers of commands (the same objects over HTTP and in acks).
@@ -117,9 +119,21 @@ func timeoutMessage(key string) string {
 	return defaultTimeoutMsg + "; send an idempotency key (Idempotency-Key header, client_command_id field) to make a retry safe"
 }
 
-// prepare builds the action of a command on aggregateID: its id from the idempotency key,
-// its envelope, and how its accepted reply becomes the answer.
+// prepare builds the action of a command on aggregateID after spending the actor's budget.
 func (g *Gateway) prepare(ctx context.Context, actor, aggregateID uuid.UUID, key string, p domain.CommandData,
+	status int, result func(commands.Reply) (any, error)) (action, error) {
+	if err := checkKey(key); err != nil {
+		return action{}, err
+	}
+	if err := g.admit(ctx, actor, p.CommandType()); err != nil {
+		return action{}, err
+	}
+	return g.build(ctx, actor, aggregateID, key, p, status, result)
+}
+
+// build builds the action of a command on aggregateID: its id from the idempotency key, its
+// envelope, and how its accepted reply becomes the answer. The caller has spent the budget.
+func (g *Gateway) build(ctx context.Context, actor, aggregateID uuid.UUID, key string, p domain.CommandData,
 	status int, result func(commands.Reply) (any, error)) (action, error) {
 	if err := checkKey(key); err != nil {
 		return action{}, err
@@ -139,6 +153,9 @@ func (g *Gateway) prepareSend(ctx context.Context, actor uuid.UUID, in sendInput
 		return action{}, errValidation("client_msg_id is longer than %d bytes", maxClientMsgIDBytes)
 	}
 	if err := checkKey(in.Key); err != nil {
+		return action{}, err
+	}
+	if err := g.admit(ctx, actor, domain.CmdSendMessage); err != nil {
 		return action{}, err
 	}
 	// With a client_msg_id the command id is derived from it, so a retry is the same command
@@ -173,7 +190,7 @@ func (g *Gateway) prepareSend(ctx context.Context, actor uuid.UUID, in sendInput
 	}, nil
 }
 
-func (g *Gateway) prepareCreateRoom(ctx context.Context, actor uuid.UUID, in createRoomInput) (action, error) {
+func (g *Gateway) prepareCreateRoom(ctx context.Context, actor uuid.UUID, in createRoomInput) (a action, err error) {
 	if err := checkKey(in.Key); err != nil {
 		return action{}, err
 	}
@@ -186,12 +203,10 @@ func (g *Gateway) prepareCreateRoom(ctx context.Context, actor uuid.UUID, in cre
 		if len(in.Password) > maxPasswordBytes {
 			return action{}, errValidation("password is longer than %d bytes", maxPasswordBytes)
 		}
-		hash, err := g.hash(in.Password)
-		if err != nil {
-			return action{}, err
-		}
-		// Only the slow salted hash enters the command (and so the log), never the password.
-		p.PasswordHash = hash
+	}
+	// Spent before the bcrypt hash and the quota's lock, which a refused command must not cost.
+	if err := g.admit(ctx, actor, domain.CmdCreateRoom); err != nil {
+		return action{}, err
 	}
 	// A new room gets a new id; with an idempotency key the id is derived from it, so that a
 	// retry addresses the same room aggregate and is answered with the room it created. (The
@@ -200,21 +215,45 @@ func (g *Gateway) prepareCreateRoom(ctx context.Context, actor uuid.UUID, in cre
 	if in.Key != "" {
 		roomID = domain.RoomIDForKey(actor, in.Key)
 	}
-	return g.prepare(ctx, actor, roomID, in.Key, p, http.StatusCreated, func(r commands.Reply) (any, error) {
+	release, err := g.reserveRoom(ctx, actor, roomID, in.Key)
+	if err != nil {
+		return action{}, err
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+	if in.Password != "" {
+		hash, err := g.hash(ctx, in.Password)
+		if err != nil {
+			return action{}, err
+		}
+		// Only the slow salted hash enters the command (and so the log), never the password.
+		p.PasswordHash = hash
+	}
+	a, err = g.build(ctx, actor, roomID, in.Key, p, http.StatusCreated, func(r commands.Reply) (any, error) {
 		d, err := eventData[domain.RoomCreated](r)
 		if err != nil {
 			return nil, err
 		}
+		// The quota's next count must see this room: hold the lock until the read model has it.
+		if g.cfg.Budgets.MaxRoomsPerUser >= 0 {
+			g.waitPosition(ctx, r.Position)
+		}
 		return roomResult{Room: projections.RoomOf(d), Position: r.Position}, nil
 	})
+	a.release = release
+	return a, err
 }
 
 // joinCommand builds a join. A password is checked here, against the room's bcrypt hash in the
 // read model, so that the slow hash never runs on the command processor's single-writer path
 // and the clear password never enters the command log: the command carries the hash the
 // password matched, and the room aggregate accepts it only if that is still the room's hash.
-// A wrong password sends no hash, and the aggregate answers wrong_password.
-func (g *Gateway) joinCommand(ctx context.Context, roomID uuid.UUID, password string) (domain.JoinRoom, error) {
+// A wrong password sends no hash, and the aggregate answers wrong_password. Guesses are
+// limited per user and room (countPasswordAttempt) before any hash is compared.
+func (g *Gateway) joinCommand(ctx context.Context, actor, roomID uuid.UUID, password string) (domain.JoinRoom, error) {
 	if password == "" {
 		return domain.JoinRoom{}, nil
 	}
@@ -225,22 +264,35 @@ func (g *Gateway) joinCommand(ctx context.Context, roomID uuid.UUID, password st
 	if err != nil {
 		return domain.JoinRoom{}, err
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+	forget, err := g.countPasswordAttempt(ctx, actor, roomID)
+	if err != nil {
+		return domain.JoinRoom{}, err
+	}
+	ok, err := g.passwordMatches(ctx, []byte(hash), password)
+	if err != nil {
+		forget() // not compared: not a guess
+		return domain.JoinRoom{}, err
+	}
+	if !ok {
 		return domain.JoinRoom{}, nil
 	}
+	forget()
 	return domain.JoinRoom{PasswordHash: hash}, nil
 }
 
-// prepareJoin builds join_room; a password is checked by joinCommand.
+// prepareJoin builds join_room; a password is checked by joinCommand, after the budget is spent.
 func (g *Gateway) prepareJoin(ctx context.Context, actor, roomID uuid.UUID, password, key string) (action, error) {
 	if err := checkKey(key); err != nil {
 		return action{}, err
 	}
-	join, err := g.joinCommand(ctx, roomID, password)
+	if err := g.admit(ctx, actor, domain.CmdJoinRoom); err != nil {
+		return action{}, err
+	}
+	join, err := g.joinCommand(ctx, actor, roomID, password)
 	if err != nil {
 		return action{}, err
 	}
-	return g.prepare(ctx, actor, roomID, key, join, http.StatusOK, positionOnly)
+	return g.build(ctx, actor, roomID, key, join, http.StatusOK, positionOnly)
 }
 
 // prepareRoomCommand builds a room command that answers {"position"} with status: leave,
@@ -255,12 +307,18 @@ func (g *Gateway) prepareRoomCommand(ctx context.Context, actor, roomID uuid.UUI
 // nobody can ever use. Registration is synchronous, so the read model knows every user who
 // could have been named.
 func (g *Gateway) prepareTargeted(ctx context.Context, actor, roomID, target uuid.UUID, key string, p domain.CommandData, status int) (action, error) {
+	if err := checkKey(key); err != nil {
+		return action{}, err
+	}
+	if err := g.admit(ctx, actor, p.CommandType()); err != nil {
+		return action{}, err
+	}
 	if _, err := g.rm.UserByID(ctx, target); errors.Is(err, readmodel.ErrNotFound) {
 		return action{}, &apiError{Code: domain.CodeUserNotFound, Message: "no such user"}
 	} else if err != nil {
 		return action{}, err
 	}
-	return g.prepare(ctx, actor, roomID, key, p, status, positionOnly)
+	return g.build(ctx, actor, roomID, key, p, status, positionOnly)
 }
 
 // prepareMarkRead builds mark_read; its answer has no position when nothing changed.
@@ -358,6 +416,9 @@ func (g *Gateway) waitPosition(ctx context.Context, position string) {
 
 // execute dispatches an action and returns its answer, or the error to answer with.
 func (g *Gateway) execute(ctx context.Context, a action) (any, error) {
+	if a.release != nil {
+		defer a.release()
+	}
 	reply, err := g.dispatchCommand(ctx, a.cmd, a.timeoutMsg)
 	if err != nil {
 		return nil, err
@@ -401,12 +462,3 @@ const (
 	minPasswordBytes = 8
 	maxPasswordBytes = 72
 )
-
-// hash is the bcrypt hash of a password already checked to be at most maxPasswordBytes.
-func (g *Gateway) hash(pw string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), g.cfg.BcryptCost)
-	if err != nil {
-		return "", fmt.Errorf("hash password: %w", err)
-	}
-	return string(h), nil
-}

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -42,6 +45,7 @@ var statusByCode = map[string]int{
 	domain.CodeForbidden:        http.StatusForbidden,
 	domain.CodeNotAMember:       http.StatusForbidden,
 	domain.CodeWrongPassword:    http.StatusForbidden,
+	codeQuotaExceeded:           http.StatusForbidden,
 	domain.CodeRoomNotFound:     http.StatusNotFound,
 	domain.CodeMessageNotFound:  http.StatusNotFound,
 	codeUserNotFound:            http.StatusNotFound,
@@ -106,6 +110,17 @@ type apiError struct {
 	Message string
 	// Status overrides the status of Code where echo decided one the mapping lacks (e.g. 415).
 	Status int
+	// RetryAfter, when set, says when a retry may succeed: Retry-After over HTTP, retry_after
+	// in a WebSocket error frame (whole seconds, at least 1).
+	RetryAfter time.Duration
+}
+
+// retryAfterSeconds is RetryAfter in whole seconds, rounded up, at least 1; 0 without one.
+func (e *apiError) retryAfterSeconds() int {
+	if e.RetryAfter <= 0 {
+		return 0
+	}
+	return max(1, int(math.Ceil(e.RetryAfter.Seconds())))
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -209,6 +224,9 @@ func (g *Gateway) handleHTTPError(err error, c echo.Context) {
 	status := ae.status()
 	if internal {
 		g.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+	}
+	if s := ae.retryAfterSeconds(); s > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(s))
 	}
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(status)

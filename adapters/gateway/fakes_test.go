@@ -41,6 +41,7 @@ type world struct {
 	waitErr      error                // returned by WaitFor
 	listRoomsErr error                // returned by ListRooms
 	afterDeliver func(domain.Command) // runs between Deliver and the reply
+	ownedDelay   time.Duration        // RoomsOwnedBy takes this long after counting
 	dispatched   []domain.Command
 	// lagging holds events back from the read model (in held) until catchUp, as a read-model
 	// projector slower than the push projector does; applied is the read model's checkpoint.
@@ -374,6 +375,19 @@ func (w *world) RoomIDsOf(_ context.Context, userID uuid.UUID) ([]uuid.UUID, err
 		}
 	}
 	return out, nil
+}
+
+func (w *world) RoomsOwnedBy(_ context.Context, userID uuid.UUID) (int, error) {
+	w.mu.Lock()
+	n, delay := 0, w.ownedDelay
+	for _, r := range w.rooms {
+		if r.room.OwnerID == userID && !r.deleted {
+			n++
+		}
+	}
+	w.mu.Unlock()
+	time.Sleep(delay) // the read model's latency, which widens the window of a race
+	return n, nil
 }
 
 func (w *world) Messages(_ context.Context, roomID uuid.UUID, q readmodel.HistoryQuery) ([]projections.Message, bool, error) {

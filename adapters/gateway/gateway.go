@@ -61,11 +61,18 @@ type Config struct {
 	RefreshGrace time.Duration
 	// BcryptCost is the cost of password (and room password) hashes.
 	BcryptCost int
+	// BcryptWorkers bounds the hashes computed at once (bcrypt_pool.go); 0: half the CPUs, at
+	// least one. BcryptWait is how long a hash waits for a worker before it is refused.
+	BcryptWorkers int
+	BcryptWait    time.Duration
 	// RealtimeConfig tunes presence, typing, frame rate limits and resume (presence.go).
 	RealtimeConfig
 	// RateLimits bounds HTTP requests per user and, for register and login, per address
 	// (http_ratelimit.go).
 	RateLimits RateLimits
+	// Budgets bound each user across every gateway: commands, room creations, rooms owned,
+	// wrong room passwords (budgets.go).
+	Budgets Budgets
 }
 
 // DefaultConfig is the configuration of the contract.
@@ -82,8 +89,10 @@ func DefaultConfig() Config {
 		RefreshGrace:      time.Minute,
 		SessionRecheck:    30 * time.Second,
 		BcryptCost:        bcrypt.DefaultCost,
+		BcryptWait:        time.Second,
 		RealtimeConfig:    DefaultRealtimeConfig(),
 		RateLimits:        DefaultRateLimits(),
+		Budgets:           DefaultBudgets(),
 	}
 }
 
@@ -125,6 +134,13 @@ func (c Config) withDefaults() Config {
 	}
 	c.RealtimeConfig = c.RealtimeConfig.withDefaults(c.ConnectionTimeout)
 	c.RateLimits = c.RateLimits.withDefaults()
+	c.Budgets = c.Budgets.withDefaults()
+	if c.BcryptWorkers <= 0 {
+		c.BcryptWorkers = defaultBcryptWorkers()
+	}
+	if c.BcryptWait <= 0 {
+		c.BcryptWait = d.BcryptWait
+	}
 	return c
 }
 
@@ -148,6 +164,13 @@ type Gateway struct {
 
 	// logEnds tells where the event topics end, for ?position= (UseLogEnds); nil: not asked.
 	logEnds LogEnds
+	// limits is the shared store of the per-user budgets (UseLimits; nil: budgets off), and
+	// limitsState what the gateway keeps beside it (budgets.go).
+	limits Limits
+	limitsState
+
+	// bcrypt bounds the password hashes computed at once.
+	bcrypt *bcryptPool
 
 	// search answers GET /search/messages (UseSearch); nil answers 503.
 	search Searcher
@@ -188,6 +211,7 @@ func New(cfg Config, d Dispatcher, rm ReadModel, acc Accounts, log *slog.Logger)
 		names:      nameCache{m: map[uuid.UUID]string{}},
 		userLimits: newLimiters(cfg.RateLimits.RequestRate, cfg.RateLimits.RequestBurst),
 		authLimits: newLimiters(cfg.RateLimits.AuthRate, cfg.RateLimits.AuthBurst),
+		bcrypt:     newBcryptPool(cfg.BcryptWorkers, cfg.BcryptWait),
 	}
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  10 * time.Second,

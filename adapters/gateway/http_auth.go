@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
@@ -54,7 +53,7 @@ func (g *Gateway) register(c echo.Context) error {
 	if len(req.Password) < minPasswordBytes || len(req.Password) > maxPasswordBytes {
 		return errValidation("password must be %d to %d bytes", minPasswordBytes, maxPasswordBytes)
 	}
-	hash, err := g.hash(req.Password)
+	hash, err := g.hash(c.Request().Context(), req.Password)
 	if err != nil {
 		return err
 	}
@@ -111,13 +110,17 @@ func (g *Gateway) login(c echo.Context) error {
 	}
 	if errors.Is(err, readmodel.ErrNotFound) {
 		// Spend a compare anyway: answering faster for unknown users would reveal which exist.
-		_ = bcrypt.CompareHashAndPassword(g.dummy(), []byte(req.Password))
+		if _, err := g.passwordMatches(ctx, g.dummy(), req.Password); err != nil {
+			return err
+		}
 		return bad
 	}
 	if err != nil {
 		return err
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(req.Password)) != nil {
+	if ok, err := g.passwordMatches(ctx, []byte(hash), req.Password); err != nil {
+		return err
+	} else if !ok {
 		return bad
 	}
 	user, err := g.rm.UserByID(ctx, userID)

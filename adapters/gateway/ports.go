@@ -36,6 +36,8 @@ type ReadModel interface {
 	IsBanned(ctx context.Context, roomID, userID uuid.UUID) (bool, error)
 	Members(ctx context.Context, roomID uuid.UUID) ([]projections.Member, error)
 	RoomIDsOf(ctx context.Context, userID uuid.UUID) ([]uuid.UUID, error)
+	// RoomsOwnedBy counts the rooms a user owns that are not deleted (the room quota).
+	RoomsOwnedBy(ctx context.Context, userID uuid.UUID) (int, error)
 	Messages(ctx context.Context, roomID uuid.UUID, q readmodel.HistoryQuery) ([]projections.Message, bool, error)
 	WaitFor(ctx context.Context, pos domain.Position, timeout time.Duration) error
 	// Checkpoints is a projection's next offset per topic and partition: what the read model
@@ -71,4 +73,20 @@ type Accounts interface {
 // The gateway's EndSession is what each gateway runs on hearing it.
 type SessionBus interface {
 	EndSession(ctx context.Context, user uuid.UUID, tokenHash [sha256.Size]byte, endsAt time.Time) error
+}
+
+// Limits is the store every gateway shares the per-user bounds through (Redis): command
+// budgets, counters of wrong room passwords and the lock that serializes a user's room
+// creations. Names are the gateway's; the store namespaces them.
+type Limits interface {
+	// Spend takes one unit from a GCRA budget of rate units per period in bursts of burst; when
+	// there is none it changes nothing and says how long until there is one.
+	Spend(ctx context.Context, name string, rate, burst int, period time.Duration) (ok bool, retryAfter time.Duration, err error)
+	// CountAttempt counts an attempt in a fixed window that starts at the first one, and returns
+	// the attempts in the window (this one included) and the time left in it.
+	CountAttempt(ctx context.Context, name string, window time.Duration) (n int64, left time.Duration, err error)
+	// UncountAttempt takes back one attempt of the current window.
+	UncountAttempt(ctx context.Context, name string) error
+	// TryLock takes a lock for at most ttl if it is free; release frees it.
+	TryLock(ctx context.Context, name string, ttl time.Duration) (release func(), ok bool, err error)
 }

@@ -73,6 +73,8 @@ type (
 		ID      json.RawMessage `json:"id,omitempty"`
 		Code    string          `json:"code"`
 		Message string          `json:"message"`
+		// RetryAfter is in seconds, on refusals that say when to retry (budgets).
+		RetryAfter int `json:"retry_after,omitempty"`
 	}
 	pongFrame struct {
 		Type string          `json:"type"`
@@ -231,7 +233,7 @@ func (c *conn) errorFrameOf(id json.RawMessage, err error) []byte {
 	if internal && c.ctx.Err() == nil {
 		c.g.log.Error("websocket command failed", "user_id", c.userID, "err", err)
 	}
-	return errorFrame(id, ae.Code, ae.Message)
+	return encodeFrame(errFrame{Type: "error", ID: id, Code: ae.Code, Message: ae.Message, RetryAfter: ae.retryAfterSeconds()})
 }
 
 func errorFrame(id json.RawMessage, code, msg string) []byte {

@@ -77,7 +77,7 @@ func run(o options) error {
 		"CHORUS_PPROF=true",
 		// The load generator sends far more frames per socket than a person does: lift the
 		// per-connection frame limit so that it measures the system, not the limiter.
-		"CHORUS_WS_FRAME_RATE=1000000", "CHORUS_WS_FRAME_BURST=1000000", "CHORUS_AUTH_RATE=-1", "CHORUS_HTTP_RATE=-1", "CHORUS_KAFKA_BROKERS=", "CHORUS_REDIS_URL="+o.Redis, "CHORUS_REDIS_PREFIX=bench-"+dbName,
+		"CHORUS_WS_FRAME_RATE=1000000", "CHORUS_WS_FRAME_BURST=1000000", "CHORUS_AUTH_RATE=-1", "CHORUS_HTTP_RATE=-1", "CHORUS_USER_COMMAND_RATE=-1", "CHORUS_KAFKA_BROKERS=", "CHORUS_REDIS_URL="+o.Redis, "CHORUS_REDIS_PREFIX=bench-"+dbName,
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -83,6 +83,18 @@ type Config struct {
 	// Projections are the projections the projectors role runs (ops.Projections names); empty:
 	// all of them. One projection can so run (and be stopped, or lag) in processes of its own.
 	Projections []string `env:"CHORUS_PROJECTIONS" envSeparator:","`
+
+	// Per-user budgets and quotas across every gateway, kept in Redis (adapters/gateway/budgets.go).
+	UserCommandRate     int           `env:"CHORUS_USER_COMMAND_RATE" envDefault:"20"`
+	UserCommandBurst    int           `env:"CHORUS_USER_COMMAND_BURST" envDefault:"100"`
+	UserRoomCreateRate  int           `env:"CHORUS_USER_ROOM_CREATE_RATE" envDefault:"10"`
+	UserRoomCreateBurst int           `env:"CHORUS_USER_ROOM_CREATE_BURST" envDefault:"20"`
+	MaxRoomsPerUser     int           `env:"CHORUS_MAX_ROOMS_PER_USER" envDefault:"500"`
+	RoomPasswordTries   int           `env:"CHORUS_ROOM_PASSWORD_ATTEMPTS" envDefault:"5"`
+	RoomPasswordWindow  time.Duration `env:"CHORUS_ROOM_PASSWORD_WINDOW" envDefault:"1m"`
+	// The bcrypt pool (adapters/gateway/bcrypt_pool.go); 0 workers: half the CPUs, at least 1.
+	BcryptWorkers int           `env:"CHORUS_BCRYPT_WORKERS" envDefault:"0"`
+	BcryptWait    time.Duration `env:"CHORUS_BCRYPT_WAIT" envDefault:"1s"`
 }
 
 // loadConfig reads the environment and checks what it can before anything starts.

@@ -142,9 +142,10 @@ func (h *harness) start(name string, vars map[string]string, args ...string) *pr
 func (h *harness) startProgram(name, bin string, vars map[string]string, args ...string) *proc {
 	h.t.Helper()
 	env := baseEnv()
-	// Tests script their users far faster than people type: the HTTP request limits are off
-	// unless a test sets them (TestE2EHTTPRateLimits does).
-	for _, k := range []string{"CHORUS_HTTP_RATE", "CHORUS_AUTH_RATE"} {
+	// Tests script their users far faster than people type: the HTTP request limits and the
+	// per-user budgets are off unless a test sets them (TestE2EHTTPRateLimits,
+	// TestE2EUserBudgetIsSharedAcrossGateways do).
+	for _, k := range []string{"CHORUS_HTTP_RATE", "CHORUS_AUTH_RATE", "CHORUS_USER_COMMAND_RATE", "CHORUS_USER_ROOM_CREATE_RATE"} {
 		if _, ok := vars[k]; !ok {
 			env = append(env, k+"=-1")
 		}

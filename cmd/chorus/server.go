@@ -167,9 +167,18 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		}
 		gcfg.RefreshGrace = cfg.SessionRefreshGrace
 		gcfg.RateLimits = gateway.RateLimits{RequestRate: cfg.HTTPRate, RequestBurst: cfg.HTTPBurst, AuthRate: cfg.AuthRate, AuthBurst: cfg.AuthBurst}
+		gcfg.Budgets = gateway.Budgets{
+			CommandRate: cfg.UserCommandRate, CommandBurst: cfg.UserCommandBurst,
+			CreateRoomRate: cfg.UserRoomCreateRate, CreateRoomBurst: cfg.UserRoomCreateBurst,
+			MaxRoomsPerUser: cfg.MaxRoomsPerUser, PasswordAttempts: cfg.RoomPasswordTries, PasswordWindow: cfg.RoomPasswordWindow,
+		}
+		gcfg.BcryptWorkers, gcfg.BcryptWait = cfg.BcryptWorkers, cfg.BcryptWait
 		gw = gateway.New(gcfg, disp, store, postgres.NewAccounts(pool), log.With("role", roleGateway))
 		gw.UseMetrics(met)
 		gw.UseLogEnds(logEnds{health.client})
+		limits := redis.NewLimits(rconn)
+		cleanups = append(cleanups, func() { _ = limits.Close() })
+		gw.UseLimits(limits)
 		gw.Routes(e)
 		if err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Subscribe(roleCtx, gw.Deliver); err != nil {
 			return err

@@ -217,6 +217,13 @@ func TestEveryEventEffect(t *testing.T) {
 	if ids, err := store.RoomIDsOf(ctx, l.alice); err != nil || !slices.Equal(ids, []uuid.UUID{l.general}) {
 		t.Errorf("RoomIDsOf(alice) = %v, %v; want [general]", ids, err)
 	}
+	// Alice created General and Secret and deleted Secret; bob is an admin of General, not its owner.
+	if n, err := store.RoomsOwnedBy(ctx, l.alice); err != nil || n != 1 {
+		t.Errorf("RoomsOwnedBy(alice) = %d, %v; want 1 (Secret deleted)", n, err)
+	}
+	if n, err := store.RoomsOwnedBy(ctx, l.bob); err != nil || n != 0 {
+		t.Errorf("RoomsOwnedBy(bob) = %d, %v; want 0", n, err)
+	}
 }
 
 // Applying a batch that holds every event type again, or again over the surviving rows with the

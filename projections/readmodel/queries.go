@@ -203,6 +203,20 @@ func (s *Store) RoomIDsOf(ctx context.Context, userID uuid.UUID) ([]uuid.UUID, e
 	return ids, nil
 }
 
+// RoomsOwnedBy counts the rooms userID owns that are not deleted (the gateway's room quota).
+// It reads the owner's membership rows, through the index by user, rather than rooms.owner_id,
+// which has none: a room's owner is its member with role owner for the room's whole life.
+func (s *Store) RoomsOwnedBy(ctx context.Context, userID uuid.UUID) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM room_members m
+		WHERE m.user_id = $1 AND m.role = 'owner'
+		  AND NOT EXISTS (SELECT 1 FROM rooms r WHERE r.id = m.room_id AND r.deleted_at IS NOT NULL)`, userID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("rooms owned by %s: %w", userID, err)
+	}
+	return n, nil
+}
+
 const messageColumns = `id, room_id, sender_id, CASE WHEN deleted THEN '' ELSE content END, message_type,
 	reply_to_message_id, seq, created_at, edited_at, deleted`
 

@@ -1,0 +1,362 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/readmodel"
+)
+
+// Budgets bound what one user may do across all their sockets and requests on every gateway,
+// kept in the shared Limits store (Redis): the per-socket and per-gateway limits
+// (http_ratelimit.go, the frame rate) cannot, since a user may open any number of sockets on any
+// number of gateways. A negative rate or count turns that bound off; zero fields take
+// DefaultBudgets' values.
+type Budgets struct {
+	// CommandRate is the commands a second one user may issue on average, CommandBurst at once.
+	CommandRate  int
+	CommandBurst int
+	// CreateRoomRate is the rooms a minute one user may create on average, CreateRoomBurst at
+	// once: a budget of its own, on top of the command budget, because a room outlives the
+	// burst (a read-model row, a partition's state, a listing entry).
+	CreateRoomRate  int
+	CreateRoomBurst int
+	// MaxRoomsPerUser is the quota of rooms a user owns (deleted ones do not count).
+	MaxRoomsPerUser int
+	// PasswordAttempts is the wrong room passwords one user may try on one room within
+	// PasswordWindow (from the first); past it every join with a password to that room is
+	// refused until the window ends.
+	PasswordAttempts int
+	PasswordWindow   time.Duration
+
+	// commandPeriod is the period of CommandRate: a second, or longer in tests, whose units
+	// must not refill while they run.
+	commandPeriod time.Duration
+}
+
+// DefaultBudgets: 20 commands a second in bursts of 100 per user (as the per-gateway HTTP
+// limit, now for all gateways together: more than a person's clients send), 10 rooms a minute
+// in bursts of 20, at most 500 rooms owned, 5 wrong room passwords a minute per user and room.
+func DefaultBudgets() Budgets {
+	return Budgets{
+		CommandRate: 20, CommandBurst: 100, CreateRoomRate: 10, CreateRoomBurst: 20,
+		MaxRoomsPerUser: 500, PasswordAttempts: 5, PasswordWindow: time.Minute,
+	}
+}
+
+func (b Budgets) withDefaults() Budgets {
+	d := DefaultBudgets()
+	if b.CommandRate == 0 {
+		b.CommandRate = d.CommandRate
+	}
+	if b.CommandBurst <= 0 {
+		b.CommandBurst = d.CommandBurst
+	}
+	if b.CreateRoomRate == 0 {
+		b.CreateRoomRate = d.CreateRoomRate
+	}
+	if b.CreateRoomBurst <= 0 {
+		b.CreateRoomBurst = d.CreateRoomBurst
+	}
+	if b.MaxRoomsPerUser == 0 {
+		b.MaxRoomsPerUser = d.MaxRoomsPerUser
+	}
+	if b.PasswordAttempts == 0 {
+		b.PasswordAttempts = d.PasswordAttempts
+	}
+	if b.PasswordWindow <= 0 {
+		b.PasswordWindow = d.PasswordWindow
+	}
+	if b.commandPeriod <= 0 {
+		b.commandPeriod = time.Second
+	}
+	return b
+}
+
+// UseLimits keeps the budgets and password attempts in a store every gateway shares. Without it
+// (tests) the budgets and the password attempt limit are off, and the room quota is held per
+// gateway only.
+func (g *Gateway) UseLimits(l Limits) { g.limits = l }
+
+// codeQuotaExceeded refuses a command that would take a user past a quota (rooms owned).
+const codeQuotaExceeded = "quota_exceeded"
+
+// errRetryLater is a rate_limited refusal carrying when to retry (Retry-After over HTTP,
+// retry_after in the WebSocket error frame).
+func errRetryLater(wait time.Duration, msg string) *apiError {
+	return &apiError{Code: codeRateLimited, Message: msg + "; retry in " + wait.Round(time.Millisecond).String(), RetryAfter: wait}
+}
+
+// limitsDown records that the shared limits store failed. The budgets then fail open: a user's
+// commands are still accepted (bounded only by the per-socket and per-gateway limits), because
+// refusing everyone's commands while Redis is out would turn a degraded limit into an outage.
+// The log line is kept to one per limitsLogEvery, the metric counts every failure.
+func (g *Gateway) limitsDown(op string, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	g.met.RedisError("limits_" + op)
+	now := time.Now().UnixNano()
+	// Skip the store for a while once it looks gone: a client of a Redis that is down spends
+	// its dial retries on every call, which would slow every command while the budgets are off
+	// anyway. A lone slow call (a loaded machine) only lets its own command through: skipping
+	// on it would lift the budgets for everyone for a while (measured: a 13 s room creation
+	// flood got 238 rooms through instead of 22 when one stall did).
+	if n := g.limitsFailures.Add(1); n >= limitsFailuresToSkip || !errors.Is(err, context.DeadlineExceeded) {
+		g.limitsSkipUntil.Store(now + int64(limitsRetryAfter))
+	}
+	last := g.limitsLoggedAt.Load()
+	if now-last < int64(limitsLogEvery) || !g.limitsLoggedAt.CompareAndSwap(last, now) {
+		return
+	}
+	g.log.Warn("shared limits unavailable: accepting commands without the per-user budgets", "op", op, "err", err)
+}
+
+const (
+	limitsLogEvery = 10 * time.Second
+	// limitsRetryAfter is how long the budgets stay off after the store failed.
+	limitsRetryAfter = 2 * time.Second
+	// limitsFailuresToSkip: timeouts in a row that count as the store being gone.
+	limitsFailuresToSkip = 3
+	// limitsCallTimeout bounds one call to the store: a hung Redis must not hold commands up
+	// for long, yet a loaded one (calls take well under a millisecond normally) must not count
+	// as failed.
+	limitsCallTimeout = time.Second
+)
+
+// limitsUp records a call to the store that succeeded.
+func (g *Gateway) limitsUp() {
+	if g.limitsFailures.Load() != 0 {
+		g.limitsFailures.Store(0)
+	}
+}
+
+// limitsStore is the shared store, or nil while it is off or recently failed.
+func (g *Gateway) limitsStore() Limits {
+	if g.limits == nil || time.Now().UnixNano() < g.limitsSkipUntil.Load() {
+		return nil
+	}
+	return g.limits
+}
+
+// admit spends one unit of the actor's command budget, and for create_room one of the room
+// creation budget; over either it refuses the command before anything is done for it.
+func (g *Gateway) admit(ctx context.Context, actor uuid.UUID, commandType string) error {
+	lim := g.limitsStore()
+	if lim == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, limitsCallTimeout)
+	defer cancel()
+	b := g.cfg.Budgets
+	if b.CommandRate > 0 {
+		ok, wait, err := lim.Spend(ctx, "cmd:"+actor.String(), b.CommandRate, b.CommandBurst, b.commandPeriod)
+		switch {
+		case err != nil:
+			g.limitsDown("budget", err)
+		case !ok:
+			g.limitsUp()
+			return errRetryLater(wait, "over your command budget (all your sockets and requests together)")
+		default:
+			g.limitsUp()
+		}
+	}
+	if commandType == domain.CmdCreateRoom && b.CreateRoomRate > 0 {
+		ok, wait, err := lim.Spend(ctx, "create_room:"+actor.String(), b.CreateRoomRate, b.CreateRoomBurst, time.Minute)
+		switch {
+		case err != nil:
+			g.limitsDown("budget", err)
+		case !ok:
+			g.limitsUp()
+			return errRetryLater(wait, "over your room creation budget")
+		default:
+			g.limitsUp()
+		}
+	}
+	return nil
+}
+
+// Room quota. The room aggregate cannot see a user's other rooms, so the quota is held in the
+// gateway: a user's room creations are serialized (a lock per user, in this gateway and in the
+// shared store across gateways), and each one counts the user's rooms in the read model, and
+// keeps the lock until its room is in the read model (or its reply says it was refused). The
+// next creation therefore counts every earlier one, however many sockets or gateways race.
+// The slack: a creation whose reply timed out, or whose room the read model did not show within
+// PositionWait, may be missed by the next count (one room each); with the shared store out,
+// only creations on the same gateway are serialized.
+const (
+	// createLockWait bounds how long a creation waits for the user's previous one.
+	createLockWait = 5 * time.Second
+	// createLockTTL frees the shared lock of a gateway that died holding it; a creation holds it
+	// at most a command timeout and a PositionWait.
+	createLockTTL = 30 * time.Second
+	lockPoll      = 20 * time.Millisecond
+)
+
+// reserveRoom takes the user's creation lock and checks the quota; release (never nil without
+// an error) must run once the creation's outcome is in the read model.
+func (g *Gateway) reserveRoom(ctx context.Context, actor, roomID uuid.UUID, key string) (release func(), err error) {
+	max := g.cfg.Budgets.MaxRoomsPerUser
+	if max < 0 {
+		return func() {}, nil
+	}
+	if key != "" {
+		// A retry of a creation that succeeded is answered with its room, not refused.
+		if _, err := g.rm.Room(ctx, roomID); err == nil || errors.Is(err, readmodel.ErrRoomDeleted) {
+			return func() {}, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, createLockWait)
+	defer cancel()
+	unlockLocal, ok := g.createLocks.lock(ctx, actor)
+	if !ok {
+		return nil, g.lockWaitError(ctx)
+	}
+	unlockShared, err := g.sharedCreateLock(ctx, actor)
+	if err != nil {
+		unlockLocal()
+		return nil, err
+	}
+	release = func() { unlockShared(); unlockLocal() }
+	n, err := g.rm.RoomsOwnedBy(ctx, actor)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	if n >= max {
+		release()
+		return nil, newError(codeQuotaExceeded, "you own %d rooms, the most a user may own; delete one to create another", n)
+	}
+	return release, nil
+}
+
+// sharedCreateLock takes the user's creation lock in the shared store, waiting for it as long
+// as ctx allows. Without the store (or with it failing) it holds nothing: the local lock alone
+// then serializes the user's creations on this gateway.
+func (g *Gateway) sharedCreateLock(ctx context.Context, actor uuid.UUID) (func(), error) {
+	lim := g.limitsStore()
+	if lim == nil {
+		return func() {}, nil
+	}
+	t := time.NewTicker(lockPoll)
+	defer t.Stop()
+	for {
+		callCtx, cancel := context.WithTimeout(ctx, limitsCallTimeout)
+		unlock, ok, err := lim.TryLock(callCtx, "create_room:"+actor.String(), createLockTTL)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, g.lockWaitError(ctx)
+			}
+			g.limitsDown("lock", err)
+			return func() {}, nil
+		}
+		g.limitsUp()
+		if ok {
+			return unlock, nil
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, g.lockWaitError(ctx)
+		}
+	}
+}
+
+// lockWaitError: the caller went away, or the user's previous creation held the lock too long.
+func (g *Gateway) lockWaitError(ctx context.Context) error {
+	if errors.Is(context.Cause(ctx), context.Canceled) {
+		return context.Canceled
+	}
+	return errRetryLater(time.Second, "another room creation of yours is still in progress")
+}
+
+// userLocks are per-user mutexes that can be waited for with a deadline.
+type userLocks struct {
+	mu sync.Mutex
+	m  map[uuid.UUID]chan struct{}
+}
+
+// lock takes user's lock, waiting for it until ctx ends (then ok is false).
+func (l *userLocks) lock(ctx context.Context, user uuid.UUID) (unlock func(), ok bool) {
+	for {
+		l.mu.Lock()
+		if l.m == nil {
+			l.m = map[uuid.UUID]chan struct{}{}
+		}
+		held, busy := l.m[user]
+		if !busy {
+			ch := make(chan struct{})
+			l.m[user] = ch
+			l.mu.Unlock()
+			var once sync.Once
+			return func() {
+				once.Do(func() {
+					l.mu.Lock()
+					delete(l.m, user)
+					l.mu.Unlock()
+					close(ch)
+				})
+			}, true
+		}
+		l.mu.Unlock()
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// Wrong room passwords are counted per user and room in the shared store, before the bcrypt
+// compare (so that concurrent guesses cannot all pass the check) and taken back when the
+// password was right.
+func attemptsName(actor, roomID uuid.UUID) string {
+	return "room_password:" + actor.String() + ":" + roomID.String()
+}
+
+// countPasswordAttempt counts a join's password attempt; over the limit it refuses it.
+// forget takes the attempt back (call it when the password was right).
+func (g *Gateway) countPasswordAttempt(ctx context.Context, actor, roomID uuid.UUID) (forget func(), err error) {
+	b := g.cfg.Budgets
+	lim := g.limitsStore()
+	if lim == nil || b.PasswordAttempts < 0 {
+		return func() {}, nil
+	}
+	name := attemptsName(actor, roomID)
+	callCtx, cancel := context.WithTimeout(ctx, limitsCallTimeout)
+	defer cancel()
+	n, left, err := lim.CountAttempt(callCtx, name, b.PasswordWindow)
+	if err != nil {
+		g.limitsDown("attempts", err)
+		return func() {}, nil
+	}
+	g.limitsUp()
+	forget = func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limitsCallTimeout)
+		defer cancel()
+		if err := lim.UncountAttempt(ctx, name); err != nil {
+			g.limitsDown("attempts", err)
+		}
+	}
+	if n > int64(b.PasswordAttempts) {
+		return nil, errRetryLater(left, "too many wrong passwords for this room")
+	}
+	return forget, nil
+}
+
+// limitsState is what the gateway keeps beside the shared store: when limitsDown last logged
+// and until when the store is skipped (unix ns), its failures in a row, and the local per-user
+// creation locks.
+type limitsState struct {
+	limitsLoggedAt  atomic.Int64
+	limitsSkipUntil atomic.Int64
+	limitsFailures  atomic.Int64 // calls failed in a row
+	createLocks     userLocks
+}
