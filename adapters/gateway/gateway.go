@@ -239,7 +239,8 @@ func (g *Gateway) Routes(e *echo.Echo) {
 	public := []echo.MiddlewareFunc{g.recoverPanic}
 	auth := []echo.MiddlewareFunc{g.recoverPanic, g.limitAddress}
 	authed := []echo.MiddlewareFunc{g.recoverPanic, g.authenticate, g.limitUser}
-	query := []echo.MiddlewareFunc{g.recoverPanic, g.authenticate, g.limitUser, g.atPosition}
+	query := []echo.MiddlewareFunc{g.recoverPanic, g.boundQuery, g.authenticate, g.limitUser, g.atPosition}
+	bounded := []echo.MiddlewareFunc{g.recoverPanic, g.boundQuery, g.authenticate, g.limitUser}
 
 	api := e.Group("/api/v1")
 	api.POST("/auth/register", g.register, auth...)
@@ -251,9 +252,9 @@ func (g *Gateway) Routes(e *echo.Echo) {
 	api.PATCH("/users/me", g.updateProfile, authed...)
 	api.GET("/users/:id", g.userByID, query...)
 	api.GET("/users", g.searchUsers, query...)
-	api.GET("/search/messages", g.searchMessages, authed...) // waits for ?position= on the search index itself
+	api.GET("/search/messages", g.searchMessages, bounded...) // waits for ?position= on the search index itself
 
-	api.GET("/notifications", g.listNotifications, authed...)
+	api.GET("/notifications", g.listNotifications, bounded...)
 	api.POST("/notifications/:id/read", g.markNotificationRead, authed...)
 	api.POST("/admin/system-events", g.publishSystemEvent, authed...)
 	api.GET("/admin/events", g.replayEvents, authed...)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/chorus-chat/chorus/adapters/postgres"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
 
@@ -170,8 +172,13 @@ func (g *Gateway) sessionUser(r *http.Request, token string) (uuid.UUID, time.Ti
 		return uuid.Nil, time.Time{}, errUnauthorized("missing bearer token")
 	}
 	id, ends, err := g.acc.Session(r.Context(), token)
-	if errors.Is(err, readmodel.ErrNotFound) {
+	switch {
+	case errors.Is(err, readmodel.ErrNotFound):
 		return uuid.Nil, time.Time{}, errUnauthorized("invalid or expired token")
+	case err != nil && r.Context().Err() == nil && postgres.IsUnavailable(err):
+		// The lookup's own bound ran out, or the database is down: not the client's fault, and
+		// not a command that may have been applied (which is what `timeout` would say).
+		return uuid.Nil, time.Time{}, newError(codeUnavailable, "sessions cannot be checked now (the database is unreachable); try again later")
 	}
 	return id, ends, err
 }
@@ -185,6 +192,25 @@ func (g *Gateway) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(ctxUserKey, id)
 		return next(c)
+	}
+}
+
+// queryTimeout is how long a query may take beyond a ?position= wait (boundQuery).
+const queryTimeout = 5 * time.Second
+
+// boundQuery gives a query a deadline: a database cut off by the network (which does not refuse
+// connections, it never answers) would otherwise hold the request until the client gives up.
+// Past it the query is 503 unavailable.
+func (g *Gateway) boundQuery(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), g.cfg.PositionWait+queryTimeout)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
+		err := next(c)
+		if err != nil && ctx.Err() == context.DeadlineExceeded && !errors.Is(err, readmodel.ErrNotCaughtUp) {
+			return &apiError{Code: codeUnavailable, Message: "the read model did not answer in time; try again later"}
+		}
+		return err
 	}
 }
 

@@ -552,8 +552,9 @@ var chaosFaults = []chaosFault{
 		for _, b := range c.partition {
 			b.setStalled(true)
 		}
+		cut := time.Now()
 		d := outage(r, long)
-		time.Sleep(d / 2)
+		time.Sleep(3 * time.Second)
 		// Its clients are told in bounded time that it cannot serve them now.
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -563,7 +564,15 @@ var chaosFaults = []chaosFault{
 		if took := time.Since(start); err != nil || (res.Status != http.StatusServiceUnavailable && res.Status != http.StatusGatewayTimeout) || took > 10*time.Second {
 			t.Errorf("a post to the gateway cut off: %v %v after %v, want 503 unavailable or 504 timeout within 10 s", res, err, took)
 		}
-		time.Sleep(d - d/2)
+		// A query (its database unreachable too) is answered unavailable, not held.
+		start = time.Now()
+		ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+		res, err = doJSON(ctx, c.bases()[1], c.token, "GET", "/api/v1/rooms?limit=1", nil)
+		cancel()
+		if took := time.Since(start); err != nil || res.Status != http.StatusServiceUnavailable || took > 15*time.Second {
+			t.Errorf("a query to the gateway cut off: %v %v after %v, want 503 unavailable within 15 s", res, err, took)
+		}
+		time.Sleep(time.Until(cut.Add(d))) // nothing when the calls took longer
 		for _, b := range c.partition {
 			b.setStalled(false)
 		}
