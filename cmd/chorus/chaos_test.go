@@ -847,7 +847,12 @@ func runChaos(t *testing.T, c *chaosCluster, faults []chaosFault) {
 	table := chaosTable(append(rows, total))
 	t.Logf("chaos results (unacked: the client gave up after %v of retries; not a loss):\n%s", opLimit, table)
 	if path := os.Getenv("CHORUS_CHAOS_REPORT"); path != "" {
-		if err := os.WriteFile(path, []byte(table), 0o644); err != nil {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err == nil {
+			_, err = fmt.Fprintf(f, "%s (%d round(s), seed %d):\n\n%s\n", t.Name(), rounds, seed, table)
+			_ = f.Close()
+		}
+		if err != nil {
 			t.Errorf("write %s: %v", path, err)
 		}
 	}
