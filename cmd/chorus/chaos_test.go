@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sys/unix"
 
@@ -179,6 +181,93 @@ func (p *tcpProxy) setStalled(stalled bool) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A disk that can be slowed down: a FUSE file system that passes everything through to a
+// directory (go-fuse's loopback), and makes each write and fsync wait while delay is set.
+
+type slowDisk struct {
+	fuse.RawFileSystem
+	delay  atomic.Int64 // nanoseconds
+	slowed atomic.Int64 // writes and fsyncs that waited
+}
+
+func (d *slowDisk) wait() {
+	if n := d.delay.Load(); n > 0 {
+		d.slowed.Add(1)
+		time.Sleep(time.Duration(n))
+	}
+}
+
+func (d *slowDisk) Write(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
+	d.wait()
+	return d.RawFileSystem.Write(cancel, in, data)
+}
+
+// Writev is what go-fuse's server calls for a write (Write only when it is not implemented).
+func (d *slowDisk) Writev(cancel <-chan struct{}, in *fuse.WriteIn, data [][]byte) (uint32, fuse.Status) {
+	d.wait()
+	return d.RawFileSystem.Writev(cancel, in, data)
+}
+
+func (d *slowDisk) Fsync(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
+	d.wait()
+	return d.RawFileSystem.Fsync(cancel, in)
+}
+
+// slowNode is a loopback node whose files are not handed to the kernel to read and write
+// itself (FUSE passthrough, which go-fuse's loopback uses when it can): every write comes to
+// slowDisk.
+type slowNode struct{ fusefs.LoopbackNode }
+
+type noPassthrough struct{ *fusefs.LoopbackFile }
+
+func (noPassthrough) PassthroughFd() (int, bool) { return 0, false }
+
+func withoutPassthrough(fh fusefs.FileHandle) fusefs.FileHandle {
+	if lf, ok := fh.(*fusefs.LoopbackFile); ok {
+		return noPassthrough{lf}
+	}
+	return fh
+}
+
+func (n *slowNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
+	fh, fl, errno := n.LoopbackNode.Open(ctx, flags)
+	return withoutPassthrough(fh), fl, errno
+}
+
+func (n *slowNode) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, fusefs.FileHandle, uint32, syscall.Errno) {
+	in, fh, fl, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
+	return in, withoutPassthrough(fh), fl, errno
+}
+
+func mountSlowDisk(t *testing.T, backing, at string) *slowDisk {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(backing, &st); err != nil {
+		t.Fatal(err)
+	}
+	root := &fusefs.LoopbackRoot{Path: backing, Dev: uint64(st.Dev)}
+	root.NewNode = func(r *fusefs.LoopbackRoot, _ *fusefs.Inode, _ string, _ *syscall.Stat_t) fusefs.InodeEmbedder {
+		return &slowNode{fusefs.LoopbackNode{RootData: r}}
+	}
+	root.RootNode = root.NewNode(root, nil, "", &st)
+	d := &slowDisk{RawFileSystem: fusefs.NewNodeFS(root.RootNode, &fusefs.Options{})}
+	srv, err := fuse.NewServer(d, at, &fuse.MountOptions{DirectMount: true, FsName: "chorus-slow-disk", Name: "chorusslow"})
+	if err != nil {
+		t.Fatalf("the fault suite mounts a FUSE file system for the broker's data (it slows it down); it needs root and /dev/fuse: %v", err)
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Unmount(); err != nil {
+			_ = exec.Command("umount", "-l", at).Run()
+		}
+	})
+	return d
+}
+
+// ---------------------------------------------------------------------------------------------
 // A network namespace: a process in it has a loopback of its own and reaches the rest only
 // through the bridges the test runs (listeners opened inside it), so that the test can cut it
 // off from the rest while its clients still reach it.
@@ -253,8 +342,10 @@ func (n *netns) bridgeOut(t *testing.T, addr string) *tcpProxy {
 type chaosCluster struct {
 	h          *harness
 	brokerAddr string
-	broker     *proc // the standalone broker
-	brokerData string
+	broker     *proc     // the standalone broker
+	brokerData string    // where the broker keeps its log: brokerDisk through disk
+	brokerDisk string    // a tmpfs
+	disk       *slowDisk // the FUSE file system between them
 	redis      *proc
 	gw         [2]*proc
 	cmd        [2]*proc
@@ -311,15 +402,20 @@ func startChaosCluster(t *testing.T) *chaosCluster {
 	c.redis = h.startProgram("redis", redisBin, nil, "--bind", "127.0.0.1", "--port", redisPort, "--save", "", "--appendonly", "no")
 	h.waitListening(c.redis, redisAddr)
 
-	// The broker's data directory is a file system of its own, so that it can be filled up.
+	// The broker's data directory is a disk of its own, which the test can fill up and slow down:
+	// a tmpfs (filled up), seen through a FUSE file system of the test's (slowed down).
+	c.brokerDisk = filepath.Join(h.dir, "broker-disk")
 	c.brokerData = filepath.Join(h.dir, "broker-data")
-	if err := os.MkdirAll(c.brokerData, 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{c.brokerDisk, c.brokerData} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1g", "tmpfs", c.brokerData).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1g", "tmpfs", c.brokerDisk).CombinedOutput(); err != nil {
 		t.Fatalf("the fault suite mounts a tmpfs for the broker's data (it fills it up); it needs root: %v %s", err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", c.brokerData).Run() }) // lazy: the broker may still run
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", c.brokerDisk).Run() }) // lazy: the broker may still run
+	c.disk = mountSlowDisk(t, c.brokerDisk, c.brokerData)
 
 	brokerAddr := freeAddr(t)
 	c.brokerAddr = brokerAddr
@@ -531,7 +627,7 @@ var chaosFaults = []chaosFault{
 		killAndRestart(t, c, c.redis, 500*time.Millisecond)
 	}},
 	{"broker's disk full", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
-		fill := filepath.Join(c.brokerData, "fill")
+		fill := filepath.Join(c.brokerDisk, "fill")
 		f, err := os.Create(fill)
 		if err != nil {
 			t.Fatal(err)
@@ -576,6 +672,17 @@ var chaosFaults = []chaosFault{
 		for _, b := range c.partition {
 			b.setStalled(false)
 		}
+	}},
+	{"broker's disk slow", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
+		before := c.disk.slowed.Load()
+		c.disk.delay.Store(int64(40 * time.Millisecond)) // every write and fsync of the broker
+		time.Sleep(outage(r, long))
+		c.disk.delay.Store(0)
+		n := c.disk.slowed.Load() - before
+		if n == 0 {
+			t.Error("the broker wrote nothing to its disk while it was slow: is its data on the slow disk?")
+		}
+		t.Logf("chaos: %d writes and fsyncs of the broker waited 40 ms each", n)
 	}},
 	{"command processor frozen", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
 		p := c.cmd[r.IntN(2)]
