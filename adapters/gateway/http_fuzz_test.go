@@ -1,0 +1,210 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/chorus-chat/chorus/domain"
+)
+
+// fuzzRoute is one HTTP route the fuzz target drives; {room}, {msg} and {bob} are filled in per
+// run. body: the route reads a JSON body (optional: an empty one is allowed).
+type fuzzRoute struct {
+	method, path   string
+	body, optional bool
+}
+
+var fuzzRoutes = []fuzzRoute{
+	{"POST", "/api/v1/auth/register", true, false},
+	{"POST", "/api/v1/auth/login", true, false},
+	{"PATCH", "/api/v1/users/me", true, false},
+	{"POST", "/api/v1/rooms", true, false},
+	{"PATCH", "/api/v1/rooms/{room}", true, false},
+	{"POST", "/api/v1/rooms/{room}/join", true, true},
+	{"POST", "/api/v1/rooms/{room}/messages", true, false},
+	{"PATCH", "/api/v1/rooms/{room}/messages/{msg}", true, false},
+	{"PUT", "/api/v1/rooms/{room}/members/{bob}/role", true, false},
+	{"PUT", "/api/v1/rooms/{room}/bans/{bob}", true, true},
+	{"POST", "/api/v1/rooms/{room}/invitations", true, false},
+	{"POST", "/api/v1/rooms/{room}/read", true, false},
+	{"GET", "/api/v1/rooms/{room}/messages", false, false},
+	{"GET", "/api/v1/users", false, false},
+	{"GET", "/api/v1/rooms", false, false},
+	{"GET", "/api/v1/rooms/{room}", false, false},
+	{"GET", "/api/v1/rooms/{room}/members", false, false},
+	{"GET", "/api/v1/users/me", false, false},
+	{"GET", "/api/v1/notifications", false, false},
+	{"GET", "/api/v1/search/messages", false, false},
+}
+
+// intQueryBounds are the integer query parameters of the routes above and the range each
+// accepts (the contract's limits): a 2xx answer means every one given was in range.
+var intQueryBounds = map[string]map[string][2]int64{
+	"/api/v1/rooms/{room}/messages": {"before_seq": {0, 1<<63 - 1}, "after_seq": {0, 1<<63 - 1}, "limit": {1, maxHistoryLimit}},
+	"/api/v1/users":                 {"limit": {1, maxPageSize}, "offset": {0, 1<<31 - 1}},
+}
+
+// FuzzHTTPRequest drives the HTTP API with arbitrary bodies and query strings on the routes that
+// read them, as alice, the owner of a fresh room with one message and a member bob. Whatever
+// arrives, the answer is never a 500; an error is the contract's body {"error":{"code",
+// "message"}} with a code of the contract and that code's status; a body that is not JSON is
+// 400 validation_failed; an accepted request's integer query parameters are within their
+// limits; and every command it dispatched survives the command topic's JSON unchanged, so
+// the processor decides on what the gateway checked.
+func FuzzHTTPRequest(f *testing.F) {
+	seeds := []struct {
+		route int
+		query string
+		body  string
+	}{
+		{0, "", `{"username":"fuzz_1","password":"secret-password"}`},
+		{0, "", `{"username":"a\u0000b","password":"secret-password"}`},
+		{1, "", `{"username":"alice","password":"password-alice"}`},
+		{1, "", `{"username":1,"password":null}`},
+		{2, "", `{"display_name":"A","avatar_url":"https://x/a.png","email":""}`},
+		{2, "", `{"display_name":5}`},
+		{3, "", `{"name":"room","description":"d","is_private":true,"password":"p"}`},
+		{3, "", `{"name":"` + strings.Repeat("n", 101) + `"}`},
+		{3, "", "{\"name\":\"\xff\xfe\"}"},
+		{3, "", `{"name":"x","is_private":"yes"}`},
+		{4, "", `{"name":"renamed","description":null}`},
+		{4, "", ``},
+		{5, "", ``},
+		{5, "", `{"password":7}`},
+		{6, "", `{"content":"hi","client_msg_id":"c1"}`},
+		{6, "", `{"content":"` + strings.Repeat("é", 4001) + `"}`},
+		{6, "", `{"content":"x","message_type":"image"}`},
+		{6, "", `{"content":"x","reply_to_message_id":"nope"}`},
+		{6, "", `{"content":"https://x/y.png","message_type":"image"}`},
+		{6, "", `{"content":"{\"url\":\"https://x/y\",\"size\":1e400}","message_type":"file"}`},
+		{7, "", `{"content":"edited"}`},
+		{8, "", `{"role":"admin"}`},
+		{8, "", `{"role":"owner"}`},
+		{9, "", `{"reason":"spam"}`},
+		{10, "", `{"user_id":"not-a-uuid"}`},
+		{11, "", `{"seq":1}`},
+		{11, "", `{"seq":-1}`},
+		{11, "", `{"seq":1e3}`},
+		{11, "", `{"seq":99999999999999999999}`},
+		{12, "limit=10&before_seq=5", ``},
+		{12, "after_seq=1&before_seq=2", ``},
+		{12, "limit=0", ``},
+		{12, "limit=201", ``},
+		{12, "limit=%00", ``},
+		{12, "before_seq=9223372036854775808", ``},
+		{12, "position=chat-events:0:1", ``},
+		{12, "position=chat-events:0:-1", ``},
+		{13, "q=al&limit=5&offset=0", ``},
+		{13, "limit=-1", ``},
+		{13, "offset=2147483648", ``},
+		{14, "q=%ff", ``},
+		{15, "position=x", ``},
+		{16, "position=", ``},
+		{18, "unread=maybe&limit=5&before=x", ``},
+		{19, "q=hello&limit=5&offset=0&room_id=nope", ``},
+		{3, "", `[]`}, {3, "", `null`}, {3, "", `"x"`}, {3, "", `{`}, {3, "", `{"name":"a"} x`},
+		{3, "", strings.Repeat("[", 100000)},
+		{6, "", `{"content":"` + strings.Repeat("a", 70<<10) + `"}`},
+	}
+	for _, s := range seeds {
+		f.Add(uint8(s.route), s.query, []byte(s.body))
+	}
+
+	e := newEnv(f, func(c *Config) { c.RateLimits = RateLimits{RequestRate: -1, AuthRate: -1} })
+	token, _ := e.user("alice")
+	bobToken, bob := e.user("bob")
+	handler := e.srv.Config.Handler
+
+	f.Fuzz(func(t *testing.T, route uint8, query string, body []byte) {
+		e := &env{t: t, w: e.w, gw: e.gw, srv: e.srv} // its helpers fail this run, not the target
+		// A fresh room per run, so that no run depends on what an earlier one changed.
+		room := e.room(token, map[string]any{"name": "fuzz"})
+		msg := e.mustDo(http.StatusCreated, "POST", "/api/v1/rooms/"+room.String()+"/messages", token, map[string]any{"content": "m"})
+		msgID := msg.body["message"].(map[string]any)["id"].(string)
+		e.mustDo(http.StatusOK, "POST", "/api/v1/rooms/"+room.String()+"/join", bobToken, nil)
+		e.w.set(func(w *world) { w.dispatched = nil })
+		defer e.w.set(func(w *world) {
+			delete(w.rooms, room)
+			delete(w.aggs, room)
+			clear(w.replies) // every command id is new: nothing is retried across runs
+		})
+
+		r := fuzzRoutes[int(route)%len(fuzzRoutes)]
+		path := strings.NewReplacer("{room}", room.String(), "{msg}", msgID, "{bob}", bob.String()).Replace(r.path)
+		req := httptest.NewRequest(r.method, "/", bytes.NewReader(body))
+		req.URL = &url.URL{Path: path, RawQuery: query}
+		req.RequestURI = req.URL.RequestURI()
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+
+		status, raw := rec.Code, rec.Body.Bytes()
+		what := func() string { return r.method + " " + r.path + "?" + strconv.Quote(query) + " " + strconv.Quote(string(body)) }
+		if status >= 500 && status != http.StatusServiceUnavailable {
+			t.Fatalf("%s: status %d: %s", what(), status, raw)
+		}
+		if !json.Valid(raw) || !utf8.Valid(raw) {
+			t.Fatalf("%s: status %d with a body that is not JSON: %q", what(), status, raw)
+		}
+		if status >= 400 {
+			var eb struct {
+				Error struct {
+					Code    string `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			_ = json.Unmarshal(raw, &eb)
+			code := eb.Error.Code
+			if _, known := statusByCode[code]; !known || eb.Error.Message == "" {
+				t.Fatalf("%s: status %d with code %q (not the contract's) or no message: %s", what(), status, code, raw)
+			}
+			if status != statusOf(code) && !(code == domain.CodeRoomDeleted && status == http.StatusNotFound) {
+				t.Fatalf("%s: code %s with status %d, the contract says %d", what(), code, status, statusOf(code))
+			}
+			if r.body && len(body) <= maxBodyBytes && len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) &&
+				code != domain.CodeValidationFailed {
+				t.Fatalf("%s: a body that is not JSON answered %s, want validation_failed", what(), code)
+			}
+			return
+		}
+		if r.body && !r.optional && len(bytes.TrimSpace(body)) == 0 {
+			t.Fatalf("%s: no body, yet status %d", what(), status)
+		}
+		if r.body && len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) {
+			t.Fatalf("%s: a body that is not JSON was accepted (%d)", what(), status)
+		}
+		q, _ := url.ParseQuery(query)
+		for name, bounds := range intQueryBounds[r.path] {
+			if v := q.Get(name); v != "" {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || n < bounds[0] || n > bounds[1] {
+					t.Fatalf("%s: %s=%q accepted (%d), want %d..%d", what(), name, v, status, bounds[0], bounds[1])
+				}
+			}
+		}
+		var sent []domain.Command
+		e.w.set(func(w *world) { sent = append(sent, w.dispatched...) })
+		for _, c := range sent {
+			b, err := json.Marshal(c)
+			if err != nil {
+				t.Fatalf("%s: dispatched command does not encode: %v", what(), err)
+			}
+			var back domain.Command
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatalf("%s: dispatched %s, which the processor cannot decode: %v", what(), b, err)
+			}
+			if !reflect.DeepEqual(back.Payload, c.Payload) || back.ID != c.ID || back.AggregateID != c.AggregateID {
+				t.Fatalf("%s: dispatched %#v, the processor reads %#v", what(), c, back)
+			}
+		}
+	})
+}
