@@ -148,7 +148,9 @@ func FuzzHTTPRequest(f *testing.F) {
 		handler.ServeHTTP(rec, req)
 
 		status, raw := rec.Code, rec.Body.Bytes()
-		what := func() string { return r.method + " " + r.path + "?" + strconv.Quote(query) + " " + strconv.Quote(string(body)) }
+		what := func() string {
+			return r.method + " " + r.path + "?" + strconv.Quote(query) + " " + strconv.Quote(string(body))
+		}
 		if status >= 500 && status != http.StatusServiceUnavailable {
 			t.Fatalf("%s: status %d: %s", what(), status, raw)
 		}
