@@ -109,6 +109,11 @@ func ParseReplayBound(s string) (ReplayBound, error) {
 		return OffsetBound(n), nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		// A bound prints in UTC (String); a zone may push it out of RFC 3339's years, and the
+		// printed bound (chorusctl, event stats) would then not read back.
+		if y := t.UTC().Year(); y < 0 || y > 9999 {
+			return ReplayBound{}, fmt.Errorf("%q is outside the years 0000 to 9999 in UTC", s)
+		}
 		return TimeBound(t), nil
 	}
 	if t, err := time.Parse("2006-01-02", s); err == nil {
