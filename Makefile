@@ -16,8 +16,12 @@ ARGS ?=
 # How long each benchmark runs in `make bench` (go test's -benchtime).
 BENCHTIME ?= 1x
 BENCH_ARGS ?=
+# How long `make fuzz` fuzzes each fuzz target, and `make test` after the tests (go test's
+# -fuzztime; scripts/fuzz.sh finds the targets, docs/operations.md#fuzzing says more).
+FUZZTIME ?= 2m
+FUZZTIME_TEST ?= 2s
 
-.PHONY: build run test bench bench-replay bench-rebuild fmt vet lint clean
+.PHONY: build run test fuzz bench bench-replay bench-rebuild fmt vet lint clean
 
 build:
 	$(GO) build -o bin/chorus ./cmd/chorus
@@ -31,6 +35,12 @@ run: build
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 14m ./...
+	GO=$(GO) scripts/fuzz.sh $(FUZZTIME_TEST)
+
+# Fuzzes every fuzz target for FUZZTIME, one after another (13 targets: about half an hour at
+# 2m). A failing input lands in the target's testdata/fuzz/; commit it with the fix.
+fuzz:
+	GO=$(GO) scripts/fuzz.sh $(FUZZTIME)
 
 # cmd/chorus-bench starts bin/chorus itself, hence the build; BENCH_ARGS go to it
 # (see `go run ./cmd/chorus-bench --help`).
