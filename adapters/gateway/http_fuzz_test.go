@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,9 +11,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/notify"
+	"github.com/chorus-chat/chorus/projections/search"
 )
 
 // fuzzRoute is one HTTP route the fuzz target drives; {room}, {msg} and {bob} are filled in per
@@ -50,6 +57,68 @@ var fuzzRoutes = []fuzzRoute{
 var intQueryBounds = map[string]map[string][2]int64{
 	"/api/v1/rooms/{room}/messages": {"before_seq": {0, 1<<63 - 1}, "after_seq": {0, 1<<63 - 1}, "limit": {1, maxHistoryLimit}},
 	"/api/v1/users":                 {"limit": {1, maxPageSize}, "offset": {0, 1<<31 - 1}},
+	"/api/v1/notifications":         {"limit": {1, maxPageSize}},
+	"/api/v1/search/messages":       {"limit": {1, search.MaxLimit}, "offset": {0, search.MaxOffset}},
+}
+
+// acceptedQuery checks, per route, the query parameters other than integers that an accepted
+// request had: a problem found is a parameter the route should have refused.
+var acceptedQuery = map[string]func(url.Values) string{
+	"/api/v1/notifications": func(q url.Values) string {
+		if v := q.Get("unread"); v != "" {
+			if _, err := strconv.ParseBool(v); err != nil {
+				return "unread=" + strconv.Quote(v)
+			}
+		}
+		if v := q.Get("before"); v != "" {
+			if _, err := uuid.Parse(v); err != nil {
+				return "before=" + strconv.Quote(v)
+			}
+		}
+		return ""
+	},
+	"/api/v1/search/messages": func(q url.Values) string {
+		text := strings.TrimSpace(q.Get("q"))
+		if n := utf8.RuneCountInString(text); n == 0 || n > maxSearchQueryRunes || !utf8.ValidString(text) {
+			return "q=" + strconv.Quote(q.Get("q"))
+		}
+		if v := q.Get("room_id"); v != "" {
+			if _, err := uuid.Parse(v); err != nil {
+				return "room_id=" + strconv.Quote(v)
+			}
+		}
+		return ""
+	},
+}
+
+// noNotes and noSearch stand for a notification store and a search index with nothing in them,
+// so that the fuzz target reaches the decoding of their query parameters.
+type noNotes struct{}
+
+func (noNotes) List(context.Context, uuid.UUID, notify.ListQuery) ([]notify.Notification, bool, error) {
+	return nil, false, nil
+}
+func (noNotes) MarkRead(context.Context, uuid.UUID, uuid.UUID) (notify.Notification, error) {
+	return notify.Notification{}, notify.ErrNotFound
+}
+func (noNotes) WaitFor(context.Context, domain.Position, time.Duration) error { return nil }
+
+type noSearch struct{}
+
+func (noSearch) Search(context.Context, search.Query) ([]projections.Message, error) { return nil, nil }
+func (noSearch) WaitFor(context.Context, domain.Position, time.Duration) error       { return nil }
+
+// serveJSON answers one request straight from the handler (no TCP: the fuzz target makes
+// several per run).
+func serveJSON(h http.Handler, method, path, rawQuery, token string, body []byte) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, "/", bytes.NewReader(body))
+	req.URL = &url.URL{Path: path, RawQuery: rawQuery}
+	req.RequestURI = req.URL.RequestURI()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
 }
 
 // FuzzHTTPRequest drives the HTTP API with arbitrary bodies and query strings on the routes that
@@ -119,17 +188,27 @@ func FuzzHTTPRequest(f *testing.F) {
 	}
 
 	e := newEnv(f, func(c *Config) { c.RateLimits = RateLimits{RequestRate: -1, AuthRate: -1} })
+	e.gw.SetNotifications(noNotes{})
+	e.gw.UseSearch(noSearch{})
 	token, _ := e.user("alice")
 	bobToken, bob := e.user("bob")
 	handler := e.srv.Config.Handler
 
 	f.Fuzz(func(t *testing.T, route uint8, query string, body []byte) {
-		e := &env{t: t, w: e.w, gw: e.gw, srv: e.srv} // its helpers fail this run, not the target
 		// A fresh room per run, so that no run depends on what an earlier one changed.
-		room := e.room(token, map[string]any{"name": "fuzz"})
-		msg := e.mustDo(http.StatusCreated, "POST", "/api/v1/rooms/"+room.String()+"/messages", token, map[string]any{"content": "m"})
-		msgID := msg.body["message"].(map[string]any)["id"].(string)
-		e.mustDo(http.StatusOK, "POST", "/api/v1/rooms/"+room.String()+"/join", bobToken, nil)
+		setup := func(method, path, token, body string, want int) map[string]any {
+			rec := serveJSON(handler, method, path, "", token, []byte(body))
+			var out map[string]any
+			if rec.Code != want || json.Unmarshal(rec.Body.Bytes(), &out) != nil {
+				t.Fatalf("setup %s %s: %d %s", method, path, rec.Code, rec.Body)
+			}
+			return out
+		}
+		created := setup("POST", "/api/v1/rooms", token, `{"name":"fuzz"}`, http.StatusCreated)
+		room := uuid.MustParse(created["room"].(map[string]any)["id"].(string))
+		msg := setup("POST", "/api/v1/rooms/"+room.String()+"/messages", token, `{"content":"m"}`, http.StatusCreated)
+		msgID := msg["message"].(map[string]any)["id"].(string)
+		setup("POST", "/api/v1/rooms/"+room.String()+"/join", bobToken, "", http.StatusOK)
 		e.w.set(func(w *world) { w.dispatched = nil })
 		defer e.w.set(func(w *world) {
 			delete(w.rooms, room)
@@ -139,13 +218,7 @@ func FuzzHTTPRequest(f *testing.F) {
 
 		r := fuzzRoutes[int(route)%len(fuzzRoutes)]
 		path := strings.NewReplacer("{room}", room.String(), "{msg}", msgID, "{bob}", bob.String()).Replace(r.path)
-		req := httptest.NewRequest(r.method, "/", bytes.NewReader(body))
-		req.URL = &url.URL{Path: path, RawQuery: query}
-		req.RequestURI = req.URL.RequestURI()
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+token)
-		rec := httptest.NewRecorder()
-		handler.ServeHTTP(rec, req)
+		rec := serveJSON(handler, r.method, path, query, token, body)
 
 		status, raw := rec.Code, rec.Body.Bytes()
 		what := func() string {
@@ -191,6 +264,16 @@ func FuzzHTTPRequest(f *testing.F) {
 				if err != nil || n < bounds[0] || n > bounds[1] {
 					t.Fatalf("%s: %s=%q accepted (%d), want %d..%d", what(), name, v, status, bounds[0], bounds[1])
 				}
+			}
+		}
+		if check := acceptedQuery[r.path]; check != nil {
+			if problem := check(q); problem != "" {
+				t.Fatalf("%s: accepted (%d) with %s", what(), status, problem)
+			}
+		}
+		if v := q.Get("position"); v != "" {
+			if _, err := domain.ParsePosition(v); err != nil {
+				t.Fatalf("%s: accepted (%d) with a malformed position", what(), status)
 			}
 		}
 		var sent []domain.Command
