@@ -1013,8 +1013,8 @@ var envelopeKeys = [...]string{"id", "aggregate_id", "actor_id", "command_id", "
 // envelopeKey is the envelope member a key names, "" for none. It names one as encoding/json
 // would, so that DecodeEvent reads what json.Unmarshal into a domain.Event reads: a key that
 // is not spelled exactly as the contract's is unescaped and matched without regard to case
-// (fuzzing found "ID" and "\u0069d" read by one decoder and ignored by the other). Chorus writes
-// the exact names, so the slow path is for hand-made or hostile records only.
+// (FuzzDecodeEvent: "ID" or "\u0069d" was read by encoding/json and ignored here). Chorus
+// writes the exact names, so the slow path is for hand-made or hostile records only.
 func envelopeKey(raw, quoted []byte, escaped bool) string {
 	if !escaped {
 		for _, k := range envelopeKeys {
