@@ -32,6 +32,7 @@ run: build
 
 # Starts nothing: Postgres (127.0.0.1:5432) and Redis (127.0.0.1:6379) must be running; the
 # Kafka side runs on the embedded broker, and the end-to-end tests build the binary themselves.
+# Then every fuzz target is fuzzed for FUZZTIME_TEST (its seed corpus already ran with the tests).
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 14m ./...
