@@ -182,7 +182,8 @@ func serveJSON(h http.Handler, method, path, rawQuery, token string, body []byte
 // "message"}} with a code of the contract and that code's status; a body that is not JSON is
 // 400 validation_failed; an accepted request's integer query parameters are within their
 // limits; and every command it dispatched survives the command topic's JSON unchanged, so
-// the processor decides on what the gateway checked.
+// the processor decides on what the gateway checked. A room id in the path that is no UUID is
+// 404 room_not_found.
 func FuzzHTTPRequest(f *testing.F) {
 	seeds := []struct {
 		route int
@@ -251,8 +252,13 @@ func FuzzHTTPRequest(f *testing.F) {
 		{3, "", strings.Repeat("[", 100000)},
 		{6, "", `{"content":"` + strings.Repeat("a", 70<<10) + `"}`},
 	}
+	// A room id in the path that is not the room's.
+	for _, id := range []string{"not-a-uuid", "6F1C2A4E-8B3D-4C5E-9F7A-1B2C3D4E5F60", "%00", "{6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60}", strings.Repeat("9", 300)} {
+		f.Add(uint8(6), "", []byte(`{"content":"hi"}`), id)
+		f.Add(uint8(12), "limit=1", []byte(nil), id)
+	}
 	for _, s := range seeds {
-		f.Add(uint8(s.route), s.query, []byte(s.body))
+		f.Add(uint8(s.route), s.query, []byte(s.body), "")
 	}
 
 	e := newEnv(f, func(c *Config) { c.RateLimits = RateLimits{RequestRate: -1, AuthRate: -1} })
@@ -264,7 +270,7 @@ func FuzzHTTPRequest(f *testing.F) {
 	bobToken, bob := e.user("bob")
 	handler := e.srv.Config.Handler
 
-	f.Fuzz(func(t *testing.T, route uint8, query string, body []byte) {
+	f.Fuzz(func(t *testing.T, route uint8, query string, body []byte, roomInPath string) {
 		// A fresh room per run, so that no run depends on what an earlier one changed.
 		setup := func(method, path, token, body string, want int) map[string]any {
 			rec := serveJSON(handler, method, path, "", token, []byte(body))
@@ -287,7 +293,11 @@ func FuzzHTTPRequest(f *testing.F) {
 		})
 
 		r := fuzzRoutes[int(route)%len(fuzzRoutes)]
-		path := strings.NewReplacer("{room}", room.String(), "{msg}", msgID, "{bob}", bob.String()).Replace(r.path)
+		pathRoom := room.String()
+		if roomInPath != "" && strings.Contains(r.path, "{room}") {
+			pathRoom = url.PathEscape(roomInPath)
+		}
+		path := strings.NewReplacer("{room}", pathRoom, "{msg}", msgID, "{bob}", bob.String()).Replace(r.path)
 		rec := serveJSON(handler, r.method, path, query, token, body)
 
 		status, raw := rec.Code, rec.Body.Bytes()
@@ -299,6 +309,10 @@ func FuzzHTTPRequest(f *testing.F) {
 		}
 		if replay := r.path == "/api/v1/admin/events" && status < 300; !replay && (!json.Valid(raw) || !utf8.Valid(raw)) {
 			t.Fatalf("%s: status %d with a body that is not JSON: %q", what(), status, raw)
+		}
+		if _, err := uuid.Parse(roomInPath); roomInPath != "" && strings.Contains(r.path, "{room}") && err != nil &&
+			(status != http.StatusNotFound || !strings.Contains(string(raw), `"`+domain.CodeRoomNotFound+`"`)) {
+			t.Fatalf("%s with room id %q in the path: %d %s, want 404 room_not_found", what(), roomInPath, status, raw)
 		}
 		if status >= 400 {
 			var eb struct {
@@ -315,8 +329,8 @@ func FuzzHTTPRequest(f *testing.F) {
 			if status != statusOf(code) && !(code == domain.CodeRoomDeleted && status == http.StatusNotFound) {
 				t.Fatalf("%s: code %s with status %d, the contract says %d", what(), code, status, statusOf(code))
 			}
-			if r.body && len(body) <= maxBodyBytes && len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) &&
-				code != domain.CodeValidationFailed {
+			if r.body && pathRoom == room.String() && len(body) <= maxBodyBytes && len(bytes.TrimSpace(body)) > 0 &&
+				!json.Valid(body) && code != domain.CodeValidationFailed { // (a bad path id is answered first)
 				t.Fatalf("%s: a body that is not JSON answered %s, want validation_failed", what(), code)
 			}
 			return
