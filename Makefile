@@ -16,8 +16,12 @@ ARGS ?=
 # How long each benchmark runs in `make bench` (go test's -benchtime).
 BENCHTIME ?= 1x
 BENCH_ARGS ?=
+# How long `make fuzz` fuzzes each fuzz target, and `make test` after the tests (go test's
+# -fuzztime; .ci/fuzz.sh finds the targets, docs/operations.md#fuzzing says more).
+FUZZTIME ?= 2m
+FUZZTIME_TEST ?= 2s
 
-.PHONY: build run test chaos bench bench-replay bench-rebuild fmt vet lint clean
+.PHONY: build run test chaos fuzz bench bench-replay bench-rebuild fmt vet lint clean
 
 build:
 	$(GO) build -o bin/chorus ./cmd/chorus
@@ -28,9 +32,16 @@ run: build
 
 # Starts nothing: Postgres (127.0.0.1:5432) and Redis (127.0.0.1:6379) must be running; the
 # Kafka side runs on the embedded broker, and the end-to-end tests build the binary themselves.
+# Then every fuzz target is fuzzed for FUZZTIME_TEST (its seed corpus already ran with the tests).
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 14m ./...
+	GO=$(GO) .ci/fuzz.sh $(FUZZTIME_TEST)
+
+# Fuzzes every fuzz target for FUZZTIME, one after another (15 targets: about half an hour at
+# 2m). A failing input lands in the target's testdata/fuzz/; commit it with the fix.
+fuzz:
+	GO=$(GO) .ci/fuzz.sh $(FUZZTIME)
 
 # The fault suite (cmd/chorus/chaos_test.go) for longer: CHAOS_ROUNDS rounds of every fault
 # (kill -9 of each role and of the broker, Postgres out for 10-30 s, Redis restarted, a command

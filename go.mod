@@ -87,4 +87,4 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-replace github.com/twmb/franz-go/pkg/kfake => ./third_party/kfake
+replace github.com/twmb/franz-go/pkg/kfake => ./adapters/kfake

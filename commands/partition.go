@@ -2,6 +2,7 @@ package commands
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -102,6 +103,13 @@ type Decision struct {
 // discarded and rebuilt from the log. The reply's Position is set by the caller once the events
 // have offsets (SetPosition).
 func (s *PartitionState) Decide(cmd domain.Command, now time.Time) Decision {
+	if want := domain.AggregateTypeOf(cmd.Payload); cmd.AggregateType != want {
+		// The aggregate is found by id alone, so a record whose aggregate_type disagrees with
+		// its payload would be decided by that aggregate and write events under the wrong
+		// type (FuzzDecideCommand). The gateway never sends one.
+		return Decision{Reply: &Reply{CommandID: cmd.ID, Code: domain.CodeValidationFailed,
+			Message: fmt.Sprintf("a %s command is for a %s aggregate, not %q", cmd.Type, want, cmd.AggregateType)}}
+	}
 	e := s.entry(cmd.AggregateType, cmd.AggregateID)
 	if r, ok := e.recent[cmd.ID]; ok {
 		return Decision{Reply: r, Duplicate: true}

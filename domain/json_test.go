@@ -555,7 +555,8 @@ func TestCommandUnmarshal(t *testing.T) {
 }
 
 // FuzzEventUnmarshal: decoding any bytes never panics; whatever decodes carries data of the
-// type it names and survives a re-encode/re-decode unchanged.
+// type it names, upcast to the type's current schema version, and survives a re-encode/re-decode
+// unchanged. Its corpus (testdata/fuzz/FuzzEventUnmarshal) holds the golden fixtures.
 func FuzzEventUnmarshal(f *testing.F) {
 	for _, e := range sampleEvents() {
 		b, err := json.Marshal(e)
@@ -588,6 +589,9 @@ func FuzzEventUnmarshal(f *testing.F) {
 		}
 		if e.Data.EventType() != e.Type {
 			t.Fatalf("type %q carries %T", e.Type, e.Data)
+		}
+		if e.SchemaVersion != domain.SchemaVersion(e.Type) {
+			t.Fatalf("%q decoded at schema version %d, not %s's current %d", b, e.SchemaVersion, e.Type, domain.SchemaVersion(e.Type))
 		}
 		b1, err := json.Marshal(e)
 		if err != nil {

@@ -8,9 +8,9 @@ import (
 
 // FuzzHandleFrame drives the WebSocket frame decoder with arbitrary client frames. Whatever
 // arrives, the socket must not panic, and every frame it answers at once must be one JSON object
-// with a type; anything that is not a JSON object is answered error invalid_frame. Seeds are
-// below and in testdata/fuzz/FuzzHandleFrame; run `go test -fuzz FuzzHandleFrame ./adapters/gateway`
-// to search further.
+// with a type, every error one with a code of the contract and a message; anything that is not a
+// JSON object is answered error invalid_frame. Seeds are below and in
+// testdata/fuzz/FuzzHandleFrame; `make fuzz` searches further (docs/operations.md).
 func FuzzHandleFrame(f *testing.F) {
 	for _, seed := range []string{
 		`{"type":"ping","id":"1"}`,
@@ -40,11 +40,15 @@ func FuzzHandleFrame(f *testing.F) {
 			select {
 			case b := <-c.send:
 				var out struct {
-					Type string `json:"type"`
-					Code string `json:"code"`
+					Type    string `json:"type"`
+					Code    string `json:"code"`
+					Message string `json:"message"`
 				}
 				if !utf8.Valid(b) || json.Unmarshal(b, &out) != nil || out.Type == "" {
 					t.Fatalf("frame %q answered with %q: not a JSON object with a type", data, b)
+				}
+				if _, known := statusByCode[out.Code]; out.Type == "error" && (!known || out.Message == "") {
+					t.Fatalf("frame %q answered with %q: an error without a code of the contract or a message", data, b)
 				}
 				if first && !isObject && (out.Type != "error" || out.Code != codeInvalidFrame) {
 					t.Fatalf("frame %q (not a JSON object) answered %q, want error invalid_frame", data, b)

@@ -19,13 +19,13 @@ func DecodeEvent(b []byte) (domain.Event, error) {
 		return domain.Event{}, err
 	}
 	e := domain.Event{Type: env.Type, AggregateType: env.AggregateType, Version: env.Version, OccurredAt: env.OccurredAt}
-	for _, id := range []struct {
+	for i, id := range []struct {
 		dst  *uuid.UUID
 		src  string
 		name string
 	}{{&e.ID, env.ID, "id"}, {&e.AggregateID, env.AggregateID, "aggregate_id"}, {&e.ActorID, env.ActorID, "actor_id"}, {&e.CommandID, env.CommandID, "command_id"}} {
-		if id.src == "" {
-			continue // absent: the zero id, as encoding/json leaves it
+		if env.idsGiven&(1<<i) == 0 {
+			continue // absent or null: the zero id, as encoding/json leaves it
 		}
 		if *id.dst, err = uuid.Parse(id.src); err != nil {
 			return domain.Event{}, fmt.Errorf("event %s: %w", id.name, err)

@@ -109,6 +109,11 @@ func ParseReplayBound(s string) (ReplayBound, error) {
 		return OffsetBound(n), nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		// A bound prints in UTC (String); a zone may push it out of RFC 3339's years, and the
+		// printed bound (chorusctl, event stats) would then not read back.
+		if y := t.UTC().Year(); y < 0 || y > 9999 {
+			return ReplayBound{}, fmt.Errorf("%q is outside the years 0000 to 9999 in UTC", s)
+		}
 		return TimeBound(t), nil
 	}
 	if t, err := time.Parse("2006-01-02", s); err == nil {
@@ -880,6 +885,9 @@ type Envelope struct {
 	SchemaVersion int64
 	Data          json.RawMessage // as in the record; nil when absent
 	plain         bool            // Data is compact and no member name looks like a secret
+	// idsGiven has bit i set when id i (id, aggregate_id, actor_id, command_id) was given as a
+	// string, possibly "": DecodeEvent refuses "" as encoding/json does, but not an absent id.
+	idsGiven uint8
 }
 
 // ParseEnvelope decodes an event record's value: a JSON object with at least occurred_at (RFC
@@ -900,24 +908,35 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 	}
 	for {
 		s.ws()
-		key, _, err := s.str()
+		kstart := s.i
+		key, kesc, err := s.str()
 		if err != nil {
 			return e, err
 		}
+		quotedKey := b[kstart:s.i]
 		s.ws()
 		if !s.eat(':') {
 			return e, s.errf("want ':'")
 		}
 		s.ws()
-		switch string(key) {
+		name := envelopeKey(key, quotedKey, kesc)
+		if name != "" && name != "data" && s.lit("null") {
+			name = "null" // a null member leaves the field as it is, as with encoding/json
+		}
+		switch name {
+		case "null":
 		case "id":
 			ids[0], e.ID, err = s.idField()
+			e.idsGiven |= 1 << 0
 		case "aggregate_id":
 			ids[1], e.AggregateID, err = s.idField()
+			e.idsGiven |= 1 << 1
 		case "actor_id":
 			ids[2], e.ActorID, err = s.idField()
+			e.idsGiven |= 1 << 2
 		case "command_id":
 			ids[3], e.CommandID, err = s.idField()
+			e.idsGiven |= 1 << 3
 		case "type":
 			e.Type, err = s.internedField()
 		case "aggregate_type":
@@ -985,6 +1004,39 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 		return e, errors.New("no occurred_at")
 	}
 	return e, nil
+}
+
+// envelopeKeys are the envelope's member names, as the contract spells them.
+var envelopeKeys = [...]string{"id", "aggregate_id", "actor_id", "command_id", "type", "aggregate_type", "version",
+	"schema_version", "occurred_at", "data"}
+
+// envelopeKey is the envelope member a key names, "" for none. It names one as encoding/json
+// would, so that DecodeEvent reads what json.Unmarshal into a domain.Event reads: a key that
+// is not spelled exactly as the contract's is unescaped and matched without regard to case
+// (FuzzDecodeEvent: "ID" or "\u0069d" was read by encoding/json and ignored here). Chorus
+// writes the exact names, so the slow path is for hand-made or hostile records only.
+func envelopeKey(raw, quoted []byte, escaped bool) string {
+	if !escaped {
+		for _, k := range envelopeKeys {
+			if string(raw) == k {
+				return k
+			}
+		}
+	}
+	name := raw
+	if escaped {
+		v, err := unquote(quoted)
+		if err != nil {
+			return ""
+		}
+		name = []byte(v)
+	}
+	for _, k := range envelopeKeys {
+		if bytes.EqualFold(name, []byte(k)) {
+			return k
+		}
+	}
+	return ""
 }
 
 var (

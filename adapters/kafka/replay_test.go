@@ -175,7 +175,7 @@ func TestParseReplayBound(t *testing.T) {
 			t.Errorf("ParseReplayBound(%q) = %q, %v; want %q", in, b.String(), err, want)
 		}
 	}
-	for _, in := range []string{"offset:-1", "offset:x", "yesterday", "2026-13-01"} {
+	for _, in := range []string{"offset:-1", "offset:x", "yesterday", "2026-13-01", "0000-01-01T00:00:00+01:00", "9999-12-31T23:00:00-02:00"} {
 		if _, err := kafka.ParseReplayBound(in); err == nil {
 			t.Errorf("ParseReplayBound(%q) accepted it", in)
 		}

@@ -84,6 +84,43 @@ type snapshotManifest struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
+// check refuses a manifest (read at offset manOff) that this build cannot read or that does
+// not describe chunks lying between its first offset and itself: restoring it would index out
+// of range (a negative segment size) or allocate for chunks that cannot be there (a huge chunk
+// count).
+func (m *snapshotManifest) check(manOff int64) error {
+	if m.Format != commands.SnapshotFormat {
+		return fmt.Errorf("%w: manifest of format %d, this build reads %d", commands.ErrSnapshotFormat, m.Format, commands.SnapshotFormat)
+	}
+	total := 0
+	for _, n := range m.Segments {
+		if n <= 0 || n > m.Chunks-total { // and so total never overflows
+			return fmt.Errorf("manifest at offset %d is inconsistent: a segment of %d chunks", manOff, n)
+		}
+		total += n
+	}
+	if total != m.Chunks || m.Chunks < 0 || m.FirstOffset < 0 || m.FirstOffset > manOff || int64(m.Chunks) > manOff-m.FirstOffset {
+		return fmt.Errorf("manifest at offset %d is inconsistent", manOff)
+	}
+	return nil
+}
+
+// layout maps each chunk to its segment and each segment to its first chunk (of a manifest
+// that passed check).
+func (m *snapshotManifest) layout() (segOf, segStart []int) {
+	segOf = make([]int, m.Chunks)
+	segStart = make([]int, len(m.Segments))
+	c := 0
+	for si, n := range m.Segments {
+		segStart[si] = c
+		for k := 0; k < n; k++ {
+			segOf[c+k] = si
+		}
+		c += n
+	}
+	return segOf, segStart
+}
+
 func chunkKey(part int32, gen string, i int) string {
 	return strconv.Itoa(int(part)) + "/" + gen + "/" + strconv.Itoa(i)
 }
@@ -471,28 +508,12 @@ func readSnapshot(ctx context.Context, client sarama.Client, topic string, part 
 	if m == nil {
 		return nil, nil, nil
 	}
-	if m.Format != commands.SnapshotFormat {
-		return nil, nil, fmt.Errorf("%w: manifest of format %d, this build reads %d", commands.ErrSnapshotFormat, m.Format, commands.SnapshotFormat)
-	}
-	total := 0
-	for _, n := range m.Segments {
-		total += n
-	}
-	if total != m.Chunks || m.Chunks < 0 || m.FirstOffset < 0 || m.FirstOffset > manOff {
-		return nil, nil, fmt.Errorf("manifest at offset %d is inconsistent", manOff)
+	if err := m.check(manOff); err != nil {
+		return nil, nil, err
 	}
 	// Each segment is decoded as soon as its last chunk has arrived, while the rest is read.
 	chunks := make([][]byte, m.Chunks)
-	segOf := make([]int, m.Chunks) // chunk -> segment
-	segStart := make([]int, len(m.Segments))
-	c := 0
-	for si, n := range m.Segments {
-		segStart[si] = c
-		for k := 0; k < n; k++ {
-			segOf[c+k] = si
-		}
-		c += n
-	}
+	segOf, segStart := m.layout()
 	missing := append([]int(nil), m.Segments...)
 	dec := commands.NewSnapshotDecoder()
 	added := 0

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -115,7 +116,6 @@ const pushReadBatch = 512
 func (p *Pushes) read(ctx context.Context, start string, deliver func(projections.Push)) {
 	cl := p.conn.Client()
 	defer cl.Close()
-	var unmarshal redisstream.DefaultMarshallerUnmarshaller
 	last := start
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
@@ -141,13 +141,8 @@ func (p *Pushes) read(ctx context.Context, start string, deliver func(projection
 		for _, xs := range res {
 			for _, m := range xs.Messages {
 				last = m.ID
-				msg, err := unmarshal.Unmarshal(m.Values)
+				push, err := decodePush(m.Values)
 				if err != nil {
-					p.log.Warn("bad push skipped", "id", m.ID, "err", err)
-					continue
-				}
-				var push projections.Push
-				if err := json.Unmarshal(msg.Payload, &push); err != nil {
 					p.log.Warn("bad push skipped", "id", m.ID, "err", err)
 					continue
 				}
@@ -155,4 +150,23 @@ func (p *Pushes) read(ctx context.Context, start string, deliver func(projection
 			}
 		}
 	}
+}
+
+// decodePush reads one stream entry as the publisher (watermill-redisstream) wrote it; anything
+// else in the stream is an error (FuzzDecodePush).
+func decodePush(values map[string]any) (push projections.Push, err error) {
+	var unmarshal redisstream.DefaultMarshallerUnmarshaller
+	msg, err := unmarshal.Unmarshal(values)
+	if err != nil {
+		return push, err
+	}
+	if err := json.Unmarshal(msg.Payload, &push); err != nil {
+		return push, err
+	}
+	// The frame goes to sockets as it is: one that is not a JSON object (absent, null, a
+	// number) would reach clients as a frame they cannot read.
+	if f := bytes.TrimSpace(push.Frame); len(f) == 0 || f[0] != '{' {
+		return push, fmt.Errorf("push without a frame object")
+	}
+	return push, nil
 }
