@@ -309,3 +309,48 @@ func TestReadCommittedSkipsAbortedTransactionsInAFullResponse(t *testing.T) {
 		t.Errorf("ReadCommitted read %d records %v, want the %d committed ones %v", len(got), got, len(want), want)
 	}
 }
+
+// A long-lived client (a gateway's admin jobs, chorusctl --follow) reads on after the broker
+// restarted: Sarama keeps a broker whose connection died dead, and the first request after the
+// restart failed with EOF (a verify after the fault suite's broker kill did).
+func TestReadsGoOnAfterTheBrokerRestarts(t *testing.T) {
+	bp := startBrokerProcess(t)
+	const topic = "restart-events"
+	cfg := kafka.Config{Brokers: []string{bp.addr}, Partitions: 1, SessionTimeout: 10 * time.Second, Heartbeat: time.Second}
+	admin, err := sarama.NewClusterAdmin(cfg.Brokers, cfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	_ = admin.Close()
+	p := txnProducer(t, bp.addr, "restart-0")
+	sendInTxn(t, p, topic, true, "r1")
+	_ = p.Close()
+
+	client, err := sarama.NewClient(cfg.Brokers, cfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	read := func() (int, error) {
+		n := 0
+		_, err := kafka.ReadCommitted(context.Background(), client, topic, 0, 0, func(kafka.Record) error { n++; return nil })
+		return n, err
+	}
+	if n, err := read(); n != 1 || err != nil {
+		t.Fatalf("before the restart: %d records, %v", n, err)
+	}
+	bp.kill9()
+	bp.start()
+	if n, err := read(); n != 1 || err != nil {
+		t.Fatalf("ReadCommitted after the restart: %d records, %v", n, err)
+	}
+	bp.kill9()
+	bp.start()
+	ends, err := kafka.ListOffsets(client, []kafka.PartitionRange{{Topic: topic, Partition: 0}}, func(kafka.PartitionRange) int64 { return sarama.OffsetNewest })
+	if err != nil || len(ends) != 1 || ends[0] < 1 {
+		t.Fatalf("ListOffsets after the restart: %v, %v", ends, err)
+	}
+}

@@ -3,8 +3,12 @@ package kafka
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -32,6 +36,9 @@ func ReadCommitted(ctx context.Context, client sarama.Client, topic string, p in
 		return from, fmt.Errorf("leader of %s/%d: %w", topic, p, err)
 	}
 	end, err := lastStableOffset(broker, topic, p)
+	if reopenIfBroken(broker, client.Config(), err) {
+		end, err = lastStableOffset(broker, topic, p)
+	}
 	if err != nil {
 		return from, err
 	}
@@ -46,6 +53,9 @@ func ReadCommitted(ctx context.Context, client sarama.Client, topic string, p in
 		req := &sarama.FetchRequest{Version: 11, MaxWaitTime: 100, MinBytes: 1, MaxBytes: maxBytes, Isolation: sarama.ReadCommitted}
 		req.AddBlock(topic, p, from, maxBytes, -1)
 		resp, err := broker.Fetch(req)
+		if reopenIfBroken(broker, client.Config(), err) {
+			resp, err = broker.Fetch(req)
+		}
 		if err != nil {
 			return from, fmt.Errorf("fetch %s/%d at %d: %w", topic, p, from, err)
 		}
@@ -141,4 +151,28 @@ func lastStableOffset(broker *sarama.Broker, topic string, p int32) (int64, erro
 		return 0, fmt.Errorf("list offsets %s/%d: %w", topic, p, b.Err)
 	}
 	return b.Offset, nil
+}
+
+// brokenConnection tells whether err is the connection to a broker having gone away (the broker
+// restarted, the network dropped it) rather than an answer: a request may be sent again once
+// the connection is reopened (reopenIfBroken).
+func brokenConnection(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, sarama.ErrNotConnected) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.As(err, &ne)
+}
+
+// reopenIfBroken reopens b's connection (with the client's configuration) when err says it
+// broke, and reports whether it did: a Sarama broker whose connection died stays dead, and the
+// client hands out the same broker again. Open does not wait: the next request does.
+func reopenIfBroken(b *sarama.Broker, conf *sarama.Config, err error) bool {
+	if !brokenConnection(err) {
+		return false
+	}
+	_ = b.Close()
+	_ = b.Open(conf)
+	return true
 }

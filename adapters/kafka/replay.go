@@ -294,6 +294,9 @@ func ListOffsets(client sarama.Client, parts []PartitionRange, at func(Partition
 	for _, b := range order {
 		r := byBroker[b]
 		resp, err := b.GetAvailableOffsets(r.r)
+		if reopenIfBroken(b, client.Config(), err) {
+			resp, err = b.GetAvailableOffsets(r.r)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("list offsets: %w", err)
 		}
