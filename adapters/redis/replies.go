@@ -53,10 +53,24 @@ func (r *Replies) Reply(ctx context.Context, replies []commands.AddressedReply) 
 // Listen subscribes to channel and calls fn for every reply until ctx ends. It returns once the
 // subscription is active, so no reply to a command sent after it can be missed.
 func (r *Replies) Listen(ctx context.Context, channel string, fn func(commands.Reply)) error {
-	cl := r.conn.Client()
+	return subscribe(ctx, r.conn, channel, r.met, "subscribe_replies", func(payload []byte) {
+		var rep commands.Reply
+		if err := json.Unmarshal(payload, &rep); err != nil {
+			r.log.Warn("bad reply on channel", "channel", channel, "err", err)
+			return
+		}
+		fn(rep)
+	})
+}
+
+// subscribe subscribes to channel on a client of its own and hands every message's payload to
+// fn, from one goroutine, until ctx ends. It returns once the subscription is active, so nothing
+// published after it can be missed; a failure to subscribe is counted under op.
+func subscribe(ctx context.Context, conn *Conn, channel string, met *metrics.Metrics, op string, fn func(payload []byte)) error {
+	cl := conn.Client()
 	sub := cl.Subscribe(ctx, channel)
 	if _, err := sub.Receive(ctx); err != nil {
-		r.met.RedisError("subscribe_replies")
+		met.RedisError(op)
 		_ = sub.Close()
 		_ = cl.Close()
 		return fmt.Errorf("subscribe %s: %w", channel, err)
@@ -73,12 +87,7 @@ func (r *Replies) Listen(ctx context.Context, channel string, fn func(commands.R
 				if !ok {
 					return
 				}
-				var rep commands.Reply
-				if err := json.Unmarshal([]byte(m.Payload), &rep); err != nil {
-					r.log.Warn("bad reply on channel", "channel", channel, "err", err)
-					continue
-				}
-				fn(rep)
+				fn([]byte(m.Payload))
 			}
 		}
 	}()

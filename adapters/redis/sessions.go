@@ -65,42 +65,20 @@ func (s *Sessions) EndSession(ctx context.Context, user uuid.UUID, tokenHash [sh
 
 // Listen calls fn for every session end announced after it returns, until ctx ends.
 func (s *Sessions) Listen(ctx context.Context, fn func(user uuid.UUID, tokenHash [sha256.Size]byte, endsAt time.Time)) error {
-	cl := s.conn.Client()
-	sub := cl.Subscribe(ctx, s.channel)
-	if _, err := sub.Receive(ctx); err != nil {
-		s.met.RedisError("subscribe_sessions")
-		_ = sub.Close()
-		_ = cl.Close()
-		return fmt.Errorf("subscribe %s: %w", s.channel, err)
-	}
-	go func() {
-		defer cl.Close()
-		defer sub.Close()
-		ch := sub.Channel()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m, ok := <-ch:
-				if !ok {
-					return
-				}
-				var e sessionEnd
-				var hash [sha256.Size]byte
-				err := json.Unmarshal([]byte(m.Payload), &e)
-				if err == nil && len(e.TokenHash) != 2*sha256.Size {
-					err = fmt.Errorf("token hash of %d hex digits", len(e.TokenHash))
-				}
-				if err == nil {
-					_, err = hex.Decode(hash[:], []byte(e.TokenHash))
-				}
-				if err != nil {
-					s.log.Warn("bad session end on channel", "channel", s.channel, "err", err)
-					continue
-				}
-				fn(e.UserID, hash, e.EndsAt)
-			}
+	return subscribe(ctx, s.conn, s.channel, s.met, "subscribe_sessions", func(payload []byte) {
+		var e sessionEnd
+		var hash [sha256.Size]byte
+		err := json.Unmarshal(payload, &e)
+		if err == nil && len(e.TokenHash) != 2*sha256.Size {
+			err = fmt.Errorf("token hash of %d hex digits", len(e.TokenHash))
 		}
-	}()
-	return nil
+		if err == nil {
+			_, err = hex.Decode(hash[:], []byte(e.TokenHash))
+		}
+		if err != nil {
+			s.log.Warn("bad session end on channel", "channel", s.channel, "err", err)
+			return
+		}
+		fn(e.UserID, hash, e.EndsAt)
+	})
 }
