@@ -126,6 +126,19 @@ func txnProducer(t *testing.T, addr, txid string) sarama.SyncProducer {
 	return nil
 }
 
+// createTopic creates a topic of one partition.
+func createTopic(t *testing.T, cfg kafka.Config, topic string) {
+	t.Helper()
+	admin, err := sarama.NewClusterAdmin(cfg.Brokers, cfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func sendInTxn(t *testing.T, p sarama.SyncProducer, topic string, commit bool, values ...string) {
 	t.Helper()
 	if err := p.BeginTxn(); err != nil {
@@ -147,14 +160,7 @@ func TestBrokerCrashWithOpenTransactionKeepsReadersInAgreement(t *testing.T) {
 	bp := startBrokerProcess(t)
 	const topic = "crash-events"
 	cfg := kafka.Config{Brokers: []string{bp.addr}, Partitions: 1, SessionTimeout: 10 * time.Second, Heartbeat: time.Second}
-	admin, err := sarama.NewClusterAdmin(cfg.Brokers, cfg.Sarama())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
-		t.Fatal(err)
-	}
-	_ = admin.Close()
+	createTopic(t, cfg, topic)
 
 	// Committed, then a transaction left open by a kill -9 of the broker; twice over, so that a
 	// log already repaired once is repaired again.
@@ -255,14 +261,7 @@ func TestReadCommittedSkipsAbortedTransactionsInAFullResponse(t *testing.T) {
 	defer b.Close()
 	const topic = "full-fetch"
 	cfg := kafka.Config{Brokers: []string{b.Addr()}, Partitions: 1, SessionTimeout: 10 * time.Second, Heartbeat: time.Second}
-	admin, err := sarama.NewClusterAdmin(cfg.Brokers, cfg.Sarama())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
-		t.Fatal(err)
-	}
-	_ = admin.Close()
+	createTopic(t, cfg, topic)
 
 	// 12 MB in transactions of 1 MB, every third one aborted: several responses of ReadCommitted's
 	// 4 MB each, with aborted transactions inside every one of them.
@@ -317,14 +316,7 @@ func TestReadsGoOnAfterTheBrokerRestarts(t *testing.T) {
 	bp := startBrokerProcess(t)
 	const topic = "restart-events"
 	cfg := kafka.Config{Brokers: []string{bp.addr}, Partitions: 1, SessionTimeout: 10 * time.Second, Heartbeat: time.Second}
-	admin, err := sarama.NewClusterAdmin(cfg.Brokers, cfg.Sarama())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
-		t.Fatal(err)
-	}
-	_ = admin.Close()
+	createTopic(t, cfg, topic)
 	p := txnProducer(t, bp.addr, "restart-0")
 	sendInTxn(t, p, topic, true, "r1")
 	_ = p.Close()
