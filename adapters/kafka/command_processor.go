@@ -309,7 +309,8 @@ func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerM
 	}()
 	if err != nil {
 		// A fenced producer's send or commit fails with "invalid state"; only the abort names the
-		// fencing (KAFKA_NOTES.md), so that is where we learn that a newer owner exists.
+		// fencing (error 90, sarama.ErrProducerFenced; measured against kfake), so that is where we learn
+		// that a newer owner exists.
 		if aerr := w.producer.AbortTxn(); aerr != nil {
 			if errors.Is(aerr, sarama.ErrProducerFenced) && !errors.Is(err, sarama.ErrProducerFenced) {
 				return fmt.Errorf("%w (%v)", sarama.ErrProducerFenced, err)

@@ -22,7 +22,7 @@ type EmbeddedOptions struct {
 	DataDir string
 	// SyncWrites fsyncs every produce. Without it a crash of the process keeps every acknowledged
 	// record (it is in the OS page cache), a power loss may not; with it produce throughput
-	// drops to ~1.4-2.8k records/s on this machine (KAFKA_NOTES.md).
+	// drops to ~1.4-2.8k records/s on our development machines (README, Durability).
 	SyncWrites bool
 	// MinSessionTimeout lowers kfake's 6 s floor on group session timeouts so that a dead
 	// consumer's partitions move quickly in tests.

@@ -67,7 +67,7 @@ type Config struct {
 }
 
 // Sarama returns the base Sarama configuration. Sarama v1.61 speaks Kafka 3.6 to both kfake
-// and real Kafka (see KAFKA_NOTES.md: older Saramas broke consumer groups on kfake at >= 2.4).
+// and real Kafka (older Saramas broke consumer groups on kfake at >= 2.4: docs/dependencies.md).
 func (c Config) Sarama() *sarama.Config {
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V3_6_0_0

@@ -12,7 +12,7 @@ import (
 )
 
 // Conn opens clients to one Redis. Every watermill publisher or subscriber gets its own client,
-// because closing them closes the client they were given (KAFKA_NOTES.md).
+// because closing them closes the client they were given (watermill-redisstream's Close does).
 type Conn struct {
 	opts   *goredis.Options
 	Prefix string // namespace of every key, stream and channel

@@ -214,7 +214,7 @@ func TestComposeEnvironmentIsWhatConfigReads(t *testing.T) {
 	known := configEnvVars()
 	for _, v := range []string{"CHORUS_HTTP_ADDR", "CHORUS_DATABASE_URL", "CHORUS_KAFKA_BROKERS", "CHORUS_REDIS_URL", "CHORUS_DATA_DIR"} {
 		if !known[v] {
-			t.Fatalf("Config has no field tagged env:%q (CONTRACT.md names it); the reflection is broken", v)
+			t.Fatalf("Config has no field tagged env:%q (docs/protocol.md and the README name it); the reflection is broken", v)
 		}
 	}
 	for name, s := range chorusServices(t, f) {

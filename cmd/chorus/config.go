@@ -14,8 +14,8 @@ import (
 	"github.com/chorus-chat/chorus/adapters/ops"
 )
 
-// Config is the process's configuration, read from the environment (CONTRACT.md names the first
-// five; the rest extend it).
+// Config is the process's configuration, read from the environment (the README lists every
+// variable; the first five are the ones every deployment sets).
 type Config struct {
 	HTTPAddr    string `env:"CHORUS_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
 	DatabaseURL string `env:"CHORUS_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/chorus?sslmode=disable"`

@@ -1,6 +1,6 @@
 package main_test
 
-// Client helpers for the end-to-end tests, written against CONTRACT.md only: JSON over HTTP with
+// Client helpers for the end-to-end tests, written against docs/protocol.md only: JSON over HTTP with
 // a bearer token, and a WebSocket client that reads frames into an inbox.
 
 import (

@@ -36,7 +36,7 @@ var chorusBin string
 
 const (
 	readyTimeout = 30 * time.Second // a process must answer /readyz 200 within this
-	stopGrace    = 10 * time.Second // SIGTERM drains and stops within this (CONTRACT.md)
+	stopGrace    = 10 * time.Second // SIGTERM drains and stops within this (README: SIGTERM drains and stops)
 	redisURL     = "redis://127.0.0.1:6379"
 )
 

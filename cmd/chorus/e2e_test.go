@@ -1,7 +1,7 @@
 package main_test
 
 // End-to-end tests: the chorus binary runs as separate OS processes (see e2e_harness_test.go)
-// and the tests talk to it as clients would, through the public contract (CONTRACT.md).
+// and the tests talk to it as clients would, through the public contract (docs/protocol.md).
 //
 //	go test -count=1 -run 'E2E' ./cmd/chorus/ -v
 

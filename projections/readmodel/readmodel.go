@@ -18,7 +18,7 @@ var (
 	ErrNotCaughtUp = errors.New("not_caught_up: the read model has not reached that position yet")
 )
 
-// HistoryQuery selects a page of a room's history (see CONTRACT.md, GET /rooms/{id}/messages):
+// HistoryQuery selects a page of a room's history (docs/protocol.md, GET /rooms/{id}/messages):
 // with After the first Limit messages after AfterSeq (after_seq=0 pages forward from the very
 // start); with BeforeSeq > 0 the last Limit before it; otherwise the latest Limit. Results are
 // always oldest first.
