@@ -109,6 +109,16 @@ func (w *Waiter) Advance(topic string, part int32, next int64) {
 	w.wakeLocked()
 }
 
+// AdvanceAll is Advance for every partition of a batch just applied.
+func (w *Waiter) AdvanceAll(applied map[Partition]int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for p, next := range applied {
+		w.advanceLocked(p, next)
+	}
+	w.wakeLocked()
+}
+
 func (w *Waiter) advanceLocked(p Partition, next int64) {
 	if next > w.known[p] {
 		w.known[p] = next

@@ -18,8 +18,8 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	// committed wakes the relay after a batch that queued notifications was committed.
-	committed chan struct{}
-	wait      *checkpoint.Waiter // the projection's progress, for ?position= (WaitFor)
+	committed          chan struct{}
+	*checkpoint.Waiter // the projection's progress, for ?position= (WaitFor)
 }
 
 // NewStore returns a Store over pool, whose database must be migrated (postgres.Open does so),
@@ -27,7 +27,7 @@ type Store struct {
 // there ever shows here).
 func NewStore(pool *pgxpool.Pool, topics ...string) *Store {
 	s := &Store{pool: pool, committed: make(chan struct{}, 1)}
-	s.wait = checkpoint.NewWaiter(s.Checkpoints, ErrNotCaughtUp, topics...)
+	s.Waiter = checkpoint.NewWaiter(s.Checkpoints, ErrNotCaughtUp, topics...)
 	return s
 }
 
@@ -51,7 +51,7 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 	if applied == nil {
 		return nil
 	}
-	s.advance(applied)
+	s.AdvanceAll(applied)
 	if notifies {
 		select {
 		case s.committed <- struct{}{}:

@@ -53,7 +53,7 @@ func (s *Store) applyBatch(ctx context.Context, schema, projection string, recs 
 		return fmt.Errorf("apply batch: %w", err)
 	}
 	if applied != nil && projection == Projection && schema == "" {
-		s.advance(applied)
+		s.AdvanceAll(applied)
 	}
 	return nil
 }

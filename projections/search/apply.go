@@ -27,7 +27,7 @@ import (
 func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 	applied, err := s.applyBatch(ctx, "", Projection, recs)
 	if applied != nil {
-		s.advance(applied)
+		s.AdvanceAll(applied)
 	}
 	return err
 }

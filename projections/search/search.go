@@ -54,7 +54,9 @@ type partition = checkpoint.Partition
 // reader wait until it includes a given log position.
 type Store struct {
 	pool *pgxpool.Pool
-	wait *checkpoint.Waiter // the index's progress, for ?position= (WaitFor)
+	// The index's own progress, for ?position= (WaitFor): not the read model's, they are separate
+	// consumer groups and either may be ahead.
+	*checkpoint.Waiter
 }
 
 // NewStore returns a Store over pool, whose database must be migrated (postgres.Open does so).
@@ -62,6 +64,6 @@ type Store struct {
 // has nothing to do with the index, which therefore already includes it.
 func NewStore(pool *pgxpool.Pool, topics ...string) *Store {
 	s := &Store{pool: pool}
-	s.wait = checkpoint.NewWaiter(s.Checkpoints, ErrNotCaughtUp, topics...)
+	s.Waiter = checkpoint.NewWaiter(s.Checkpoints, ErrNotCaughtUp, topics...)
 	return s
 }
