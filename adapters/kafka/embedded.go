@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strconv"
@@ -43,7 +44,8 @@ func StartEmbedded(o EmbeddedOptions) (*EmbeddedBroker, error) {
 		kfake.NumBrokers(1),
 		kfake.Ports(port),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			return net.Listen(network, net.JoinHostPort(host, portStr))
+			// kfake's listen hook has no context; the listener lives as long as the broker.
+			return new(net.ListenConfig).Listen(context.Background(), network, net.JoinHostPort(host, portStr))
 		}),
 		kfake.DataDir(o.DataDir),
 		kfake.ClusterID("chorus-embedded"),

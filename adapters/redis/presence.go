@@ -229,11 +229,11 @@ func (p *Presence) Online(ctx context.Context, users []uuid.UUID) (map[uuid.UUID
 	if len(users) == 0 {
 		return out, nil
 	}
-	min := "(" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+	lowest := "(" + strconv.FormatInt(time.Now().UnixMilli(), 10)
 	pipe := p.cl.Pipeline()
 	counts := make([]*goredis.IntCmd, len(users))
 	for i, u := range users {
-		counts[i] = pipe.ZCount(ctx, p.conn.Key("presence", "conns", u.String()), min, "+inf")
+		counts[i] = pipe.ZCount(ctx, p.conn.Key("presence", "conns", u.String()), lowest, "+inf")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
 		return nil, fmt.Errorf("presence lookup: %w", err)

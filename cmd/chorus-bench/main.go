@@ -6,12 +6,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -19,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -42,14 +45,18 @@ type options struct {
 func main() {
 	var o options
 	kong.Parse(&o, kong.Name("chorus-bench"), kong.Description("Benchmark the all-in-one Chorus process."))
-	if err := run(o); err != nil {
+	// Interrupted, the benchmark still stops the server and drops its database (run's defers).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "chorus-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func freePort() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) string {
+	l, err := new(net.ListenConfig).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
 	}
@@ -57,20 +64,20 @@ func freePort() string {
 	return l.Addr().String()
 }
 
-func run(o options) error {
+func run(ctx context.Context, o options) error {
 	dir, err := os.MkdirTemp("", "chorus-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	httpAddr, kafkaAddr := freePort(), freePort()
+	httpAddr, kafkaAddr := freePort(ctx), freePort(ctx)
 	dbName := "chorus_bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
 	dbURL := strings.Replace(o.Database, "/postgres?", "/"+dbName+"?", 1)
 	logf, err := os.Create(filepath.Join(dir, "chorus.log"))
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(o.Binary)
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), o.Binary)
 	cmd.Env = append(os.Environ(),
 		"CHORUS_HTTP_ADDR="+httpAddr, "CHORUS_DATA_DIR="+dir, "CHORUS_DATABASE_URL="+dbURL,
 		"CHORUS_EMBEDDED_KAFKA_ADDR="+kafkaAddr, "CHORUS_BCRYPT_COST=4", "CHORUS_LOG_LEVEL=warn",
@@ -89,7 +96,7 @@ func run(o options) error {
 		dropDatabase(o.Database, dbName)
 	}()
 	base := "http://" + httpAddr
-	if err := waitReady(base, 60*time.Second); err != nil {
+	if err := waitReady(ctx, base, 60*time.Second); err != nil {
 		return err
 	}
 	fmt.Printf("chorus: %s (pprof at %s/debug/pprof/)\n", httpAddr, base)
@@ -100,7 +107,7 @@ func run(o options) error {
 	}
 	fmt.Printf("setup: %d rooms x %d members = %d sockets, all-in-one process (embedded broker, %s, local Postgres)\n", o.Rooms, o.Members, o.Rooms*o.Members, redisUsed)
 
-	clients, err := setup(base, o.Rooms, o.Members)
+	clients, err := setup(ctx, base, o.Rooms, o.Members)
 	if err != nil {
 		return err
 	}
@@ -142,10 +149,14 @@ func cpuModel() string {
 	return "unknown CPU"
 }
 
-func waitReady(base string, d time.Duration) error {
+func waitReady(ctx context.Context, base string, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/readyz")
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -158,11 +169,11 @@ func waitReady(base string, d time.Duration) error {
 }
 
 func dropDatabase(serverURL, name string) {
-	_ = exec.Command("psql", serverURL, "-c", "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)").Run()
+	_ = exec.CommandContext(context.Background(), "psql", serverURL, "-c", "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)").Run()
 }
 
 // api calls the HTTP API and decodes the answer into out.
-func api(method, url, token string, body any, out any) error {
+func api(ctx context.Context, method, url, token string, body any, out any) error {
 	var rd *bytes.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -170,7 +181,10 @@ func api(method, url, token string, body any, out any) error {
 	} else {
 		rd = bytes.NewReader(nil)
 	}
-	req, _ := http.NewRequest(method, url, rd)
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return err
+	}
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -206,14 +220,14 @@ type client struct {
 	errors atomic.Int64
 }
 
-func setup(base string, rooms, members int) ([]*client, error) {
+func setup(ctx context.Context, base string, rooms, members int) ([]*client, error) {
 	api1 := base + "/api/v1"
 	var clients []*client
 	for r := 0; r < rooms; r++ {
 		var roomID string
 		for m := 0; m < members; m++ {
 			name := fmt.Sprintf("b%d_%d_%s", r, m, uuid.NewString()[:6])
-			if err := api("POST", api1+"/auth/register", "", map[string]string{"username": name, "password": "benchmark-pw"}, nil); err != nil {
+			if err := api(ctx, "POST", api1+"/auth/register", "", map[string]string{"username": name, "password": "benchmark-pw"}, nil); err != nil {
 				return nil, err
 			}
 			var login struct {
@@ -222,7 +236,7 @@ func setup(base string, rooms, members int) ([]*client, error) {
 					ID string `json:"id"`
 				} `json:"user"`
 			}
-			if err := api("POST", api1+"/auth/login", "", map[string]string{"username": name, "password": "benchmark-pw"}, &login); err != nil {
+			if err := api(ctx, "POST", api1+"/auth/login", "", map[string]string{"username": name, "password": "benchmark-pw"}, &login); err != nil {
 				return nil, err
 			}
 			if m == 0 {
@@ -232,26 +246,29 @@ func setup(base string, rooms, members int) ([]*client, error) {
 					} `json:"room"`
 					Position string `json:"position"`
 				}
-				if err := api("POST", api1+"/rooms", login.Token, map[string]string{"name": fmt.Sprintf("bench room %d", r)}, &created); err != nil {
+				if err := api(ctx, "POST", api1+"/rooms", login.Token, map[string]string{"name": fmt.Sprintf("bench room %d", r)}, &created); err != nil {
 					return nil, err
 				}
 				roomID = created.Room.ID
 				// the join below must see the room in the read model
-				if err := api("GET", api1+"/rooms/"+roomID+"?position="+created.Position, login.Token, nil, nil); err != nil {
+				if err := api(ctx, "GET", api1+"/rooms/"+roomID+"?position="+created.Position, login.Token, nil, nil); err != nil {
 					return nil, err
 				}
 			} else {
 				var joined struct {
 					Position string `json:"position"`
 				}
-				if err := api("POST", api1+"/rooms/"+roomID+"/join", login.Token, nil, &joined); err != nil {
+				if err := api(ctx, "POST", api1+"/rooms/"+roomID+"/join", login.Token, nil, &joined); err != nil {
 					return nil, err
 				}
-				if err := api("GET", api1+"/rooms/"+roomID+"/members?position="+joined.Position, login.Token, nil, nil); err != nil {
+				if err := api(ctx, "GET", api1+"/rooms/"+roomID+"/members?position="+joined.Position, login.Token, nil, nil); err != nil {
 					return nil, err
 				}
 			}
-			ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(base, "http", "ws", 1)+"/ws?token="+login.Token, nil)
+			ws, resp, err := websocket.DefaultDialer.DialContext(ctx, strings.Replace(base, "http", "ws", 1)+"/ws?token="+login.Token, nil)
+			if resp != nil {
+				resp.Body.Close()
+			}
 			if err != nil {
 				return nil, fmt.Errorf("websocket: %w", err)
 			}

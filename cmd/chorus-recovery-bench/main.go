@@ -92,7 +92,7 @@ func run(ctx context.Context, o options) error {
 	p := kafka.NewCommandProcessor(cfg, noReplies{}, log)
 	best := func(useSnapshot bool) (kafka.RecoveryStats, time.Duration, error) {
 		var last kafka.RecoveryStats
-		var min time.Duration
+		var fastest time.Duration
 		for i := 0; i < o.Runs; i++ {
 			runtime.GC()
 			r, err := p.Recover(ctx, 0, useSnapshot)
@@ -100,12 +100,12 @@ func run(ctx context.Context, o options) error {
 				return r, 0, err
 			}
 			fmt.Printf("  takeover %d: %s (events read from the log %d, from snapshot %v)\n", i+1, r.Took.Round(time.Millisecond), r.TailEvents, r.FromSnapshot)
-			if i == 0 || r.Took < min {
-				min = r.Took
+			if i == 0 || r.Took < fastest {
+				fastest = r.Took
 			}
 			last = r
 		}
-		return last, min, nil
+		return last, fastest, nil
 	}
 	fmt.Println("takeover without a snapshot (rebuild from offset 0):")
 	full, fullBest, err := best(false)

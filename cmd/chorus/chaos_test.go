@@ -216,7 +216,15 @@ func (d *slowDisk) Fsync(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
 // slowNode is a loopback node whose files are not handed to the kernel to read and write
 // itself (FUSE passthrough, which go-fuse's loopback uses when it can): every write comes to
 // slowDisk.
-type slowNode struct{ fusefs.LoopbackNode }
+type slowNode struct{ *fusefs.LoopbackNode }
+
+// WrapChild makes every node below the root a slowNode too (go-fuse calls it for each new inode).
+func (n *slowNode) WrapChild(_ context.Context, ops fusefs.InodeEmbedder) fusefs.InodeEmbedder {
+	if ln, ok := ops.(*fusefs.LoopbackNode); ok {
+		return &slowNode{ln}
+	}
+	return ops
+}
 
 type noPassthrough struct{ *fusefs.LoopbackFile }
 
@@ -245,11 +253,8 @@ func mountSlowDisk(t *testing.T, backing, at string) *slowDisk {
 	if err := syscall.Stat(backing, &st); err != nil {
 		t.Fatal(err)
 	}
-	root := &fusefs.LoopbackRoot{Path: backing, Dev: uint64(st.Dev)}
-	root.NewNode = func(r *fusefs.LoopbackRoot, _ *fusefs.Inode, _ string, _ *syscall.Stat_t) fusefs.InodeEmbedder {
-		return &slowNode{fusefs.LoopbackNode{RootData: r}}
-	}
-	root.RootNode = root.NewNode(root, nil, "", &st)
+	root := &fusefs.LoopbackRoot{Path: backing, Dev: st.Dev}
+	root.RootNode = &slowNode{&fusefs.LoopbackNode{RootData: root}}
 	d := &slowDisk{RawFileSystem: fusefs.NewNodeFS(root.RootNode, &fusefs.Options{})}
 	srv, err := fuse.NewServer(d, at, &fuse.MountOptions{DirectMount: true, FsName: "chorus-slow-disk", Name: "chorusslow"})
 	if err != nil {
@@ -586,7 +591,7 @@ func outage(r *rand.Rand, long bool) time.Duration {
 	return 6 * time.Second
 }
 
-func killAndRestart(t *testing.T, c *chaosCluster, p *proc, down time.Duration) {
+func killAndRestart(t *testing.T, p *proc, down time.Duration) {
 	t.Helper()
 	p.kill9()
 	time.Sleep(down)
@@ -597,16 +602,16 @@ func killAndRestart(t *testing.T, c *chaosCluster, p *proc, down time.Duration) 
 
 var chaosFaults = []chaosFault{
 	{"kill -9 broker", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
-		killAndRestart(t, c, c.broker, time.Duration(1000+r.IntN(2000))*time.Millisecond)
+		killAndRestart(t, c.broker, time.Duration(1000+r.IntN(2000))*time.Millisecond)
 	}},
 	{"kill -9 command processor", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
-		killAndRestart(t, c, c.cmd[r.IntN(2)], time.Second)
+		killAndRestart(t, c.cmd[r.IntN(2)], time.Second)
 	}},
 	{"kill -9 projectors", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
-		killAndRestart(t, c, c.proj, time.Second)
+		killAndRestart(t, c.proj, time.Second)
 	}},
 	{"kill -9 gateway", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
-		killAndRestart(t, c, c.gw[r.IntN(2)], time.Second)
+		killAndRestart(t, c.gw[r.IntN(2)], time.Second)
 	}},
 	{"Postgres down", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
 		c.pg.setDown(true)
@@ -624,7 +629,7 @@ var chaosFaults = []chaosFault{
 		time.Sleep(d - d/2)
 	}},
 	{"Redis restarted", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
-		killAndRestart(t, c, c.redis, 500*time.Millisecond)
+		killAndRestart(t, c.redis, 500*time.Millisecond)
 	}},
 	{"broker's disk full", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
 		fill := filepath.Join(c.brokerDisk, "fill")
@@ -712,10 +717,10 @@ func TestChaosAllInOne(t *testing.T) {
 	skipShort(t)
 	runChaos(t, startChaosAllInOne(t), []chaosFault{
 		{"kill -9 all-in-one", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
-			killAndRestart(t, c, c.all, 500*time.Millisecond)
+			killAndRestart(t, c.all, 500*time.Millisecond)
 		}},
 		{"kill -9 all-in-one", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
-			killAndRestart(t, c, c.all, 500*time.Millisecond)
+			killAndRestart(t, c.all, 500*time.Millisecond)
 		}},
 		{"Postgres down", chaosFaults[slices.IndexFunc(chaosFaults, func(f chaosFault) bool { return f.name == "Postgres down" })].inject},
 	})

@@ -457,13 +457,13 @@ func messagePush(id string) func(wsFrame) bool {
 }
 
 // closeError is how the socket ended, once it has.
-func (c *wsClient) closeError(timeout time.Duration) (error, bool) {
+func (c *wsClient) closeError(timeout time.Duration) (bool, error) {
 	select {
 	case <-c.done:
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.readErr, true
+		return true, c.readErr
 	case <-time.After(timeout):
-		return nil, false
+		return false, nil
 	}
 }

@@ -141,13 +141,13 @@ func TestE2EPrivateEmailsAndRoomPaging(t *testing.T) {
 				}
 				res, err := doJSONTo(g1, bob.token, "POST", "/api/v1/rooms", map[string]any{"name": fmt.Sprintf("r%s %03d", sfx, i)}, &out)
 				if err != nil || res.Status != http.StatusCreated {
-					errs <- fmt.Errorf("create room %d: %v %v", i, res, err)
+					errs <- fmt.Errorf("create room %d: %v %w", i, res, err)
 					continue
 				}
 				rooms[i] = out.Room.ID
 				// Wait until the read model has it, through the room itself.
 				if res, err := doJSONTo(g2, bob.token, "GET", "/api/v1/rooms/"+out.Room.ID+"?position="+url.QueryEscape(out.Position), nil, nil); err != nil || res.Status != http.StatusOK {
-					errs <- fmt.Errorf("read room %d back: %v %v", i, res, err)
+					errs <- fmt.Errorf("read room %d back: %v %w", i, res, err)
 				}
 			}
 		})

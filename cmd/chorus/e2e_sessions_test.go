@@ -53,7 +53,7 @@ func loginUntil(t *testing.T, base, username string) (string, time.Time) {
 // expectSessionEnded waits for ws to be closed with closeSessionEnded and reason.
 func expectSessionEnded(t *testing.T, ws *wsClient, reason string, within time.Duration) {
 	t.Helper()
-	err, done := ws.closeError(within)
+	done, err := ws.closeError(within)
 	if !done {
 		t.Fatalf("%s: still open after %v, want close %d %q", ws.name, within, closeSessionEnded, reason)
 	}

@@ -322,7 +322,7 @@ func testBadInput(t *testing.T, c *cluster, sfx string) {
 		if f.Code != "frame_too_large" {
 			t.Fatalf("70 KiB frame answered %s, want frame_too_large", f.raw)
 		}
-		cerr, closed := ws.closeError(5 * time.Second)
+		closed, cerr := ws.closeError(5 * time.Second)
 		if !closed {
 			t.Fatal("socket still open 5 s after an oversized frame")
 		}
@@ -363,7 +363,7 @@ func testGatewaySIGTERM(t *testing.T, c *cluster, sfx string) {
 		t.Fatalf("gateway 2 exited with %v after SIGTERM, want exit code 0", st)
 	}
 	t.Logf("gateway 2 stopped %v after SIGTERM", took.Round(time.Millisecond))
-	cerr, closed := ws.closeError(time.Second)
+	closed, cerr := ws.closeError(time.Second)
 	if !closed {
 		t.Fatal("a socket of the stopped gateway is still open")
 	}

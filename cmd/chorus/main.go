@@ -41,7 +41,6 @@ func main() {
 	}
 	log := newLogger(cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	switch kctx.Command() {
 	case "broker":
 		err = runBroker(ctx, cfg, c.Broker.Addr, log)
@@ -52,6 +51,7 @@ func main() {
 			err = runServer(ctx, cfg, roles, log)
 		}
 	}
+	stop()
 	if err != nil {
 		log.Error("chorus stopped", "err", err)
 		os.Exit(1)
