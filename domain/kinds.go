@@ -52,7 +52,7 @@ type Kind struct {
 var kinds = []Kind{
 	{Name: AggregateRoom, Stream: StreamChat, SnapshotTag: 1,
 		New:       func(id uuid.UUID) Aggregate { return NewRoom(id) },
-		Snapshots: Snapshots{Take: takeRoom, Restore: restoreRoom},
+		Snapshots: fieldSnapshots(AggregateRoom, func(s *AggregateSnapshot) **RoomSnapshot { return &s.Room }, (*Room).Snapshot, RestoreRoom),
 		Commands: []Codec[CommandData]{command[CreateRoom](), command[UpdateRoom](), command[DeleteRoom](),
 			command[JoinRoom](), command[LeaveRoom](), command[SetRole](), command[KickMember](), command[BanMember](),
 			command[UnbanMember](), command[InviteUser](), command[SendMessage](), command[EditMessage](),
@@ -63,12 +63,12 @@ var kinds = []Kind{
 			event[MessageUpdated](), event[MessageDeleted](), event[ReadMarkerUpdated]()}},
 	{Name: AggregateUser, Stream: StreamUsers, SnapshotTag: 2,
 		New:       func(id uuid.UUID) Aggregate { return &User{id: id} },
-		Snapshots: Snapshots{Take: takeUser, Restore: restoreUser},
+		Snapshots: fieldSnapshots(AggregateUser, func(s *AggregateSnapshot) **UserSnapshot { return &s.User }, (*User).Snapshot, RestoreUser),
 		Commands:  []Codec[CommandData]{command[RegisterUser](), command[UpdateProfile]()},
 		Events:    []Codec[EventData]{event[UserRegistered](), event[UserProfileUpdated]()}},
 	{Name: AggregateSystem, Stream: StreamSystem, SnapshotTag: 3,
 		New:       func(id uuid.UUID) Aggregate { return NewSystem(id) },
-		Snapshots: Snapshots{Take: takeSystem, Restore: restoreSystem},
+		Snapshots: fieldSnapshots(AggregateSystem, func(s *AggregateSnapshot) **SystemSnapshot { return &s.System }, (*System).Snapshot, RestoreSystem),
 		Commands:  []Codec[CommandData]{command[PublishSystemEvent]()},
 		Events:    []Codec[EventData]{event[SystemEventPublished]()}},
 }

@@ -257,54 +257,29 @@ func RestoreSystem(s SystemSnapshot) *System {
 	return &System{id: s.ID, version: s.Version, published: s.Published}
 }
 
-// The Snapshots of the kinds with forms of their own.
-
-func takeRoom(a Aggregate) (AggregateSnapshot, bool, error) {
-	r, ok := a.(*Room)
-	if !ok {
-		return AggregateSnapshot{}, false, nil
+// fieldSnapshots is the Snapshots of a kind whose state S has a field of its own in
+// AggregateSnapshot (field points at it): take copies an aggregate's state, restore is the
+// aggregate of a state.
+func fieldSnapshots[A Aggregate, S any](kind string, field func(*AggregateSnapshot) **S, take func(A) S, restore func(S) A) Snapshots {
+	return Snapshots{
+		Take: func(a Aggregate) (AggregateSnapshot, bool, error) {
+			v, ok := a.(A)
+			if !ok {
+				return AggregateSnapshot{}, false, nil
+			}
+			st := take(v)
+			s := AggregateSnapshot{Type: kind}
+			*field(&s) = &st
+			return s, true, nil
+		},
+		Restore: func(s AggregateSnapshot) (Aggregate, error) {
+			st := *field(&s)
+			if st == nil {
+				return nil, withoutState(s)
+			}
+			return restore(*st), nil
+		},
 	}
-	s := r.Snapshot()
-	return AggregateSnapshot{Type: AggregateRoom, Room: &s}, true, nil
-}
-
-func restoreRoom(s AggregateSnapshot) (Aggregate, error) {
-	if s.Room == nil {
-		return nil, withoutState(s)
-	}
-	return RestoreRoom(*s.Room), nil
-}
-
-func takeUser(a Aggregate) (AggregateSnapshot, bool, error) {
-	u, ok := a.(*User)
-	if !ok {
-		return AggregateSnapshot{}, false, nil
-	}
-	s := u.Snapshot()
-	return AggregateSnapshot{Type: AggregateUser, User: &s}, true, nil
-}
-
-func restoreUser(s AggregateSnapshot) (Aggregate, error) {
-	if s.User == nil {
-		return nil, withoutState(s)
-	}
-	return RestoreUser(*s.User), nil
-}
-
-func takeSystem(a Aggregate) (AggregateSnapshot, bool, error) {
-	sys, ok := a.(*System)
-	if !ok {
-		return AggregateSnapshot{}, false, nil
-	}
-	s := sys.Snapshot()
-	return AggregateSnapshot{Type: AggregateSystem, System: &s}, true, nil
-}
-
-func restoreSystem(s AggregateSnapshot) (Aggregate, error) {
-	if s.System == nil {
-		return nil, withoutState(s)
-	}
-	return RestoreSystem(*s.System), nil
 }
 
 // SnapshotAggregate snapshots any aggregate NewAggregate makes.
