@@ -36,7 +36,7 @@ type Kind struct {
 	Name string
 	// Stream is the log its events are appended to.
 	Stream string
-	// SnapshotTag marks its entries in the binary partition snapshot (commands/snapshot.go).
+	// SnapshotTag marks its entries in the binary partition snapshot (commands/snapshot_entry.go).
 	// Snapshots outlive releases: a tag is never changed nor given to another kind.
 	SnapshotTag byte
 	// New is the aggregate before its first event.

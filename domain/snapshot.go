@@ -30,7 +30,7 @@ type AggregateSnapshot struct {
 	User   *UserSnapshot   `json:"user,omitempty"`
 	System *SystemSnapshot `json:"system,omitempty"`
 	// State holds the state of any other kind (stateSnapshots): the three above have forms of
-	// their own, the fast binary ones of commands/snapshot.go; a kind added since needs no
+	// their own, the fast binary ones of commands/snapshot_entry.go; a kind added since needs no
 	// snapshot code outside its own file until its numbers call for a faster form.
 	State *StateSnapshot `json:"state,omitempty"`
 }
