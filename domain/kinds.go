@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/google/uuid"
@@ -152,9 +153,10 @@ func indexKinds(ks []Kind) kindIndex {
 }
 
 // Kinds lists the kinds of aggregate, in the table's order.
-func Kinds() []Kind { return kinds }
+func Kinds() []Kind { return slices.Clone(kinds) }
 
 // KindOf is the kind named aggregateType; an error wrapping ErrUnknownKind if there is none.
+// The kind is the table's own row: read it, never change it.
 func KindOf(aggregateType string) (*Kind, error) {
 	if k := index.byName[aggregateType]; k != nil {
 		return k, nil

@@ -58,10 +58,10 @@ func (s AggregateSnapshot) AggregateID() (uuid.UUID, bool) {
 
 // Snapshots is how a kind's state is written down and read back (a row of the kind table).
 type Snapshots struct {
-	// Take writes a down; ok is false when a is not of the kind.
+	// Take writes aggregate a down; ok is false when a is not of the kind.
 	Take func(a Aggregate) (s AggregateSnapshot, ok bool, err error)
-	// Restore is the aggregate s was taken of; s is of the kind, and is an error if it holds
-	// no state of it.
+	// Restore is the aggregate s was taken of. s is of the kind; one that holds no state of it
+	// is an error.
 	Restore func(s AggregateSnapshot) (Aggregate, error)
 }
 
