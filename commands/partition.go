@@ -35,10 +35,10 @@ func NewPartitionState() *PartitionState {
 // Aggregates is the number of aggregates held.
 func (s *PartitionState) Aggregates() int { return len(s.aggs) }
 
-func (s *PartitionState) entry(aggType string, id uuid.UUID) *aggregateEntry {
+func (s *PartitionState) entry(kind *domain.Kind, id uuid.UUID) *aggregateEntry {
 	e, ok := s.aggs[id]
 	if !ok {
-		e = &aggregateEntry{agg: domain.NewAggregate(aggType, id), recent: map[uuid.UUID]*Reply{}}
+		e = &aggregateEntry{agg: kind.New(id), recent: map[uuid.UUID]*Reply{}}
 		s.aggs[id] = e
 	}
 	return e
@@ -74,9 +74,14 @@ func (e *aggregateEntry) remember(r *Reply) {
 }
 
 // Replay applies an event read back from the log, rebuilding the aggregate and the reply of the
-// command that produced it.
-func (s *PartitionState) Replay(ev domain.Event, pos domain.Position) {
-	e := s.entry(ev.AggregateType, ev.AggregateID)
+// command that produced it. An event of an aggregate type no kind names (domain.ErrUnknownKind)
+// is an error: the partition cannot be rebuilt by this build, and must not take it for a room.
+func (s *PartitionState) Replay(ev domain.Event, pos domain.Position) error {
+	kind, err := domain.KindOf(ev.AggregateType)
+	if err != nil {
+		return err
+	}
+	e := s.entry(kind, ev.AggregateID)
 	e.agg.Apply(ev)
 	r, ok := e.recent[ev.CommandID]
 	if !ok {
@@ -85,6 +90,7 @@ func (s *PartitionState) Replay(ev domain.Event, pos domain.Position) {
 	}
 	r.Events = append(r.Events, ev)
 	r.Position = pos.String()
+	return nil
 }
 
 // Decision is the outcome of one live command.
@@ -103,14 +109,22 @@ type Decision struct {
 // discarded and rebuilt from the log. The reply's Position is set by the caller once the events
 // have offsets (SetPosition).
 func (s *PartitionState) Decide(cmd domain.Command, now time.Time) Decision {
-	if want := domain.AggregateTypeOf(cmd.Payload); cmd.AggregateType != want {
+	want := domain.AggregateTypeOf(cmd.Payload)
+	if want == "" {
+		// A payload no kind owns (a record decodes only with a known type; a Command built in
+		// Go may carry anything): no aggregate decides it.
+		return Decision{Reply: &Reply{CommandID: cmd.ID, Code: domain.CodeValidationFailed,
+			Message: fmt.Sprintf("%v %q", domain.ErrUnknownCommand, cmd.Type)}}
+	}
+	if cmd.AggregateType != want {
 		// The aggregate is found by id alone, so a record whose aggregate_type disagrees with
 		// its payload would be decided by that aggregate and write events under the wrong
 		// type (FuzzDecideCommand). The gateway never sends one.
 		return Decision{Reply: &Reply{CommandID: cmd.ID, Code: domain.CodeValidationFailed,
 			Message: fmt.Sprintf("a %s command is for a %s aggregate, not %q", cmd.Type, want, cmd.AggregateType)}}
 	}
-	e := s.entry(cmd.AggregateType, cmd.AggregateID)
+	kind, _ := domain.KindOf(want) // the kind of a payload's type is known
+	e := s.entry(kind, cmd.AggregateID)
 	if r, ok := e.recent[cmd.ID]; ok {
 		return Decision{Reply: r, Duplicate: true}
 	}

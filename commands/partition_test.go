@@ -1,6 +1,7 @@
 package commands_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -51,7 +52,9 @@ func TestReplayRebuildsStateAndReplies(t *testing.T) {
 
 	rebuilt := commands.NewPartitionState()
 	for i, ev := range log {
-		rebuilt.Replay(ev, domain.Position{Topic: "chat-events", Partition: 0, Offset: int64(i)})
+		if err := rebuilt.Replay(ev, domain.Position{Topic: "chat-events", Partition: 0, Offset: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	d := rebuilt.Decide(send(room, owner, sendID, "one"), now)
 	if !d.Duplicate || d.Reply.Position != "chat-events:0:2" || len(d.Reply.Events) != 1 {
@@ -115,3 +118,38 @@ func TestSendRetriedPastTheWindowIsAnsweredWithTheFirstMessage(t *testing.T) {
 		t.Fatalf("position %q, want the room's newest known %q (at or after the first message)", again.Reply.Position, lastPos)
 	}
 }
+
+// A command of no kind is rejected as validation_failed, and leaves no aggregate behind; an
+// event of no kind cannot be replayed. Neither is ever taken for a room.
+func TestUnknownKindsAreErrors(t *testing.T) {
+	s := commands.NewPartitionState()
+	agg, user := uuid.New(), uuid.New()
+	for name, cmd := range map[string]domain.Command{
+		"unknown payload": domain.NewCommand(uuid.New(), agg, user, "u", now, explode{}),
+		"no payload":      {ID: uuid.New(), Type: domain.CmdSendMessage, AggregateType: domain.AggregateRoom, AggregateID: agg, ActorID: user},
+		"unknown kind": func() domain.Command {
+			c := send(agg, user, uuid.New(), "hi")
+			c.AggregateType = "guild"
+			return c
+		}(),
+	} {
+		d := s.Decide(cmd, now)
+		if d.Reply.Accepted || d.Reply.Code != domain.CodeValidationFailed || d.Reply.Message == "" || len(d.Events) != 0 {
+			t.Errorf("%s: %+v", name, d.Reply)
+		}
+	}
+	if s.Aggregates() != 0 {
+		t.Errorf("rejected commands left %d aggregates", s.Aggregates())
+	}
+	create := domain.NewCommand(uuid.New(), agg, user, "u", now, domain.CreateRoom{Name: "r"})
+	d := s.Decide(create, now)
+	ev := d.Events[0]
+	ev.AggregateType = "guild"
+	if err := commands.NewPartitionState().Replay(ev, domain.Position{Topic: "chat-events"}); !errors.Is(err, domain.ErrUnknownKind) {
+		t.Errorf("replaying an event of a guild: %v", err)
+	}
+}
+
+type explode struct{}
+
+func (explode) CommandType() string { return "explode_room" }

@@ -21,8 +21,8 @@ func canonicalSegment(t *testing.T, s *PartitionState) []byte {
 	}
 	byID := func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
 	slices.SortFunc(snap.Entries, func(a, b EntrySnapshot) int {
-		ia, _ := entryID(a.Aggregate)
-		ib, _ := entryID(b.Aggregate)
+		ia, _ := a.Aggregate.AggregateID()
+		ib, _ := b.Aggregate.AggregateID()
 		return byID(ia, ib)
 	})
 	for _, e := range snap.Entries {
@@ -68,6 +68,14 @@ func FuzzSnapshotSegment(f *testing.F) {
 	}
 	// Hostile: counts far beyond the bytes, a huge varint, another format, no magic.
 	head := append(snapshotMagic[:], SnapshotFormat)
+	tag := func(aggregateType string) byte {
+		k, err := domain.KindOf(aggregateType)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return k.SnapshotTag
+	}
+	kindRoom, kindSystem := tag(domain.AggregateRoom), tag(domain.AggregateSystem)
 	f.Add(binary.AppendUvarint(append([]byte(nil), head...), 1<<62))
 	f.Add(append(append([]byte(nil), head...), 1, kindRoom, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01))
 	f.Add(append(append([]byte(nil), head...), 1, kindSystem))

@@ -1,10 +1,6 @@
 package domain
 
-import (
-	"time"
-
-	"github.com/google/uuid"
-)
+import "time"
 
 // Aggregate is a consistency boundary: it decides commands against its state and folds its
 // own events into that state. Decide never mutates; Apply never fails.
@@ -12,17 +8,6 @@ type Aggregate interface {
 	Decide(cmd Command, now time.Time) ([]Event, error)
 	Apply(e Event)
 	Version() int64
-}
-
-// NewAggregate returns the empty aggregate of a type, before its first event.
-func NewAggregate(aggregateType string, id uuid.UUID) Aggregate {
-	if aggregateType == AggregateUser {
-		return &User{id: id}
-	}
-	if aggregateType == AggregateSystem {
-		return NewSystem(id)
-	}
-	return NewRoom(id)
 }
 
 // eventsOf builds the envelopes of the events one command produces, numbering versions on

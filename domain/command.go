@@ -2,7 +2,6 @@ package domain
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -158,18 +157,6 @@ func (EditMessage) CommandType() string   { return CmdEditMessage }
 func (DeleteMessage) CommandType() string { return CmdDeleteMessage }
 func (MarkRead) CommandType() string      { return CmdMarkRead }
 
-// AggregateTypeOf is the type of the aggregate a command payload addresses.
-func AggregateTypeOf(p CommandData) string {
-	switch p.(type) {
-	case RegisterUser, UpdateProfile:
-		return AggregateUser
-	case PublishSystemEvent:
-		return AggregateSystem
-	default:
-		return AggregateRoom
-	}
-}
-
 // NewCommand fills in the envelope of a command from its payload.
 func NewCommand(id uuid.UUID, aggregateID uuid.UUID, actorID uuid.UUID, actorName string, issuedAt time.Time, p CommandData) Command {
 	return Command{
@@ -189,53 +176,8 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*c = Command(raw.envelope)
+	// The kind table (kinds.go) knows every payload type by its command type.
 	var err error
-	switch raw.Type {
-	case CmdRegisterUser:
-		c.Payload, err = decodeAs[RegisterUser](raw.Payload)
-	case CmdUpdateProfile:
-		c.Payload, err = decodeAs[UpdateProfile](raw.Payload)
-	case CmdCreateRoom:
-		c.Payload, err = decodeAs[CreateRoom](raw.Payload)
-	case CmdUpdateRoom:
-		c.Payload, err = decodeAs[UpdateRoom](raw.Payload)
-	case CmdDeleteRoom:
-		c.Payload, err = decodeAs[DeleteRoom](raw.Payload)
-	case CmdJoinRoom:
-		c.Payload, err = decodeAs[JoinRoom](raw.Payload)
-	case CmdLeaveRoom:
-		c.Payload, err = decodeAs[LeaveRoom](raw.Payload)
-	case CmdSetRole:
-		c.Payload, err = decodeAs[SetRole](raw.Payload)
-	case CmdKickMember:
-		c.Payload, err = decodeAs[KickMember](raw.Payload)
-	case CmdBanMember:
-		c.Payload, err = decodeAs[BanMember](raw.Payload)
-	case CmdUnbanMember:
-		c.Payload, err = decodeAs[UnbanMember](raw.Payload)
-	case CmdInviteUser:
-		c.Payload, err = decodeAs[InviteUser](raw.Payload)
-	case CmdSendMessage:
-		c.Payload, err = decodeAs[SendMessage](raw.Payload)
-	case CmdEditMessage:
-		c.Payload, err = decodeAs[EditMessage](raw.Payload)
-	case CmdDeleteMessage:
-		c.Payload, err = decodeAs[DeleteMessage](raw.Payload)
-	case CmdMarkRead:
-		c.Payload, err = decodeAs[MarkRead](raw.Payload)
-	case CmdPublishSystemEvent:
-		c.Payload, err = decodeAs[PublishSystemEvent](raw.Payload)
-	default:
-		return fmt.Errorf("unknown command type %q", raw.Type)
-	}
+	c.Payload, err = decodeCommand(raw.Type, raw.Payload)
 	return err
-}
-
-func decodeAs[T CommandData](raw json.RawMessage) (CommandData, error) {
-	var v T
-	if len(raw) == 0 || string(raw) == "null" {
-		return v, nil
-	}
-	err := json.Unmarshal(raw, &v)
-	return v, err
 }

@@ -3,7 +3,6 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -248,38 +247,6 @@ func (ReadMarkerUpdated) EventType() string  { return TypeReadMarkerUpdated }
 func (UserRegistered) EventType() string     { return TypeUserRegistered }
 func (UserProfileUpdated) EventType() string { return TypeUserProfileUpdated }
 
-var eventFactories = map[string]func() EventData{
-	TypeRoomCreated:        func() EventData { return &RoomCreated{} },
-	TypeRoomUpdated:        func() EventData { return &RoomUpdated{} },
-	TypeRoomDeleted:        func() EventData { return &RoomDeleted{} },
-	TypeUserJoinedRoom:     func() EventData { return &UserJoinedRoom{} },
-	TypeUserLeftRoom:       func() EventData { return &UserLeftRoom{} },
-	TypeMemberRoleChanged:  func() EventData { return &MemberRoleChanged{} },
-	TypeMemberKicked:       func() EventData { return &MemberKicked{} },
-	TypeUserBanned:         func() EventData { return &UserBanned{} },
-	TypeUserUnbanned:       func() EventData { return &UserUnbanned{} },
-	TypeUserInvited:        func() EventData { return &UserInvited{} },
-	TypeMessageSent:        func() EventData { return &MessageSent{} },
-	TypeMessageUpdated:     func() EventData { return &MessageUpdated{} },
-	TypeMessageDeleted:     func() EventData { return &MessageDeleted{} },
-	TypeReadMarkerUpdated:  func() EventData { return &ReadMarkerUpdated{} },
-	TypeUserRegistered:     func() EventData { return &UserRegistered{} },
-	TypeUserProfileUpdated: func() EventData { return &UserProfileUpdated{} },
-
-	// The system aggregate (system.go).
-	TypeSystemEventPublished: func() EventData { return &SystemEventPublished{} },
-}
-
-// EventTypes lists every event type the domain knows, sorted.
-func EventTypes() []string {
-	out := make([]string, 0, len(eventFactories))
-	for t := range eventFactories {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // UnmarshalJSON decodes an envelope and its data into the data type named by "type".
 // Data is stored as a value (RoomCreated, not *RoomCreated) so type switches see one form.
 func (e *Event) UnmarshalJSON(b []byte) error {
@@ -304,7 +271,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 // the current version, which it returns with it (for decoders of the envelope other than
 // UnmarshalJSON, such as a projector's faster one).
 func DecodeData(eventType string, schemaVersion int, raw json.RawMessage) (EventData, int, error) {
-	newData, ok := eventFactories[eventType]
+	codec, ok := index.events[eventType]
 	if !ok {
 		return nil, 0, fmt.Errorf("unknown event type %q", eventType)
 	}
@@ -317,48 +284,9 @@ func DecodeData(eventType string, schemaVersion int, raw json.RawMessage) (Event
 		}
 		raw, schemaVersion = up, current
 	}
-	ptr := newData()
-	if err := json.Unmarshal(raw, ptr); err != nil {
+	data, err := codec.Decode(raw)
+	if err != nil {
 		return nil, 0, fmt.Errorf("decode %s data: %w", eventType, err)
-	}
-	var data EventData
-	switch d := ptr.(type) {
-	case *RoomCreated:
-		data = *d
-	case *RoomUpdated:
-		data = *d
-	case *RoomDeleted:
-		data = *d
-	case *UserJoinedRoom:
-		data = *d
-	case *UserLeftRoom:
-		data = *d
-	case *MemberRoleChanged:
-		data = *d
-	case *MemberKicked:
-		data = *d
-	case *UserBanned:
-		data = *d
-	case *UserUnbanned:
-		data = *d
-	case *UserInvited:
-		data = *d
-	case *MessageSent:
-		data = *d
-	case *MessageUpdated:
-		data = *d
-	case *MessageDeleted:
-		data = *d
-	case *ReadMarkerUpdated:
-		data = *d
-	case *UserRegistered:
-		data = *d
-	case *UserProfileUpdated:
-		data = *d
-	case *SystemEventPublished:
-		data = *d
-	default:
-		return nil, 0, fmt.Errorf("event type %q has no value form", eventType)
 	}
 	return data, schemaVersion, nil
 }

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -21,12 +22,79 @@ import (
 // SnapshotFormat is the version of the aggregate snapshot form written today.
 const SnapshotFormat = 1
 
-// AggregateSnapshot is the snapshot of any aggregate: Type says which of the three is set.
+// AggregateSnapshot is the snapshot of any aggregate: Type says which kind, and which one of
+// the others is set.
 type AggregateSnapshot struct {
 	Type   string          `json:"type"`
 	Room   *RoomSnapshot   `json:"room,omitempty"`
 	User   *UserSnapshot   `json:"user,omitempty"`
 	System *SystemSnapshot `json:"system,omitempty"`
+	// State holds the state of any other kind (stateSnapshots): the three above have forms of
+	// their own, the fast binary ones of commands/snapshot_entry.go; a kind added since needs no
+	// snapshot code outside its own file until its numbers call for a faster form.
+	State *StateSnapshot `json:"state,omitempty"`
+}
+
+// StateSnapshot is an aggregate's id and its state as the JSON of its own snapshot struct.
+type StateSnapshot struct {
+	ID   uuid.UUID       `json:"id"`
+	JSON json.RawMessage `json:"json"`
+}
+
+// AggregateID is the id of the aggregate the snapshot holds, false if it holds none.
+func (s AggregateSnapshot) AggregateID() (uuid.UUID, bool) {
+	switch {
+	case s.Room != nil:
+		return s.Room.ID, true
+	case s.User != nil:
+		return s.User.ID, true
+	case s.System != nil:
+		return s.System.ID, true
+	case s.State != nil:
+		return s.State.ID, true
+	}
+	return uuid.Nil, false
+}
+
+// Snapshots is how a kind's state is written down and read back (a row of the kind table).
+type Snapshots struct {
+	// Take writes aggregate a down; ok is false when a is not of the kind.
+	Take func(a Aggregate) (s AggregateSnapshot, ok bool, err error)
+	// Restore is the aggregate s was taken of. s is of the kind; one that holds no state of it
+	// is an error.
+	Restore func(s AggregateSnapshot) (Aggregate, error)
+}
+
+func withoutState(s AggregateSnapshot) error {
+	return fmt.Errorf("snapshot: aggregate of type %q without its state", s.Type)
+}
+
+// stateSnapshots is the Snapshots of a kind whose state S is written down as JSON (in State):
+// take copies an aggregate's state, restore is the aggregate of a state, id names it.
+func stateSnapshots[A Aggregate, S any](kind string, id func(A) uuid.UUID, take func(A) S, restore func(S) A) Snapshots {
+	return Snapshots{
+		Take: func(a Aggregate) (AggregateSnapshot, bool, error) {
+			v, ok := a.(A)
+			if !ok {
+				return AggregateSnapshot{}, false, nil
+			}
+			b, err := json.Marshal(take(v))
+			if err != nil {
+				return AggregateSnapshot{}, true, fmt.Errorf("snapshot %s: %w", kind, err)
+			}
+			return AggregateSnapshot{Type: kind, State: &StateSnapshot{ID: id(v), JSON: b}}, true, nil
+		},
+		Restore: func(s AggregateSnapshot) (Aggregate, error) {
+			if s.State == nil {
+				return nil, withoutState(s)
+			}
+			var st S
+			if err := json.Unmarshal(s.State.JSON, &st); err != nil {
+				return nil, fmt.Errorf("snapshot %s: %w", kind, err)
+			}
+			return restore(st), nil
+		},
+	}
 }
 
 // RoomSnapshot is a room's state. Members carry their role and the name they joined with.
@@ -189,34 +257,47 @@ func RestoreSystem(s SystemSnapshot) *System {
 	return &System{id: s.ID, version: s.Version, published: s.Published}
 }
 
+// fieldSnapshots is the Snapshots of a kind whose state S has a field of its own in
+// AggregateSnapshot (field points at it): take copies an aggregate's state, restore is the
+// aggregate of a state.
+func fieldSnapshots[A Aggregate, S any](kind string, field func(*AggregateSnapshot) **S, take func(A) S, restore func(S) A) Snapshots {
+	return Snapshots{
+		Take: func(a Aggregate) (AggregateSnapshot, bool, error) {
+			v, ok := a.(A)
+			if !ok {
+				return AggregateSnapshot{}, false, nil
+			}
+			st := take(v)
+			s := AggregateSnapshot{Type: kind}
+			*field(&s) = &st
+			return s, true, nil
+		},
+		Restore: func(s AggregateSnapshot) (Aggregate, error) {
+			st := *field(&s)
+			if st == nil {
+				return nil, withoutState(s)
+			}
+			return restore(*st), nil
+		},
+	}
+}
+
 // SnapshotAggregate snapshots any aggregate NewAggregate makes.
 func SnapshotAggregate(a Aggregate) (AggregateSnapshot, error) {
-	switch v := a.(type) {
-	case *Room:
-		s := v.Snapshot()
-		return AggregateSnapshot{Type: AggregateRoom, Room: &s}, nil
-	case *User:
-		s := v.Snapshot()
-		return AggregateSnapshot{Type: AggregateUser, User: &s}, nil
-	case *System:
-		s := v.Snapshot()
-		return AggregateSnapshot{Type: AggregateSystem, System: &s}, nil
-	default:
-		return AggregateSnapshot{}, fmt.Errorf("snapshot: unknown aggregate %T", a)
+	for i := range kinds {
+		if s, ok, err := kinds[i].Snapshots.Take(a); ok {
+			return s, err
+		}
 	}
+	return AggregateSnapshot{}, fmt.Errorf("snapshot: unknown aggregate %T", a)
 }
 
 // RestoreAggregate is the aggregate a snapshot was taken of; it fails on a snapshot whose type
 // and content do not match.
 func RestoreAggregate(s AggregateSnapshot) (Aggregate, error) {
-	switch {
-	case s.Type == AggregateRoom && s.Room != nil:
-		return RestoreRoom(*s.Room), nil
-	case s.Type == AggregateUser && s.User != nil:
-		return RestoreUser(*s.User), nil
-	case s.Type == AggregateSystem && s.System != nil:
-		return RestoreSystem(*s.System), nil
-	default:
-		return nil, fmt.Errorf("snapshot: aggregate of type %q without its state", s.Type)
+	k, err := KindOf(s.Type)
+	if err != nil {
+		return nil, withoutState(s)
 	}
+	return k.Snapshots.Restore(s)
 }

@@ -7,7 +7,7 @@ import "testing"
 // type at version 1).
 func TestUpcasterChainsAreComplete(t *testing.T) {
 	for typ, v := range schemaVersions {
-		if _, ok := eventFactories[typ]; !ok {
+		if _, ok := index.events[typ]; !ok {
 			t.Errorf("schemaVersions names unknown event type %q", typ)
 		}
 		if v <= CurrentSchemaVersion {
@@ -15,7 +15,7 @@ func TestUpcasterChainsAreComplete(t *testing.T) {
 		}
 	}
 	for typ, chain := range upcasters {
-		if _, ok := eventFactories[typ]; !ok {
+		if _, ok := index.events[typ]; !ok {
 			t.Errorf("upcasters names unknown event type %q", typ)
 		}
 		for i, up := range chain {

@@ -242,14 +242,16 @@ func (w *partitionWorker) close() {
 	}
 }
 
-func (w *partitionWorker) topicOf(ev domain.Event) string {
-	if ev.AggregateType == domain.AggregateUser {
-		return w.p.cfg.Topics.UserEvents
+// topicOf is the topic of the stream of the event's kind (domain.Kinds).
+func (w *partitionWorker) topicOf(ev domain.Event) (string, error) {
+	kind, err := domain.KindOf(ev.AggregateType)
+	if err != nil {
+		return "", err
 	}
-	if ev.AggregateType == domain.AggregateSystem {
-		return w.p.cfg.Topics.SystemEvents
+	if t := w.p.cfg.Topics.OfStream(kind.Stream); t != "" {
+		return t, nil
 	}
-	return w.p.cfg.Topics.ChatEvents
+	return "", fmt.Errorf("aggregate type %q: no topic for its stream %q", kind.Name, kind.Stream)
 }
 
 // process decides a batch of commands and commits their events and offsets in one transaction;
@@ -280,8 +282,12 @@ func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerM
 			if err != nil {
 				return fmt.Errorf("encode event: %w", err)
 			}
+			topic, err := w.topicOf(ev)
+			if err != nil {
+				return fmt.Errorf("event %s: %w", ev.ID, err)
+			}
 			pm := &sarama.ProducerMessage{
-				Topic: w.topicOf(ev), Partition: w.part, Key: sarama.StringEncoder(ev.AggregateID.String()),
+				Topic: topic, Partition: w.part, Key: sarama.StringEncoder(ev.AggregateID.String()),
 				Value: sarama.ByteEncoder(b), Timestamp: ev.OccurredAt,
 			}
 			dd.msgs = append(dd.msgs, pm)

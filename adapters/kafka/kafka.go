@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/chorus-chat/chorus/domain"
 )
 
 // Topics names every topic Chorus uses. Every event topic has the same partition count as the
@@ -47,9 +50,30 @@ func (t Topics) All() []string {
 	return all
 }
 
-// EventTopics are the topics the command processor appends to and rebuilds from.
+// EventTopics are the topics the command processor appends to and rebuilds from: those of the
+// streams of the aggregate kinds (domain.Kinds), in the table's order.
 func (t Topics) EventTopics() []string {
-	return []string{t.ChatEvents, t.UserEvents, t.SystemEvents}
+	var out []string
+	for _, k := range domain.Kinds() {
+		if topic := t.OfStream(k.Stream); topic != "" && !slices.Contains(out, topic) {
+			out = append(out, topic)
+		}
+	}
+	return out
+}
+
+// OfStream is the topic of an event stream (domain.Kind.Stream), "" for a stream it does not
+// know: a kind's events go to the topic of its stream.
+func (t Topics) OfStream(stream string) string {
+	switch stream {
+	case domain.StreamChat:
+		return t.ChatEvents
+	case domain.StreamUsers:
+		return t.UserEvents
+	case domain.StreamSystem:
+		return t.SystemEvents
+	}
+	return ""
 }
 
 // Config is what every Kafka client of Chorus needs to know.

@@ -247,7 +247,9 @@ func (p *CommandProcessor) rebuild(ctx context.Context, client sarama.Client, pa
 			if err != nil {
 				return fmt.Errorf("event at %s/%d/%d: %w", r.Topic, r.Partition, r.Offset, err)
 			}
-			state.Replay(ev, domain.Position{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
+			if err := state.Replay(ev, domain.Position{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}); err != nil {
+				return fmt.Errorf("event at %s/%d/%d: %w", r.Topic, r.Partition, r.Offset, err)
+			}
 			sn.tail++
 			return nil
 		})
