@@ -421,8 +421,8 @@ const maxOpsBatch = 50_000
 
 // start checks the projection, refuses a second job on it, and runs work in the background.
 func (js *jobs) start(c echo.Context, kind, name, admin string, work func(context.Context, *job) (any, error)) error {
-	if _, err := ops.SpecOf(name); err != nil {
-		return newError(codeProjectionNotFound, "projection %q cannot be rebuilt: only %s can", name, strings.Join(ops.SpecNames(), ", "))
+	if _, err := ops.RebuildableProjection(name); err != nil {
+		return newError(codeProjectionNotFound, "projection %q cannot be rebuilt: only %s can", name, strings.Join(ops.RebuildableNames(), ", "))
 	}
 	js.mu.Lock()
 	for _, o := range js.order {
