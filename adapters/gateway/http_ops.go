@@ -24,7 +24,7 @@ import (
 // /admin/jobs run: package ops over the deployment's database and Kafka (ops.Runner), as
 // chorusctl runs it.
 type Operations interface {
-	Replay(ctx context.Context, q ops.EventQuery, format string, follow bool, caughtUp func() error, w io.Writer) (kafka.ReplayStats, error)
+	Replay(ctx context.Context, q ops.EventQuery, format string, follow bool, caughtUp func() error, w io.Writer) (ops.ReplayStats, error)
 	EventStats(ctx context.Context, q ops.EventQuery) (ops.EventStats, error)
 	Status(ctx context.Context, o ops.StatusOptions) (ops.StatusReport, error)
 	Rebuild(ctx context.Context, projection string, o ops.RebuildOptions) (ops.RebuildResult, error)

@@ -319,37 +319,37 @@ func TestAdminJobsEndAtShutdown(t *testing.T) {
 	}
 }
 
-func (f *fakeOps) Replay(ctx context.Context, q ops.EventQuery, format string, follow bool, caughtUp func() error, w io.Writer) (kafka.ReplayStats, error) {
+func (f *fakeOps) Replay(ctx context.Context, q ops.EventQuery, format string, follow bool, caughtUp func() error, w io.Writer) (ops.ReplayStats, error) {
 	f.mu.Lock()
 	f.queries = append(f.queries, q)
 	fail := f.fail
 	f.fail = nil
 	f.mu.Unlock()
 	if slices.Contains(q.Topics, "nope") {
-		return kafka.ReplayStats{}, kafka.TopicNotFoundError{Topic: "nope"}
+		return ops.ReplayStats{}, kafka.TopicNotFoundError{Topic: "nope"}
 	}
 	if format == ops.FormatCSV {
 		if _, err := io.WriteString(w, ops.CSVHeader); err != nil {
-			return kafka.ReplayStats{}, err
+			return ops.ReplayStats{}, err
 		}
 	}
 	for i := range 3 {
 		if _, err := fmt.Fprintf(w, "{\"n\":%d}\n", i); err != nil {
-			return kafka.ReplayStats{}, err
+			return ops.ReplayStats{}, err
 		}
 		if fail != nil && i == 1 {
-			return kafka.ReplayStats{}, fail
+			return ops.ReplayStats{}, fail
 		}
 	}
 	if follow {
 		// Caught up: what was written must reach the client now, and the replay goes on until
 		// the client goes away.
 		if err := caughtUp(); err != nil {
-			return kafka.ReplayStats{}, err
+			return ops.ReplayStats{}, err
 		}
 		<-ctx.Done()
 	}
-	return kafka.ReplayStats{Delivered: 3}, nil
+	return ops.ReplayStats{Delivered: 3}, nil
 }
 
 func (f *fakeOps) EventStats(_ context.Context, q ops.EventQuery) (ops.EventStats, error) {

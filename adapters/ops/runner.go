@@ -20,13 +20,13 @@ type Runner struct {
 
 // Replay is ReplayTo on r's deployment. Following, it calls caughtUp (if not nil) whenever it
 // has written everything committed so far, and ends when ctx does.
-func (r Runner) Replay(ctx context.Context, q EventQuery, format string, follow bool, caughtUp func() error, w io.Writer) (kafka.ReplayStats, error) {
-	return ReplayTo(ctx, r.Kafka, q, format, kafka.ReplayOptions{Follow: follow, OnCaughtUp: caughtUp}, w)
+func (r Runner) Replay(ctx context.Context, q EventQuery, format string, follow bool, caughtUp func() error, w io.Writer) (ReplayStats, error) {
+	return ReplayTo(ctx, r.Kafka, q, format, ReplayOptions{Follow: follow, OnCaughtUp: caughtUp}, w)
 }
 
 // EventStats is Stats on r's deployment.
 func (r Runner) EventStats(ctx context.Context, q EventQuery) (EventStats, error) {
-	st, _, err := Stats(ctx, r.Kafka, q, kafka.ReplayOptions{})
+	st, _, err := Stats(ctx, r.Kafka, q, ReplayOptions{})
 	return st, err
 }
 
