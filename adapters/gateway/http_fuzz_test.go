@@ -263,7 +263,7 @@ func FuzzHTTPRequest(f *testing.F) {
 	e := newEnv(f, func(c *Config) { c.RateLimits = RateLimits{RequestRate: -1, AuthRate: -1} })
 	e.gw.SetNotifications(noNotes{})
 	e.gw.UseSearch(noSearch{})
-	e.gw.UseOperations(noOps{})
+	e.gw.UseOperations(ops.NewAdmin(noOps{}))
 	e.gw.SetAdmins([]string{"alice"})
 	token, _ := e.user("alice")
 	bobToken, bob := e.user("bob")

@@ -79,7 +79,7 @@ func TestFollowedReplayOutlivesTheWriteTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	e := newTimedEnv(t, timeout)
 	e.gw.SetAdmins([]string{"root"})
-	e.gw.UseOperations(slowReplay{fakeOps: newFakeOps(), gap: 4 * timeout})
+	e.gw.UseOperations(ops.NewAdmin(slowReplay{fakeOps: newFakeOps(), gap: 4 * timeout}))
 	tok, _ := e.user("root")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -281,7 +281,7 @@ func TestSlowEventStatsOutliveTheWriteTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	e := newTimedEnv(t, timeout)
 	e.gw.SetAdmins([]string{"root"})
-	e.gw.UseOperations(slowStats{fakeOps: newFakeOps(), took: 3 * timeout})
+	e.gw.UseOperations(ops.NewAdmin(slowStats{fakeOps: newFakeOps(), took: 3 * timeout}))
 	tok, _ := e.user("root")
 	r := e.mustDo(http.StatusOK, "GET", "/api/v1/admin/events/stats?topic=chat-events", tok, nil)
 	if r.body["events"] != float64(7) {

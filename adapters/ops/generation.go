@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/ops/admin"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
 )
 
@@ -26,14 +27,15 @@ type Deps struct {
 	Topics kafka.Topics
 }
 
+// The operations' errors are admin's, which the gateway's admin endpoints know.
 var (
 	// ErrUnknownProjection: a name that is not a rebuildable projection.
-	ErrUnknownProjection = errors.New("unknown projection")
+	ErrUnknownProjection = admin.ErrUnknownProjection
 	// ErrBusy: another rebuild or verify of the same projection holds it (in this process or
 	// another: chorusctl, or an admin request to any gateway).
-	ErrBusy = errors.New("busy")
+	ErrBusy = admin.ErrBusy
 	// ErrNotMigrated: the database has no Chorus tables; the server never ran against it.
-	ErrNotMigrated = errors.New("the database is not migrated: has the server ever run against it?")
+	ErrNotMigrated = admin.ErrNotMigrated
 )
 
 // Progress is told how far a rebuild is: Expect with the offsets each pass will read (a
