@@ -17,7 +17,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
@@ -130,8 +129,8 @@ func eventQueryProblem(q url.Values) string {
 // the fuzz target reaches the decoding of the admin queries and bodies.
 type noOps struct{}
 
-func (noOps) Replay(context.Context, ops.EventQuery, string, bool, func() error, io.Writer) (kafka.ReplayStats, error) {
-	return kafka.ReplayStats{}, nil
+func (noOps) Replay(context.Context, ops.EventQuery, string, bool, func() error, io.Writer) (ops.ReplayStats, error) {
+	return ops.ReplayStats{}, nil
 }
 func (noOps) EventStats(context.Context, ops.EventQuery) (ops.EventStats, error) {
 	return ops.EventStats{}, nil
@@ -264,7 +263,7 @@ func FuzzHTTPRequest(f *testing.F) {
 	e := newEnv(f, func(c *Config) { c.RateLimits = RateLimits{RequestRate: -1, AuthRate: -1} })
 	e.gw.SetNotifications(noNotes{})
 	e.gw.UseSearch(noSearch{})
-	e.gw.UseOperations(noOps{})
+	e.gw.UseOperations(ops.NewAdmin(noOps{}))
 	e.gw.SetAdmins([]string{"alice"})
 	token, _ := e.user("alice")
 	bobToken, bob := e.user("bob")

@@ -17,7 +17,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/readmodel"
@@ -54,24 +53,24 @@ type slowReplay struct {
 	gap time.Duration
 }
 
-func (s slowReplay) Replay(ctx context.Context, _ ops.EventQuery, _ string, _ bool, caughtUp func() error, w io.Writer) (kafka.ReplayStats, error) {
+func (s slowReplay) Replay(ctx context.Context, _ ops.EventQuery, _ string, _ bool, caughtUp func() error, w io.Writer) (ops.ReplayStats, error) {
 	for i := range 2 {
 		if i > 0 {
 			select {
 			case <-time.After(s.gap):
 			case <-ctx.Done():
-				return kafka.ReplayStats{}, ctx.Err()
+				return ops.ReplayStats{}, ctx.Err()
 			}
 		}
 		if _, err := fmt.Fprintf(w, "{\"n\":%d}\n", i); err != nil {
-			return kafka.ReplayStats{}, err
+			return ops.ReplayStats{}, err
 		}
 		if err := caughtUp(); err != nil {
-			return kafka.ReplayStats{}, err
+			return ops.ReplayStats{}, err
 		}
 	}
 	<-ctx.Done()
-	return kafka.ReplayStats{Delivered: 2}, nil
+	return ops.ReplayStats{Delivered: 2}, nil
 }
 
 // The write timeout bounds an answer, not a followed replay: an event committed long after the
@@ -80,7 +79,7 @@ func TestFollowedReplayOutlivesTheWriteTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	e := newTimedEnv(t, timeout)
 	e.gw.SetAdmins([]string{"root"})
-	e.gw.UseOperations(slowReplay{fakeOps: newFakeOps(), gap: 4 * timeout})
+	e.gw.UseOperations(ops.NewAdmin(slowReplay{fakeOps: newFakeOps(), gap: 4 * timeout}))
 	tok, _ := e.user("root")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -282,7 +281,7 @@ func TestSlowEventStatsOutliveTheWriteTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	e := newTimedEnv(t, timeout)
 	e.gw.SetAdmins([]string{"root"})
-	e.gw.UseOperations(slowStats{fakeOps: newFakeOps(), took: 3 * timeout})
+	e.gw.UseOperations(ops.NewAdmin(slowStats{fakeOps: newFakeOps(), took: 3 * timeout}))
 	tok, _ := e.user("root")
 	r := e.mustDo(http.StatusOK, "GET", "/api/v1/admin/events/stats?topic=chat-events", tok, nil)
 	if r.body["events"] != float64(7) {

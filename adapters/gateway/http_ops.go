@@ -8,27 +8,30 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/chorus-chat/chorus/adapters/kafka"
-	"github.com/chorus-chat/chorus/adapters/ops"
+	"github.com/chorus-chat/chorus/adapters/ops/admin"
 	"github.com/chorus-chat/chorus/domain"
 )
 
 // Operations is what the admin endpoints under /api/v1/admin/events, /admin/projections and
-// /admin/jobs run: package ops over the deployment's database and Kafka (ops.Runner), as
-// chorusctl runs it.
+// /admin/jobs run: package ops over the deployment's database and Kafka (ops.Admin), as
+// chorusctl runs it, in package admin's terms. Results are shown as they are (JSON).
 type Operations interface {
-	Replay(ctx context.Context, q ops.EventQuery, format string, follow bool, caughtUp func() error, w io.Writer) (kafka.ReplayStats, error)
-	EventStats(ctx context.Context, q ops.EventQuery) (ops.EventStats, error)
-	Status(ctx context.Context, o ops.StatusOptions) (ops.StatusReport, error)
-	Rebuild(ctx context.Context, projection string, o ops.RebuildOptions) (ops.RebuildResult, error)
-	Verify(ctx context.Context, projection string, o ops.VerifyOptions) (ops.VerifyResult, error)
+	// CheckEventQuery tells whether q can be run (an error wrapping admin.ErrInvalidQuery if
+	// not) and whether it has an end.
+	CheckEventQuery(q admin.EventQuery) (ends bool, err error)
+	Replay(ctx context.Context, q admin.EventQuery, format string, follow bool, caughtUp func() error, w io.Writer) error
+	EventStats(ctx context.Context, q admin.EventQuery) (any, error)
+	// Status is the status of the projections named (none: every one).
+	Status(ctx context.Context, projections []string) (any, error)
+	Rebuild(ctx context.Context, projection string, r admin.RebuildRequest, p admin.Progress) (any, error)
+	Verify(ctx context.Context, projection string, r admin.VerifyRequest, p admin.Progress) (any, error)
+	// Rebuildable are the projections Rebuild and Verify take.
+	Rebuildable() []string
 }
 
 // Error codes of the admin operations.
@@ -43,95 +46,32 @@ const (
 // until they end or Shutdown interrupts them (a rebuild interrupted leaves the live projection
 // untouched and resumes on the next run). Call it before serving.
 func (g *Gateway) UseOperations(o Operations) {
-	ctx, cancel := context.WithCancel(context.Background())
-	g.ops = &jobs{run: o, ctx: ctx, cancel: cancel, byID: map[uuid.UUID]*job{}, log: g.log.With("component", "admin-jobs")}
+	log := g.log.With("component", "admin-jobs")
+	g.ops = &jobs{run: o, log: log, queue: admin.NewJobs(log, jobFailure)}
 }
 
-// jobs are the rebuilds and verifies this gateway started, newest last. They live in this
-// process only: another gateway does not know them (the projection status, which reads the
-// database, shows a rebuild wherever it runs).
+// jobs are the admin operations this gateway serves and the rebuilds and verifies it started
+// (admin.Jobs).
 type jobs struct {
-	run    Operations
-	log    *slog.Logger    // an audit line when a job starts and ends
-	ctx    context.Context // ended by Shutdown
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	mu    sync.Mutex
-	byID  map[uuid.UUID]*job
-	order []*job
+	run   Operations
+	log   *slog.Logger // an audit line when an admin reads the event log
+	queue *admin.Jobs
 }
 
-// maxFinishedJobs bounds the finished jobs kept for GET /admin/jobs.
-const maxFinishedJobs = 100
-
-// Job states.
-const (
-	jobRunning   = "running"
-	jobSucceeded = "succeeded"
-	jobFailed    = "failed"
-	jobCanceled  = "canceled"
-)
-
-// job is one rebuild or verify.
-type job struct {
-	ID         uuid.UUID
-	Kind       string // rebuild, verify
-	Projection string
-	StartedBy  string
-	StartedAt  time.Time
-
-	done, total atomic.Int64
-	cancel      context.CancelFunc
-
-	mu         sync.Mutex
-	state      string
-	finishedAt *time.Time
-	result     any
-	err        *apiError
-	canceled   bool
-}
-
-func (j *job) Expect(n int64) { j.total.Add(n) }
-func (j *job) Add(n int64)    { j.done.Add(n) }
-
-// jobView is a job as the API shows it.
-type jobView struct {
-	ID         uuid.UUID   `json:"id"`
-	Kind       string      `json:"kind"`
-	Projection string      `json:"projection"`
-	State      string      `json:"state"`
-	StartedBy  string      `json:"started_by"`
-	StartedAt  time.Time   `json:"started_at"`
-	FinishedAt *time.Time  `json:"finished_at"`
-	Progress   jobProgress `json:"progress"`
-	Result     any         `json:"result"`
-	Error      *jobError   `json:"error"`
-}
-
-// jobError is why a job failed or stopped: a contract code and, admins being who they are,
-// the whole message.
-type jobError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-type jobProgress struct {
-	// Done and Total count log offsets (transaction markers included) applied and to apply.
-	Done  int64 `json:"done"`
-	Total int64 `json:"total"`
-}
-
-func (j *job) view() jobView {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	v := jobView{ID: j.ID, Kind: j.Kind, Projection: j.Projection, State: j.state, StartedBy: j.StartedBy, StartedAt: j.StartedAt,
-		FinishedAt: j.finishedAt, Progress: jobProgress{Done: j.done.Load(), Total: j.total.Load()}, Result: j.result}
-	if j.err != nil {
-		v.Error = &jobError{Code: j.err.Code, Message: j.err.Message}
+// jobFailure is why a job failed or stopped, as its view shows it.
+func jobFailure(err error, canceled bool) admin.Failure {
+	if canceled {
+		return admin.Failure{Code: codeUnavailable, Message: "canceled: " + err.Error()}
 	}
-	return v
+	var ae *apiError
+	if errors.As(opsError(err), &ae) {
+		return admin.Failure{Code: ae.Code, Message: ae.Message}
+	}
+	return admin.Failure{Code: codeInternal, Message: err.Error()}
 }
+
+// shutdown interrupts the running jobs and waits for them to unwind (or ctx to end).
+func (js *jobs) shutdown(ctx context.Context) { js.queue.Shutdown(ctx) }
 
 // requireAdmin answers 403 unless the caller is one of the server's admins; it returns the
 // caller's id and username.
@@ -162,13 +102,13 @@ func (g *Gateway) opsOf(c echo.Context) (*jobs, string, error) {
 // eventQuery checks the caller (opsOf), logs the read, and reads an event query from the query
 // string: topic, from, to, type, room, user (topic and type repeatable or comma-separated, as
 // chorusctl's flags).
-func (g *Gateway) eventQuery(c echo.Context) (*jobs, ops.EventQuery, error) {
-	js, admin, err := g.opsOf(c)
+func (g *Gateway) eventQuery(c echo.Context) (*jobs, admin.EventQuery, bool, error) {
+	js, adminName, err := g.opsOf(c)
 	if err != nil {
-		return nil, ops.EventQuery{}, err
+		return nil, admin.EventQuery{}, false, err
 	}
 	// Reading the log is reading everyone's messages: it leaves an audit line.
-	js.log.Info("admin reads the event log", "path", c.Path(), "query", c.QueryString(), "admin", admin)
+	js.log.Info("admin reads the event log", "path", c.Path(), "query", c.QueryString(), "admin", adminName)
 	list := func(name string) []string {
 		var out []string
 		for _, v := range c.QueryParams()[name] {
@@ -176,12 +116,13 @@ func (g *Gateway) eventQuery(c echo.Context) (*jobs, ops.EventQuery, error) {
 		}
 		return out
 	}
-	q, err := ops.NewEventQuery(ops.EventQuerySpec{Topics: list("topic"), From: c.QueryParam("from"), To: c.QueryParam("to"),
-		Types: list("type"), Room: c.QueryParam("room"), User: c.QueryParam("user")}, nil)
+	q := admin.EventQuery{Topics: list("topic"), From: c.QueryParam("from"), To: c.QueryParam("to"),
+		Types: list("type"), Room: c.QueryParam("room"), User: c.QueryParam("user")}
+	ends, err := js.run.CheckEventQuery(q)
 	if err != nil {
-		return nil, q, errValidation("%s", strings.TrimPrefix(err.Error(), ops.ErrInvalidQuery.Error()+": "))
+		return nil, q, false, errValidation("%s", strings.TrimPrefix(err.Error(), admin.ErrInvalidQuery.Error()+": "))
 	}
-	return js, q, nil
+	return js, q, ends, nil
 }
 
 // replayEvents: GET /admin/events: chorusctl events replay, streamed: JSON lines (the
@@ -190,15 +131,15 @@ func (g *Gateway) eventQuery(c echo.Context) (*jobs, ops.EventQuery, error) {
 // a whole one. With follow=true it goes on with the events committed afterwards (sent as soon as
 // the replay has caught up with them) until the client goes away.
 func (g *Gateway) replayEvents(c echo.Context) error {
-	js, q, err := g.eventQuery(c)
+	js, q, ends, err := g.eventQuery(c)
 	if err != nil {
 		return err
 	}
 	format := c.QueryParam("format")
 	if format == "" {
-		format = ops.FormatJSONL
+		format = admin.FormatJSONL
 	}
-	contentType := map[string]string{ops.FormatJSONL: "application/x-ndjson", ops.FormatCSV: "text/csv; charset=utf-8"}[format]
+	contentType := map[string]string{admin.FormatJSONL: "application/x-ndjson", admin.FormatCSV: "text/csv; charset=utf-8"}[format]
 	if contentType == "" {
 		return errValidation("format must be jsonl or csv")
 	}
@@ -206,7 +147,7 @@ func (g *Gateway) replayEvents(c echo.Context) error {
 	switch c.QueryParam("follow") {
 	case "", "false":
 	case "true":
-		if !q.To.IsZero() {
+		if ends {
 			return errValidation("follow and to exclude each other")
 		}
 		follow = true
@@ -226,8 +167,8 @@ func (g *Gateway) replayEvents(c echo.Context) error {
 	// it until its deadline).
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()
-	defer context.AfterFunc(js.ctx, cancel)()
-	_, err = js.run.Replay(ctx, q, format, follow, caughtUp, w)
+	defer context.AfterFunc(js.queue.Context(), cancel)()
+	err = js.run.Replay(ctx, q, format, follow, caughtUp, w)
 	// A replay that matched little may have run for long since its last write: the end of the
 	// response (or its error) needs a deadline of its own.
 	w.extend()
@@ -287,7 +228,7 @@ func (w *lazyStream) Write(p []byte) (int, error) {
 
 // eventStats: GET /admin/events/stats: chorusctl events stats.
 func (g *Gateway) eventStats(c echo.Context) error {
-	js, q, err := g.eventQuery(c)
+	js, q, _, err := g.eventQuery(c)
 	if err != nil {
 		return err
 	}
@@ -307,34 +248,34 @@ func (g *Gateway) projectionStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	o := ops.DefaultStatusOptions
+	var names []string
 	for _, p := range strings.Split(c.QueryParam("projection"), ",") {
 		if p = strings.TrimSpace(p); p != "" {
-			o.Projections = append(o.Projections, p)
+			names = append(names, p)
 		}
 	}
-	rep, err := js.run.Status(c.Request().Context(), o)
+	rep, err := js.run.Status(c.Request().Context(), names)
 	if err != nil {
 		return opsError(err)
 	}
 	return c.JSON(http.StatusOK, rep)
 }
 
-// opsError gives the ops package's errors their codes.
+// opsError gives the admin operations' errors their codes.
 func opsError(err error) error {
 	switch {
-	case errors.Is(err, ops.ErrUnknownProjection):
+	case errors.Is(err, admin.ErrUnknownProjection):
 		return newError(codeProjectionNotFound, "%s", err.Error())
-	case errors.Is(err, ops.ErrBusy):
+	case errors.Is(err, admin.ErrBusy):
 		return newError(codeOperationInProgress, "%s", err.Error())
-	case errors.Is(err, ops.ErrNotMigrated):
+	case errors.Is(err, admin.ErrNotMigrated):
 		return newError(codeUnavailable, "%s", err.Error())
-	case errors.Is(err, ops.ErrInvalidQuery):
-		return errValidation("%s", strings.TrimPrefix(err.Error(), ops.ErrInvalidQuery.Error()+": "))
+	case errors.Is(err, admin.ErrInvalidQuery):
+		return errValidation("%s", strings.TrimPrefix(err.Error(), admin.ErrInvalidQuery.Error()+": "))
 	}
-	var nt kafka.TopicNotFoundError
-	if errors.As(err, &nt) {
-		return newError(codeNotFound, "%s", nt.Error())
+	var nf admin.NotFoundError
+	if errors.As(err, &nf) {
+		return newError(codeNotFound, "%s", nf.Error())
 	}
 	return err
 }
@@ -383,7 +324,7 @@ func (g *Gateway) jobRequest(c echo.Context, req interface{ check() error }) (*j
 // job: 202 with the job, to follow at GET /admin/jobs/{id}.
 func (g *Gateway) startRebuild(c echo.Context) error {
 	var req rebuildRequest
-	js, admin, err := g.jobRequest(c, &req)
+	js, adminName, err := g.jobRequest(c, &req)
 	if err != nil {
 		return err
 	}
@@ -391,15 +332,15 @@ func (g *Gateway) startRebuild(c echo.Context) error {
 		return errValidation("restart and drop exclude each other")
 	}
 	name := c.Param("name")
-	return js.start(c, "rebuild", name, admin, func(ctx context.Context, j *job) (any, error) {
-		return js.run.Rebuild(ctx, name, ops.RebuildOptions{Restart: req.Restart, Drop: req.Drop, Batch: req.Batch, Progress: j})
+	return js.start(c, "rebuild", name, adminName, func(ctx context.Context, p admin.Progress) (any, error) {
+		return js.run.Rebuild(ctx, name, admin.RebuildRequest{Restart: req.Restart, Drop: req.Drop, Batch: req.Batch}, p)
 	})
 }
 
 // startVerify: POST /admin/projections/{name}/verify: chorusctl projections verify, as a job.
 func (g *Gateway) startVerify(c echo.Context) error {
 	var req verifyRequest
-	js, admin, err := g.jobRequest(c, &req)
+	js, adminName, err := g.jobRequest(c, &req)
 	if err != nil {
 		return err
 	}
@@ -411,8 +352,8 @@ func (g *Gateway) startVerify(c echo.Context) error {
 		return errValidation("examples must be between 0 and 100")
 	}
 	name := c.Param("name")
-	return js.start(c, "verify", name, admin, func(ctx context.Context, j *job) (any, error) {
-		return js.run.Verify(ctx, name, ops.VerifyOptions{Examples: examples, Batch: req.Batch, Progress: j})
+	return js.start(c, "verify", name, adminName, func(ctx context.Context, p admin.Progress) (any, error) {
+		return js.run.Verify(ctx, name, admin.VerifyRequest{Examples: examples, Batch: req.Batch}, p)
 	})
 }
 
@@ -420,80 +361,21 @@ func (g *Gateway) startVerify(c echo.Context) error {
 const maxOpsBatch = 50_000
 
 // start checks the projection, refuses a second job on it, and runs work in the background.
-func (js *jobs) start(c echo.Context, kind, name, admin string, work func(context.Context, *job) (any, error)) error {
-	if _, err := ops.SpecOf(name); err != nil {
-		return newError(codeProjectionNotFound, "projection %q cannot be rebuilt: only %s can", name, strings.Join(ops.SpecNames(), ", "))
+func (js *jobs) start(c echo.Context, kind, name, adminName string, work func(context.Context, admin.Progress) (any, error)) error {
+	if names := js.run.Rebuildable(); !slices.Contains(names, name) {
+		return newError(codeProjectionNotFound, "projection %q cannot be rebuilt: only %s can", name, strings.Join(names, ", "))
 	}
-	js.mu.Lock()
-	for _, o := range js.order {
-		if o.Projection == name && o.view().State == jobRunning {
-			js.mu.Unlock()
-			return newError(codeOperationInProgress, "job %s (%s of %s) is running: wait for it or cancel it (DELETE /api/v1/admin/jobs/%s)", o.ID, o.Kind, name, o.ID)
-		}
+	v, err := js.queue.Start(kind, name, adminName, work)
+	var running *admin.RunningError
+	if errors.As(err, &running) {
+		o := running.Job
+		return newError(codeOperationInProgress, "job %s (%s of %s) is running: wait for it or cancel it (DELETE /api/v1/admin/jobs/%s)", o.ID, o.Kind, name, o.ID)
 	}
-	ctx, cancel := context.WithCancel(js.ctx)
-	j := &job{ID: uuid.New(), Kind: kind, Projection: name, StartedBy: admin, StartedAt: time.Now().UTC(), state: jobRunning, cancel: cancel}
-	js.byID[j.ID] = j
-	js.order = append(js.order, j)
-	js.prune()
-	js.mu.Unlock()
-
-	js.log.Info("admin job started", "job", j.ID, "kind", kind, "projection", name, "started_by", admin)
-	js.wg.Add(1)
-	go func() {
-		defer js.wg.Done()
-		defer cancel()
-		res, err := work(ctx, j)
-		now := time.Now().UTC()
-		defer func() {
-			v := j.view()
-			attrs := []any{"job", j.ID, "kind", kind, "projection", name, "state", v.State, "took", now.Sub(j.StartedAt).String()}
-			if v.Error != nil {
-				attrs = append(attrs, "code", v.Error.Code, "err", v.Error.Message)
-			}
-			js.log.Info("admin job ended", attrs...)
-		}()
-		j.mu.Lock()
-		defer j.mu.Unlock()
-		j.finishedAt = &now
-		switch {
-		case err == nil:
-			j.state, j.result = jobSucceeded, res
-		case j.canceled || js.ctx.Err() != nil:
-			// Interrupted, by DELETE or by the gateway shutting down.
-			j.state, j.result = jobCanceled, res
-			j.err = &apiError{Code: codeUnavailable, Message: "canceled: " + err.Error()}
-		default:
-			j.state, j.result = jobFailed, res
-			var ae *apiError
-			if errors.As(opsError(err), &ae) {
-				j.err = ae
-			} else {
-				j.err = &apiError{Code: codeInternal, Message: err.Error()}
-			}
-		}
-	}()
-	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/admin/jobs/"+j.ID.String())
-	return c.JSON(http.StatusAccepted, map[string]any{"job": j.view()})
-}
-
-// prune forgets the oldest finished jobs beyond maxFinishedJobs. Called with mu held.
-func (js *jobs) prune() {
-	finished := 0
-	for _, j := range js.order {
-		if j.view().State != jobRunning {
-			finished++
-		}
+	if err != nil {
+		return err
 	}
-	for i := 0; finished > maxFinishedJobs && i < len(js.order); {
-		if j := js.order[i]; j.view().State != jobRunning {
-			delete(js.byID, j.ID)
-			js.order = slices.Delete(js.order, i, i+1)
-			finished--
-			continue
-		}
-		i++
-	}
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/admin/jobs/"+v.ID.String())
+	return c.JSON(http.StatusAccepted, map[string]any{"job": v})
 }
 
 // listJobs: GET /admin/jobs: this gateway's jobs, newest first.
@@ -502,27 +384,20 @@ func (g *Gateway) listJobs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	js.mu.Lock()
-	out := make([]jobView, 0, len(js.order))
-	for i := len(js.order) - 1; i >= 0; i-- {
-		out = append(out, js.order[i].view())
-	}
-	js.mu.Unlock()
-	return c.JSON(http.StatusOK, map[string]any{"jobs": out})
+	return c.JSON(http.StatusOK, map[string]any{"jobs": js.queue.List()})
 }
 
-func (js *jobs) find(c echo.Context) (*job, error) {
+// jobID reads the job id of the path.
+func jobID(c echo.Context) (uuid.UUID, error) {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
-		return nil, errValidation("job id must be a UUID")
+		return id, errValidation("job id must be a UUID")
 	}
-	js.mu.Lock()
-	defer js.mu.Unlock()
-	j, ok := js.byID[id]
-	if !ok {
-		return nil, newError(codeJobNotFound, "no job %s on this gateway (jobs live in the gateway that started them)", id)
-	}
-	return j, nil
+	return id, nil
+}
+
+func errJobNotFound(id uuid.UUID) error {
+	return newError(codeJobNotFound, "no job %s on this gateway (jobs live in the gateway that started them)", id)
 }
 
 // getJob: GET /admin/jobs/{id}.
@@ -531,11 +406,15 @@ func (g *Gateway) getJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	j, err := js.find(c)
+	id, err := jobID(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"job": j.view()})
+	v, ok := js.queue.Get(id)
+	if !ok {
+		return errJobNotFound(id)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"job": v})
 }
 
 // cancelJob: DELETE /admin/jobs/{id}: interrupts a running job (a rebuild stays resumable) and
@@ -546,30 +425,16 @@ func (g *Gateway) cancelJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	j, err := js.find(c)
+	id, err := jobID(c)
 	if err != nil {
 		return err
 	}
-	j.mu.Lock()
-	running := j.state == jobRunning
-	if running {
-		j.canceled = true
+	v, running, ok := js.queue.Cancel(id)
+	switch {
+	case !ok:
+		return errJobNotFound(id)
+	case !running:
+		return c.JSON(http.StatusOK, map[string]any{"job": v})
 	}
-	j.mu.Unlock()
-	if !running {
-		return c.JSON(http.StatusOK, map[string]any{"job": j.view()})
-	}
-	j.cancel()
-	return c.JSON(http.StatusAccepted, map[string]any{"job": j.view()})
-}
-
-// shutdown interrupts the running jobs and waits for them to unwind (or ctx to end).
-func (js *jobs) shutdown(ctx context.Context) {
-	js.cancel()
-	done := make(chan struct{})
-	go func() { js.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
+	return c.JSON(http.StatusAccepted, map[string]any{"job": v})
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/ops"
+	"github.com/chorus-chat/chorus/adapters/ops/admin"
 	"github.com/chorus-chat/chorus/domain"
 )
 
@@ -106,7 +107,7 @@ func (e *env) waitJob(tok, id string) frame {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		j := jobOf(e.t.(*testing.T), e.mustDo(http.StatusOK, "GET", "/api/v1/admin/jobs/"+id, tok, nil))
-		if j.str("state") != jobRunning {
+		if j.str("state") != admin.JobRunning {
 			return j
 		}
 		if time.Now().After(deadline) {
@@ -120,7 +121,7 @@ func TestAdminOperationsAreForAdmins(t *testing.T) {
 	e := newEnv(t, nil)
 	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(f)
+	e.gw.UseOperations(ops.NewAdmin(f))
 	bobTok, _ := e.user("bob")
 	id := uuid.NewString()
 	routes := [][2]string{
@@ -163,7 +164,7 @@ func TestAdminProjectionStatus(t *testing.T) {
 	e := newEnv(t, nil)
 	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(f)
+	e.gw.UseOperations(ops.NewAdmin(f))
 	tok, _ := e.user("root")
 	r := e.mustDo(http.StatusOK, "GET", "/api/v1/admin/projections?projection=readmodel,%20search", tok, nil)
 	ps, _ := r.body["projections"].([]any)
@@ -182,13 +183,13 @@ func TestAdminRebuildJob(t *testing.T) {
 	e := newEnv(t, nil)
 	e.gw.SetAdmins([]string{"Root"})
 	f := newFakeOps()
-	e.gw.UseOperations(f)
+	e.gw.UseOperations(ops.NewAdmin(f))
 	tok, _ := e.user("root")
 
 	r := e.mustDo(http.StatusAccepted, "POST", "/api/v1/admin/projections/readmodel/rebuild", tok, map[string]any{"restart": true, "batch": 500})
 	j := jobOf(t, r)
 	id := j.str("id")
-	if j.str("kind") != "rebuild" || j.str("projection") != "readmodel" || j.str("state") != jobRunning || j.str("started_by") != "root" || j["finished_at"] != nil {
+	if j.str("kind") != "rebuild" || j.str("projection") != "readmodel" || j.str("state") != admin.JobRunning || j.str("started_by") != "root" || j["finished_at"] != nil {
 		t.Fatalf("started job: %s", r.raw)
 	}
 	// While it runs: its progress shows, and a second job on the projection is refused.
@@ -213,7 +214,7 @@ func TestAdminRebuildJob(t *testing.T) {
 
 	close(f.release)
 	done := e.waitJob(tok, id)
-	if done.str("state") != jobSucceeded || done["finished_at"] == nil || done.obj("result")["events_applied"] != float64(100) || done["error"] != nil {
+	if done.str("state") != admin.JobSucceeded || done["finished_at"] == nil || done.obj("result")["events_applied"] != float64(100) || done["error"] != nil {
 		t.Fatalf("finished job: %v", done)
 	}
 	f.mu.Lock()
@@ -231,7 +232,7 @@ func TestAdminRebuildJob(t *testing.T) {
 		t.Fatalf("jobs: %s", l.raw)
 	}
 	// Cancelling a finished job changes nothing.
-	if r := e.mustDo(http.StatusOK, "DELETE", "/api/v1/admin/jobs/"+id, tok, nil); jobOf(t, r).str("state") != jobSucceeded {
+	if r := e.mustDo(http.StatusOK, "DELETE", "/api/v1/admin/jobs/"+id, tok, nil); jobOf(t, r).str("state") != admin.JobSucceeded {
 		t.Fatalf("cancel of a finished job: %s", r.raw)
 	}
 }
@@ -240,7 +241,7 @@ func TestAdminJobCancelFailAndVerify(t *testing.T) {
 	e := newEnv(t, nil)
 	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(f)
+	e.gw.UseOperations(ops.NewAdmin(f))
 	tok, _ := e.user("root")
 
 	// Cancel: the job ends canceled with what it had done.
@@ -249,7 +250,7 @@ func TestAdminJobCancelFailAndVerify(t *testing.T) {
 		t.Fatalf("cancel: %s", r.raw)
 	}
 	j := e.waitJob(tok, id)
-	if j.str("state") != jobCanceled || j.obj("result")["events_applied"] != float64(40) || j.obj("error")["code"] != codeUnavailable {
+	if j.str("state") != admin.JobCanceled || j.obj("result")["events_applied"] != float64(40) || j.obj("error")["code"] != codeUnavailable {
 		t.Fatalf("canceled job: %v", j)
 	}
 
@@ -258,7 +259,7 @@ func TestAdminJobCancelFailAndVerify(t *testing.T) {
 	f.fail = fmt.Errorf("%w: a rebuild or verify of readmodel is already running", ops.ErrBusy)
 	f.mu.Unlock()
 	j = e.waitJob(tok, jobOf(t, e.mustDo(http.StatusAccepted, "POST", "/api/v1/admin/projections/readmodel/verify", tok, nil)).str("id"))
-	if j.str("state") != jobFailed || j.obj("error")["code"] != codeOperationInProgress {
+	if j.str("state") != admin.JobFailed || j.obj("error")["code"] != codeOperationInProgress {
 		t.Fatalf("busy job: %v", j)
 	}
 
@@ -273,7 +274,7 @@ func TestAdminJobCancelFailAndVerify(t *testing.T) {
 		t.Fatalf("verify examples: %+v", verifies)
 	}
 	res := j.obj("result")
-	if j.str("state") != jobSucceeded || res["differing_rows"] != float64(2) || len(res["tables"].([]any)) != 1 {
+	if j.str("state") != admin.JobSucceeded || res["differing_rows"] != float64(2) || len(res["tables"].([]any)) != 1 {
 		t.Fatalf("verify job: %v", j)
 	}
 
@@ -305,51 +306,48 @@ func TestAdminJobsEndAtShutdown(t *testing.T) {
 	e := newEnv(t, nil)
 	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(f)
+	e.gw.UseOperations(ops.NewAdmin(f))
 	tok, _ := e.user("root")
 	id := uuid.MustParse(jobOf(t, e.mustDo(http.StatusAccepted, "POST", "/api/v1/admin/projections/readmodel/rebuild", tok, nil)).str("id"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	e.gw.Shutdown(ctx)
-	e.gw.ops.mu.Lock()
-	j := e.gw.ops.byID[id]
-	e.gw.ops.mu.Unlock()
-	if v := j.view(); v.State != jobCanceled || v.FinishedAt == nil {
+	if v, _ := e.gw.ops.queue.Get(id); v.State != admin.JobCanceled || v.FinishedAt == nil {
 		t.Fatalf("job after shutdown: %+v", v)
 	}
 }
 
-func (f *fakeOps) Replay(ctx context.Context, q ops.EventQuery, format string, follow bool, caughtUp func() error, w io.Writer) (kafka.ReplayStats, error) {
+func (f *fakeOps) Replay(ctx context.Context, q ops.EventQuery, format string, follow bool, caughtUp func() error, w io.Writer) (ops.ReplayStats, error) {
 	f.mu.Lock()
 	f.queries = append(f.queries, q)
 	fail := f.fail
 	f.fail = nil
 	f.mu.Unlock()
 	if slices.Contains(q.Topics, "nope") {
-		return kafka.ReplayStats{}, kafka.TopicNotFoundError{Topic: "nope"}
+		return ops.ReplayStats{}, kafka.TopicNotFoundError{Topic: "nope"}
 	}
 	if format == ops.FormatCSV {
 		if _, err := io.WriteString(w, ops.CSVHeader); err != nil {
-			return kafka.ReplayStats{}, err
+			return ops.ReplayStats{}, err
 		}
 	}
 	for i := range 3 {
 		if _, err := fmt.Fprintf(w, "{\"n\":%d}\n", i); err != nil {
-			return kafka.ReplayStats{}, err
+			return ops.ReplayStats{}, err
 		}
 		if fail != nil && i == 1 {
-			return kafka.ReplayStats{}, fail
+			return ops.ReplayStats{}, fail
 		}
 	}
 	if follow {
 		// Caught up: what was written must reach the client now, and the replay goes on until
 		// the client goes away.
 		if err := caughtUp(); err != nil {
-			return kafka.ReplayStats{}, err
+			return ops.ReplayStats{}, err
 		}
 		<-ctx.Done()
 	}
-	return kafka.ReplayStats{Delivered: 3}, nil
+	return ops.ReplayStats{Delivered: 3}, nil
 }
 
 func (f *fakeOps) EventStats(_ context.Context, q ops.EventQuery) (ops.EventStats, error) {
@@ -363,7 +361,7 @@ func TestAdminEventReplayAndStats(t *testing.T) {
 	e := newEnv(t, nil)
 	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(f)
+	e.gw.UseOperations(ops.NewAdmin(f))
 	tok, _ := e.user("root")
 	bobTok, _ := e.user("bob")
 	room := uuid.New()
@@ -461,7 +459,7 @@ func TestAdminEventReplayAndStats(t *testing.T) {
 func TestAdminFollowedReplayEndsAtShutdown(t *testing.T) {
 	e := newEnv(t, nil)
 	e.gw.SetAdmins([]string{"root"})
-	e.gw.UseOperations(newFakeOps())
+	e.gw.UseOperations(ops.NewAdmin(newFakeOps()))
 	tok, _ := e.user("root")
 	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/admin/events?follow=true", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -492,9 +490,9 @@ func TestAdminJobsAreLogged(t *testing.T) {
 	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
 	close(f.release)
-	e.gw.UseOperations(f)
 	var buf syncBuffer
-	e.gw.ops.log = slog.New(slog.NewJSONHandler(&buf, nil))
+	e.gw.log = slog.New(slog.NewJSONHandler(&buf, nil))
+	e.gw.UseOperations(ops.NewAdmin(f))
 	tok, _ := e.user("root")
 	id := jobOf(t, e.mustDo(http.StatusAccepted, "POST", "/api/v1/admin/projections/search/rebuild", tok, nil)).str("id")
 	e.waitJob(tok, id)

@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"gopkg.in/yaml.v3"
+
+	"github.com/chorus-chat/chorus/adapters/ops"
 )
 
 // keyedInOpenAPI is the set of operations ("POST /api/v1/rooms/{id}/join") that docs/openapi.yaml
@@ -58,7 +60,7 @@ func keyedInOpenAPI(t *testing.T) []string {
 func TestIdempotencyKeyRoutesMatchTheDocs(t *testing.T) {
 	e := newEnv(t, nil)
 	e.gw.SetAdmins([]string{"root"})
-	e.gw.UseOperations(newFakeOps())
+	e.gw.UseOperations(ops.NewAdmin(newFakeOps()))
 	tok, _ := e.user("root")
 	_, other := e.user("other")
 	room := e.room(tok, map[string]any{"name": "keys"})

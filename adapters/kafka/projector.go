@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/chorus-chat/chorus/adapters/metrics"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
 )
 
 // MaxProjectorBatch bounds how many records a projector handles in one call (one Postgres
@@ -57,24 +58,12 @@ type RecordSkipper interface {
 	Skip(ctx context.Context, rec Record, cause error) error
 }
 
-// Unavailable marks err as a failure of a dependency rather than of the records it was handling.
-func Unavailable(err error) error {
-	if err == nil {
-		return nil
-	}
-	return unavailableError{err}
-}
+// Unavailable marks err as a failure of a dependency rather than of the records it was handling
+// (the projections' own mark, checkpoint.Unavailable: one mark for both sides).
+func Unavailable(err error) error { return checkpoint.Unavailable(err) }
 
 // IsUnavailable tells whether err (or an error it wraps) was marked Unavailable.
-func IsUnavailable(err error) bool {
-	var u unavailableError
-	return errors.As(err, &u)
-}
-
-type unavailableError struct{ err error }
-
-func (u unavailableError) Error() string { return u.err.Error() }
-func (u unavailableError) Unwrap() error { return u.err }
+func IsUnavailable(err error) bool { return checkpoint.IsUnavailable(err) }
 
 // Projector runs a projection as its own consumer group: the group spreads partitions over the
 // projector processes, the projection's own checkpoints (not Kafka's group offsets) say where

@@ -28,7 +28,7 @@ var DefaultEventTopics = kafka.DefaultTopics().EventTopics()
 // some topics (by event time or by offset), then filters on the events themselves.
 type EventQuery struct {
 	Topics   []string
-	From, To kafka.ReplayBound
+	From, To ReplayBound
 	// Types keeps events of these types only (none: every type).
 	Types []string
 	// Room keeps a room's own events and any event whose data names it as room_id.
@@ -60,10 +60,10 @@ func NewEventQuery(s EventQuerySpec, names func(part string) string) (EventQuery
 	}
 	var q EventQuery
 	var err error
-	if q.From, err = kafka.ParseReplayBound(s.From); err != nil {
+	if q.From, err = ParseReplayBound(s.From); err != nil {
 		return q, bad("%s %v", names("from"), err)
 	}
-	if q.To, err = kafka.ParseReplayBound(s.To); err != nil {
+	if q.To, err = ParseReplayBound(s.To); err != nil {
 		return q, bad("%s %v", names("to"), err)
 	}
 	ft, fromTime := q.From.Time()
@@ -135,7 +135,7 @@ func (q *EventQuery) Keep(e *kafka.Envelope) bool {
 }
 
 // inRange sets opts to the query's range (the filters are Keep's).
-func (q *EventQuery) inRange(opts kafka.ReplayOptions) kafka.ReplayOptions {
+func (q *EventQuery) inRange(opts ReplayOptions) ReplayOptions {
 	opts.Topics, opts.From, opts.To = q.Topics, q.From, q.To
 	return opts
 }
@@ -150,7 +150,7 @@ const (
 const CSVHeader = "occurred_at,type,aggregate_type,aggregate_id,version,actor_id,command_id,topic,partition,offset,data\n"
 
 // Renderer appends one event in an output format.
-type Renderer func(dst []byte, rec *kafka.ReplayRecord) ([]byte, error)
+type Renderer func(dst []byte, rec *ReplayRecord) ([]byte, error)
 
 // RendererOf is the renderer of a format (jsonl or csv), nil for any other.
 func RendererOf(format string) Renderer {
@@ -164,13 +164,13 @@ func RendererOf(format string) Renderer {
 }
 
 // renderJSONL appends the event as the contract's envelope, secrets removed, and a newline.
-func renderJSONL(dst []byte, rec *kafka.ReplayRecord) ([]byte, error) {
+func renderJSONL(dst []byte, rec *ReplayRecord) ([]byte, error) {
 	dst, err := rec.Event.AppendJSON(dst, true)
 	return append(dst, '\n'), err
 }
 
 // renderCSV appends the event as one CSV row (RFC 4180; the header is CSVHeader).
-func renderCSV(dst []byte, rec *kafka.ReplayRecord) ([]byte, error) {
+func renderCSV(dst []byte, rec *ReplayRecord) ([]byte, error) {
 	ev := &rec.Event
 	dst = ev.OccurredAt.AppendFormat(dst, time.RFC3339Nano)
 	for _, s := range []string{ev.Type, ev.AggregateType, ev.AggregateID} {
@@ -230,10 +230,10 @@ func appendCSVField(dst []byte, s string) []byte {
 // time order, secrets removed: `chorusctl events replay` without its terminal niceties. opts
 // carries what the caller adds (Follow, Progress, OnStart, OnCaughtUp, SkipBad); its range and
 // Prepare are the query's.
-func ReplayTo(ctx context.Context, cfg kafka.Config, q EventQuery, format string, opts kafka.ReplayOptions, w io.Writer) (kafka.ReplayStats, error) {
+func ReplayTo(ctx context.Context, cfg kafka.Config, q EventQuery, format string, opts ReplayOptions, w io.Writer) (ReplayStats, error) {
 	render := RendererOf(format)
 	if render == nil {
-		return kafka.ReplayStats{}, fmt.Errorf("%w: format %q: want jsonl or csv", ErrInvalidQuery, format)
+		return ReplayStats{}, fmt.Errorf("%w: format %q: want jsonl or csv", ErrInvalidQuery, format)
 	}
 	// The CSV header goes with the first event (or at the end, when there is none), so that a
 	// replay that fails before any event (a topic that does not exist, say) has written nothing.
@@ -256,7 +256,7 @@ func ReplayTo(ctx context.Context, cfg kafka.Config, q EventQuery, format string
 			return caughtUp()
 		}
 	}
-	opts.Prepare = func(rec *kafka.ReplayRecord, buf []byte) ([]byte, bool, error) {
+	opts.Prepare = func(rec *ReplayRecord, buf []byte) ([]byte, bool, error) {
 		if !q.Keep(&rec.Event) {
 			return buf, false, nil
 		}
@@ -266,7 +266,7 @@ func ReplayTo(ctx context.Context, cfg kafka.Config, q EventQuery, format string
 		}
 		return buf, true, nil
 	}
-	st, err := kafka.Replay(ctx, cfg, opts, func(rec *kafka.ReplayRecord) error {
+	st, err := Replay(ctx, cfg, opts, func(rec *ReplayRecord) error {
 		if err := writeHeader(); err != nil {
 			return err
 		}
@@ -292,16 +292,16 @@ type EventStats struct {
 }
 
 // Stats counts the query's events: `chorusctl events stats`. opts as for ReplayTo.
-func Stats(ctx context.Context, cfg kafka.Config, q EventQuery, opts kafka.ReplayOptions) (EventStats, kafka.ReplayStats, error) {
+func Stats(ctx context.Context, cfg kafka.Config, q EventQuery, opts ReplayOptions) (EventStats, ReplayStats, error) {
 	opts = q.inRange(opts)
-	opts.Prepare = func(rec *kafka.ReplayRecord, buf []byte) ([]byte, bool, error) {
+	opts.Prepare = func(rec *ReplayRecord, buf []byte) ([]byte, bool, error) {
 		return buf, q.Keep(&rec.Event), nil
 	}
 	byType := map[string]int64{}
 	byDay := map[int64]int64{} // days since 1970-01-01, UTC
 	var first, last time.Time
 	var n int64
-	st, err := kafka.Replay(ctx, cfg, opts, func(rec *kafka.ReplayRecord) error {
+	st, err := Replay(ctx, cfg, opts, func(rec *ReplayRecord) error {
 		t := rec.Event.OccurredAt
 		if n == 0 || t.Before(first) {
 			first = t

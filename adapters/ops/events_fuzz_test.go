@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-
-	"github.com/chorus-chat/chorus/adapters/kafka"
 )
 
 // FuzzNewEventQuery: the admin API's event query parameters (topic, from, to, type, room,
@@ -78,8 +76,8 @@ func FuzzNewEventQuery(f *testing.F) {
 				t.Fatalf("%+v: empty offset range %d..%d", spec, fo, to)
 			}
 		}
-		for _, b := range []kafka.ReplayBound{q.From, q.To} {
-			again, err := kafka.ParseReplayBound(b.String())
+		for _, b := range []ReplayBound{q.From, q.To} {
+			again, err := ParseReplayBound(b.String())
 			if err != nil {
 				t.Fatalf("%+v: bound %q does not parse back: %v", spec, b.String(), err)
 			}

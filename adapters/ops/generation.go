@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/ops/admin"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
 )
 
@@ -26,14 +27,15 @@ type Deps struct {
 	Topics kafka.Topics
 }
 
+// The operations' errors are admin's, which the gateway's admin endpoints know.
 var (
 	// ErrUnknownProjection: a name that is not a rebuildable projection.
-	ErrUnknownProjection = errors.New("unknown projection")
+	ErrUnknownProjection = admin.ErrUnknownProjection
 	// ErrBusy: another rebuild or verify of the same projection holds it (in this process or
 	// another: chorusctl, or an admin request to any gateway).
-	ErrBusy = errors.New("busy")
+	ErrBusy = admin.ErrBusy
 	// ErrNotMigrated: the database has no Chorus tables; the server never ran against it.
-	ErrNotMigrated = errors.New("the database is not migrated: has the server ever run against it?")
+	ErrNotMigrated = admin.ErrNotMigrated
 )
 
 // Progress is told how far a rebuild is: Expect with the offsets each pass will read (a
@@ -53,10 +55,9 @@ func (noProgress) Add(int64)    {}
 // generation builds one generation of a projection in its own schema.
 type generation struct {
 	Deps
-	spec       *Spec
-	proj       Projection // the topics it reads
-	schema     string     // e.g. readmodel_next
-	projection string     // its checkpoint name, e.g. readmodel@next
+	proj       *Projection
+	schema     string // e.g. readmodel_next
+	projection string // its checkpoint name, e.g. readmodel@next
 	batch      int
 	progress   Progress
 	applied    atomic.Int64
@@ -80,13 +81,9 @@ func generationCheckpoints(projection, kind string) string { return projection +
 // openGeneration takes the generation's advisory lock (ErrBusy if someone holds it) and reads
 // the live projector's dead letters. close releases the lock.
 func openGeneration(ctx context.Context, d Deps, name, kind string, batch int, p Progress) (*generation, error) {
-	spec, err := SpecOf(name)
+	proj, err := RebuildableProjection(name)
 	if err != nil {
 		return nil, err
-	}
-	proj, ok := projectionOf(name)
-	if !ok {
-		return nil, fmt.Errorf("projection %s can be rebuilt but the server does not run it", name)
 	}
 	if batch <= 0 {
 		batch = DefaultBatch
@@ -94,7 +91,7 @@ func openGeneration(ctx context.Context, d Deps, name, kind string, batch int, p
 	if p == nil {
 		p = noProgress{}
 	}
-	g := &generation{Deps: d, spec: spec, proj: proj, schema: SchemaOf(name, kind), projection: generationCheckpoints(name, kind), batch: batch, progress: p}
+	g := &generation{Deps: d, proj: proj, schema: SchemaOf(name, kind), projection: generationCheckpoints(name, kind), batch: batch, progress: p}
 	if err := g.takeLock(ctx); err != nil {
 		return nil, err
 	}
@@ -117,13 +114,13 @@ func (g *generation) takeLock(ctx context.Context) error {
 		return err
 	}
 	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(g.spec.Name)).Scan(&ok); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(g.proj.Name)).Scan(&ok); err != nil {
 		conn.Release()
 		return err
 	}
 	if !ok {
 		conn.Release()
-		return fmt.Errorf("%w: a rebuild or verify of %s is already running", ErrBusy, g.spec.Name)
+		return fmt.Errorf("%w: a rebuild or verify of %s is already running", ErrBusy, g.proj.Name)
 	}
 	g.lock = conn
 	return nil
@@ -162,9 +159,9 @@ func undefinedTable(err error) bool {
 // loadDeadLetters reads which records the live projector gave up on: the rebuild skips them
 // too, as the live projection did, rather than stop on them.
 func (g *generation) loadDeadLetters(ctx context.Context) error {
-	rows, err := g.Pool.Query(ctx, `SELECT source_topic, source_partition, source_offset FROM projection_dead_letters WHERE projection = $1`, g.spec.Name)
+	rows, err := g.Pool.Query(ctx, `SELECT source_topic, source_partition, source_offset FROM projection_dead_letters WHERE projection = $1`, g.proj.Name)
 	if err != nil {
-		return fmt.Errorf("dead letters of %s: %w", g.spec.Name, notMigrated(err))
+		return fmt.Errorf("dead letters of %s: %w", g.proj.Name, notMigrated(err))
 	}
 	g.dead = map[checkpoint.Partition]map[int64]bool{}
 	var (
@@ -181,7 +178,7 @@ func (g *generation) loadDeadLetters(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("dead letters of %s: %w", g.spec.Name, err)
+		return fmt.Errorf("dead letters of %s: %w", g.proj.Name, err)
 	}
 	return nil
 }
@@ -198,18 +195,18 @@ func (g *generation) create(ctx context.Context) (existed bool, err error) {
 		if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+g.ident()); err != nil {
 			return err
 		}
-		for _, t := range g.spec.Tables {
+		for _, t := range g.proj.Tables {
 			q := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s (LIKE public.%s INCLUDING ALL)", g.ident(), t, t)
 			if _, err := tx.Exec(ctx, q); err != nil {
 				return notMigrated(err)
 			}
 		}
-		for _, q := range g.spec.Private {
+		for _, q := range g.proj.Private {
 			if _, err := tx.Exec(ctx, fmt.Sprintf(q, g.ident())); err != nil {
 				return err
 			}
 		}
-		return renameIndexesLike(ctx, tx, g.schema, g.spec.Tables)
+		return renameIndexesLike(ctx, tx, g.schema, g.proj.Tables)
 	})
 	if err != nil {
 		return false, fmt.Errorf("create generation %s: %w", g.schema, err)
@@ -359,7 +356,7 @@ func (g *generation) applyRange(ctx context.Context, l kafka.PartitionRange) err
 	passed := l.Start
 	for c := range chunks {
 		if len(c.recs) > 0 {
-			if err := g.spec.apply(ctx, g.Pool, g.schema, g.projection, c.recs); err != nil {
+			if err := g.proj.ApplyIn(ctx, g.Pool, g.schema, g.projection, c.recs); err != nil {
 				cancel()
 				for range chunks { // let the reader end
 				}
@@ -391,7 +388,7 @@ func (g *generation) swap(ctx context.Context) (bool, error) {
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 	rows, err := tx.Query(ctx, `SELECT topic, partition, next_offset FROM projection_checkpoints
-		WHERE projection = $1 ORDER BY topic, partition FOR UPDATE`, g.spec.Name)
+		WHERE projection = $1 ORDER BY topic, partition FOR UPDATE`, g.proj.Name)
 	if err != nil {
 		return false, err
 	}
@@ -414,9 +411,9 @@ func (g *generation) swap(ctx context.Context) (bool, error) {
 			return false, nil
 		}
 	}
-	old := pgx.Identifier{SchemaOf(g.spec.Name, kindOld)}.Sanitize()
+	old := pgx.Identifier{SchemaOf(g.proj.Name, kindOld)}.Sanitize()
 	var public []string
-	for _, t := range g.spec.Tables {
+	for _, t := range g.proj.Tables {
 		public = append(public, "public."+t)
 	}
 	stmts := []string{
@@ -424,7 +421,7 @@ func (g *generation) swap(ctx context.Context) (bool, error) {
 		"DROP SCHEMA IF EXISTS " + old + " CASCADE",
 		"CREATE SCHEMA " + old,
 	}
-	for _, t := range g.spec.Tables {
+	for _, t := range g.proj.Tables {
 		stmts = append(stmts,
 			fmt.Sprintf("ALTER TABLE public.%s SET SCHEMA %s", t, old),
 			fmt.Sprintf("ALTER TABLE %s.%s SET SCHEMA public", g.ident(), t))
@@ -440,7 +437,7 @@ func (g *generation) swap(ctx context.Context) (bool, error) {
 		SELECT $1, topic, partition, next_offset, now() FROM projection_checkpoints WHERE projection = $2
 		ON CONFLICT (projection, topic, partition) DO UPDATE
 		SET next_offset = GREATEST(projection_checkpoints.next_offset, EXCLUDED.next_offset), updated_at = now()`,
-		g.spec.Name, g.projection); err != nil {
+		g.proj.Name, g.projection); err != nil {
 		return false, fmt.Errorf("move the checkpoints: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM projection_checkpoints WHERE projection = $1`, g.projection); err != nil {
@@ -471,7 +468,7 @@ func (g *generation) compare(ctx context.Context, examples int) ([]TableDiff, er
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // read only
 	rows, err := tx.Query(ctx, `SELECT topic, partition, next_offset FROM projection_checkpoints
-		WHERE projection = $1 ORDER BY topic, partition FOR SHARE`, g.spec.Name)
+		WHERE projection = $1 ORDER BY topic, partition FOR SHARE`, g.proj.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -497,7 +494,7 @@ func (g *generation) compare(ctx context.Context, examples int) ([]TableDiff, er
 		return nil, err
 	}
 	var out []TableDiff
-	for _, t := range g.spec.Tables {
+	for _, t := range g.proj.Tables {
 		d := TableDiff{Table: t}
 		for _, side := range []struct{ name, a, b string }{
 			{"live", "public." + t, g.ident() + "." + t},

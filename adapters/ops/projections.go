@@ -1,42 +1,151 @@
 package ops
 
 import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
 	"github.com/chorus-chat/chorus/projections/notify"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 	"github.com/chorus-chat/chorus/projections/search"
 )
 
-// Projection is a projection the server runs: its checkpoint name and the topics its projectors
-// read. cmd/chorus wires its projectors from these, and the status and the rebuilds read the
-// same, so the three cannot disagree.
+// Projection is one row of the table of the projections the server runs: what its package says
+// of it (checkpoint name, tables, apply: its checkpoint.Definition), the topics its projectors
+// read, how they fetch, and how a process builds its handler. cmd/chorus runs the projectors
+// from this table, and the status, the rebuilds and the verifies read the same, so none can
+// disagree with another. A new projection is a package (its Definition and Handler) and a row.
+//
+// A projection can be rebuilt (Rebuild, Verify) when it has Tables: a generation of it is a
+// Postgres schema holding its own copy of them, written by the projection's own ApplyIn with
+// search_path = schema, public.
 type Projection struct {
-	Name   string
+	checkpoint.Definition
+	// Topics are the topics its projectors read.
 	Topics func(kafka.Topics) []string
+	// Gather: nobody waits on the projection within milliseconds, so its projectors fetch in
+	// larger batches (kafka.Projector.Gathering).
+	Gather bool
+	// Handler builds the projection's handler in a process.
+	Handler func(Env) (checkpoint.Handler, error)
 }
+
+// Env is what a process builds the projections' handlers from: the stores it shares with its
+// gateway (so that a batch a projector applies wakes the queries waiting for it at once; across
+// processes they poll the checkpoints), and the push stream.
+type Env struct {
+	Pool      *pgxpool.Pool
+	ReadModel *readmodel.Store
+	Search    *search.Store
+	Notify    *notify.Store
+	// Pushes opens a publisher to the push stream; its caller closes it with the process.
+	Pushes func() (projections.PushPublisher, error)
+	Log    *slog.Logger
+}
+
+// deadLetters is where every projection counts the records it dead-letters.
+func (e Env) deadLetters() checkpoint.DeadLetters { return checkpoint.DeadLetters{Pool: e.Pool} }
 
 // Group is the consumer group of the projection's projectors.
 func (p Projection) Group() string { return ProjectorGroup(p.Name) }
 
+// Rebuildable tells whether Rebuild and Verify can build a generation of the projection.
+func (p Projection) Rebuildable() bool { return len(p.Tables) > 0 && p.ApplyIn != nil }
+
+// Projections that nobody waits on within milliseconds (search, notifications) fetch in larger
+// batches: see kafka.Projector.Gathering.
+const (
+	gatherBytes = 64 << 10
+	gatherWait  = 200 * time.Millisecond
+)
+
+// Projector is the projector of p over cfg's topics, running h: its own consumer group, its
+// dead letters named after p and tried attempts times each.
+func (p Projection) Projector(cfg kafka.Config, h checkpoint.Handler, attempts int, log *slog.Logger) *kafka.Projector {
+	pr := kafka.NewProjector(cfg, p.Group(), p.Topics(cfg.Topics), kafka.Decoding(h), log).WithDeadLetters(p.Name, attempts)
+	if p.Gather {
+		pr.Gathering(gatherBytes, gatherWait)
+	}
+	return pr
+}
+
 // The projections the server runs.
 var (
-	ReadModel     = Projection{readmodel.Projection, func(t kafka.Topics) []string { return t.EventTopics() }}
-	Push          = Projection{"push", func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} }}
-	Search        = Projection{search.Projection, func(t kafka.Topics) []string { return []string{t.ChatEvents} }}
-	Notifications = Projection{notify.Projection, func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} }}
+	ReadModel = Projection{
+		Definition: readmodel.Definition,
+		Topics:     func(t kafka.Topics) []string { return t.EventTopics() },
+		Handler: func(e Env) (checkpoint.Handler, error) {
+			return readmodel.NewHandler(e.ReadModel, e.deadLetters()), nil
+		},
+	}
+	Push = Projection{
+		Definition: projections.PushDefinition,
+		Topics:     func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} },
+		Handler: func(e Env) (checkpoint.Handler, error) {
+			pub, err := e.Pushes()
+			if err != nil {
+				return nil, err
+			}
+			return projections.NewPushHandler(e.Pool, pub, e.deadLetters()), nil
+		},
+	}
+	// Search has its own group and its own checkpoints, so that the index is rebuilt and lags
+	// on its own.
+	Search = Projection{
+		Definition: search.Definition,
+		Topics:     func(t kafka.Topics) []string { return []string{t.ChatEvents} },
+		Gather:     true,
+		Handler: func(e Env) (checkpoint.Handler, error) {
+			return search.NewHandler(e.Search, e.deadLetters(), e.Log.With("projector", ProjectorGroup(search.Projection))), nil
+		},
+	}
+	Notifications = Projection{
+		Definition: notify.Definition,
+		Topics:     func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} },
+		Gather:     true,
+		Handler: func(e Env) (checkpoint.Handler, error) {
+			return notify.NewHandler(e.Notify, e.deadLetters()), nil
+		},
+	}
 )
 
 // Projections are the projections the server runs, in the order the status shows them.
 var Projections = []Projection{ReadModel, Push, Search, Notifications}
 
 // projectionOf is the projection the server runs under name, if any.
-func projectionOf(name string) (Projection, bool) {
-	for _, p := range Projections {
-		if p.Name == name {
-			return p, true
+func projectionOf(name string) (*Projection, bool) {
+	for i := range Projections {
+		if Projections[i].Name == name {
+			return &Projections[i], true
 		}
 	}
-	return Projection{}, false
+	return nil, false
+}
+
+// RebuildableProjection returns the rebuildable projection named name, or an error that lists
+// the rebuildable ones.
+func RebuildableProjection(name string) (*Projection, error) {
+	if p, ok := projectionOf(name); ok && p.Rebuildable() {
+		return p, nil
+	}
+	return nil, fmt.Errorf("%w %q: not one of %s", ErrUnknownProjection, name, strings.Join(RebuildableNames(), ", "))
+}
+
+// RebuildableNames are the names of the rebuildable projections, in the table's order.
+func RebuildableNames() []string {
+	var out []string
+	for _, p := range Projections {
+		if p.Rebuildable() {
+			out = append(out, p.Name)
+		}
+	}
+	return out
 }
 
 // ProjectorGroup is the consumer group of a projection's projectors.

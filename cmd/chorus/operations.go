@@ -36,6 +36,6 @@ func setupOperations(ctx context.Context, databaseURL string, kcfg kafka.Config,
 		return err
 	}
 	*cleanups = append(*cleanups, func() { _ = client.Close() })
-	gw.UseOperations(ops.Runner{Deps: ops.Deps{Pool: pool, Client: client, Topics: kcfg.Topics}, Kafka: kcfg})
+	gw.UseOperations(ops.NewAdmin(ops.Runner{Deps: ops.Deps{Pool: pool, Client: client, Topics: kcfg.Topics}, Kafka: kcfg}))
 	return nil
 }

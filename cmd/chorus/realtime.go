@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/chorus-chat/chorus/adapters/gateway"
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/projections/readmodel"
@@ -41,9 +39,4 @@ func setupRealtime(gw *gateway.Gateway, store *readmodel.Store, rconn *redis.Con
 	gw.UseMessageChanges(store)
 	run("gateway-realtime", gw.RunRealtime)
 	return nil
-}
-
-// deadLetters is where the read-model and push projectors count the records they dead-letter.
-func deadLetters(pool *pgxpool.Pool, store *readmodel.Store) deadLetterLog {
-	return deadLetterLog{pool: pool, store: store}
 }

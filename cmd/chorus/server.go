@@ -24,7 +24,10 @@ import (
 	"github.com/chorus-chat/chorus/adapters/postgres"
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/commands"
+	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/notify"
 	"github.com/chorus-chat/chorus/projections/readmodel"
+	"github.com/chorus-chat/chorus/projections/search"
 )
 
 // runServer starts the embedded dependencies that are not configured, the roles asked for and
@@ -114,23 +117,23 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		proc.UseMetrics(met)
 		run(roleCommands, proc.Run)
 	}
-	failures := failureLog{pool: pool, instance: cfg.InstanceID}
-	if roles[roleProjectors] && cfg.runs(ops.ReadModel) {
-		rm := kafka.NewProjector(kcfg, ops.ReadModel.Group(), ops.ReadModel.Topics(kcfg.Topics), &readModelHandler{store: store, dead: deadLetters(pool, store)}, log).WithDeadLetters(readmodel.Projection, cfg.ProjectorAttempts).WithFailures(failures)
-		rm.UseMetrics(met)
-		health.watch(rm)
-		run("projector-readmodel", rm.Run)
+	env := ops.Env{
+		Pool: pool, ReadModel: store, Log: log,
+		Search: search.NewStore(pool, kcfg.Topics.ChatEvents),
+		Notify: notify.NewStore(pool, kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents),
+		Pushes: func() (projections.PushPublisher, error) {
+			pub, err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Publisher()
+			if err != nil {
+				return nil, err
+			}
+			cleanups = append(cleanups, func() { _ = pub.Close() })
+			return pub, nil
+		},
 	}
-	if roles[roleProjectors] && cfg.runs(ops.Push) {
-		pushes, err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Publisher()
-		if err != nil {
+	if roles[roleProjectors] {
+		if err := runProjectors(cfg, kcfg, env, rconn, pushMaxLen, run, &cleanups, met, health.watch, log); err != nil {
 			return err
 		}
-		cleanups = append(cleanups, func() { _ = pushes.Close() })
-		push := kafka.NewProjector(kcfg, ops.Push.Group(), ops.Push.Topics(kcfg.Topics), &pushHandler{store: store, pub: pushes, dead: deadLetters(pool, store)}, log).WithDeadLetters(ops.Push.Name, cfg.ProjectorAttempts).WithFailures(failures)
-		push.UseMetrics(met)
-		health.watch(push)
-		run("projector-push", push.Run)
 	}
 
 	e := echo.New()
@@ -197,13 +200,12 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		if err := setupOperations(startCtx, cfg.DatabaseURL, kcfg, gw, &cleanups); err != nil {
 			return err
 		}
+		// With the projectors role in this process too, the gateway shares the stores with the
+		// projectors: a batch applied wakes the queries waiting for it at once.
+		gw.UseSearch(env.Search)
+		gw.SetNotifications(env.Notify)
+		gw.SetAdmins(cfg.AdminUsers)
 	}
-
-	if err := setupNotifications(cfg, kcfg, pool, rconn, pushMaxLen, roles, gw, run, &cleanups, met, health.watch, log); err != nil {
-		return err
-	}
-
-	setupSearch(cfg, kcfg, pool, roles, gw, run, met, health.watch, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

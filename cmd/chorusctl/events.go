@@ -40,8 +40,8 @@ func (f *rangeFlags) validate() error {
 }
 
 // options are the replay options of the flags beyond the query's.
-func (f *rangeFlags) options(e *env) kafka.ReplayOptions {
-	var o kafka.ReplayOptions
+func (f *rangeFlags) options(e *env) ops.ReplayOptions {
+	var o ops.ReplayOptions
 	if f.Bad {
 		var warned atomic.Int64
 		o.SkipBad = func(_ kafka.Record, err error) {
@@ -113,7 +113,7 @@ func (c *replayCmd) Run(e *env) (err error) {
 }
 
 // reportReplay warns about what the caller should know and, next to a progress bar, sums up.
-func reportReplay(e *env, summary bool, st kafka.ReplayStats, took time.Duration) {
+func reportReplay(e *env, summary bool, st ops.ReplayStats, took time.Duration) {
 	if st.Skipped > 0 {
 		fmt.Fprintf(e.stderr, "chorusctl: warning: skipped %d records that are not valid envelopes\n", st.Skipped)
 	}

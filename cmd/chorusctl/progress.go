@@ -10,7 +10,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/ops"
 )
 
 // progress is a progress bar on standard error, shown only when it is a terminal: events per
@@ -45,7 +45,7 @@ func (p *progress) Expect(n int64) {
 	bar := p.bar
 	p.mu.Unlock()
 	if bar == nil {
-		p.start(kafka.ReplayRange{Total: n})
+		p.start(ops.ReplayRange{Total: n})
 		return
 	}
 	if n > 0 {
@@ -74,7 +74,7 @@ func (p *progress) shown() bool {
 }
 
 // start draws the bar for the range and keeps it current until finish.
-func (p *progress) start(r kafka.ReplayRange) {
+func (p *progress) start(r ops.ReplayRange) {
 	if !p.enabled || r.Total == 0 {
 		return
 	}

@@ -9,10 +9,10 @@ import (
 )
 
 // rebuildable lists the projections rebuild and verify take, for --help and errors.
-var rebuildable = strings.Join(ops.SpecNames(), ", ")
+var rebuildable = strings.Join(ops.RebuildableNames(), ", ")
 
 func checkRebuildable(name string) error {
-	if _, err := ops.SpecOf(name); err != nil {
+	if _, err := ops.RebuildableProjection(name); err != nil {
 		return usagef("projection %q: only %s can be rebuilt", name, rebuildable)
 	}
 	return nil

@@ -306,7 +306,7 @@ loop:
 
 // readModelTables are the tables a readmodel rebuild swaps.
 func readModelTables() []string {
-	s, err := ops.SpecOf(readmodel.Projection)
+	s, err := ops.RebuildableProjection(readmodel.Projection)
 	if err != nil {
 		panic(err)
 	}

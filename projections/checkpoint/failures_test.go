@@ -1,4 +1,4 @@
-package main
+package checkpoint_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chorus-chat/chorus/adapters/postgres/pgtest"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
 )
 
 // The failure log keeps one row per projection and process while it fails, with the last
@@ -15,7 +16,7 @@ func TestFailureLog(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pool := pgtest.New(t)
-	a, b := failureLog{pool: pool, instance: "a"}, failureLog{pool: pool, instance: "b"}
+	a, b := checkpoint.FailureLog{Pool: pool, Instance: "a"}, checkpoint.FailureLog{Pool: pool, Instance: "b"}
 	for i, err := range []error{errors.New("first"), errors.New("second")} {
 		if err := a.Failing(ctx, "search", int64(i+1), err); err != nil {
 			t.Fatal(err)

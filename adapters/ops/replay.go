@@ -1,4 +1,4 @@
-package kafka
+package ops
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/chorus-chat/chorus/adapters/kafka"
 )
 
 // Replay reads event topics straight from the log for analysts and admin tools: every partition,
@@ -82,12 +84,12 @@ type ReplayOptions struct {
 	Progress *atomic.Int64
 	// SkipBad, if set, is told about a record that is not a valid envelope and the record is
 	// skipped; otherwise such a record ends the replay with an error.
-	SkipBad func(rec Record, err error)
+	SkipBad func(rec kafka.Record, err error)
 }
 
 // ReplayRange is what a replay reads.
 type ReplayRange struct {
-	Partitions []PartitionRange
+	Partitions []kafka.PartitionRange
 	// Total is the number of offsets in range: an upper bound of the records (it counts
 	// transaction markers and aborted records too).
 	Total int64
@@ -95,8 +97,8 @@ type ReplayRange struct {
 
 // ReplayRecord is one record of a replay, with its envelope decoded.
 type ReplayRecord struct {
-	Record
-	Event Envelope
+	kafka.Record
+	Event kafka.Envelope
 	// Out is what Prepare appended for this record.
 	Out []byte
 	at  int64 // occurred_at, Unix nanoseconds: the merge key
@@ -110,14 +112,14 @@ type ReplayStats struct {
 	OutOfOrder int64 // records delivered after one with a later event time (see Replay)
 }
 
-var errRangeEnd = errors.New("end of range")
+var errReplayRangeEnd = errors.New("end of range")
 
 // Replay reads opts.Topics in the range [opts.From, opts.To) and calls fn for every record
 // (that Prepare kept) in event-time order, from one goroutine. The record and the bytes it
 // points to (Value, Key, Out, Event.Data) are valid only during the call: they are reused; the
 // Event's strings may be kept. See the notes at the top of this file for the order and the
 // memory it needs.
-func Replay(ctx context.Context, cfg Config, opts ReplayOptions, fn func(*ReplayRecord) error) (ReplayStats, error) {
+func Replay(ctx context.Context, cfg kafka.Config, opts ReplayOptions, fn func(*ReplayRecord) error) (ReplayStats, error) {
 	var st ReplayStats
 	if opts.Follow && !opts.To.IsZero() {
 		return st, errors.New("replay: a followed replay has no end (To must be unset)")
@@ -131,7 +133,7 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions, fn func(*Replay
 	if len(topics) == 0 {
 		topics = []string{cfg.Topics.ChatEvents, cfg.Topics.UserEvents, cfg.Topics.SystemEvents}
 	}
-	client, err := NewReadClient(cfg)
+	client, err := kafka.NewReadClient(cfg)
 	if err != nil {
 		return st, err
 	}
@@ -143,12 +145,12 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions, fn func(*Replay
 			_ = c.Close()
 		}
 	}()
-	logs, err := LogRanges(client, topics)
+	logs, err := kafka.LogRanges(client, topics)
 	if err != nil {
 		return st, err
 	}
 	for extra := min(len(logs), replayConnections) - 1; extra > 0; extra-- {
-		c, err := NewReadClient(cfg)
+		c, err := kafka.NewReadClient(cfg)
 		if err != nil {
 			return st, err
 		}
@@ -188,7 +190,7 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions, fn func(*Replay
 	if poll <= 0 {
 		poll = 250 * time.Millisecond
 	}
-	next := make([]PartitionRange, len(ranges))
+	next := make([]kafka.PartitionRange, len(ranges))
 	copy(next, ranges)
 	var failingSince time.Time
 	for {
@@ -199,7 +201,7 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions, fn func(*Replay
 			return st, nil
 		case <-t.C:
 		}
-		ends, err := ListOffsets(client, next, func(PartitionRange) int64 { return sarama.OffsetNewest })
+		ends, err := kafka.ListOffsets(client, next, func(kafka.PartitionRange) int64 { return sarama.OffsetNewest })
 		if err != nil {
 			if ctx.Err() != nil {
 				return st, nil
@@ -215,7 +217,7 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions, fn func(*Replay
 			continue
 		}
 		failingSince = time.Time{}
-		var round []PartitionRange
+		var round []kafka.PartitionRange
 		for i := range next {
 			next[i].Start = next[i].End
 			if ends[i] > next[i].Start {
@@ -245,7 +247,7 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions, fn func(*Replay
 // Sarama's Broker.Open marks a broker open before it takes the lock that requests wait on, so
 // a request racing a first Open from another goroutine fails with "broker not connected"; the
 // partition readers share clients, so they must find them connected.
-func connectLeaders(clients []sarama.Client, logs []PartitionRange) error {
+func connectLeaders(clients []sarama.Client, logs []kafka.PartitionRange) error {
 	for _, c := range clients {
 		seen := map[*sarama.Broker]bool{}
 		for _, p := range logs {
@@ -321,9 +323,9 @@ func unixNano(t time.Time) int64 {
 }
 
 // ranges turns the bounds into offsets per partition.
-func (r *replayer) ranges(client sarama.Client, logs []PartitionRange) ([]PartitionRange, error) {
+func (r *replayer) ranges(client sarama.Client, logs []kafka.PartitionRange) ([]kafka.PartitionRange, error) {
 	slack := r.slack()
-	out := make([]PartitionRange, len(logs))
+	out := make([]kafka.PartitionRange, len(logs))
 	copy(out, logs)
 	if off, ok := r.opts.From.Offset(); ok {
 		for i := range out {
@@ -333,7 +335,7 @@ func (r *replayer) ranges(client sarama.Client, logs []PartitionRange) ([]Partit
 		// Every record before the answer has an earlier timestamp (a transaction marker's may
 		// be later, which only makes the answer earlier): nothing at or after From is skipped.
 		ms := max(t.Add(-slack).UnixMilli(), 0)
-		offs, err := ListOffsets(client, logs, func(PartitionRange) int64 { return ms })
+		offs, err := kafka.ListOffsets(client, logs, func(kafka.PartitionRange) int64 { return ms })
 		if err != nil {
 			return nil, err
 		}
@@ -363,29 +365,29 @@ func (r *replayer) ranges(client sarama.Client, logs []PartitionRange) ([]Partit
 
 // partReader reads one partition range into chunks.
 type partReader struct {
-	PartitionRange
+	kafka.PartitionRange
 	client sarama.Client
-	ch     chan *chunk // full chunks, in offset order
-	free   chan *chunk // chunks the merge is done with, for reuse
-	err    error       // set before ch is closed
+	ch     chan *replayChunk // full chunks, in offset order
+	free   chan *replayChunk // chunks the merge is done with, for reuse
+	err    error             // set before ch is closed
 }
 
-// chunk is a run of a partition's records with the bytes they point to. Chunks are reused,
+// replayChunk is a run of a partition's records with the bytes they point to. Chunks are reused,
 // which is why a record is valid only during the call of fn that gets it.
-type chunk struct {
+type replayChunk struct {
 	recs  []ReplayRecord
 	arena []byte // copies of values and keys: a chunk must not pin a whole fetch response
 	out   []byte // Prepare's renderings
 	size  int
 }
 
-func (pr *partReader) chunk() *chunk {
+func (pr *partReader) chunk() *replayChunk {
 	select {
 	case c := <-pr.free:
 		c.recs, c.arena, c.out, c.size = c.recs[:0], c.arena[:0], c.out[:0], 0
 		return c
 	default:
-		return &chunk{
+		return &replayChunk{
 			recs:  make([]ReplayRecord, 0, min(pr.End-pr.Start, ReplayChunkRecords)),
 			arena: make([]byte, 0, min((pr.End-pr.Start)*512, ReplayChunkBytes)),
 		}
@@ -393,7 +395,7 @@ func (pr *partReader) chunk() *chunk {
 }
 
 // merge reads ranges concurrently and delivers their records to fn in key order.
-func (r *replayer) merge(ctx context.Context, ranges []PartitionRange, fn func(*ReplayRecord) error) error {
+func (r *replayer) merge(ctx context.Context, ranges []kafka.PartitionRange, fn func(*ReplayRecord) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -408,7 +410,7 @@ func (r *replayer) merge(ctx context.Context, ranges []PartitionRange, fn func(*
 			continue
 		}
 		pr := &partReader{PartitionRange: p, client: r.clients[i%len(r.clients)],
-			ch: make(chan *chunk, ReplayChunkBuffer), free: make(chan *chunk, ReplayChunkBuffer+2)}
+			ch: make(chan *replayChunk, ReplayChunkBuffer), free: make(chan *replayChunk, ReplayChunkBuffer+2)}
 		readers = append(readers, pr)
 		wg.Add(1)
 		go func() {
@@ -486,9 +488,9 @@ func (r *replayer) readPartition(ctx context.Context, pr *partReader) error {
 	}
 	var read int64
 	defer func() { r.read.Add(read) }()
-	handle := func(rec Record) error {
+	handle := func(rec kafka.Record) error {
 		if rec.Offset >= pr.End {
-			return errRangeEnd
+			return errReplayRangeEnd
 		}
 		progress(rec.Offset + 1)
 		read++
@@ -511,7 +513,7 @@ func (r *replayer) readPartition(ctx context.Context, pr *partReader) error {
 			rec.Value = append([]byte(nil), rec.Value...)
 			rec.Key = append([]byte(nil), rec.Key...)
 		}
-		env, err := ParseEnvelope(rec.Value)
+		env, err := kafka.ParseEnvelope(rec.Value)
 		if err != nil {
 			err = fmt.Errorf("event at %s/%d/%d is not a valid envelope: %w", rec.Topic, rec.Partition, rec.Offset, err)
 			if r.opts.SkipBad == nil {
@@ -523,7 +525,7 @@ func (r *replayer) readPartition(ctx context.Context, pr *partReader) error {
 		}
 		at := unixNano(env.OccurredAt)
 		if r.stopEarly && at >= r.stopNs {
-			return errRangeEnd
+			return errReplayRangeEnd
 		}
 		if (r.hasFrom && at < r.fromNs) || (r.hasTo && at >= r.toNs) {
 			return nil
@@ -551,7 +553,7 @@ func (r *replayer) readPartition(ctx context.Context, pr *partReader) error {
 		return nil
 	}
 	var handleErr error
-	handleOnce := func(rec Record) error {
+	handleOnce := func(rec kafka.Record) error {
 		err := handle(rec)
 		handleErr = err
 		return err
@@ -559,8 +561,8 @@ func (r *replayer) readPartition(ctx context.Context, pr *partReader) error {
 	next, failures := pr.Start, 0
 	for next < pr.End {
 		handleErr = nil
-		n, err := ReadCommitted(ctx, pr.client, pr.Topic, pr.Partition, next, handleOnce)
-		if errors.Is(err, errRangeEnd) {
+		n, err := kafka.ReadCommitted(ctx, pr.client, pr.Topic, pr.Partition, next, handleOnce)
+		if errors.Is(err, errReplayRangeEnd) {
 			break
 		}
 		if err != nil && (handleErr != nil || ctx.Err() != nil) {
@@ -591,7 +593,7 @@ func (r *replayer) readPartition(ctx context.Context, pr *partReader) error {
 
 type cursor struct {
 	pr *partReader
-	c  *chunk
+	c  *replayChunk
 	i  int
 }
 
@@ -669,4 +671,14 @@ func (h *cursorHeap) pop() {
 	old[n] = nil
 	*h = old[:n]
 	h.down(0)
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

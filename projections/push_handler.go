@@ -1,0 +1,72 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
+	"github.com/chorus-chat/chorus/projections/projtx"
+)
+
+// PushProjection is the checkpoint name of the push projection: room events turned into pushes
+// on the stream every gateway reads.
+const PushProjection = "push"
+
+// PushDefinition is the push projection's row in the table of projections. Its effects are not
+// tables (they are on the push stream), so it cannot be rebuilt.
+var PushDefinition = checkpoint.Definition{Name: PushProjection}
+
+// PushPublisher appends pushes to the push stream every gateway reads.
+type PushPublisher interface {
+	Publish(pushes []Push) error
+}
+
+// PushHandler turns room events into pushes on the push stream, then checkpoints. A crash in
+// between re-sends a few pushes (at least once); clients tell them apart by seq.
+type PushHandler struct {
+	pool *pgxpool.Pool
+	pub  PushPublisher
+	dead checkpoint.DeadLetters
+}
+
+// NewPushHandler publishes to pub and keeps its checkpoints and dead letters in pool.
+func NewPushHandler(pool *pgxpool.Pool, pub PushPublisher, dead checkpoint.DeadLetters) *PushHandler {
+	return &PushHandler{pool: pool, pub: pub, dead: dead}
+}
+
+// Checkpoints are the push projection's.
+func (h *PushHandler) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
+	return checkpoint.Load(ctx, h.pool, PushProjection)
+}
+
+// Handle publishes the pushes of a batch, then moves the checkpoints past it.
+func (h *PushHandler) Handle(ctx context.Context, recs []checkpoint.Record) error {
+	var pushes []Push
+	for _, r := range recs {
+		// Stripped of NUL as the Postgres projections store it, so that a push and the history
+		// agree.
+		ps, err := PushesOf(projtx.Storable(r.Event))
+		if err != nil {
+			return err
+		}
+		// The gateways wait for the read model to reach a membership change's position
+		// before they read a new socket's rooms (adapters/gateway/membership.go).
+		pos := domain.Position{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}.String()
+		for i := range ps {
+			ps[i].Position = pos
+		}
+		pushes = append(pushes, ps...)
+	}
+	if err := h.pub.Publish(pushes); err != nil {
+		return checkpoint.Unavailable(fmt.Errorf("publish pushes: %w", err))
+	}
+	return checkpoint.Unavailable(checkpoint.Advance(ctx, h.pool, PushProjection, recs))
+}
+
+// Skip moves the push projection past a dead-lettered record.
+func (h *PushHandler) Skip(ctx context.Context, rec checkpoint.Record, cause error) error {
+	return h.dead.Skip(ctx, PushProjection, rec, cause)
+}
