@@ -79,11 +79,6 @@ func (b Budgets) withDefaults() Budgets {
 	return b
 }
 
-// UseLimits keeps the budgets and password attempts in a store every gateway shares. Without it
-// (tests) the budgets and the password attempt limit are off, and the room quota is held per
-// gateway only.
-func (g *Gateway) UseLimits(l Limits) { g.limits = l }
-
 // codeQuotaExceeded refuses a command that would take a user past a quota (rooms owned).
 const codeQuotaExceeded = "quota_exceeded"
 

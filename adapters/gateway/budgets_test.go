@@ -32,7 +32,7 @@ func budgetGateways(t *testing.T, n int, tune func(*Config)) (*world, []*env) {
 	for range n {
 		lim := redis.NewLimits(r.conn)
 		t.Cleanup(func() { lim.Close() })
-		envs = append(envs, newRealtimeEnv(t, w, tune, func(g *Gateway) { g.UseLimits(lim) }))
+		envs = append(envs, newRealtimeEnv(t, w, tune, setup{deps: func(d *Deps) { d.Limits = lim }}))
 	}
 	return w, envs
 }
@@ -178,7 +178,7 @@ func TestBudgetsFailOpenWithoutRedis(t *testing.T) {
 	m := metrics.New()
 	e := newRealtimeEnv(t, nil, func(c *Config) {
 		c.Budgets = Budgets{CommandRate: 1, CommandBurst: 1, commandPeriod: time.Hour}
-	}, func(g *Gateway) { g.UseLimits(lim); g.UseMetrics(m) })
+	}, setup{deps: func(d *Deps) { d.Limits, d.Metrics = lim, m }})
 	alice, _ := e.user("alice")
 	room := e.room(alice, map[string]any{"name": "r"})
 	resp, code := post(t, e, "/api/v1/rooms/"+room.String()+"/messages", alice, `{"content":"x"}`)
@@ -507,7 +507,7 @@ func (s *scriptedLimits) TryLock(context.Context, string, time.Duration) (func()
 func TestBudgetsFailOpenOnlyAsFarAsNeeded(t *testing.T) {
 	run := func(errs ...error) (*env, *scriptedLimits, string) {
 		lim := &scriptedLimits{errs: errs}
-		e := newRealtimeEnv(t, nil, func(c *Config) { c.Budgets = Budgets{CommandRate: 1, CreateRoomRate: -1} }, func(g *Gateway) { g.UseLimits(lim) })
+		e := newRealtimeEnv(t, nil, func(c *Config) { c.Budgets = Budgets{CommandRate: 1, CreateRoomRate: -1} }, setup{deps: func(d *Deps) { d.Limits = lim }})
 		tok, _ := e.user("alice")
 		return e, lim, tok
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/chorus-chat/chorus/adapters/metrics"
+	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
 
@@ -144,6 +146,58 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Deps are what a gateway works with, given once to New: the gateway has no setters, so that
+// what it runs with is said in one place (cmd/chorus builds it; tests build their own). The
+// first three are required; every other field may be left zero, with the effect its comment
+// says.
+type Deps struct {
+	// Dispatcher sends commands and waits for their replies.
+	Dispatcher Dispatcher
+	// ReadModel answers the queries and the checks commands need.
+	ReadModel ReadModel
+	// Accounts holds the password hashes and the sessions.
+	Accounts Accounts
+	// Logger may be nil (slog.Default is used).
+	Logger *slog.Logger
+
+	// Notifications serves the notification calls; nil answers them 503 unavailable.
+	Notifications Notifications
+	// Search answers GET /search/messages; nil answers it 503 unavailable.
+	Search Searcher
+	// Operations runs the admin operations on the projections (http_ops.go); nil answers them
+	// 503. Its jobs run on until they end or Shutdown interrupts them (a rebuild interrupted
+	// leaves the live projection untouched and resumes on the next run).
+	Operations Operations
+	// Admins name the server's admins by username (in any letter case, as usernames are unique
+	// without regard to case): they, and only they, may publish system events, run the admin
+	// operations and see other users' emails.
+	Admins []string
+
+	// Limits is the shared store of the per-user budgets (budgets.go). Without it (tests) the
+	// budgets and the password attempt limit are off, and the room quota is held per gateway
+	// only.
+	Limits Limits
+	// LogEnds lets a ?position= beyond the end of its partition be refused (400) instead of
+	// waited for: no accepted command answered it. nil: not asked.
+	LogEnds LogEnds
+	// SessionBus has logouts and refreshes announced to every gateway (nil: to this one only).
+	// The caller also arranges that every gateway's EndSession runs on each announcement.
+	SessionBus SessionBus
+	// Metrics measures requests, sockets, frames and pushes; nil measures nothing.
+	Metrics *metrics.Metrics
+
+	// Presence records the gateway's sockets, announces users online and offline to the
+	// members of their rooms, and gives the live statuses of the User views it answers; run
+	// RunRealtime (the sweeper) with it. nil: no presence.
+	Presence Presence
+	// Pushes relays the pushes the gateway originates (typing) through the shared push stream,
+	// so that every gateway delivers them; RunRealtime publishes them. nil: they are delivered
+	// to this gateway's sockets only.
+	Pushes PushPublisher
+	// MessageChanges enables resume; nil answers every room of a resume recovered: false.
+	MessageChanges MessageChanges
+}
+
 // Gateway serves the HTTP API and the WebSocket endpoint of one process.
 type Gateway struct {
 	cfg      Config
@@ -152,31 +206,31 @@ type Gateway struct {
 	acc      Accounts
 	log      *slog.Logger
 
-	// notes and admins serve notifications and system events (SetNotifications, SetAdmins).
+	// notes and admins serve notifications and system events.
 	notes  Notifications
 	admins map[string]bool
 
-	// ops runs the admin operations on the projections (UseOperations); nil answers 503.
+	// ops runs the admin operations on the projections; nil answers 503.
 	ops *jobs
 
 	// userLimits and authLimits bound HTTP requests per user and per address (nil: no limit).
 	userLimits, authLimits *limiters
 
-	// logEnds tells where the event topics end, for ?position= (UseLogEnds); nil: not asked.
+	// logEnds tells where the event topics end, for ?position=; nil: not asked.
 	logEnds LogEnds
-	// limits is the shared store of the per-user budgets (UseLimits; nil: budgets off), and
-	// limitsState what the gateway keeps beside it (budgets.go).
+	// limits is the shared store of the per-user budgets (nil: budgets off), and limitsState
+	// what the gateway keeps beside it (budgets.go).
 	limits Limits
 	limitsState
 
 	// bcrypt bounds the password hashes computed at once.
 	bcrypt *bcryptPool
 
-	// search answers GET /search/messages (UseSearch); nil answers 503.
+	// search answers GET /search/messages; nil answers 503.
 	search Searcher
 
-	// sessions announces logouts and refreshes to the other gateways (UseSessionBus); nil:
-	// this gateway acts on them alone.
+	// sessions announces logouts and refreshes to the other gateways; nil: this gateway acts
+	// on them alone.
 	sessions SessionBus
 
 	upgrader websocket.Upgrader
@@ -195,23 +249,34 @@ type Gateway struct {
 	// rt holds presence, typing and resume (presence.go).
 	rt realtime
 
-	// met measures requests, sockets and pushes (UseMetrics); nil measures nothing.
+	// met measures requests, sockets and pushes; nil measures nothing.
 	met *metrics.Metrics
 }
 
-// New builds a gateway. log may be nil (slog.Default is used).
-func New(cfg Config, d Dispatcher, rm ReadModel, acc Accounts, log *slog.Logger) *Gateway {
+// New builds a gateway from its configuration and its dependencies.
+func New(cfg Config, d Deps) *Gateway {
+	log := d.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	cfg = cfg.withDefaults()
 	g := &Gateway{
-		cfg: cfg, dispatch: d, rm: rm, acc: acc, log: log.With("component", "gateway"),
+		cfg: cfg, dispatch: d.Dispatcher, rm: d.ReadModel, acc: d.Accounts, log: log.With("component", "gateway"),
+		notes: d.Notifications, search: d.Search, admins: adminSet(d.Admins),
+		limits: d.Limits, logEnds: d.LogEnds, sessions: d.SessionBus, met: d.Metrics,
 		hub:        newHub(),
 		names:      nameCache{m: map[uuid.UUID]string{}},
 		userLimits: newLimiters(cfg.RateLimits.RequestRate, cfg.RateLimits.RequestBurst),
 		authLimits: newLimiters(cfg.RateLimits.AuthRate, cfg.RateLimits.AuthBurst),
 		bcrypt:     newBcryptPool(cfg.BcryptWorkers, cfg.BcryptWait),
+	}
+	g.rt.presence, g.rt.changes = d.Presence, d.MessageChanges
+	if d.Pushes != nil {
+		g.rt.pub = d.Pushes
+		g.rt.out = make(chan projections.Push, 4096)
+	}
+	if d.Operations != nil {
+		g.ops = newJobs(d.Operations, g.log)
 	}
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  10 * time.Second,
@@ -223,6 +288,17 @@ func New(cfg Config, d Dispatcher, rm ReadModel, acc Accounts, log *slog.Logger)
 		Error:           g.handshakeError,
 	}
 	return g
+}
+
+// adminSet is the set of the admins' usernames in lower case.
+func adminSet(usernames []string) map[string]bool {
+	admins := make(map[string]bool, len(usernames))
+	for _, u := range usernames {
+		if u = strings.TrimSpace(u); u != "" {
+			admins[strings.ToLower(u)] = true
+		}
+	}
+	return admins
 }
 
 // Routes mounts the HTTP API under /api/v1 and the WebSocket endpoint GET /ws, and installs

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -12,19 +11,6 @@ import (
 
 	"github.com/chorus-chat/chorus/domain"
 )
-
-// SetAdmins names the server's admins by username (in any letter case, as usernames are unique
-// without regard to case): they, and only they, may publish system events. Call it before
-// serving.
-func (g *Gateway) SetAdmins(usernames []string) {
-	admins := make(map[string]bool, len(usernames))
-	for _, u := range usernames {
-		if u = strings.TrimSpace(u); u != "" {
-			admins[strings.ToLower(u)] = true
-		}
-	}
-	g.admins = admins
-}
 
 // systemEventRequest is the body of POST /admin/system-events.
 type systemEventRequest struct {

@@ -39,12 +39,11 @@ const (
 	codeOperationInProgress = "operation_in_progress"
 )
 
-// UseOperations serves the admin operations with o (without it they answer 503). Jobs run on
-// until they end or Shutdown interrupts them (a rebuild interrupted leaves the live projection
-// untouched and resumes on the next run). Call it before serving.
-func (g *Gateway) UseOperations(o Operations) {
+// newJobs runs the admin operations with o. Jobs run on until they end or Shutdown interrupts
+// them.
+func newJobs(o Operations, log *slog.Logger) *jobs {
 	ctx, cancel := context.WithCancel(context.Background())
-	g.ops = &jobs{run: o, ctx: ctx, cancel: cancel, byID: map[uuid.UUID]*job{}, log: g.log.With("component", "admin-jobs")}
+	return &jobs{run: o, ctx: ctx, cancel: cancel, byID: map[uuid.UUID]*job{}, log: log.With("component", "admin-jobs")}
 }
 
 // jobs are the rebuilds and verifies this gateway started, newest last. They live in this

@@ -117,10 +117,8 @@ func (e *env) waitJob(tok, id string) frame {
 }
 
 func TestAdminOperationsAreForAdmins(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(f)
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, f })
 	bobTok, _ := e.user("bob")
 	id := uuid.NewString()
 	routes := [][2]string{
@@ -149,8 +147,7 @@ func TestAdminOperationsAreForAdmins(t *testing.T) {
 	}
 
 	// A gateway without operations says so to an admin.
-	e2 := newEnv(t, nil)
-	e2.gw.SetAdmins([]string{"root"})
+	e2 := newEnvWith(t, nil, func(d *Deps) { d.Admins = []string{"root"} })
 	rootTok, _ := e2.user("root")
 	for _, rt := range routes {
 		if r := e2.do(rt[0], rt[1], rootTok, nil); r.status != http.StatusServiceUnavailable || r.errCode() != codeUnavailable {
@@ -160,10 +157,8 @@ func TestAdminOperationsAreForAdmins(t *testing.T) {
 }
 
 func TestAdminProjectionStatus(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(f)
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, f })
 	tok, _ := e.user("root")
 	r := e.mustDo(http.StatusOK, "GET", "/api/v1/admin/projections?projection=readmodel,%20search", tok, nil)
 	ps, _ := r.body["projections"].([]any)
@@ -179,10 +174,8 @@ func TestAdminProjectionStatus(t *testing.T) {
 }
 
 func TestAdminRebuildJob(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"Root"})
 	f := newFakeOps()
-	e.gw.UseOperations(f)
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"Root"}, f })
 	tok, _ := e.user("root")
 
 	r := e.mustDo(http.StatusAccepted, "POST", "/api/v1/admin/projections/readmodel/rebuild", tok, map[string]any{"restart": true, "batch": 500})
@@ -237,10 +230,8 @@ func TestAdminRebuildJob(t *testing.T) {
 }
 
 func TestAdminJobCancelFailAndVerify(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(f)
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, f })
 	tok, _ := e.user("root")
 
 	// Cancel: the job ends canceled with what it had done.
@@ -302,10 +293,8 @@ func TestAdminJobCancelFailAndVerify(t *testing.T) {
 
 // Shutting the gateway down interrupts a running job: it ends canceled.
 func TestAdminJobsEndAtShutdown(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(f)
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, f })
 	tok, _ := e.user("root")
 	id := uuid.MustParse(jobOf(t, e.mustDo(http.StatusAccepted, "POST", "/api/v1/admin/projections/readmodel/rebuild", tok, nil)).str("id"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -360,10 +349,8 @@ func (f *fakeOps) EventStats(_ context.Context, q ops.EventQuery) (ops.EventStat
 }
 
 func TestAdminEventReplayAndStats(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(f)
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, f })
 	tok, _ := e.user("root")
 	bobTok, _ := e.user("bob")
 	room := uuid.New()
@@ -459,9 +446,7 @@ func TestAdminEventReplayAndStats(t *testing.T) {
 
 // A followed replay ends when the gateway shuts down, not only when its client leaves.
 func TestAdminFollowedReplayEndsAtShutdown(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
-	e.gw.UseOperations(newFakeOps())
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, newFakeOps() })
 	tok, _ := e.user("root")
 	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/admin/events?follow=true", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -488,11 +473,9 @@ func TestAdminFollowedReplayEndsAtShutdown(t *testing.T) {
 // Every job leaves an audit line when it starts and when it ends (who, what, how it went), and
 // every read of the event log one line.
 func TestAdminJobsAreLogged(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
 	close(f.release)
-	e.gw.UseOperations(f)
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, f })
 	var buf syncBuffer
 	e.gw.ops.log = slog.New(slog.NewJSONHandler(&buf, nil))
 	tok, _ := e.user("root")

@@ -56,9 +56,7 @@ func keyedInOpenAPI(t *testing.T) []string {
 // The calls that take an Idempotency-Key are the same in the code and in docs/openapi.yaml: every
 // write route is sent a key over 128 bytes, and those that read the key refuse it.
 func TestIdempotencyKeyRoutesMatchTheDocs(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
-	e.gw.UseOperations(newFakeOps())
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, newFakeOps() })
 	tok, _ := e.user("root")
 	_, other := e.user("other")
 	room := e.room(tok, map[string]any{"name": "keys"})

@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/chorus-chat/chorus/adapters/metrics"
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
 )
@@ -21,13 +20,6 @@ const HeaderRequestID = "X-Request-ID"
 // maxRequestIDBytes bounds a client's X-Request-ID; a longer one is replaced, since it goes
 // into every log line of the request.
 const maxRequestIDBytes = 128
-
-// UseMetrics has the gateway measure its HTTP requests, sockets, frames and pushes in m (nil
-// turns measuring off). Call it before Routes.
-func (g *Gateway) UseMetrics(m *metrics.Metrics) *Gateway {
-	g.met = m
-	return g
-}
 
 type correlationKey struct{}
 

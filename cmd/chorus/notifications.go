@@ -24,7 +24,7 @@ import (
 // notification store the gateway answers from and the admins who may publish system events.
 // Closers are appended to cleanups.
 func setupNotifications(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, rconn *redis.Conn, pushMaxLen int64,
-	roles map[string]bool, gw *gateway.Gateway, run func(string, func(context.Context) error), cleanups *[]func(), met *metrics.Metrics, watch func(*kafka.Projector), log *slog.Logger,
+	roles map[string]bool, deps *gateway.Deps, run func(string, func(context.Context) error), cleanups *[]func(), met *metrics.Metrics, watch func(*kafka.Projector), log *slog.Logger,
 ) error {
 	store := notify.NewStore(pool, kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents)
 	if roles[roleProjectors] && cfg.runs(ops.Notifications) {
@@ -45,9 +45,8 @@ func setupNotifications(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, rconn
 		run("projector-notifications", proj.Run)
 		run("notification-relay", notify.NewRelay(store, records, pushes, log).Run)
 	}
-	if gw != nil {
-		gw.SetNotifications(store)
-		gw.SetAdmins(cfg.AdminUsers)
+	if deps != nil {
+		deps.Notifications, deps.Admins = store, cfg.AdminUsers
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ import (
 // gateway's Store polls the checkpoints. A record the index cannot store (after
 // CHORUS_PROJECTOR_ATTEMPTS tries) is dead-lettered like the read model's, so that one bad
 // record does not stop search for its whole partition.
-func setupSearch(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, roles map[string]bool, gw *gateway.Gateway,
+func setupSearch(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, roles map[string]bool, deps *gateway.Deps,
 	run func(string, func(context.Context) error), met *metrics.Metrics, watch func(*kafka.Projector), log *slog.Logger) {
 	store := search.NewStore(pool, kcfg.Topics.ChatEvents)
 	if roles[roleProjectors] && cfg.runs(ops.Search) {
@@ -34,8 +34,8 @@ func setupSearch(cfg Config, kcfg kafka.Config, pool *pgxpool.Pool, roles map[st
 		watch(p)
 		run("projector-search", p.Run)
 	}
-	if gw != nil {
-		gw.UseSearch(store)
+	if deps != nil {
+		deps.Search = store
 	}
 }
 

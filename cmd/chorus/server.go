@@ -141,6 +141,17 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	if cfg.Pprof {
 		e.GET("/debug/pprof/*", echo.WrapHandler(http.DefaultServeMux))
 	}
+	// The gateway is built once with all it works with: the projections' setups below fill in
+	// what they serve it (deps is nil without the gateway role).
+	var deps *gateway.Deps
+	if roles[roleGateway] {
+		deps = &gateway.Deps{Logger: log.With("role", roleGateway), Metrics: met}
+	}
+	if err := setupNotifications(cfg, kcfg, pool, rconn, pushMaxLen, roles, deps, run, &cleanups, met, health.watch, log); err != nil {
+		return err
+	}
+	setupSearch(cfg, kcfg, pool, roles, deps, run, met, health.watch, log)
+
 	var gw *gateway.Gateway
 	if roles[roleGateway] {
 		cl, err := kafka.NewCommandLog(kcfg, log)
@@ -173,37 +184,32 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 			MaxRoomsPerUser: cfg.MaxRoomsPerUser, PasswordAttempts: cfg.RoomPasswordTries, PasswordWindow: cfg.RoomPasswordWindow,
 		}
 		gcfg.BcryptWorkers, gcfg.BcryptWait = cfg.BcryptWorkers, cfg.BcryptWait
-		gw = gateway.New(gcfg, disp, store, postgres.NewAccounts(pool), log.With("role", roleGateway))
-		gw.UseMetrics(met)
-		gw.UseLogEnds(logEnds{health.client})
+		deps.Dispatcher, deps.ReadModel, deps.Accounts = disp, store, postgres.NewAccounts(pool)
+		deps.LogEnds = logEnds{health.client}
 		limits := redis.NewLimits(rconn)
 		cleanups = append(cleanups, func() { _ = limits.Close() })
-		gw.UseLimits(limits)
+		deps.Limits = limits
+		// Logouts and refreshes reach every gateway's token cache and sockets.
+		sessions := redis.NewSessions(rconn, log).UseMetrics(met)
+		cleanups = append(cleanups, func() { _ = sessions.Close() })
+		deps.SessionBus = sessions
+		if err := setupRealtime(deps, store, rconn, pushMaxLen, &cleanups, log); err != nil {
+			return err
+		}
+		if err := setupOperations(startCtx, cfg.DatabaseURL, kcfg, deps, &cleanups); err != nil {
+			return err
+		}
+		gw = gateway.New(gcfg, *deps)
 		gw.Routes(e)
 		if err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Subscribe(roleCtx, gw.Deliver); err != nil {
 			return err
 		}
-		// Logouts and refreshes reach every gateway's token cache and sockets.
-		sessions := redis.NewSessions(rconn, log).UseMetrics(met)
-		cleanups = append(cleanups, func() { _ = sessions.Close() })
 		if err := sessions.Listen(roleCtx, gw.EndSession); err != nil {
 			return err
 		}
-		gw.UseSessionBus(sessions)
 		run("gateway-session-recheck", gw.RunSessionRecheck)
-		if err := setupRealtime(gw, store, rconn, pushMaxLen, run, &cleanups, log); err != nil {
-			return err
-		}
-		if err := setupOperations(startCtx, cfg.DatabaseURL, kcfg, gw, &cleanups); err != nil {
-			return err
-		}
+		run("gateway-realtime", gw.RunRealtime)
 	}
-
-	if err := setupNotifications(cfg, kcfg, pool, rconn, pushMaxLen, roles, gw, run, &cleanups, met, health.watch, log); err != nil {
-		return err
-	}
-
-	setupSearch(cfg, kcfg, pool, roles, gw, run, met, health.watch, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
