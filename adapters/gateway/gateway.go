@@ -2,21 +2,19 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/chorus-chat/chorus/adapters/metrics"
+	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/projections"
-	"github.com/chorus-chat/chorus/projections/readmodel"
 )
 
 // Config tunes the gateway. Zero fields take the value of DefaultConfig.
@@ -73,8 +71,8 @@ type Config struct {
 	// (http_ratelimit.go).
 	RateLimits RateLimits
 	// Budgets bound each user across every gateway: commands, room creations, rooms owned,
-	// wrong room passwords (budgets.go).
-	Budgets Budgets
+	// wrong room passwords (commands.Budgets).
+	Budgets commands.Budgets
 }
 
 // DefaultConfig is the configuration of the contract.
@@ -94,7 +92,7 @@ func DefaultConfig() Config {
 		BcryptWait:        time.Second,
 		RealtimeConfig:    DefaultRealtimeConfig(),
 		RateLimits:        DefaultRateLimits(),
-		Budgets:           DefaultBudgets(),
+		Budgets:           commands.DefaultBudgets(),
 	}
 }
 
@@ -136,7 +134,6 @@ func (c Config) withDefaults() Config {
 	}
 	c.RealtimeConfig = c.RealtimeConfig.withDefaults(c.ConnectionTimeout)
 	c.RateLimits = c.RateLimits.withDefaults()
-	c.Budgets = c.Budgets.withDefaults()
 	if c.BcryptWorkers <= 0 {
 		c.BcryptWorkers = defaultBcryptWorkers()
 	}
@@ -151,8 +148,8 @@ func (c Config) withDefaults() Config {
 // first three are required; every other field may be left zero, with the effect its comment
 // says.
 type Deps struct {
-	// Dispatcher sends commands and waits for their replies.
-	Dispatcher Dispatcher
+	// Dispatcher sends commands and waits for their replies (a *commands.Dispatcher).
+	Dispatcher commands.Sender
 	// ReadModel answers the queries and the checks commands need.
 	ReadModel ReadModel
 	// Accounts holds the password hashes and the sessions.
@@ -173,10 +170,10 @@ type Deps struct {
 	// operations and see other users' emails.
 	Admins []string
 
-	// Limits is the shared store of the per-user budgets (budgets.go). Without it (tests) the
-	// budgets and the password attempt limit are off, and the room quota is held per gateway
-	// only.
-	Limits Limits
+	// Limits is the shared store of the per-user budgets (commands.Budgets). Without it (tests)
+	// the budgets and the password attempt limit are off, and the room quota is held per
+	// gateway only.
+	Limits commands.Limits
 	// LogEnds lets a ?position= beyond the end of its partition be refused (400) instead of
 	// waited for: no accepted command answered it. nil: not asked.
 	LogEnds LogEnds
@@ -200,11 +197,13 @@ type Deps struct {
 
 // Gateway serves the HTTP API and the WebSocket endpoint of one process.
 type Gateway struct {
-	cfg      Config
-	dispatch Dispatcher
-	rm       ReadModel
-	acc      Accounts
-	log      *slog.Logger
+	cfg Config
+	// app runs the commands: the HTTP handlers and the frame handlers only decode their input,
+	// call its use cases and encode the answer.
+	app *commands.Application
+	rm  ReadModel
+	acc Accounts
+	log *slog.Logger
 
 	// notes and admins serve notifications and system events.
 	notes  Notifications
@@ -218,11 +217,6 @@ type Gateway struct {
 
 	// logEnds tells where the event topics end, for ?position=; nil: not asked.
 	logEnds LogEnds
-	// limits is the shared store of the per-user budgets (nil: budgets off), and limitsState
-	// what the gateway keeps beside it (budgets.go).
-	limits Limits
-	limitsState
-
 	// bcrypt bounds the password hashes computed at once.
 	bcrypt *bcryptPool
 
@@ -238,8 +232,6 @@ type Gateway struct {
 	// conns counts sockets from the capacity check to the end of their goroutines, so that
 	// MaxConnections also covers upgrades in progress.
 	conns atomic.Int64
-
-	names nameCache
 
 	// dummyHash is compared against when a login names an unknown user, so that the answer
 	// takes as long as for a wrong password and does not reveal which usernames exist.
@@ -261,16 +253,20 @@ func New(cfg Config, d Deps) *Gateway {
 	}
 	cfg = cfg.withDefaults()
 	g := &Gateway{
-		cfg: cfg, dispatch: d.Dispatcher, rm: d.ReadModel, acc: d.Accounts, log: log.With("component", "gateway"),
+		cfg: cfg, rm: d.ReadModel, acc: d.Accounts, log: log.With("component", "gateway"),
 		notes: d.Notifications, search: d.Search, admins: adminSet(d.Admins),
-		limits: d.Limits, logEnds: d.LogEnds, sessions: d.SessionBus, met: d.Metrics,
+		logEnds: d.LogEnds, sessions: d.SessionBus, met: d.Metrics,
 		hub:        newHub(),
-		names:      nameCache{m: map[uuid.UUID]string{}},
 		userLimits: newLimiters(cfg.RateLimits.RequestRate, cfg.RateLimits.RequestBurst),
 		authLimits: newLimiters(cfg.RateLimits.AuthRate, cfg.RateLimits.AuthBurst),
 		bcrypt:     newBcryptPool(cfg.BcryptWorkers, cfg.BcryptWait),
 	}
 	g.rt.presence, g.rt.changes = d.Presence, d.MessageChanges
+	g.app = commands.NewApplication(commands.Deps{
+		Sender: d.Dispatcher, ReadModel: d.ReadModel, Registrations: d.Accounts,
+		Passwords: passwords{g}, Statuses: statuses{g}, Limits: d.Limits, Metrics: d.Metrics,
+		Budgets: cfg.Budgets, PositionWait: cfg.PositionWait, Logger: g.log,
+	})
 	if d.Pushes != nil {
 		g.rt.pub = d.Pushes
 		g.rt.out = make(chan projections.Push, 4096)
@@ -388,49 +384,6 @@ func (g *Gateway) Shutdown(ctx context.Context) {
 		}
 		<-done
 	}
-}
-
-// actorName is the username that travels in a command. Usernames never change, so a cache
-// saves a read-model query on every command.
-func (g *Gateway) actorName(ctx context.Context, id uuid.UUID) (string, error) {
-	if name, ok := g.names.get(id); ok {
-		return name, nil
-	}
-	u, err := g.rm.UserByID(ctx, id)
-	if errors.Is(err, readmodel.ErrNotFound) {
-		// A session for a user the read model does not know: treat the token as bad.
-		return "", errUnauthorized("the session's user does not exist")
-	}
-	if err != nil {
-		return "", err
-	}
-	g.names.put(id, u.Username)
-	return u.Username, nil
-}
-
-// maxCachedNames bounds the name cache; past it the cache starts over, which costs one
-// query per active user and keeps memory flat without an LRU.
-const maxCachedNames = 100_000
-
-type nameCache struct {
-	mu sync.RWMutex
-	m  map[uuid.UUID]string
-}
-
-func (n *nameCache) get(id uuid.UUID) (string, bool) {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	s, ok := n.m[id]
-	return s, ok
-}
-
-func (n *nameCache) put(id uuid.UUID, name string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if len(n.m) >= maxCachedNames {
-		n.m = make(map[uuid.UUID]string)
-	}
-	n.m[id] = name
 }
 
 // dummy returns the hash compared against for unknown users (built once, at the configured cost).

@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"gopkg.in/yaml.v3"
+
+	"github.com/chorus-chat/chorus/commands"
 )
 
 // keyedInOpenAPI is the set of operations ("POST /api/v1/rooms/{id}/join") that docs/openapi.yaml
@@ -60,7 +62,7 @@ func TestIdempotencyKeyRoutesMatchTheDocs(t *testing.T) {
 	tok, _ := e.user("root")
 	_, other := e.user("other")
 	room := e.room(tok, map[string]any{"name": "keys"})
-	long := strings.Repeat("k", maxIdempotencyKeyBytes+1)
+	long := strings.Repeat("k", commands.MaxIdempotencyKeyBytes+1)
 	// One body that every write route accepts up to the point where it reads the key.
 	body := `{"username":"newbie","password":"password-newbie","name":"n","content":"c","role":"moderator",
 		"seq":1,"user_id":"` + other.String() + `","event_type":"maintenance","message":"m","display_name":"d"}`

@@ -178,7 +178,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		}
 		gcfg.RefreshGrace = cfg.SessionRefreshGrace
 		gcfg.RateLimits = gateway.RateLimits{RequestRate: cfg.HTTPRate, RequestBurst: cfg.HTTPBurst, AuthRate: cfg.AuthRate, AuthBurst: cfg.AuthBurst}
-		gcfg.Budgets = gateway.Budgets{
+		gcfg.Budgets = commands.Budgets{
 			CommandRate: cfg.UserCommandRate, CommandBurst: cfg.UserCommandBurst,
 			CreateRoomRate: cfg.UserRoomCreateRate, CreateRoomBurst: cfg.UserRoomCreateBurst,
 			MaxRoomsPerUser: cfg.MaxRoomsPerUser, PasswordAttempts: cfg.RoomPasswordTries, PasswordWindow: cfg.RoomPasswordWindow,
