@@ -3,7 +3,6 @@ package gateway
 import (
 	"net/http"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/chorus-chat/chorus/commands"
@@ -104,7 +103,7 @@ type editMessageRequest struct {
 
 // editMessage: PATCH /rooms/{id}/messages/{mid} {content}: the author only.
 func (g *Gateway) editMessage(c echo.Context) error {
-	roomID, msgID, err := roomAndMessageParams(c)
+	roomID, msgID, err := roomAndIDParams(c, "mid", domain.CodeMessageNotFound, "no such message")
 	if err != nil {
 		return err
 	}
@@ -119,24 +118,10 @@ func (g *Gateway) editMessage(c echo.Context) error {
 
 // deleteMessage: DELETE /rooms/{id}/messages/{mid}: the author, the owner or an admin.
 func (g *Gateway) deleteMessage(c echo.Context) error {
-	roomID, msgID, err := roomAndMessageParams(c)
+	roomID, msgID, err := roomAndIDParams(c, "mid", domain.CodeMessageNotFound, "no such message")
 	if err != nil {
 		return err
 	}
 	act, err := g.app.DeleteMessage(c.Request().Context(), currentUser(c), roomID, msgID, idempotencyKey(c))
 	return g.answer(c, http.StatusOK, act, err)
-}
-
-// roomAndMessageParams are the room and message ids of /rooms/{id}/messages/{mid}; a malformed
-// message id names no message.
-func roomAndMessageParams(c echo.Context) (uuid.UUID, uuid.UUID, error) {
-	roomID, err := roomParam(c)
-	if err != nil {
-		return uuid.Nil, uuid.Nil, err
-	}
-	msgID, err := uuid.Parse(c.Param("mid"))
-	if err != nil {
-		return uuid.Nil, uuid.Nil, &apiError{Code: domain.CodeMessageNotFound, Message: "no such message"}
-	}
-	return roomID, msgID, nil
 }

@@ -318,15 +318,21 @@ func (g *Gateway) markRead(c echo.Context) error {
 	return g.answer(c, http.StatusOK, act, err)
 }
 
-// roomAndUserParams are the room and user ids of /rooms/{id}/…/{user_id}.
-func roomAndUserParams(c echo.Context) (uuid.UUID, uuid.UUID, error) {
+// roomAndIDParams are the room id of /rooms/{id}/… and the id in its path parameter param (a
+// message's, a user's); a malformed id names nothing: notFound with msg.
+func roomAndIDParams(c echo.Context, param, notFound, msg string) (uuid.UUID, uuid.UUID, error) {
 	roomID, err := roomParam(c)
 	if err != nil {
 		return uuid.Nil, uuid.Nil, err
 	}
-	userID, err := uuid.Parse(c.Param("user_id"))
+	id, err := uuid.Parse(c.Param(param))
 	if err != nil {
-		return uuid.Nil, uuid.Nil, &apiError{Code: domain.CodeUserNotFound, Message: "no such user"}
+		return uuid.Nil, uuid.Nil, &apiError{Code: notFound, Message: msg}
 	}
-	return roomID, userID, nil
+	return roomID, id, nil
+}
+
+// roomAndUserParams are the room and user ids of /rooms/{id}/…/{user_id}.
+func roomAndUserParams(c echo.Context) (uuid.UUID, uuid.UUID, error) {
+	return roomAndIDParams(c, "user_id", domain.CodeUserNotFound, "no such user")
 }
