@@ -1,4 +1,6 @@
-// Package commands is the write side's application layer: the processor that owns command
+// Package commands is the write side's application layer: the use cases of the commands a
+// client can issue (Application, app.go: one method a command, called alike by the HTTP and
+// the WebSocket adapters), the per-user budgets they spend, the processor that owns command
 // partitions and decides commands with the domain, the dispatcher that sends a command and
 // waits for its reply, and the reply itself.
 package commands

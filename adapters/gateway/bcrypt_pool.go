@@ -60,7 +60,8 @@ func (p *bcryptPool) run(ctx context.Context, fn func()) error {
 	return nil
 }
 
-// hash is the bcrypt hash of a password already checked to be at most maxPasswordBytes.
+// hash is the bcrypt hash of a password already checked to be at most
+// commands.MaxPasswordBytes.
 func (g *Gateway) hash(ctx context.Context, pw string) (string, error) {
 	var (
 		h   []byte

@@ -20,6 +20,7 @@ import (
 
 	"github.com/chorus-chat/chorus/adapters/metrics"
 	"github.com/chorus-chat/chorus/adapters/redis"
+	"github.com/chorus-chat/chorus/commands"
 )
 
 // budgetGateways starts n gateways of one deployment (one world) sharing the real Redis's
@@ -32,7 +33,7 @@ func budgetGateways(t *testing.T, n int, tune func(*Config)) (*world, []*env) {
 	for range n {
 		lim := redis.NewLimits(r.conn)
 		t.Cleanup(func() { lim.Close() })
-		envs = append(envs, newRealtimeEnv(t, w, tune, func(g *Gateway) { g.UseLimits(lim) }))
+		envs = append(envs, newRealtimeEnv(t, w, tune, setup{deps: func(d *Deps) { d.Limits = lim }}))
 	}
 	return w, envs
 }
@@ -83,7 +84,7 @@ func post(t *testing.T, e *env, path, token, body string) (*http.Response, strin
 // user has a budget of his own.
 func TestCommandBudgetIsSharedAcrossGatewaysAndSockets(t *testing.T) {
 	w, gws := budgetGateways(t, 2, func(c *Config) {
-		c.Budgets = Budgets{CommandRate: 1, CommandBurst: 6, CreateRoomRate: -1, commandPeriod: time.Hour}
+		c.Budgets = commands.Budgets{CommandRate: 1, CommandBurst: 6, CreateRoomRate: -1, CommandPeriod: time.Hour}
 	})
 	a, b := gws[0], gws[1]
 	alice, _ := a.user("alice")
@@ -132,7 +133,7 @@ func TestCommandBudgetIsSharedAcrossGatewaysAndSockets(t *testing.T) {
 // commands still pass.
 func TestRoomCreationBudget(t *testing.T) {
 	_, gws := budgetGateways(t, 2, func(c *Config) {
-		c.Budgets = Budgets{CommandRate: -1, CreateRoomRate: 1, CreateRoomBurst: 3}
+		c.Budgets = commands.Budgets{CommandRate: -1, CreateRoomRate: 1, CreateRoomBurst: 3}
 	})
 	alice, _ := gws[0].user("alice")
 	var first uuid.UUID
@@ -177,8 +178,8 @@ func TestBudgetsFailOpenWithoutRedis(t *testing.T) {
 	defer lim.Close()
 	m := metrics.New()
 	e := newRealtimeEnv(t, nil, func(c *Config) {
-		c.Budgets = Budgets{CommandRate: 1, CommandBurst: 1, commandPeriod: time.Hour}
-	}, func(g *Gateway) { g.UseLimits(lim); g.UseMetrics(m) })
+		c.Budgets = commands.Budgets{CommandRate: 1, CommandBurst: 1, CommandPeriod: time.Hour}
+	}, setup{deps: func(d *Deps) { d.Limits, d.Metrics = lim, m }})
 	alice, _ := e.user("alice")
 	room := e.room(alice, map[string]any{"name": "r"})
 	resp, code := post(t, e, "/api/v1/rooms/"+room.String()+"/messages", alice, `{"content":"x"}`)
@@ -200,7 +201,7 @@ func TestBudgetsFailOpenWithoutRedis(t *testing.T) {
 // and a later HTTP call, are refused with quota_exceeded (403). Deleting a room frees a place.
 func TestRoomQuotaHoldsUnderConcurrency(t *testing.T) {
 	w, gws := budgetGateways(t, 2, func(c *Config) {
-		c.Budgets = Budgets{CommandRate: -1, CreateRoomRate: -1, MaxRoomsPerUser: 3}
+		c.Budgets = commands.Budgets{CommandRate: -1, CreateRoomRate: -1, MaxRoomsPerUser: 3}
 	})
 	w.set(func(w *world) { w.ownedDelay = 10 * time.Millisecond }) // the read model's latency
 	alice, aliceID := gws[0].user("alice")
@@ -276,7 +277,7 @@ func TestRoomQuotaHoldsUnderConcurrency(t *testing.T) {
 // guesser's other rooms, are not held back; the right password does not count.
 func TestRoomPasswordGuessingIsLimited(t *testing.T) {
 	_, gws := budgetGateways(t, 2, func(c *Config) {
-		c.Budgets = Budgets{CommandRate: -1, CreateRoomRate: -1, PasswordAttempts: 5, PasswordWindow: time.Minute}
+		c.Budgets = commands.Budgets{CommandRate: -1, CreateRoomRate: -1, PasswordAttempts: 5, PasswordWindow: time.Minute}
 	})
 	a, b := gws[0], gws[1]
 	owner, _ := a.user("owner")
@@ -347,7 +348,7 @@ func TestRoomPasswordGuessingIsLimited(t *testing.T) {
 // The window of wrong passwords ends: after Retry-After the user may try again.
 func TestRoomPasswordAttemptsWindowEnds(t *testing.T) {
 	_, gws := budgetGateways(t, 1, func(c *Config) {
-		c.Budgets = Budgets{CommandRate: -1, CreateRoomRate: -1, PasswordAttempts: 2, PasswordWindow: time.Second}
+		c.Budgets = commands.Budgets{CommandRate: -1, CreateRoomRate: -1, PasswordAttempts: 2, PasswordWindow: time.Second}
 	})
 	e := gws[0]
 	owner, _ := e.user("owner")
@@ -373,7 +374,7 @@ func TestBcryptPoolBoundsConcurrentHashes(t *testing.T) {
 	e := newEnv(t, func(c *Config) {
 		c.BcryptWorkers, c.BcryptWait = 1, 5*time.Second
 		c.RateLimits = RateLimits{RequestRate: -1, AuthRate: -1}
-		c.Budgets = Budgets{CommandRate: -1, CreateRoomRate: -1, PasswordAttempts: -1}
+		c.Budgets = commands.Budgets{CommandRate: -1, CreateRoomRate: -1, PasswordAttempts: -1}
 	})
 	owner, _ := e.user("owner")
 	room := e.room(owner, map[string]any{"name": "vault", "is_private": true, "password": "open-sesame"})
@@ -426,7 +427,7 @@ func TestPasswordGuessingDoesNotSlowOtherUsers(t *testing.T) {
 		// the test waiting for each hash in turn (seconds apiece under -race).
 		c.BcryptWorkers, c.BcryptWait = 1, 300*time.Millisecond
 		c.RateLimits = RateLimits{RequestRate: -1, AuthRate: -1}
-		c.Budgets = Budgets{CommandRate: -1, CreateRoomRate: -1, PasswordAttempts: -1}
+		c.Budgets = commands.Budgets{CommandRate: -1, CreateRoomRate: -1, PasswordAttempts: -1}
 	})
 	owner, _ := e.user("owner")
 	room := e.room(owner, map[string]any{"name": "vault", "is_private": true, "password": "open-sesame"})
@@ -507,7 +508,7 @@ func (s *scriptedLimits) TryLock(context.Context, string, time.Duration) (func()
 func TestBudgetsFailOpenOnlyAsFarAsNeeded(t *testing.T) {
 	run := func(errs ...error) (*env, *scriptedLimits, string) {
 		lim := &scriptedLimits{errs: errs}
-		e := newRealtimeEnv(t, nil, func(c *Config) { c.Budgets = Budgets{CommandRate: 1, CreateRoomRate: -1} }, func(g *Gateway) { g.UseLimits(lim) })
+		e := newRealtimeEnv(t, nil, func(c *Config) { c.Budgets = commands.Budgets{CommandRate: 1, CreateRoomRate: -1} }, setup{deps: func(d *Deps) { d.Limits = lim }})
 		tok, _ := e.user("alice")
 		return e, lim, tok
 	}

@@ -1,6 +1,7 @@
 // Package gateway is Chorus's client edge: the HTTP API under /api/v1 and the WebSocket endpoint
-// /ws. It turns client requests into domain commands, hands them to a Dispatcher and answers
-// with the processor's reply; it answers queries from the read model, optionally after waiting
+// /ws. It decodes client requests and frames, calls the use cases of package commands with
+// them (which build the domain commands, dispatch them and read the processor's reply) and
+// encodes their answers, the same over both transports; it answers queries from the read model, optionally after waiting
 // for the position of a command the client has seen accepted; and it delivers the real-time
 // pushes of the shared push stream to the sockets subscribed to each room.
 //

@@ -26,20 +26,53 @@ type env struct {
 	srv *httptest.Server
 }
 
-func newEnv(t testing.TB, tune func(*Config)) *env {
+func newEnv(t testing.TB, tune func(*Config)) *env { return newEnvWith(t, tune, nil) }
+
+// newEnvWith is newEnv with the optional dependencies that deps sets.
+func newEnvWith(t testing.TB, tune func(*Config), deps func(*Deps)) *env {
+	t.Helper()
+	return buildEnv(t, nil, tune, setup{deps: deps}, nil)
+}
+
+// setup wires a test gateway: deps sets its dependencies before it is built, start (after it
+// is built, before it serves) connects what needs the gateway itself. Either may be nil.
+type setup struct {
+	deps  func(*Deps)
+	start func(*Gateway)
+}
+
+// buildEnv builds a gateway over w (a new world if nil) and serves it with serve (an
+// httptest.NewServer if nil).
+func buildEnv(t testing.TB, w *world, tune func(*Config), s setup, serve func(http.Handler) *httptest.Server) *env {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.BcryptCost = bcrypt.MinCost
 	if tune != nil {
 		tune(&cfg)
 	}
-	w := newWorld()
-	gw := New(cfg, w, w, w, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	w.gw = gw
+	if w == nil {
+		w = newWorld()
+	}
+	deps := Deps{Dispatcher: w, ReadModel: w, Accounts: w, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if s.deps != nil {
+		s.deps(&deps)
+	}
+	gw := New(cfg, deps)
+	w.set(func(w *world) {
+		if w.gw == nil {
+			w.gw = gw
+		}
+	})
+	if s.start != nil {
+		s.start(gw)
+	}
 	e := echo.New()
 	e.HideBanner = true
 	gw.Routes(e)
-	srv := httptest.NewServer(e)
+	if serve == nil {
+		serve = httptest.NewServer
+	}
+	srv := serve(e)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -19,21 +19,25 @@ import (
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
 
-// Error codes the gateway decides itself (the domain's are in package domain).
+// Error codes the gateway decides itself (the domain's are in package domain, the
+// application's in package commands; those the gateway also answers on its own are named here
+// after them).
 const (
 	codeInvalidFrame       = "invalid_frame"
 	codeFrameTooLarge      = "frame_too_large"
-	codeUnauthorized       = "unauthorized"
 	codeInvalidCredentials = "invalid_credentials"
-	codeUserNotFound       = "user_not_found"
 	codeNotFound           = "not_found"
 	codeMethodNotAllowed   = "method_not_allowed"
 	codePayloadTooLarge    = "payload_too_large"
-	codeRateLimited        = "rate_limited"
-	codeUnavailable        = "unavailable"
-	codeNotCaughtUp        = "not_caught_up"
-	codeTimeout            = "timeout"
 	codeInternal           = "internal"
+
+	codeUnauthorized  = commands.CodeUnauthorized
+	codeUserNotFound  = domain.CodeUserNotFound
+	codeRateLimited   = commands.CodeRateLimited
+	codeQuotaExceeded = commands.CodeQuotaExceeded
+	codeUnavailable   = commands.CodeUnavailable
+	codeNotCaughtUp   = commands.CodeNotCaughtUp
+	codeTimeout       = commands.CodeTimeout
 )
 
 // statusByCode is the HTTP status of every code the gateway can answer with.
@@ -168,12 +172,20 @@ const internalMessage = "internal error"
 func asAPIError(err error) (e *apiError, internal bool) {
 	var (
 		ae *apiError
+		ce *commands.Error
+		fe *commands.FieldError
 		de *domain.Error
 		he *echo.HTTPError
 	)
 	switch {
 	case errors.As(err, &ae):
 		return ae, false
+	case errors.As(err, &ce):
+		return &apiError{Code: ce.Code, Message: ce.Message, RetryAfter: ce.RetryAfter}, false
+	case errors.As(err, &fe):
+		// A request body's missing or malformed field; a socket answers it invalid_frame
+		// (errorFrameOf).
+		return errValidation("%s", fe.Message), false
 	case errors.As(err, &de):
 		return &apiError{Code: de.Code, Message: de.Message}, false
 	case errors.Is(err, commands.ErrTimeout), errors.Is(err, context.DeadlineExceeded):

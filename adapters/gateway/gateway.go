@@ -2,19 +2,19 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/chorus-chat/chorus/adapters/metrics"
-	"github.com/chorus-chat/chorus/projections/readmodel"
+	"github.com/chorus-chat/chorus/commands"
+	"github.com/chorus-chat/chorus/projections"
 )
 
 // Config tunes the gateway. Zero fields take the value of DefaultConfig.
@@ -71,8 +71,8 @@ type Config struct {
 	// (http_ratelimit.go).
 	RateLimits RateLimits
 	// Budgets bound each user across every gateway: commands, room creations, rooms owned,
-	// wrong room passwords (budgets.go).
-	Budgets Budgets
+	// wrong room passwords (commands.Budgets).
+	Budgets commands.Budgets
 }
 
 // DefaultConfig is the configuration of the contract.
@@ -92,7 +92,7 @@ func DefaultConfig() Config {
 		BcryptWait:        time.Second,
 		RealtimeConfig:    DefaultRealtimeConfig(),
 		RateLimits:        DefaultRateLimits(),
-		Budgets:           DefaultBudgets(),
+		Budgets:           commands.DefaultBudgets(),
 	}
 }
 
@@ -134,7 +134,6 @@ func (c Config) withDefaults() Config {
 	}
 	c.RealtimeConfig = c.RealtimeConfig.withDefaults(c.ConnectionTimeout)
 	c.RateLimits = c.RateLimits.withDefaults()
-	c.Budgets = c.Budgets.withDefaults()
 	if c.BcryptWorkers <= 0 {
 		c.BcryptWorkers = defaultBcryptWorkers()
 	}
@@ -144,39 +143,88 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Deps are what a gateway works with, given once to New: the gateway has no setters, so that
+// what it runs with is said in one place (cmd/chorus builds it; tests build their own). The
+// first three are required; every other field may be left zero, with the effect its comment
+// says.
+type Deps struct {
+	// Dispatcher sends commands and waits for their replies (a *commands.Dispatcher).
+	Dispatcher commands.Sender
+	// ReadModel answers the queries and the checks commands need.
+	ReadModel ReadModel
+	// Accounts holds the password hashes and the sessions.
+	Accounts Accounts
+	// Logger may be nil (slog.Default is used).
+	Logger *slog.Logger
+
+	// Notifications serves the notification calls; nil answers them 503 unavailable.
+	Notifications Notifications
+	// Search answers GET /search/messages; nil answers it 503 unavailable.
+	Search Searcher
+	// Operations runs the admin operations on the projections (http_ops.go); nil answers them
+	// 503. Its jobs run on until they end or Shutdown interrupts them (a rebuild interrupted
+	// leaves the live projection untouched and resumes on the next run).
+	Operations Operations
+	// Admins name the server's admins by username (in any letter case, as usernames are unique
+	// without regard to case): they, and only they, may publish system events, run the admin
+	// operations and see other users' emails.
+	Admins []string
+
+	// Limits is the shared store of the per-user budgets (commands.Budgets). Without it (tests)
+	// the budgets and the password attempt limit are off, and the room quota is held per
+	// gateway only.
+	Limits commands.Limits
+	// LogEnds lets a ?position= beyond the end of its partition be refused (400) instead of
+	// waited for: no accepted command answered it. nil: not asked.
+	LogEnds LogEnds
+	// SessionBus has logouts and refreshes announced to every gateway (nil: to this one only).
+	// The caller also arranges that every gateway's EndSession runs on each announcement.
+	SessionBus SessionBus
+	// Metrics measures requests, sockets, frames and pushes; nil measures nothing.
+	Metrics *metrics.Metrics
+
+	// Presence records the gateway's sockets, announces users online and offline to the
+	// members of their rooms, and gives the live statuses of the User views it answers; run
+	// RunRealtime (the sweeper) with it. nil: no presence.
+	Presence Presence
+	// Pushes relays the pushes the gateway originates (typing) through the shared push stream,
+	// so that every gateway delivers them; RunRealtime publishes them. nil: they are delivered
+	// to this gateway's sockets only.
+	Pushes PushPublisher
+	// MessageChanges enables resume; nil answers every room of a resume recovered: false.
+	MessageChanges MessageChanges
+}
+
 // Gateway serves the HTTP API and the WebSocket endpoint of one process.
 type Gateway struct {
-	cfg      Config
-	dispatch Dispatcher
-	rm       ReadModel
-	acc      Accounts
-	log      *slog.Logger
+	cfg Config
+	// app runs the commands: the HTTP handlers and the frame handlers only decode their input,
+	// call its use cases and encode the answer.
+	app *commands.Application
+	rm  ReadModel
+	acc Accounts
+	log *slog.Logger
 
-	// notes and admins serve notifications and system events (SetNotifications, SetAdmins).
+	// notes and admins serve notifications and system events.
 	notes  Notifications
 	admins map[string]bool
 
-	// ops runs the admin operations on the projections (UseOperations); nil answers 503.
+	// ops runs the admin operations on the projections; nil answers 503.
 	ops *jobs
 
 	// userLimits and authLimits bound HTTP requests per user and per address (nil: no limit).
 	userLimits, authLimits *limiters
 
-	// logEnds tells where the event topics end, for ?position= (UseLogEnds); nil: not asked.
+	// logEnds tells where the event topics end, for ?position=; nil: not asked.
 	logEnds LogEnds
-	// limits is the shared store of the per-user budgets (UseLimits; nil: budgets off), and
-	// limitsState what the gateway keeps beside it (budgets.go).
-	limits Limits
-	limitsState
-
 	// bcrypt bounds the password hashes computed at once.
 	bcrypt *bcryptPool
 
-	// search answers GET /search/messages (UseSearch); nil answers 503.
+	// search answers GET /search/messages; nil answers 503.
 	search Searcher
 
-	// sessions announces logouts and refreshes to the other gateways (UseSessionBus); nil:
-	// this gateway acts on them alone.
+	// sessions announces logouts and refreshes to the other gateways; nil: this gateway acts
+	// on them alone.
 	sessions SessionBus
 
 	upgrader websocket.Upgrader
@@ -184,8 +232,6 @@ type Gateway struct {
 	// conns counts sockets from the capacity check to the end of their goroutines, so that
 	// MaxConnections also covers upgrades in progress.
 	conns atomic.Int64
-
-	names nameCache
 
 	// dummyHash is compared against when a login names an unknown user, so that the answer
 	// takes as long as for a wrong password and does not reveal which usernames exist.
@@ -195,23 +241,38 @@ type Gateway struct {
 	// rt holds presence, typing and resume (presence.go).
 	rt realtime
 
-	// met measures requests, sockets and pushes (UseMetrics); nil measures nothing.
+	// met measures requests, sockets and pushes; nil measures nothing.
 	met *metrics.Metrics
 }
 
-// New builds a gateway. log may be nil (slog.Default is used).
-func New(cfg Config, d Dispatcher, rm ReadModel, acc Accounts, log *slog.Logger) *Gateway {
+// New builds a gateway from its configuration and its dependencies.
+func New(cfg Config, d Deps) *Gateway {
+	log := d.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	cfg = cfg.withDefaults()
 	g := &Gateway{
-		cfg: cfg, dispatch: d, rm: rm, acc: acc, log: log.With("component", "gateway"),
+		cfg: cfg, rm: d.ReadModel, acc: d.Accounts, log: log.With("component", "gateway"),
+		notes: d.Notifications, search: d.Search, admins: adminSet(d.Admins),
+		logEnds: d.LogEnds, sessions: d.SessionBus, met: d.Metrics,
 		hub:        newHub(),
-		names:      nameCache{m: map[uuid.UUID]string{}},
 		userLimits: newLimiters(cfg.RateLimits.RequestRate, cfg.RateLimits.RequestBurst),
 		authLimits: newLimiters(cfg.RateLimits.AuthRate, cfg.RateLimits.AuthBurst),
 		bcrypt:     newBcryptPool(cfg.BcryptWorkers, cfg.BcryptWait),
+	}
+	g.rt.presence, g.rt.changes = d.Presence, d.MessageChanges
+	g.app = commands.NewApplication(commands.Deps{
+		Sender: d.Dispatcher, ReadModel: d.ReadModel, Registrations: d.Accounts,
+		Passwords: passwords{g}, Statuses: statuses{g}, Limits: d.Limits, Metrics: d.Metrics,
+		Budgets: cfg.Budgets, PositionWait: cfg.PositionWait, Logger: g.log,
+	})
+	if d.Pushes != nil {
+		g.rt.pub = d.Pushes
+		g.rt.out = make(chan projections.Push, 4096)
+	}
+	if d.Operations != nil {
+		g.ops = newJobs(d.Operations, g.log)
 	}
 	g.upgrader = websocket.Upgrader{
 		HandshakeTimeout:  10 * time.Second,
@@ -223,6 +284,17 @@ func New(cfg Config, d Dispatcher, rm ReadModel, acc Accounts, log *slog.Logger)
 		Error:           g.handshakeError,
 	}
 	return g
+}
+
+// adminSet is the set of the admins' usernames in lower case.
+func adminSet(usernames []string) map[string]bool {
+	admins := make(map[string]bool, len(usernames))
+	for _, u := range usernames {
+		if u = strings.TrimSpace(u); u != "" {
+			admins[strings.ToLower(u)] = true
+		}
+	}
+	return admins
 }
 
 // Routes mounts the HTTP API under /api/v1 and the WebSocket endpoint GET /ws, and installs
@@ -312,49 +384,6 @@ func (g *Gateway) Shutdown(ctx context.Context) {
 		}
 		<-done
 	}
-}
-
-// actorName is the username that travels in a command. Usernames never change, so a cache
-// saves a read-model query on every command.
-func (g *Gateway) actorName(ctx context.Context, id uuid.UUID) (string, error) {
-	if name, ok := g.names.get(id); ok {
-		return name, nil
-	}
-	u, err := g.rm.UserByID(ctx, id)
-	if errors.Is(err, readmodel.ErrNotFound) {
-		// A session for a user the read model does not know: treat the token as bad.
-		return "", errUnauthorized("the session's user does not exist")
-	}
-	if err != nil {
-		return "", err
-	}
-	g.names.put(id, u.Username)
-	return u.Username, nil
-}
-
-// maxCachedNames bounds the name cache; past it the cache starts over, which costs one
-// query per active user and keeps memory flat without an LRU.
-const maxCachedNames = 100_000
-
-type nameCache struct {
-	mu sync.RWMutex
-	m  map[uuid.UUID]string
-}
-
-func (n *nameCache) get(id uuid.UUID) (string, bool) {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	s, ok := n.m[id]
-	return s, ok
-}
-
-func (n *nameCache) put(id uuid.UUID, name string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if len(n.m) >= maxCachedNames {
-		n.m = make(map[uuid.UUID]string)
-	}
-	n.m[id] = name
 }
 
 // dummy returns the hash compared against for unknown users (built once, at the configured cost).

@@ -2,50 +2,18 @@ package gateway
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"strings"
-	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/chorus-chat/chorus/domain"
 )
-
-// SetAdmins names the server's admins by username (in any letter case, as usernames are unique
-// without regard to case): they, and only they, may publish system events. Call it before
-// serving.
-func (g *Gateway) SetAdmins(usernames []string) {
-	admins := make(map[string]bool, len(usernames))
-	for _, u := range usernames {
-		if u = strings.TrimSpace(u); u != "" {
-			admins[strings.ToLower(u)] = true
-		}
-	}
-	g.admins = admins
-}
 
 // systemEventRequest is the body of POST /admin/system-events.
 type systemEventRequest struct {
 	EventType string          `json:"event_type"`
 	Message   string          `json:"message"`
 	Data      json.RawMessage `json:"data"`
-}
-
-// SystemEvent is the contract's system event, as the `system_event` frame carries it.
-type SystemEvent struct {
-	ID        uuid.UUID       `json:"id"`
-	EventType string          `json:"event_type"`
-	Message   string          `json:"message"`
-	Data      json.RawMessage `json:"data"`
-	CreatedAt time.Time       `json:"created_at"`
-}
-
-// systemEventResult is the answer of POST /admin/system-events.
-type systemEventResult struct {
-	Event    SystemEvent `json:"event"`
-	Position string      `json:"position"`
 }
 
 // publishSystemEvent: POST /admin/system-events {event_type, message, data?}. The admin check
@@ -62,19 +30,11 @@ func (g *Gateway) publishSystemEvent(c echo.Context) error {
 	if err := readBody(c, &req, false); err != nil {
 		return err
 	}
-	cmd := domain.NewCommand(uuid.New(), domain.SystemAggregateID, actor, name, time.Now(), domain.PublishSystemEvent{
+	res, err := g.app.PublishSystemEvent(ctx, actor, name, domain.PublishSystemEvent{
 		Kind: req.EventType, Message: req.Message, Data: req.Data,
 	})
-	reply, err := g.dispatchCommand(ctx, cmd, defaultTimeoutMsg)
 	if err != nil {
 		return err
 	}
-	for _, e := range reply.Events {
-		if d, ok := e.Data.(domain.SystemEventPublished); ok {
-			return c.JSON(http.StatusCreated, systemEventResult{Position: reply.Position, Event: SystemEvent{
-				ID: e.ID, EventType: d.Kind, Message: d.Message, Data: d.Data, CreatedAt: e.OccurredAt,
-			}})
-		}
-	}
-	return fmt.Errorf("publish system event: accepted reply without a SystemEventPublished event")
+	return c.JSON(http.StatusCreated, res)
 }

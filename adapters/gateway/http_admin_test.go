@@ -13,8 +13,7 @@ import (
 )
 
 func TestAdminPublishesSystemEventToEverySocket(t *testing.T) {
-	e := newNotifyEnv(t, nil)
-	e.gw.SetAdmins([]string{" Root ", "", "ops"})
+	e := newNotifyEnv(t, nil, []string{" Root ", "", "ops"})
 	rootTok, root := e.user("root")
 	bobTok, bob := e.user("bob")
 	rws, bws, bws2 := e.dial(rootTok), e.dial(bobTok), e.dial(bobTok)
@@ -68,8 +67,7 @@ func TestAdminPublishesSystemEventToEverySocket(t *testing.T) {
 }
 
 func TestSystemEventsAreForAdminsAndValidated(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"ROOT"})
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins = []string{"ROOT"} })
 	rootTok, _ := e.user("root")
 	bobTok, _ := e.user("bob")
 	good := map[string]any{"event_type": "feature_update", "message": "threads"}

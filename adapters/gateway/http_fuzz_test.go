@@ -260,11 +260,9 @@ func FuzzHTTPRequest(f *testing.F) {
 		f.Add(uint8(s.route), s.query, []byte(s.body), "")
 	}
 
-	e := newEnv(f, func(c *Config) { c.RateLimits = RateLimits{RequestRate: -1, AuthRate: -1} })
-	e.gw.SetNotifications(noNotes{})
-	e.gw.UseSearch(noSearch{})
-	e.gw.UseOperations(ops.NewAdmin(noOps{}))
-	e.gw.SetAdmins([]string{"alice"})
+	e := newEnvWith(f, func(c *Config) { c.RateLimits = RateLimits{RequestRate: -1, AuthRate: -1} }, func(d *Deps) {
+		d.Notifications, d.Search, d.Operations, d.Admins = noNotes{}, noSearch{}, ops.NewAdmin(noOps{}), []string{"alice"}
+	})
 	token, _ := e.user("alice")
 	bobToken, bob := e.user("bob")
 	handler := e.srv.Config.Handler

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,8 +13,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/labstack/echo/v4"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/domain"
@@ -24,27 +21,15 @@ import (
 
 // newTimedEnv is newEnv served by an HTTP server with every timeout at d, as cmd/chorus sets
 // them (CHORUS_HTTP_*), and the gateway told of the write timeout.
-func newTimedEnv(t *testing.T, d time.Duration) *env {
+func newTimedEnv(t *testing.T, d time.Duration, deps func(*Deps)) *env {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.BcryptCost = bcrypt.MinCost
-	cfg.WriteTimeout = d
-	w := newWorld()
-	gw := New(cfg, w, w, w, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	w.gw = gw
-	e := echo.New()
-	gw.Routes(e)
-	srv := httptest.NewUnstartedServer(e)
-	srv.Config.ReadHeaderTimeout, srv.Config.ReadTimeout = d, d
-	srv.Config.WriteTimeout, srv.Config.IdleTimeout = d, d
-	srv.Start()
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		gw.Shutdown(ctx)
+	return buildEnv(t, nil, func(c *Config) { c.WriteTimeout = d }, setup{deps: deps}, func(h http.Handler) *httptest.Server {
+		srv := httptest.NewUnstartedServer(h)
+		srv.Config.ReadHeaderTimeout, srv.Config.ReadTimeout = d, d
+		srv.Config.WriteTimeout, srv.Config.IdleTimeout = d, d
+		srv.Start()
+		return srv
 	})
-	return &env{t: t, w: w, gw: gw, srv: srv}
 }
 
 // slowReplay is a followed replay whose events come apart: one at once, the next after gap.
@@ -77,9 +62,9 @@ func (s slowReplay) Replay(ctx context.Context, _ ops.EventQuery, _ string, _ bo
 // replay began still reaches the client (on main the server's deadline cut the stream).
 func TestFollowedReplayOutlivesTheWriteTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	e := newTimedEnv(t, timeout)
-	e.gw.SetAdmins([]string{"root"})
-	e.gw.UseOperations(ops.NewAdmin(slowReplay{fakeOps: newFakeOps(), gap: 4 * timeout}))
+	e := newTimedEnv(t, timeout, func(d *Deps) {
+		d.Admins, d.Operations = []string{"root"}, ops.NewAdmin(slowReplay{fakeOps: newFakeOps(), gap: 4 * timeout})
+	})
 	tok, _ := e.user("root")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -101,7 +86,7 @@ func TestFollowedReplayOutlivesTheWriteTimeout(t *testing.T) {
 // A WebSocket lives past every HTTP server timeout: it is hijacked, and keeps its own.
 func TestWebSocketOutlivesTheHTTPTimeouts(t *testing.T) {
 	const timeout = 200 * time.Millisecond
-	e := newTimedEnv(t, timeout)
+	e := newTimedEnv(t, timeout, nil)
 	token, _ := e.user("wendy")
 	room := e.room(token, map[string]any{"name": "lasting"})
 	ws := e.dial(token)
@@ -240,8 +225,7 @@ func (l logEnds) LogEnd(_ context.Context, topic string, part int32) (int64, err
 // the read model has not reached it, it is 400 rather than a 5 s wait for not_caught_up. One
 // within the log that the read model has not reached still waits and ends in not_caught_up.
 func TestPositionBeyondTheLogIsRefused(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.UseLogEnds(logEnds{"chat-events:0": 10})
+	e := newEnvWith(t, nil, func(d *Deps) { d.LogEnds = logEnds{"chat-events:0": 10} })
 	token, _ := e.user("lou")
 	e.w.set(func(w *world) { w.waitErr = readmodel.ErrNotCaughtUp })
 
@@ -279,9 +263,9 @@ func (s slowStats) EventStats(ctx context.Context, q ops.EventQuery) (ops.EventS
 // Stats of a long log take long to count; the answer still reaches the client.
 func TestSlowEventStatsOutliveTheWriteTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	e := newTimedEnv(t, timeout)
-	e.gw.SetAdmins([]string{"root"})
-	e.gw.UseOperations(ops.NewAdmin(slowStats{fakeOps: newFakeOps(), took: 3 * timeout}))
+	e := newTimedEnv(t, timeout, func(d *Deps) {
+		d.Admins, d.Operations = []string{"root"}, ops.NewAdmin(slowStats{fakeOps: newFakeOps(), took: 3 * timeout})
+	})
 	tok, _ := e.user("root")
 	r := e.mustDo(http.StatusOK, "GET", "/api/v1/admin/events/stats?topic=chat-events", tok, nil)
 	if r.body["events"] != float64(7) {

@@ -3,9 +3,9 @@ package gateway
 import (
 	"net/http"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/readmodel"
@@ -40,19 +40,15 @@ func (g *Gateway) sendMessage(c echo.Context) error {
 	if err := readBody(c, &req, false); err != nil {
 		return err
 	}
-	replyTo, err := parseOptionalUUID(req.ReplyToMessageID)
-	if err != nil {
-		return errValidation("reply_to_message_id is not a valid id")
+	in := commands.SendMessage{
+		RoomID: roomID, Content: req.Content, MessageType: req.MessageType, ReplyTo: req.ReplyToMessageID,
+		ClientMsgID: req.ClientMsgID, Key: idempotencyKey(c),
 	}
-	in := sendInput{RoomID: roomID, MessageType: req.MessageType, ReplyTo: replyTo, ClientMsgID: req.ClientMsgID, Key: idempotencyKey(c)}
-	if req.Content != nil {
-		in.Content = *req.Content
+	if in.Content == nil {
+		in.Content = new(string) // over HTTP an absent content is an empty one, which the domain refuses
 	}
-	a, err := g.prepareSend(c.Request().Context(), currentUser(c), in)
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
+	act, err := g.app.SendMessage(c.Request().Context(), currentUser(c), in)
+	return g.answer(c, http.StatusCreated, act, err)
 }
 
 // history: GET /rooms/{id}/messages?before_seq=&after_seq=&limit=. Members only: a public
@@ -107,7 +103,7 @@ type editMessageRequest struct {
 
 // editMessage: PATCH /rooms/{id}/messages/{mid} {content}: the author only.
 func (g *Gateway) editMessage(c echo.Context) error {
-	roomID, msgID, err := roomAndMessageParams(c)
+	roomID, msgID, err := roomAndIDParams(c, "mid", domain.CodeMessageNotFound, "no such message")
 	if err != nil {
 		return err
 	}
@@ -115,36 +111,17 @@ func (g *Gateway) editMessage(c echo.Context) error {
 	if err := readBody(c, &req, false); err != nil {
 		return err
 	}
-	if req.Content == nil {
-		return errValidation("content is required")
-	}
-	a, err := g.prepareEditMessage(c.Request().Context(), currentUser(c), roomID,
-		domain.EditMessage{MessageID: msgID, Content: *req.Content}, idempotencyKey(c))
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
+	act, err := g.app.EditMessage(c.Request().Context(), currentUser(c),
+		commands.EditMessage{RoomID: roomID, MessageID: msgID, Content: req.Content, Key: idempotencyKey(c)})
+	return g.answer(c, http.StatusOK, act, err)
 }
 
 // deleteMessage: DELETE /rooms/{id}/messages/{mid}: the author, the owner or an admin.
 func (g *Gateway) deleteMessage(c echo.Context) error {
-	roomID, msgID, err := roomAndMessageParams(c)
+	roomID, msgID, err := roomAndIDParams(c, "mid", domain.CodeMessageNotFound, "no such message")
 	if err != nil {
 		return err
 	}
-	return g.answerRoomCommand(c, roomID, domain.DeleteMessage{MessageID: msgID}, http.StatusOK)
-}
-
-// roomAndMessageParams are the room and message ids of /rooms/{id}/messages/{mid}; a malformed
-// message id names no message.
-func roomAndMessageParams(c echo.Context) (uuid.UUID, uuid.UUID, error) {
-	roomID, err := roomParam(c)
-	if err != nil {
-		return uuid.Nil, uuid.Nil, err
-	}
-	msgID, err := uuid.Parse(c.Param("mid"))
-	if err != nil {
-		return uuid.Nil, uuid.Nil, &apiError{Code: domain.CodeMessageNotFound, Message: "no such message"}
-	}
-	return roomID, msgID, nil
+	act, err := g.app.DeleteMessage(c.Request().Context(), currentUser(c), roomID, msgID, idempotencyKey(c))
+	return g.answer(c, http.StatusOK, act, err)
 }

@@ -24,10 +24,6 @@ type Notifications interface {
 	WaitFor(ctx context.Context, pos domain.Position, timeout time.Duration) error
 }
 
-// SetNotifications gives the gateway its notification store. Call it before serving; without
-// one the notification calls answer 503 unavailable.
-func (g *Gateway) SetNotifications(n Notifications) { g.notes = n }
-
 // notificationsPage is the answer of GET /notifications.
 type notificationsPage struct {
 	Notifications []notify.Notification `json:"notifications"`

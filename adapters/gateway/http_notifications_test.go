@@ -45,12 +45,11 @@ func (d deliverPushes) Publish(ps []projections.Push) error {
 	return nil
 }
 
-func newNotifyEnv(t *testing.T, tune func(*Config)) *notifyEnv {
+func newNotifyEnv(t *testing.T, tune func(*Config), admins []string) *notifyEnv {
 	t.Helper()
-	e := newEnv(t, tune)
 	pool := pgtest.New(t)
 	store := notify.NewStore(pool, "chat-events")
-	e.gw.SetNotifications(store)
+	e := newEnvWith(t, tune, func(d *Deps) { d.Notifications, d.Admins = store, admins })
 	relay := notify.NewRelay(store, discardRecords{}, deliverPushes{e.gw}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var mu sync.Mutex
 	e.w.set(func(w *world) {
@@ -128,7 +127,7 @@ func notificationsOf(t *testing.T, r response) []frame {
 }
 
 func TestMentionIsPushedListedAndMarkedRead(t *testing.T) {
-	e := newNotifyEnv(t, nil)
+	e := newNotifyEnv(t, nil, nil)
 	aliceTok, alice := e.user("alice")
 	bobTok, bob := e.user("bob")
 	carolTok, _ := e.user("carol")
@@ -186,7 +185,7 @@ func TestMentionIsPushedListedAndMarkedRead(t *testing.T) {
 }
 
 func TestNotificationPagingAndBadInput(t *testing.T) {
-	e := newNotifyEnv(t, func(c *Config) { c.PositionWait = 100 * time.Millisecond })
+	e := newNotifyEnv(t, func(c *Config) { c.PositionWait = 100 * time.Millisecond }, nil)
 	aliceTok, _ := e.user("alice")
 	bobTok, _ := e.user("bob")
 	room := e.room(aliceTok, map[string]any{"name": "General"})

@@ -42,12 +42,11 @@ const (
 	codeOperationInProgress = "operation_in_progress"
 )
 
-// UseOperations serves the admin operations with o (without it they answer 503). Jobs run on
-// until they end or Shutdown interrupts them (a rebuild interrupted leaves the live projection
-// untouched and resumes on the next run). Call it before serving.
-func (g *Gateway) UseOperations(o Operations) {
-	log := g.log.With("component", "admin-jobs")
-	g.ops = &jobs{run: o, log: log, queue: admin.NewJobs(log, jobFailure)}
+// newJobs serves the admin operations with o. Jobs run on until they end or Shutdown interrupts
+// them (a rebuild interrupted leaves the live projection untouched and resumes on the next run).
+func newJobs(o Operations, log *slog.Logger) *jobs {
+	log = log.With("component", "admin-jobs")
+	return &jobs{run: o, log: log, queue: admin.NewJobs(log, jobFailure)}
 }
 
 // jobs are the admin operations this gateway serves and the rebuilds and verifies it started

@@ -118,10 +118,8 @@ func (e *env) waitJob(tok, id string) frame {
 }
 
 func TestAdminOperationsAreForAdmins(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(ops.NewAdmin(f))
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, ops.NewAdmin(f) })
 	bobTok, _ := e.user("bob")
 	id := uuid.NewString()
 	routes := [][2]string{
@@ -150,8 +148,7 @@ func TestAdminOperationsAreForAdmins(t *testing.T) {
 	}
 
 	// A gateway without operations says so to an admin.
-	e2 := newEnv(t, nil)
-	e2.gw.SetAdmins([]string{"root"})
+	e2 := newEnvWith(t, nil, func(d *Deps) { d.Admins = []string{"root"} })
 	rootTok, _ := e2.user("root")
 	for _, rt := range routes {
 		if r := e2.do(rt[0], rt[1], rootTok, nil); r.status != http.StatusServiceUnavailable || r.errCode() != codeUnavailable {
@@ -161,10 +158,8 @@ func TestAdminOperationsAreForAdmins(t *testing.T) {
 }
 
 func TestAdminProjectionStatus(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(ops.NewAdmin(f))
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, ops.NewAdmin(f) })
 	tok, _ := e.user("root")
 	r := e.mustDo(http.StatusOK, "GET", "/api/v1/admin/projections?projection=readmodel,%20search", tok, nil)
 	ps, _ := r.body["projections"].([]any)
@@ -180,10 +175,8 @@ func TestAdminProjectionStatus(t *testing.T) {
 }
 
 func TestAdminRebuildJob(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"Root"})
 	f := newFakeOps()
-	e.gw.UseOperations(ops.NewAdmin(f))
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"Root"}, ops.NewAdmin(f) })
 	tok, _ := e.user("root")
 
 	r := e.mustDo(http.StatusAccepted, "POST", "/api/v1/admin/projections/readmodel/rebuild", tok, map[string]any{"restart": true, "batch": 500})
@@ -238,10 +231,8 @@ func TestAdminRebuildJob(t *testing.T) {
 }
 
 func TestAdminJobCancelFailAndVerify(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(ops.NewAdmin(f))
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, ops.NewAdmin(f) })
 	tok, _ := e.user("root")
 
 	// Cancel: the job ends canceled with what it had done.
@@ -303,10 +294,8 @@ func TestAdminJobCancelFailAndVerify(t *testing.T) {
 
 // Shutting the gateway down interrupts a running job: it ends canceled.
 func TestAdminJobsEndAtShutdown(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(ops.NewAdmin(f))
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, ops.NewAdmin(f) })
 	tok, _ := e.user("root")
 	id := uuid.MustParse(jobOf(t, e.mustDo(http.StatusAccepted, "POST", "/api/v1/admin/projections/readmodel/rebuild", tok, nil)).str("id"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -358,10 +347,8 @@ func (f *fakeOps) EventStats(_ context.Context, q ops.EventQuery) (ops.EventStat
 }
 
 func TestAdminEventReplayAndStats(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
-	e.gw.UseOperations(ops.NewAdmin(f))
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, ops.NewAdmin(f) })
 	tok, _ := e.user("root")
 	bobTok, _ := e.user("bob")
 	room := uuid.New()
@@ -457,9 +444,7 @@ func TestAdminEventReplayAndStats(t *testing.T) {
 
 // A followed replay ends when the gateway shuts down, not only when its client leaves.
 func TestAdminFollowedReplayEndsAtShutdown(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
-	e.gw.UseOperations(ops.NewAdmin(newFakeOps()))
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, ops.NewAdmin(newFakeOps()) })
 	tok, _ := e.user("root")
 	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/admin/events?follow=true", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -486,13 +471,13 @@ func TestAdminFollowedReplayEndsAtShutdown(t *testing.T) {
 // Every job leaves an audit line when it starts and when it ends (who, what, how it went), and
 // every read of the event log one line.
 func TestAdminJobsAreLogged(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
 	f := newFakeOps()
 	close(f.release)
 	var buf syncBuffer
-	e.gw.log = slog.New(slog.NewJSONHandler(&buf, nil))
-	e.gw.UseOperations(ops.NewAdmin(f))
+	e := newEnvWith(t, nil, func(d *Deps) {
+		d.Admins, d.Operations = []string{"root"}, ops.NewAdmin(f)
+		d.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+	})
 	tok, _ := e.user("root")
 	id := jobOf(t, e.mustDo(http.StatusAccepted, "POST", "/api/v1/admin/projections/search/rebuild", tok, nil)).str("id")
 	e.waitJob(tok, id)

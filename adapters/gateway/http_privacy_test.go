@@ -25,8 +25,7 @@ func (e *env) registerWithEmail(name, email string) (string, uuid.UUID) {
 // An email is shown to its owner and to the server's admins, to nobody else, wherever a user
 // appears; only admins find users by email.
 func TestEmailsArePrivate(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"Root"})
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins = []string{"Root"} })
 	alice, aliceID := e.registerWithEmail("alice", "alice@mail.example")
 	bob, bobID := e.registerWithEmail("bob", "bob@mail.example")
 	root, _ := e.registerWithEmail("root", "root@ops.example")

@@ -286,15 +286,3 @@ func intParam(c echo.Context, name string, def, min, max int64) (int64, error) {
 	}
 	return v, nil
 }
-
-// parseOptionalUUID reads an optional id field: absent, null and "" mean none.
-func parseOptionalUUID(s *string) (*uuid.UUID, error) {
-	if s == nil || *s == "" {
-		return nil, nil
-	}
-	id, err := uuid.Parse(*s)
-	if err != nil {
-		return nil, err
-	}
-	return &id, nil
-}

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/readmodel"
@@ -30,32 +31,10 @@ func (g *Gateway) createRoom(c echo.Context) error {
 	if err := readBody(c, &req, false); err != nil {
 		return err
 	}
-	a, err := g.prepareCreateRoom(c.Request().Context(), currentUser(c), createRoomInput{
-		Name: req.Name, Description: req.Description, IsPrivate: req.IsPrivate, Password: req.Password, Key: idempotencyKey(c),
+	act, err := g.app.CreateRoom(c.Request().Context(), currentUser(c), commands.CreateRoom{
+		Name: &req.Name, Description: req.Description, IsPrivate: req.IsPrivate, Password: req.Password, Key: idempotencyKey(c),
 	})
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
-}
-
-// answerRoomCommand sends a room command of the caller (with the request's idempotency key)
-// whose answer is its position, and answers the request with it.
-func (g *Gateway) answerRoomCommand(c echo.Context, roomID uuid.UUID, p domain.CommandData, status int) error {
-	a, err := g.prepareRoomCommand(c.Request().Context(), currentUser(c), roomID, idempotencyKey(c), p, status)
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
-}
-
-// answerAction executes a prepared command and writes its answer.
-func (g *Gateway) answerAction(c echo.Context, a action) error {
-	res, err := g.execute(c.Request().Context(), a)
-	if err != nil {
-		return err
-	}
-	return c.JSON(a.status, res)
+	return g.answer(c, http.StatusCreated, act, err)
 }
 
 // roomList is the answer of GET /rooms: a page, and the cursor of the next one (null on the
@@ -122,16 +101,13 @@ func (g *Gateway) joinRoom(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// The body is optional; a password in it is checked by joinCommand.
+	// The body is optional; a password in it is checked by the use case.
 	var req joinRoomRequest
 	if err := readBody(c, &req, true); err != nil {
 		return err
 	}
-	a, err := g.prepareJoin(c.Request().Context(), currentUser(c), id, req.Password, idempotencyKey(c))
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
+	act, err := g.app.JoinRoom(c.Request().Context(), currentUser(c), id, req.Password, idempotencyKey(c))
+	return g.answer(c, http.StatusOK, act, err)
 }
 
 func (g *Gateway) leaveRoom(c echo.Context) error {
@@ -139,7 +115,8 @@ func (g *Gateway) leaveRoom(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return g.answerRoomCommand(c, id, domain.LeaveRoom{}, http.StatusOK)
+	act, err := g.app.LeaveRoom(c.Request().Context(), currentUser(c), id, idempotencyKey(c))
+	return g.answer(c, http.StatusOK, act, err)
 }
 
 func (g *Gateway) roomMembers(c echo.Context) error {
@@ -225,12 +202,9 @@ func (g *Gateway) updateRoom(c echo.Context) error {
 	if err := readBody(c, &req, false); err != nil {
 		return err
 	}
-	a, err := g.prepareUpdateRoom(c.Request().Context(), currentUser(c), id,
-		domain.UpdateRoom{Name: req.Name, Description: req.Description}, idempotencyKey(c))
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
+	act, err := g.app.UpdateRoom(c.Request().Context(), currentUser(c),
+		commands.UpdateRoom{RoomID: id, Name: req.Name, Description: req.Description, Key: idempotencyKey(c)})
+	return g.answer(c, http.StatusOK, act, err)
 }
 
 // deleteRoom: DELETE /rooms/{id}: owner only.
@@ -239,7 +213,8 @@ func (g *Gateway) deleteRoom(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return g.answerRoomCommand(c, id, domain.DeleteRoom{}, http.StatusOK)
+	act, err := g.app.DeleteRoom(c.Request().Context(), currentUser(c), id, idempotencyKey(c))
+	return g.answer(c, http.StatusOK, act, err)
 }
 
 type setRoleRequest struct {
@@ -256,10 +231,9 @@ func (g *Gateway) setRole(c echo.Context) error {
 	if err := readBody(c, &req, false); err != nil {
 		return err
 	}
-	if req.Role == nil {
-		return errValidation("role is required")
-	}
-	return g.answerRoomCommand(c, roomID, domain.SetRole{UserID: userID, Role: *req.Role}, http.StatusOK)
+	act, err := g.app.SetRole(c.Request().Context(), currentUser(c),
+		commands.SetRole{RoomID: roomID, UserID: userID, Role: req.Role, Key: idempotencyKey(c)})
+	return g.answer(c, http.StatusOK, act, err)
 }
 
 // kickMember: DELETE /rooms/{id}/members/{user_id}: owner or admin.
@@ -268,7 +242,8 @@ func (g *Gateway) kickMember(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return g.answerRoomCommand(c, roomID, domain.KickMember{UserID: userID}, http.StatusOK)
+	act, err := g.app.KickMember(c.Request().Context(), currentUser(c), roomID, userID, idempotencyKey(c))
+	return g.answer(c, http.StatusOK, act, err)
 }
 
 type banRequest struct {
@@ -287,12 +262,8 @@ func (g *Gateway) banMember(c echo.Context) error {
 	if err := readBody(c, &req, true); err != nil {
 		return err
 	}
-	a, err := g.prepareTargeted(c.Request().Context(), currentUser(c), roomID, userID, idempotencyKey(c),
-		domain.BanMember{UserID: userID, Reason: req.Reason}, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
+	act, err := g.app.BanMember(c.Request().Context(), currentUser(c), roomID, userID, req.Reason, idempotencyKey(c))
+	return g.answer(c, http.StatusOK, act, err)
 }
 
 // unbanMember: DELETE /rooms/{id}/bans/{user_id}: owner or admin.
@@ -301,7 +272,8 @@ func (g *Gateway) unbanMember(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return g.answerRoomCommand(c, roomID, domain.UnbanMember{UserID: userID}, http.StatusOK)
+	act, err := g.app.UnbanMember(c.Request().Context(), currentUser(c), roomID, userID, idempotencyKey(c))
+	return g.answer(c, http.StatusOK, act, err)
 }
 
 type inviteRequest struct {
@@ -319,19 +291,12 @@ func (g *Gateway) inviteUser(c echo.Context) error {
 	if err := readBody(c, &req, false); err != nil {
 		return err
 	}
-	if req.UserID == nil {
-		return errValidation("user_id is required")
-	}
-	userID, err := uuid.Parse(*req.UserID)
-	if err != nil {
-		return errValidation("user_id is not a valid id")
-	}
-	a, err := g.prepareTargeted(c.Request().Context(), currentUser(c), roomID, userID, idempotencyKey(c),
-		domain.InviteUser{UserID: userID}, http.StatusCreated)
+	userID, err := commands.ParseID("user_id", req.UserID)
 	if err != nil {
 		return err
 	}
-	return g.answerAction(c, a)
+	act, err := g.app.InviteUser(c.Request().Context(), currentUser(c), roomID, userID, idempotencyKey(c))
+	return g.answer(c, http.StatusCreated, act, err)
 }
 
 type markReadRequest struct {
@@ -349,25 +314,25 @@ func (g *Gateway) markRead(c echo.Context) error {
 	if err := readBody(c, &req, false); err != nil {
 		return err
 	}
-	if req.Seq == nil {
-		return errValidation("seq is required")
-	}
-	a, err := g.prepareMarkRead(c.Request().Context(), currentUser(c), roomID, *req.Seq, idempotencyKey(c))
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
+	act, err := g.app.MarkRead(c.Request().Context(), currentUser(c), commands.MarkRead{RoomID: roomID, Seq: req.Seq, Key: idempotencyKey(c)})
+	return g.answer(c, http.StatusOK, act, err)
 }
 
-// roomAndUserParams are the room and user ids of /rooms/{id}/…/{user_id}.
-func roomAndUserParams(c echo.Context) (uuid.UUID, uuid.UUID, error) {
+// roomAndIDParams are the room id of /rooms/{id}/… and the id in its path parameter param (a
+// message's, a user's); a malformed id names nothing: notFound with msg.
+func roomAndIDParams(c echo.Context, param, notFound, msg string) (uuid.UUID, uuid.UUID, error) {
 	roomID, err := roomParam(c)
 	if err != nil {
 		return uuid.Nil, uuid.Nil, err
 	}
-	userID, err := uuid.Parse(c.Param("user_id"))
+	id, err := uuid.Parse(c.Param(param))
 	if err != nil {
-		return uuid.Nil, uuid.Nil, &apiError{Code: domain.CodeUserNotFound, Message: "no such user"}
+		return uuid.Nil, uuid.Nil, &apiError{Code: notFound, Message: msg}
 	}
-	return roomID, userID, nil
+	return roomID, id, nil
+}
+
+// roomAndUserParams are the room and user ids of /rooms/{id}/…/{user_id}.
+func roomAndUserParams(c echo.Context) (uuid.UUID, uuid.UUID, error) {
+	return roomAndIDParams(c, "user_id", domain.CodeUserNotFound, "no such user")
 }

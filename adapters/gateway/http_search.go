@@ -24,10 +24,6 @@ type Searcher interface {
 	WaitFor(ctx context.Context, pos domain.Position, timeout time.Duration) error
 }
 
-// UseSearch makes the gateway answer GET /search/messages from s. Without it that route
-// answers 503 unavailable.
-func (g *Gateway) UseSearch(s Searcher) { g.search = s }
-
 // maxSearchQueryRunes bounds q of GET /search/messages.
 const maxSearchQueryRunes = 200
 

@@ -73,9 +73,8 @@ func searchPath(params ...string) string {
 }
 
 func TestSearchParams(t *testing.T) {
-	e := newEnv(t, nil)
 	fs := &fakeSearcher{}
-	e.gw.UseSearch(fs)
+	e := newEnvWith(t, nil, func(d *Deps) { d.Search = fs })
 	tok, uid := e.user("searcher")
 
 	// Invalid input never reaches the index.
@@ -139,9 +138,8 @@ func TestSearchParams(t *testing.T) {
 }
 
 func TestSearchRoomAccess(t *testing.T) {
-	e := newEnv(t, nil)
 	fs := &fakeSearcher{}
-	e.gw.UseSearch(fs)
+	e := newEnvWith(t, nil, func(d *Deps) { d.Search = fs })
 	tok, _ := e.user("outsider")
 	room := uuid.New().String()
 
@@ -154,9 +152,8 @@ func TestSearchRoomAccess(t *testing.T) {
 }
 
 func TestSearchPositionWaitsForTheIndex(t *testing.T) {
-	e := newEnv(t, nil)
 	fs := &fakeSearcher{}
-	e.gw.UseSearch(fs)
+	e := newEnvWith(t, nil, func(d *Deps) { d.Search = fs })
 	tok, _ := e.user("waiter")
 	pos := domain.Position{Topic: "chat-events", Partition: 3, Offset: 41}
 

@@ -90,10 +90,7 @@ func (g *Gateway) updateProfile(c echo.Context) error {
 	if err := readBody(c, &req, false); err != nil {
 		return err
 	}
-	a, err := g.prepareUpdateProfile(c.Request().Context(), currentUser(c),
+	act, err := g.app.UpdateProfile(c.Request().Context(), currentUser(c),
 		domain.UpdateProfile{DisplayName: req.DisplayName, AvatarURL: req.AvatarURL, Email: req.Email}, idempotencyKey(c))
-	if err != nil {
-		return err
-	}
-	return g.answerAction(c, a)
+	return g.answer(c, http.StatusOK, act, err)
 }

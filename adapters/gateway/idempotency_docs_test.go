@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/chorus-chat/chorus/adapters/ops"
+	"github.com/chorus-chat/chorus/commands"
 )
 
 // keyedInOpenAPI is the set of operations ("POST /api/v1/rooms/{id}/join") that docs/openapi.yaml
@@ -58,13 +59,11 @@ func keyedInOpenAPI(t *testing.T) []string {
 // The calls that take an Idempotency-Key are the same in the code and in docs/openapi.yaml: every
 // write route is sent a key over 128 bytes, and those that read the key refuse it.
 func TestIdempotencyKeyRoutesMatchTheDocs(t *testing.T) {
-	e := newEnv(t, nil)
-	e.gw.SetAdmins([]string{"root"})
-	e.gw.UseOperations(ops.NewAdmin(newFakeOps()))
+	e := newEnvWith(t, nil, func(d *Deps) { d.Admins, d.Operations = []string{"root"}, ops.NewAdmin(newFakeOps()) })
 	tok, _ := e.user("root")
 	_, other := e.user("other")
 	room := e.room(tok, map[string]any{"name": "keys"})
-	long := strings.Repeat("k", maxIdempotencyKeyBytes+1)
+	long := strings.Repeat("k", commands.MaxIdempotencyKeyBytes+1)
 	// One body that every write route accepts up to the point where it reads the key.
 	body := `{"username":"newbie","password":"password-newbie","name":"n","content":"c","role":"moderator",
 		"seq":1,"user_id":"` + other.String() + `","event_type":"maintenance","message":"m","display_name":"d"}`

@@ -1,17 +1,13 @@
 package gateway
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/chorus-chat/chorus/adapters/metrics"
 	"github.com/chorus-chat/chorus/commands"
-	"github.com/chorus-chat/chorus/domain"
 )
 
 // HeaderRequestID names the correlation id of a request: taken from the client when it sends
@@ -21,29 +17,6 @@ const HeaderRequestID = "X-Request-ID"
 // maxRequestIDBytes bounds a client's X-Request-ID; a longer one is replaced, since it goes
 // into every log line of the request.
 const maxRequestIDBytes = 128
-
-// UseMetrics has the gateway measure its HTTP requests, sockets, frames and pushes in m (nil
-// turns measuring off). Call it before Routes.
-func (g *Gateway) UseMetrics(m *metrics.Metrics) *Gateway {
-	g.met = m
-	return g
-}
-
-type correlationKey struct{}
-
-// withCorrelation puts a correlation id in ctx.
-func withCorrelation(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, correlationKey{}, id)
-}
-
-// correlationID is ctx's correlation id, or a new one: a command sent over a socket has none
-// in its context and gets one of its own, so that each frame's command can be followed.
-func correlationID(ctx context.Context) string {
-	if id, ok := ctx.Value(correlationKey{}).(string); ok && id != "" {
-		return id
-	}
-	return uuid.NewString()
-}
 
 // observe gives every request a correlation id (X-Request-ID, echoed on the response), puts it
 // in the request's context for the commands the request sends, and counts the request by route
@@ -58,7 +31,7 @@ func (g *Gateway) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			id = uuid.NewString()
 		}
 		c.Response().Header().Set(HeaderRequestID, id)
-		c.SetRequest(req.WithContext(withCorrelation(req.Context(), id)))
+		c.SetRequest(req.WithContext(commands.WithCorrelation(req.Context(), id)))
 		if err := next(c); err != nil {
 			c.Error(err)
 		}
@@ -83,19 +56,4 @@ func (g *Gateway) knownRoute(c echo.Context) bool {
 		}
 	}
 	return false
-}
-
-// logDispatched logs a command's outcome with the ids that join it to the processor's lines.
-// The command log failing to take it is a Kafka producer error of this gateway.
-func (g *Gateway) logDispatched(cmd domain.Command, reply commands.Reply, err error) {
-	if errors.Is(err, commands.ErrUnavailable) {
-		g.met.KafkaError("command_log", "producer")
-	}
-	if err != nil {
-		g.log.Warn("command not answered", "command_id", cmd.ID, "correlation_id", cmd.CorrelationID,
-			"type", cmd.Type, "err", err)
-		return
-	}
-	g.log.Debug("command answered", "command_id", cmd.ID, "correlation_id", cmd.CorrelationID,
-		"type", cmd.Type, "accepted", reply.Accepted, "code", reply.Code)
 }

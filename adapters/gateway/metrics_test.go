@@ -1,18 +1,11 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/labstack/echo/v4"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/chorus-chat/chorus/adapters/metrics"
 )
@@ -20,22 +13,8 @@ import (
 // newMeasuredEnv is newEnv with metrics.
 func newMeasuredEnv(t *testing.T) (*env, *metrics.Metrics) {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.BcryptCost = bcrypt.MinCost
-	w := newWorld()
 	m := metrics.New()
-	gw := New(cfg, w, w, w, slog.New(slog.NewTextHandler(io.Discard, nil))).UseMetrics(m)
-	w.gw = gw
-	e := echo.New()
-	gw.Routes(e)
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		gw.Shutdown(ctx)
-	})
-	return &env{t: t, w: w, gw: gw, srv: srv}, m
+	return newEnvWith(t, nil, func(d *Deps) { d.Metrics = m }), m
 }
 
 // exposition is what /metrics would answer.

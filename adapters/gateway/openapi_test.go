@@ -68,7 +68,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 
 	e := echo.New()
-	New(DefaultConfig(), nil, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).Routes(e)
+	New(DefaultConfig(), Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Routes(e)
 	served := map[string]bool{}
 	for _, r := range e.Routes() {
 		if r.Method == echo.RouteNotFound {

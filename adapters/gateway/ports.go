@@ -7,20 +7,10 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
-
-// Dispatcher sends a command to the command log and waits for the processor's reply.
-//
-// A rejection is a Reply with Accepted false, Code and Message, and a nil error. Errors are
-// commands.ErrTimeout (the command may still be applied; the same command id may be retried),
-// commands.ErrUnavailable (the command never reached the log) and context errors.
-type Dispatcher interface {
-	Dispatch(ctx context.Context, cmd domain.Command) (commands.Reply, error)
-}
 
 // ReadModel is the query side the gateway answers from. Lookups of a single row fail with
 // readmodel.ErrNotFound; Room fails with readmodel.ErrRoomDeleted for a deleted room; WaitFor
@@ -73,20 +63,4 @@ type Accounts interface {
 // The gateway's EndSession is what each gateway runs on hearing it.
 type SessionBus interface {
 	EndSession(ctx context.Context, user uuid.UUID, tokenHash [sha256.Size]byte, endsAt time.Time) error
-}
-
-// Limits is the store every gateway shares the per-user bounds through (Redis): command
-// budgets, counters of wrong room passwords and the lock that serializes a user's room
-// creations. Names are the gateway's; the store namespaces them.
-type Limits interface {
-	// Spend takes one unit from a GCRA budget of rate units per period in bursts of burst; when
-	// there is none it changes nothing and says how long until there is one.
-	Spend(ctx context.Context, name string, rate, burst int, period time.Duration) (ok bool, retryAfter time.Duration, err error)
-	// CountAttempt counts an attempt in a fixed window that starts at the first one, and returns
-	// the attempts in the window (this one included) and the time left in it.
-	CountAttempt(ctx context.Context, name string, window time.Duration) (n int64, left time.Duration, err error)
-	// UncountAttempt takes back one attempt of the current window.
-	UncountAttempt(ctx context.Context, name string) error
-	// TryLock takes a lock for at most ttl if it is free; release frees it.
-	TryLock(ctx context.Context, name string, ttl time.Duration) (release func(), ok bool, err error)
 }

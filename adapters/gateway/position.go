@@ -40,13 +40,6 @@ type LogEnds interface {
 	LogEnd(ctx context.Context, topic string, partition int32) (int64, error)
 }
 
-// UseLogEnds lets a ?position= beyond the end of its partition be refused (400) instead of
-// waited for: no accepted command answered it. Call it before serving.
-func (g *Gateway) UseLogEnds(l LogEnds) *Gateway {
-	g.logEnds = l
-	return g
-}
-
 // positionGrace is how long a query waits for its position before asking whether that position
 // exists at all: a read model is usually that close behind, so the log is rarely asked.
 const positionGrace = 50 * time.Millisecond

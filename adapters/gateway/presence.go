@@ -127,19 +127,6 @@ type presenceFrame struct {
 	Status string    `json:"status"`
 }
 
-// UsePresence makes the gateway record its sockets in p, announce users online and offline to
-// the members of their rooms, and show live statuses in the User views it answers. Call it
-// before serving, and run RunRealtime (the sweeper).
-func (g *Gateway) UsePresence(p Presence) { g.rt.presence = p }
-
-// UsePushPublisher makes the gateway relay the pushes it originates (typing) through the shared
-// push stream, so that every gateway delivers them; RunRealtime publishes them. Without it they
-// are delivered to this gateway's sockets only. Call it before serving.
-func (g *Gateway) UsePushPublisher(p PushPublisher) {
-	g.rt.pub = p
-	g.rt.out = make(chan projections.Push, 4096)
-}
-
 // RunRealtime publishes the pushes this gateway originates and sweeps expired presence entries
 // every PresenceSweepInterval, until ctx ends. It must run for UsePushPublisher and
 // UsePresence to take full effect; it returns nil when ctx ends.

@@ -18,10 +18,6 @@ type MessageChanges interface {
 	MessageChangesAfter(ctx context.Context, roomID uuid.UUID, lastSeenSeq int64, limit int) ([]readmodel.MessageChange, bool, error)
 }
 
-// UseMessageChanges enables resume: without it every room of a resume is answered
-// recovered: false. Call it before serving.
-func (g *Gateway) UseMessageChanges(m MessageChanges) { g.rt.changes = m }
-
 type resumeFields struct {
 	Rooms map[string]int64 `json:"rooms"`
 }

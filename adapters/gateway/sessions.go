@@ -38,10 +38,6 @@ type reauthFrame struct {
 // never leaves the request that carried it.
 func tokenHash(token string) [sha256.Size]byte { return sha256.Sum256([]byte(token)) }
 
-// UseSessionBus has logouts and refreshes announced to every gateway (nil: to this one only).
-// The caller also arranges that every gateway's EndSession runs on each announcement.
-func (g *Gateway) UseSessionBus(b SessionBus) { g.sessions = b }
-
 // EndSession is what a gateway does on hearing that a session ends at endsAt (now for a logout,
 // the end of the grace for a refresh): it forgets the cached token and closes, or schedules the
 // close of, the user's sockets opened (or last reauthenticated) with it.

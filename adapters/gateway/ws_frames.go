@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
+	"errors"
 	"strconv"
 
 	"github.com/google/uuid"
 
+	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
 )
 
@@ -118,29 +119,23 @@ func (c *conn) handleFrame(data []byte) {
 		if !ok {
 			return
 		}
-		if f.Content == nil {
-			c.enqueue(errorFrame(id, codeInvalidFrame, "content is required"))
-			return
+		in := commands.SendMessage{
+			RoomID: roomID, Content: f.Content, MessageType: f.MessageType, ReplyTo: f.ReplyToMessageID,
+			ClientMsgID: f.ClientMsgID, Key: f.ClientCommandID,
 		}
-		replyTo, err := parseOptionalUUID(f.ReplyToMessageID)
-		if err != nil {
-			c.enqueue(errorFrame(id, codeInvalidFrame, "reply_to_message_id is not a valid id"))
-			return
+		if c.checked(id, in.Check()) {
+			c.startCommand(id, func(ctx context.Context) (commands.Action, error) { return c.g.app.SendMessage(ctx, c.userID, in) })
 		}
-		in := sendInput{RoomID: roomID, Content: *f.Content, MessageType: f.MessageType, ReplyTo: replyTo, ClientMsgID: f.ClientMsgID, Key: f.ClientCommandID}
-		c.startCommand(id, func(ctx context.Context) (action, error) { return c.g.prepareSend(ctx, c.userID, in) })
 	case frameCreateRoom:
 		var f createRoomFrame
 		if !c.decodeFields(data, id, &f) {
 			return
 		}
-		if f.Name == nil {
-			c.enqueue(errorFrame(id, codeInvalidFrame, "name is required"))
-			return
-		}
-		in := createRoomInput{Name: *f.Name, Description: f.Description, IsPrivate: f.IsPrivate, Password: f.Password, Key: f.ClientCommandID}
+		in := commands.CreateRoom{Name: f.Name, Description: f.Description, IsPrivate: f.IsPrivate, Password: f.Password, Key: f.ClientCommandID}
 		// Prepared on the command goroutine: a room password costs a bcrypt hash.
-		c.startCommand(id, func(ctx context.Context) (action, error) { return c.g.prepareCreateRoom(ctx, c.userID, in) })
+		if c.checked(id, in.Check()) {
+			c.startCommand(id, func(ctx context.Context) (commands.Action, error) { return c.g.app.CreateRoom(ctx, c.userID, in) })
+		}
 	case frameJoinRoom, frameLeaveRoom:
 		var f joinRoomFrame
 		if !c.decodeFields(data, id, &f) {
@@ -151,11 +146,11 @@ func (c *conn) handleFrame(data []byte) {
 			return
 		}
 		leave := h.Type == frameLeaveRoom
-		c.startCommand(id, func(ctx context.Context) (action, error) {
+		c.startCommand(id, func(ctx context.Context) (commands.Action, error) {
 			if leave {
-				return c.g.prepareRoomCommand(ctx, c.userID, roomID, f.ClientCommandID, domain.LeaveRoom{}, http.StatusOK)
+				return c.g.app.LeaveRoom(ctx, c.userID, roomID, f.ClientCommandID)
 			}
-			return c.g.prepareJoin(ctx, c.userID, roomID, f.Password, f.ClientCommandID)
+			return c.g.app.JoinRoom(ctx, c.userID, roomID, f.Password, f.ClientCommandID)
 		})
 	case frameEditMessage, frameDeleteMessage, frameUpdateRoom, frameDeleteRoom, frameMarkRead,
 		frameSetRole, frameKickMember, frameBanMember, frameUnbanMember, frameInviteUser, frameUpdateProfile:
@@ -184,51 +179,53 @@ func (c *conn) decodeFields(data []byte, id json.RawMessage, dst any) bool {
 
 // roomID reads a required room_id field.
 func (c *conn) roomID(id json.RawMessage, s *string) (uuid.UUID, bool) {
-	if s == nil {
-		c.enqueue(errorFrame(id, codeInvalidFrame, "room_id is required"))
-		return uuid.Nil, false
-	}
-	r, err := uuid.Parse(*s)
+	return c.requiredID(id, "room_id", s)
+}
+
+// requiredID reads a required id field (commands.ParseID).
+func (c *conn) requiredID(id json.RawMessage, field string, s *string) (uuid.UUID, bool) {
+	v, err := commands.ParseID(field, s)
+	return v, c.checked(id, err)
+}
+
+// checked answers a frame whose fields a use case's Check (or commands.ParseID) found missing
+// or malformed with invalid_frame, at once, and reports whether the fields were fine.
+func (c *conn) checked(id json.RawMessage, err error) bool {
 	if err != nil {
-		c.enqueue(errorFrame(id, codeInvalidFrame, "room_id is not a valid id"))
-		return uuid.Nil, false
+		c.enqueue(c.errorFrameOf(id, err))
+		return false
 	}
-	return r, true
+	return true
 }
 
 // startCommand runs a command on its own goroutine and answers it with an ack or an error.
 // The command is held on the socket from before its dispatch to after its answer is queued,
 // so pushes it causes cannot overtake the answer.
-func (c *conn) startCommand(id json.RawMessage, prepare func(context.Context) (action, error)) {
-	select {
-	case c.slots <- struct{}{}:
-	case <-c.closing:
-		return
-	}
-	c.cmds.Add(1)
-	go func() {
-		defer func() {
-			<-c.slots
-			c.cmds.Done()
-		}()
-		a, err := prepare(c.ctx)
+func (c *conn) startCommand(id json.RawMessage, prepare func(context.Context) (commands.Action, error)) {
+	c.startTask(func() {
+		act, err := prepare(c.ctx)
 		if err != nil {
 			c.enqueue(c.errorFrameOf(id, err))
 			return
 		}
-		c.hold(a.cmd.ID)
-		res, err := c.g.execute(c.ctx, a)
+		c.hold(act.Command.ID)
+		res, err := c.g.app.Execute(c.ctx, act)
 		answer := encodeFrame(ackFrame{Type: "ack", ID: id, Result: res})
 		if err != nil {
 			answer = c.errorFrameOf(id, err)
 		}
-		c.release(a.cmd.ID, answer)
-	}()
+		c.release(act.Command.ID, answer)
+	})
 }
 
 // errorFrameOf is the error frame for any error a command ends with; internal errors are
-// logged and shown only as "internal".
+// logged and shown only as "internal". A field a use case found missing or malformed is
+// invalid_frame: over a socket the fields are the frame's.
 func (c *conn) errorFrameOf(id json.RawMessage, err error) []byte {
+	var fe *commands.FieldError
+	if errors.As(err, &fe) {
+		return errorFrame(id, codeInvalidFrame, fe.Message)
+	}
 	ae, internal := asAPIError(err)
 	if internal && c.ctx.Err() == nil {
 		c.g.log.Error("websocket command failed", "user_id", c.userID, "err", err)
@@ -294,23 +291,23 @@ type commandFrame struct {
 }
 
 // handleCommandFrame answers the command frames beyond send, create, join and leave. Their
-// answers are those of the HTTP calls: the same prepare functions build them.
+// answers are those of the HTTP calls: the same use cases build them.
 func (c *conn) handleCommandFrame(typ string, id json.RawMessage, data []byte) {
 	var f commandFrame
 	if !c.decodeFields(data, id, &f) {
 		return
 	}
-	key := f.ClientCommandID
+	app, key := c.g.app, f.ClientCommandID
 	if typ == frameUpdateProfile {
 		p := domain.UpdateProfile{DisplayName: f.DisplayName, AvatarURL: f.AvatarURL, Email: f.Email}
-		c.startCommand(id, func(ctx context.Context) (action, error) { return c.g.prepareUpdateProfile(ctx, c.userID, p, key) })
+		c.startCommand(id, func(ctx context.Context) (commands.Action, error) { return app.UpdateProfile(ctx, c.userID, p, key) })
 		return
 	}
 	roomID, ok := c.roomID(id, f.RoomID)
 	if !ok {
 		return
 	}
-	var prepare func(context.Context) (action, error)
+	var prepare func(context.Context) (commands.Action, error)
 	switch typ {
 	case frameEditMessage, frameDeleteMessage:
 		msgID, ok := c.requiredID(id, "message_id", f.MessageID)
@@ -318,33 +315,27 @@ func (c *conn) handleCommandFrame(typ string, id json.RawMessage, data []byte) {
 			return
 		}
 		if typ == frameDeleteMessage {
-			prepare = func(ctx context.Context) (action, error) {
-				return c.g.prepareRoomCommand(ctx, c.userID, roomID, key, domain.DeleteMessage{MessageID: msgID}, http.StatusOK)
+			prepare = func(ctx context.Context) (commands.Action, error) {
+				return app.DeleteMessage(ctx, c.userID, roomID, msgID, key)
 			}
 			break
 		}
-		if f.Content == nil {
-			c.enqueue(errorFrame(id, codeInvalidFrame, "content is required"))
+		in := commands.EditMessage{RoomID: roomID, MessageID: msgID, Content: f.Content, Key: key}
+		if !c.checked(id, in.Check()) {
 			return
 		}
-		p := domain.EditMessage{MessageID: msgID, Content: *f.Content}
-		prepare = func(ctx context.Context) (action, error) {
-			return c.g.prepareEditMessage(ctx, c.userID, roomID, p, key)
-		}
+		prepare = func(ctx context.Context) (commands.Action, error) { return app.EditMessage(ctx, c.userID, in) }
 	case frameUpdateRoom:
-		p := domain.UpdateRoom{Name: f.Name, Description: f.Description}
-		prepare = func(ctx context.Context) (action, error) { return c.g.prepareUpdateRoom(ctx, c.userID, roomID, p, key) }
+		in := commands.UpdateRoom{RoomID: roomID, Name: f.Name, Description: f.Description, Key: key}
+		prepare = func(ctx context.Context) (commands.Action, error) { return app.UpdateRoom(ctx, c.userID, in) }
 	case frameDeleteRoom:
-		prepare = func(ctx context.Context) (action, error) {
-			return c.g.prepareRoomCommand(ctx, c.userID, roomID, key, domain.DeleteRoom{}, http.StatusOK)
-		}
+		prepare = func(ctx context.Context) (commands.Action, error) { return app.DeleteRoom(ctx, c.userID, roomID, key) }
 	case frameMarkRead:
-		if f.Seq == nil {
-			c.enqueue(errorFrame(id, codeInvalidFrame, "seq is required"))
+		in := commands.MarkRead{RoomID: roomID, Seq: f.Seq, Key: key}
+		if !c.checked(id, in.Check()) {
 			return
 		}
-		seq := *f.Seq
-		prepare = func(ctx context.Context) (action, error) { return c.g.prepareMarkRead(ctx, c.userID, roomID, seq, key) }
+		prepare = func(ctx context.Context) (commands.Action, error) { return app.MarkRead(ctx, c.userID, in) }
 	default: // the commands aimed at a user
 		userID, ok := c.requiredID(id, "user_id", f.UserID)
 		if !ok {
@@ -352,46 +343,28 @@ func (c *conn) handleCommandFrame(typ string, id json.RawMessage, data []byte) {
 		}
 		switch typ {
 		case frameSetRole:
-			if f.Role == nil {
-				c.enqueue(errorFrame(id, codeInvalidFrame, "role is required"))
+			in := commands.SetRole{RoomID: roomID, UserID: userID, Role: f.Role, Key: key}
+			if !c.checked(id, in.Check()) {
 				return
 			}
-			p := domain.SetRole{UserID: userID, Role: *f.Role}
-			prepare = func(ctx context.Context) (action, error) {
-				return c.g.prepareRoomCommand(ctx, c.userID, roomID, key, p, http.StatusOK)
-			}
+			prepare = func(ctx context.Context) (commands.Action, error) { return app.SetRole(ctx, c.userID, in) }
 		case frameKickMember:
-			prepare = func(ctx context.Context) (action, error) {
-				return c.g.prepareRoomCommand(ctx, c.userID, roomID, key, domain.KickMember{UserID: userID}, http.StatusOK)
+			prepare = func(ctx context.Context) (commands.Action, error) {
+				return app.KickMember(ctx, c.userID, roomID, userID, key)
 			}
 		case frameUnbanMember:
-			prepare = func(ctx context.Context) (action, error) {
-				return c.g.prepareRoomCommand(ctx, c.userID, roomID, key, domain.UnbanMember{UserID: userID}, http.StatusOK)
+			prepare = func(ctx context.Context) (commands.Action, error) {
+				return app.UnbanMember(ctx, c.userID, roomID, userID, key)
 			}
 		case frameBanMember:
-			p := domain.BanMember{UserID: userID, Reason: f.Reason}
-			prepare = func(ctx context.Context) (action, error) {
-				return c.g.prepareTargeted(ctx, c.userID, roomID, userID, key, p, http.StatusOK)
+			prepare = func(ctx context.Context) (commands.Action, error) {
+				return app.BanMember(ctx, c.userID, roomID, userID, f.Reason, key)
 			}
 		case frameInviteUser:
-			prepare = func(ctx context.Context) (action, error) {
-				return c.g.prepareTargeted(ctx, c.userID, roomID, userID, key, domain.InviteUser{UserID: userID}, http.StatusCreated)
+			prepare = func(ctx context.Context) (commands.Action, error) {
+				return app.InviteUser(ctx, c.userID, roomID, userID, key)
 			}
 		}
 	}
 	c.startCommand(id, prepare)
-}
-
-// requiredID reads a required id field other than room_id.
-func (c *conn) requiredID(id json.RawMessage, field string, s *string) (uuid.UUID, bool) {
-	if s == nil {
-		c.enqueue(errorFrame(id, codeInvalidFrame, field+" is required"))
-		return uuid.Nil, false
-	}
-	v, err := uuid.Parse(*s)
-	if err != nil {
-		c.enqueue(errorFrame(id, codeInvalidFrame, field+" is not a valid id"))
-		return uuid.Nil, false
-	}
-	return v, true
 }

@@ -5,14 +5,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
-	"github.com/labstack/echo/v4"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/projections"
@@ -21,36 +18,9 @@ import (
 // newRealtimeEnv is newEnv with the gateway's realtime collaborators set up before it serves.
 // Several envs may share one world (the same users, rooms and sessions): they are gateways of
 // one deployment. The world hands the pushes of commands to its first gateway only.
-func newRealtimeEnv(t *testing.T, w *world, tune func(*Config), setup func(*Gateway)) *env {
+func newRealtimeEnv(t *testing.T, w *world, tune func(*Config), s setup) *env {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.BcryptCost = bcrypt.MinCost
-	if tune != nil {
-		tune(&cfg)
-	}
-	if w == nil {
-		w = newWorld()
-	}
-	gw := New(cfg, w, w, w, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	w.set(func(w *world) {
-		if w.gw == nil {
-			w.gw = gw
-		}
-	})
-	if setup != nil {
-		setup(gw)
-	}
-	e := echo.New()
-	e.HideBanner = true
-	gw.Routes(e)
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		gw.Shutdown(ctx)
-	})
-	return &env{t: t, w: w, gw: gw, srv: srv}
+	return buildEnv(t, w, tune, s, nil)
 }
 
 // sharedRedis is the real Redis under a prefix of this test's own: the push stream and the
@@ -85,16 +55,15 @@ func newSharedRedis(t *testing.T) *sharedRedis {
 // wire makes gw a gateway of the shared deployment: presence in Redis, its own pushes published
 // to the stream, every push of the stream delivered to its sockets, the sweeper running. It is
 // a setup function for newRealtimeEnv.
-func (r *sharedRedis) wire(t *testing.T) func(*Gateway) {
-	return func(gw *Gateway) {
+func (r *sharedRedis) wire(t *testing.T) setup {
+	t.Helper()
+	pub, err := r.pushes.Publisher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return setup{deps: func(d *Deps) { d.Presence, d.Pushes = r.presence, pub }, start: func(gw *Gateway) {
 		t.Helper()
 		ctx, cancel := context.WithCancel(context.Background())
-		pub, err := r.pushes.Publisher()
-		if err != nil {
-			t.Fatal(err)
-		}
-		gw.UsePresence(r.presence)
-		gw.UsePushPublisher(pub)
 		if err := r.pushes.Subscribe(ctx, gw.Deliver); err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +72,7 @@ func (r *sharedRedis) wire(t *testing.T) func(*Gateway) {
 		// Registered before newRealtimeEnv's shutdown, so it runs after it: the offline
 		// announcements of the closing sockets go out while the stream is still read.
 		t.Cleanup(func() { cancel(); <-done; pub.Close() })
-	}
+	}}
 }
 
 // drain reads a socket's frames up to the pong answering a ping sent now, and returns the others:

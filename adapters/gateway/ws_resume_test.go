@@ -73,7 +73,7 @@ func (f *changeFeed) MessageChangesAfter(_ context.Context, room uuid.UUID, last
 
 // resumeEnv is a gateway whose resume reads feed.
 func resumeEnv(t *testing.T, feed *changeFeed, tune func(*Config)) *env {
-	return newRealtimeEnv(t, nil, tune, func(g *Gateway) { g.UseMessageChanges(feed) })
+	return newRealtimeEnv(t, nil, tune, setup{deps: func(d *Deps) { d.MessageChanges = feed }})
 }
 
 // readUntilResumed collects the frames up to the resumed frame and returns both.

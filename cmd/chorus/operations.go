@@ -20,7 +20,7 @@ const opsMaxConns = 4
 // (connected only when used), so that a rebuild never takes the connections the gateway answers
 // with. It still shares the process's CPU with the gateway's traffic: chorusctl runs the same
 // operations from anywhere else (docs/operations.md).
-func setupOperations(ctx context.Context, databaseURL string, kcfg kafka.Config, gw *gateway.Gateway, cleanups *[]func()) error {
+func setupOperations(ctx context.Context, databaseURL string, kcfg kafka.Config, deps *gateway.Deps, cleanups *[]func()) error {
 	pcfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return fmt.Errorf("CHORUS_DATABASE_URL: %w", err)
@@ -36,6 +36,6 @@ func setupOperations(ctx context.Context, databaseURL string, kcfg kafka.Config,
 		return err
 	}
 	*cleanups = append(*cleanups, func() { _ = client.Close() })
-	gw.UseOperations(ops.NewAdmin(ops.Runner{Deps: ops.Deps{Pool: pool, Client: client, Topics: kcfg.Topics}, Kafka: kcfg}))
+	deps.Operations = ops.NewAdmin(ops.Runner{Deps: ops.Deps{Pool: pool, Client: client, Topics: kcfg.Topics}, Kafka: kcfg})
 	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 
 	"github.com/chorus-chat/chorus/adapters/gateway"
@@ -20,11 +19,11 @@ func realtimeConfig(cfg Config) gateway.RealtimeConfig {
 
 // setupRealtime gives the gateway its ephemeral state: presence in Redis (announced on the push
 // stream that every gateway reads), a publisher for the pushes it originates (typing), and the
-// read model's message changes for resume; and runs its publisher and presence sweeper as a
-// role until the roles stop (after the gateway's sockets are closed, so their offline
-// announcements go out). Closers are appended to cleanups.
-func setupRealtime(gw *gateway.Gateway, store *readmodel.Store, rconn *redis.Conn, pushMaxLen int64,
-	run func(string, func(context.Context) error), cleanups *[]func(), log *slog.Logger,
+// read model's message changes for resume. The caller runs the gateway's RunRealtime (its
+// publisher and presence sweeper) as a role until the roles stop (after the gateway's sockets
+// are closed, so their offline announcements go out). Closers are appended to cleanups.
+func setupRealtime(deps *gateway.Deps, store *readmodel.Store, rconn *redis.Conn, pushMaxLen int64,
+	cleanups *[]func(), log *slog.Logger,
 ) error {
 	pushes := redis.NewPushes(rconn, pushMaxLen, log)
 	presence := redis.NewPresence(rconn, pushes)
@@ -34,9 +33,6 @@ func setupRealtime(gw *gateway.Gateway, store *readmodel.Store, rconn *redis.Con
 		return err
 	}
 	*cleanups = append(*cleanups, func() { _ = pub.Close() })
-	gw.UsePresence(presence)
-	gw.UsePushPublisher(pub)
-	gw.UseMessageChanges(store)
-	run("gateway-realtime", gw.RunRealtime)
+	deps.Presence, deps.Pushes, deps.MessageChanges = presence, pub, store
 	return nil
 }

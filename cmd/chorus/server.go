@@ -146,6 +146,13 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	}
 	var gw *gateway.Gateway
 	if roles[roleGateway] {
+		// The gateway is built once with all it works with. With the projectors role in this
+		// process too, it shares the stores with the projectors: a batch applied wakes the
+		// queries waiting for it at once.
+		deps := &gateway.Deps{
+			Logger: log.With("role", roleGateway), Metrics: met,
+			Search: env.Search, Notifications: env.Notify, Admins: cfg.AdminUsers,
+		}
 		cl, err := kafka.NewCommandLog(kcfg, log)
 		if err != nil {
 			return err
@@ -165,46 +172,42 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		gcfg.AllowedOrigins, gcfg.CORSOrigins = cfg.WSAllowedOrigins, cfg.CORSOrigins
 		// The topics the command processors append to (kafka's topicOf): every position they answer.
 		gcfg.Positions = gateway.PositionSpace{
-			Topics:     []string{kcfg.Topics.ChatEvents, kcfg.Topics.UserEvents, kcfg.Topics.SystemEvents},
+			Topics:     kcfg.Topics.EventTopics(),
 			Partitions: kcfg.Partitions,
 		}
 		gcfg.RefreshGrace = cfg.SessionRefreshGrace
 		gcfg.RateLimits = gateway.RateLimits{RequestRate: cfg.HTTPRate, RequestBurst: cfg.HTTPBurst, AuthRate: cfg.AuthRate, AuthBurst: cfg.AuthBurst}
-		gcfg.Budgets = gateway.Budgets{
+		gcfg.Budgets = commands.Budgets{
 			CommandRate: cfg.UserCommandRate, CommandBurst: cfg.UserCommandBurst,
 			CreateRoomRate: cfg.UserRoomCreateRate, CreateRoomBurst: cfg.UserRoomCreateBurst,
 			MaxRoomsPerUser: cfg.MaxRoomsPerUser, PasswordAttempts: cfg.RoomPasswordTries, PasswordWindow: cfg.RoomPasswordWindow,
 		}
 		gcfg.BcryptWorkers, gcfg.BcryptWait = cfg.BcryptWorkers, cfg.BcryptWait
-		gw = gateway.New(gcfg, disp, store, postgres.NewAccounts(pool), log.With("role", roleGateway))
-		gw.UseMetrics(met)
-		gw.UseLogEnds(logEnds{health.client})
+		deps.Dispatcher, deps.ReadModel, deps.Accounts = disp, store, postgres.NewAccounts(pool)
+		deps.LogEnds = logEnds{health.client}
 		limits := redis.NewLimits(rconn)
 		cleanups = append(cleanups, func() { _ = limits.Close() })
-		gw.UseLimits(limits)
+		deps.Limits = limits
+		// Logouts and refreshes reach every gateway's token cache and sockets.
+		sessions := redis.NewSessions(rconn, log).UseMetrics(met)
+		cleanups = append(cleanups, func() { _ = sessions.Close() })
+		deps.SessionBus = sessions
+		if err := setupRealtime(deps, store, rconn, pushMaxLen, &cleanups, log); err != nil {
+			return err
+		}
+		if err := setupOperations(startCtx, cfg.DatabaseURL, kcfg, deps, &cleanups); err != nil {
+			return err
+		}
+		gw = gateway.New(gcfg, *deps)
 		gw.Routes(e)
 		if err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Subscribe(roleCtx, gw.Deliver); err != nil {
 			return err
 		}
-		// Logouts and refreshes reach every gateway's token cache and sockets.
-		sessions := redis.NewSessions(rconn, log).UseMetrics(met)
-		cleanups = append(cleanups, func() { _ = sessions.Close() })
 		if err := sessions.Listen(roleCtx, gw.EndSession); err != nil {
 			return err
 		}
-		gw.UseSessionBus(sessions)
 		run("gateway-session-recheck", gw.RunSessionRecheck)
-		if err := setupRealtime(gw, store, rconn, pushMaxLen, run, &cleanups, log); err != nil {
-			return err
-		}
-		if err := setupOperations(startCtx, cfg.DatabaseURL, kcfg, gw, &cleanups); err != nil {
-			return err
-		}
-		// With the projectors role in this process too, the gateway shares the stores with the
-		// projectors: a batch applied wakes the queries waiting for it at once.
-		gw.UseSearch(env.Search)
-		gw.SetNotifications(env.Notify)
-		gw.SetAdmins(cfg.AdminUsers)
+		run("gateway-realtime", gw.RunRealtime)
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -4,16 +4,20 @@
 // answers from.
 package readmodel
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/chorus-chat/chorus/projections"
+)
 
 // Projection is the name under which this projector stores its checkpoints.
 const Projection = "readmodel"
 
 var (
 	// ErrNotFound: no such row (user, room, credentials, session).
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = projections.ErrNotFound
 	// ErrRoomDeleted: the room existed and was deleted.
-	ErrRoomDeleted = errors.New("room deleted")
+	ErrRoomDeleted = projections.ErrRoomDeleted
 	// ErrNotCaughtUp: the projection did not reach a position within the wait bound.
 	ErrNotCaughtUp = errors.New("not_caught_up: the read model has not reached that position yet")
 )

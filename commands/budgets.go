@@ -1,4 +1,4 @@
-package gateway
+package commands
 
 import (
 	"context"
@@ -10,13 +10,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chorus-chat/chorus/domain"
-	"github.com/chorus-chat/chorus/projections/readmodel"
+	"github.com/chorus-chat/chorus/projections"
 )
 
 // Budgets bound what one user may do across all their sockets and requests on every gateway,
-// kept in the shared Limits store (Redis): the per-socket and per-gateway limits
-// (http_ratelimit.go, the frame rate) cannot, since a user may open any number of sockets on any
-// number of gateways. A negative rate or count turns that bound off; zero fields take
+// kept in the shared Limits store (Redis): the gateway's per-socket and per-gateway limits
+// cannot, since a user may open any number of sockets on any number of gateways. They are
+// application policy: every transport's commands spend them, in the use cases. A negative rate or count turns that bound off; zero fields take
 // DefaultBudgets' values.
 type Budgets struct {
 	// CommandRate is the commands a second one user may issue on average, CommandBurst at once.
@@ -35,9 +35,9 @@ type Budgets struct {
 	PasswordAttempts int
 	PasswordWindow   time.Duration
 
-	// commandPeriod is the period of CommandRate: a second, or longer in tests, whose units
-	// must not refill while they run.
-	commandPeriod time.Duration
+	// CommandPeriod is the period of CommandRate; zero is a second. Tests make it longer, so
+	// that units do not refill while they run.
+	CommandPeriod time.Duration
 }
 
 // DefaultBudgets: 20 commands a second in bursts of 100 per user (as the per-gateway HTTP
@@ -73,49 +73,35 @@ func (b Budgets) withDefaults() Budgets {
 	if b.PasswordWindow <= 0 {
 		b.PasswordWindow = d.PasswordWindow
 	}
-	if b.commandPeriod <= 0 {
-		b.commandPeriod = time.Second
+	if b.CommandPeriod <= 0 {
+		b.CommandPeriod = time.Second
 	}
 	return b
-}
-
-// UseLimits keeps the budgets and password attempts in a store every gateway shares. Without it
-// (tests) the budgets and the password attempt limit are off, and the room quota is held per
-// gateway only.
-func (g *Gateway) UseLimits(l Limits) { g.limits = l }
-
-// codeQuotaExceeded refuses a command that would take a user past a quota (rooms owned).
-const codeQuotaExceeded = "quota_exceeded"
-
-// errRetryLater is a rate_limited refusal carrying when to retry (Retry-After over HTTP,
-// retry_after in the WebSocket error frame).
-func errRetryLater(wait time.Duration, msg string) *apiError {
-	return &apiError{Code: codeRateLimited, Message: msg + "; retry in " + wait.Round(time.Millisecond).String(), RetryAfter: wait}
 }
 
 // limitsDown records that the shared limits store failed. The budgets then fail open: a user's
 // commands are still accepted (bounded only by the per-socket and per-gateway limits), because
 // refusing everyone's commands while Redis is out would turn a degraded limit into an outage.
 // The log line is kept to one per limitsLogEvery, the metric counts every failure.
-func (g *Gateway) limitsDown(op string, err error) {
+func (a *Application) limitsDown(op string, err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
-	g.met.RedisError("limits_" + op)
+	a.met.RedisError("limits_" + op)
 	now := time.Now().UnixNano()
 	// Skip the store for a while once it looks gone: a client of a Redis that is down spends
 	// its dial retries on every call, which would slow every command while the budgets are off
 	// anyway. A lone slow call (a loaded machine) only lets its own command through: skipping
 	// on it would lift the budgets for everyone for a while (measured: a 13 s room creation
 	// flood got 238 rooms through instead of 22 when one stall did).
-	if n := g.limitsFailures.Add(1); n >= limitsFailuresToSkip || !errors.Is(err, context.DeadlineExceeded) {
-		g.limitsSkipUntil.Store(now + int64(limitsRetryAfter))
+	if n := a.limitsFailures.Add(1); n >= limitsFailuresToSkip || !errors.Is(err, context.DeadlineExceeded) {
+		a.limitsSkipUntil.Store(now + int64(limitsRetryAfter))
 	}
-	last := g.limitsLoggedAt.Load()
-	if now-last < int64(limitsLogEvery) || !g.limitsLoggedAt.CompareAndSwap(last, now) {
+	last := a.limitsLoggedAt.Load()
+	if now-last < int64(limitsLogEvery) || !a.limitsLoggedAt.CompareAndSwap(last, now) {
 		return
 	}
-	g.log.Warn("shared limits unavailable: accepting commands without the per-user budgets", "op", op, "err", err)
+	a.log.Warn("shared limits unavailable: accepting commands without the per-user budgets", "op", op, "err", err)
 }
 
 const (
@@ -131,65 +117,65 @@ const (
 )
 
 // limitsUp records a call to the store that succeeded.
-func (g *Gateway) limitsUp() {
-	if g.limitsFailures.Load() != 0 {
-		g.limitsFailures.Store(0)
+func (a *Application) limitsUp() {
+	if a.limitsFailures.Load() != 0 {
+		a.limitsFailures.Store(0)
 	}
 }
 
 // limitsStore is the shared store, or nil while it is off or recently failed.
-func (g *Gateway) limitsStore() Limits {
-	if g.limits == nil || time.Now().UnixNano() < g.limitsSkipUntil.Load() {
+func (a *Application) limitsStore() Limits {
+	if a.limits == nil || time.Now().UnixNano() < a.limitsSkipUntil.Load() {
 		return nil
 	}
-	return g.limits
+	return a.limits
 }
 
 // admit spends one unit of the actor's command budget, and for create_room one of the room
 // creation budget; over either it refuses the command before anything is done for it.
-func (g *Gateway) admit(ctx context.Context, actor uuid.UUID, commandType string) error {
-	lim := g.limitsStore()
+func (a *Application) admit(ctx context.Context, actor uuid.UUID, commandType string) error {
+	lim := a.limitsStore()
 	if lim == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, limitsCallTimeout)
 	defer cancel()
-	b := g.cfg.Budgets
+	b := a.budgets
 	if b.CommandRate > 0 {
-		ok, wait, err := lim.Spend(ctx, "cmd:"+actor.String(), b.CommandRate, b.CommandBurst, b.commandPeriod)
+		ok, wait, err := lim.Spend(ctx, "cmd:"+actor.String(), b.CommandRate, b.CommandBurst, b.CommandPeriod)
 		switch {
 		case err != nil:
-			g.limitsDown("budget", err)
+			a.limitsDown("budget", err)
 		case !ok:
-			g.limitsUp()
+			a.limitsUp()
 			return errRetryLater(wait, "over your command budget (all your sockets and requests together)")
 		default:
-			g.limitsUp()
+			a.limitsUp()
 		}
 	}
 	if commandType == domain.CmdCreateRoom && b.CreateRoomRate > 0 {
 		ok, wait, err := lim.Spend(ctx, "create_room:"+actor.String(), b.CreateRoomRate, b.CreateRoomBurst, time.Minute)
 		switch {
 		case err != nil:
-			g.limitsDown("budget", err)
+			a.limitsDown("budget", err)
 		case !ok:
-			g.limitsUp()
+			a.limitsUp()
 			return errRetryLater(wait, "over your room creation budget")
 		default:
-			g.limitsUp()
+			a.limitsUp()
 		}
 	}
 	return nil
 }
 
-// Room quota. The room aggregate cannot see a user's other rooms, so the quota is held in the
-// gateway: a user's room creations are serialized (a lock per user, in this gateway and in the
-// shared store across gateways), and each one counts the user's rooms in the read model, and
+// Room quota. The room aggregate cannot see a user's other rooms, so the quota is held here: a
+// user's room creations are serialized (a lock per user, in this process and in the shared
+// store across gateways), and each one counts the user's rooms in the read model, and
 // keeps the lock until its room is in the read model (or its reply says it was refused). The
 // next creation therefore counts every earlier one, however many sockets or gateways race.
 // The slack: a creation whose reply timed out, or whose room the read model did not show within
 // PositionWait, may be missed by the next count (one room each); with the shared store out,
-// only creations on the same gateway are serialized.
+// only creations on the same process are serialized.
 const (
 	// createLockWait bounds how long a creation waits for the user's previous one.
 	createLockWait = 5 * time.Second
@@ -201,46 +187,46 @@ const (
 
 // reserveRoom takes the user's creation lock and checks the quota; release (never nil without
 // an error) must run once the creation's outcome is in the read model.
-func (g *Gateway) reserveRoom(ctx context.Context, actor, roomID uuid.UUID, key string) (release func(), err error) {
-	max := g.cfg.Budgets.MaxRoomsPerUser
+func (a *Application) reserveRoom(ctx context.Context, actor, roomID uuid.UUID, key string) (release func(), err error) {
+	max := a.budgets.MaxRoomsPerUser
 	if max < 0 {
 		return func() {}, nil
 	}
 	if key != "" {
 		// A retry of a creation that succeeded is answered with its room, not refused.
-		if _, err := g.rm.Room(ctx, roomID); err == nil || errors.Is(err, readmodel.ErrRoomDeleted) {
+		if _, err := a.rm.Room(ctx, roomID); err == nil || errors.Is(err, projections.ErrRoomDeleted) {
 			return func() {}, nil
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, createLockWait)
 	defer cancel()
-	unlockLocal, ok := g.createLocks.lock(ctx, actor)
+	unlockLocal, ok := a.createLocks.lock(ctx, actor)
 	if !ok {
-		return nil, g.lockWaitError(ctx)
+		return nil, a.lockWaitError(ctx)
 	}
-	unlockShared, err := g.sharedCreateLock(ctx, actor)
+	unlockShared, err := a.sharedCreateLock(ctx, actor)
 	if err != nil {
 		unlockLocal()
 		return nil, err
 	}
 	release = func() { unlockShared(); unlockLocal() }
-	n, err := g.rm.RoomsOwnedBy(ctx, actor)
+	n, err := a.rm.RoomsOwnedBy(ctx, actor)
 	if err != nil {
 		release()
 		return nil, err
 	}
 	if n >= max {
 		release()
-		return nil, newError(codeQuotaExceeded, "you own %d rooms, the most a user may own; delete one to create another", n)
+		return nil, newError(CodeQuotaExceeded, "you own %d rooms, the most a user may own; delete one to create another", n)
 	}
 	return release, nil
 }
 
 // sharedCreateLock takes the user's creation lock in the shared store, waiting for it as long
 // as ctx allows. Without the store (or with it failing) it holds nothing: the local lock alone
-// then serializes the user's creations on this gateway.
-func (g *Gateway) sharedCreateLock(ctx context.Context, actor uuid.UUID) (func(), error) {
-	lim := g.limitsStore()
+// then serializes the user's creations in this process.
+func (a *Application) sharedCreateLock(ctx context.Context, actor uuid.UUID) (func(), error) {
+	lim := a.limitsStore()
 	if lim == nil {
 		return func() {}, nil
 	}
@@ -252,25 +238,25 @@ func (g *Gateway) sharedCreateLock(ctx context.Context, actor uuid.UUID) (func()
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, g.lockWaitError(ctx)
+				return nil, a.lockWaitError(ctx)
 			}
-			g.limitsDown("lock", err)
+			a.limitsDown("lock", err)
 			return func() {}, nil
 		}
-		g.limitsUp()
+		a.limitsUp()
 		if ok {
 			return unlock, nil
 		}
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			return nil, g.lockWaitError(ctx)
+			return nil, a.lockWaitError(ctx)
 		}
 	}
 }
 
 // lockWaitError: the caller went away, or the user's previous creation held the lock too long.
-func (g *Gateway) lockWaitError(ctx context.Context) error {
+func (a *Application) lockWaitError(ctx context.Context) error {
 	if errors.Is(context.Cause(ctx), context.Canceled) {
 		return context.Canceled
 	}
@@ -323,9 +309,9 @@ func attemptsName(actor, roomID uuid.UUID) string {
 
 // countPasswordAttempt counts a join's password attempt; over the limit it refuses it.
 // forget takes the attempt back (call it when the password was right).
-func (g *Gateway) countPasswordAttempt(ctx context.Context, actor, roomID uuid.UUID) (forget func(), err error) {
-	b := g.cfg.Budgets
-	lim := g.limitsStore()
+func (a *Application) countPasswordAttempt(ctx context.Context, actor, roomID uuid.UUID) (forget func(), err error) {
+	b := a.budgets
+	lim := a.limitsStore()
 	if lim == nil || b.PasswordAttempts < 0 {
 		return func() {}, nil
 	}
@@ -334,15 +320,15 @@ func (g *Gateway) countPasswordAttempt(ctx context.Context, actor, roomID uuid.U
 	defer cancel()
 	n, left, err := lim.CountAttempt(callCtx, name, b.PasswordWindow)
 	if err != nil {
-		g.limitsDown("attempts", err)
+		a.limitsDown("attempts", err)
 		return func() {}, nil
 	}
-	g.limitsUp()
+	a.limitsUp()
 	forget = func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limitsCallTimeout)
 		defer cancel()
 		if err := lim.UncountAttempt(ctx, name); err != nil {
-			g.limitsDown("attempts", err)
+			a.limitsDown("attempts", err)
 		}
 	}
 	if n > int64(b.PasswordAttempts) {
@@ -351,7 +337,7 @@ func (g *Gateway) countPasswordAttempt(ctx context.Context, actor, roomID uuid.U
 	return forget, nil
 }
 
-// limitsState is what the gateway keeps beside the shared store: when limitsDown last logged
+// limitsState is what the application keeps beside the shared store: when limitsDown last logged
 // and until when the store is skipped (unix ns), its failures in a row, and the local per-user
 // creation locks.
 type limitsState struct {
@@ -359,4 +345,20 @@ type limitsState struct {
 	limitsSkipUntil atomic.Int64
 	limitsFailures  atomic.Int64 // calls failed in a row
 	createLocks     userLocks
+}
+
+// Limits is the store every gateway shares the per-user bounds through (Redis): command
+// budgets, counters of wrong room passwords and the lock that serializes a user's room
+// creations. Names are the application's; the store namespaces them.
+type Limits interface {
+	// Spend takes one unit from a GCRA budget of rate units per period in bursts of burst; when
+	// there is none it changes nothing and says how long until there is one.
+	Spend(ctx context.Context, name string, rate, burst int, period time.Duration) (ok bool, retryAfter time.Duration, err error)
+	// CountAttempt counts an attempt in a fixed window that starts at the first one, and returns
+	// the attempts in the window (this one included) and the time left in it.
+	CountAttempt(ctx context.Context, name string, window time.Duration) (n int64, left time.Duration, err error)
+	// UncountAttempt takes back one attempt of the current window.
+	UncountAttempt(ctx context.Context, name string) error
+	// TryLock takes a lock for at most ttl if it is free; release frees it.
+	TryLock(ctx context.Context, name string, ttl time.Duration) (release func(), ok bool, err error)
 }
