@@ -188,8 +188,8 @@ const (
 // reserveRoom takes the user's creation lock and checks the quota; release (never nil without
 // an error) must run once the creation's outcome is in the read model.
 func (a *Application) reserveRoom(ctx context.Context, actor, roomID uuid.UUID, key string) (release func(), err error) {
-	max := a.budgets.MaxRoomsPerUser
-	if max < 0 {
+	limit := a.budgets.MaxRoomsPerUser
+	if limit < 0 {
 		return func() {}, nil
 	}
 	if key != "" {
@@ -215,7 +215,7 @@ func (a *Application) reserveRoom(ctx context.Context, actor, roomID uuid.UUID, 
 		release()
 		return nil, err
 	}
-	if n >= max {
+	if n >= limit {
 		release()
 		return nil, newError(CodeQuotaExceeded, "you own %d rooms, the most a user may own; delete one to create another", n)
 	}

@@ -167,7 +167,7 @@ func (w *encoder) event(agg, cmd uuid.UUID, ev *domain.Event) error {
 		if m.SenderID == ev.ActorID {
 			f |= sameSender
 		}
-		if m.CreatedAt == ev.OccurredAt {
+		if m.CreatedAt == ev.OccurredAt { //nolint:staticcheck // == on purpose: the flag stands for the very same value, location included, which the decoder restores
 			f |= sameTime
 		}
 		if ev.Type == domain.TypeMessageSent && ev.AggregateType == domain.AggregateRoom {

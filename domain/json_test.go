@@ -397,7 +397,7 @@ func TestEventUnmarshalLiteral(t *testing.T) {
 
 func TestEventUnmarshalRejects(t *testing.T) {
 	valid, _ := json.Marshal(sampleEvents()["UserJoinedRoom"])
-	replace := func(old, new string) string { return strings.Replace(string(valid), old, new, 1) }
+	replace := func(old, with string) string { return strings.Replace(string(valid), old, with, 1) }
 	for name, in := range map[string]string{
 		"unknown event type":    replace(`"type":"UserJoinedRoom"`, `"type":"RoomExploded"`),
 		"event type wrong case": replace(`"type":"UserJoinedRoom"`, `"type":"userjoinedroom"`),

@@ -319,7 +319,7 @@ func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerM
 		// that a newer owner exists.
 		if aerr := w.producer.AbortTxn(); aerr != nil {
 			if errors.Is(aerr, sarama.ErrProducerFenced) && !errors.Is(err, sarama.ErrProducerFenced) {
-				return fmt.Errorf("%w (%v)", sarama.ErrProducerFenced, err)
+				return fmt.Errorf("%w (%w)", sarama.ErrProducerFenced, err)
 			}
 			w.log.Debug("abort txn", "err", aerr)
 		}

@@ -155,7 +155,7 @@ func TestCommandProcessorConcurrentSendsGetDistinctSeqs(t *testing.T) {
 			defer wg.Done()
 			r, err := h.disp.Dispatch(context.Background(), domain.NewCommand(uuid.New(), room, owner, "alice", time.Now(), domain.SendMessage{Content: fmt.Sprint("m", i)}))
 			if err != nil || !r.Accepted {
-				errs <- fmt.Errorf("send %d: %v %+v", i, err, r)
+				errs <- fmt.Errorf("send %d: %w %+v", i, err, r)
 				return
 			}
 			mu.Lock()

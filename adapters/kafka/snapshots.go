@@ -521,12 +521,9 @@ func readSnapshot(ctx context.Context, client sarama.Client, topic string, part 
 	added := 0
 	prefix := manKey + "/" + m.Generation + "/"
 	err = readRange(ctx, broker, topic, part, m.FirstOffset, manOff, func(r Record) error {
-		rest, ok := strings.CutPrefix(string(r.Key), prefix)
-		if !ok {
-			return nil
-		}
-		i, err := strconv.Atoi(rest)
-		if err != nil || i < 0 || i >= len(chunks) || chunks[i] != nil {
+		// Records of other generations, and chunks seen already (a producer retry), are skipped.
+		i, ok := chunkIndex(string(r.Key), prefix, len(chunks))
+		if !ok || chunks[i] != nil {
 			return nil
 		}
 		chunks[i] = r.Value
@@ -604,4 +601,14 @@ func readRange(ctx context.Context, broker *sarama.Broker, topic string, p int32
 		from = next
 	}
 	return nil
+}
+
+// chunkIndex is the chunk number i of a key "<prefix><i>", if it is one of n.
+func chunkIndex(key, prefix string, n int) (int, bool) {
+	rest, ok := strings.CutPrefix(key, prefix)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(rest)
+	return i, err == nil && i >= 0 && i < n
 }

@@ -188,7 +188,7 @@ func checkpointsOf(ctx context.Context, d Deps, name string) (map[string]map[int
 
 // rebuildStatus finds the new generation of a rebuildable projection, if there is one.
 func rebuildStatus(ctx context.Context, d Deps, name string, logs []kafka.PartitionRange) (*RebuildStatus, error) {
-	if _, err := RebuildableProjection(name); err != nil {
+	if p, ok := projectionOf(name); !ok || !p.Rebuildable() {
 		return nil, nil
 	}
 	schema := SchemaOf(name, kindNext)

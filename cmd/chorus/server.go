@@ -210,7 +210,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		run("gateway-realtime", gw.RunRealtime)
 	}
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := new(net.ListenConfig).Listen(startCtx, "tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}

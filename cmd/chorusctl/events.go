@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -72,7 +71,7 @@ func (c *replayCmd) Validate() error {
 }
 
 func (c *replayCmd) Run(e *env) (err error) {
-	var out io.Writer = e.stdout
+	out := e.stdout
 	if c.Output != "" && c.Output != "-" {
 		f, oerr := openOutput(c.Output)
 		if oerr != nil {

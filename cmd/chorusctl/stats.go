@@ -118,11 +118,12 @@ func writeTable(b *strings.Builder, header []string, rows [][]string, right []bo
 			if i > 0 {
 				line.WriteString("  ")
 			}
-			if i < len(right) && right[i] {
+			switch {
+			case i < len(right) && right[i]:
 				line.WriteString(pad + c)
-			} else if i < len(r)-1 {
+			case i < len(r)-1:
 				line.WriteString(c + pad)
-			} else {
+			default:
 				line.WriteString(c)
 			}
 		}

@@ -2,6 +2,7 @@ package readmodel_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/chorus-chat/chorus/adapters/postgres/pgtest"
@@ -85,7 +86,7 @@ func TestApplyBatchInWritesTheGivenSchema(t *testing.T) {
 	d := dup.Event.Data.(domain.MessageSent)
 	d.Message.Content = "one, a second time"
 	dup.Event.Data = d
-	more := append(again, dup)
+	more := append(slices.Clone(again), dup)
 	for _, apply := range []func() error{
 		func() error { return store.ApplyBatchIn(ctx, schema, "readmodel@gen", more) },
 		func() error { return store.ApplyBatch(ctx, readmodel.Projection, more) },

@@ -11,9 +11,6 @@ import (
 // Record is one event as read from the log, with where it sits there.
 type Record = checkpoint.Record
 
-// partition names one topic partition of the log.
-type partition = checkpoint.Partition
-
 // Store is the read model in Postgres: ApplyBatch writes it, the query methods read it, and
 // WaitFor lets a reader wait until it includes a given log position.
 type Store struct {
