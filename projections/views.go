@@ -1,5 +1,6 @@
 // Package projections turns events into what clients read: the contract's views (this file),
-// Postgres read models (readmodel) and real-time pushes (push).
+// Postgres read models (readmodel) and real-time pushes (push); the queries clients make of them
+// are package queries'.
 package projections
 
 import (

@@ -16,6 +16,7 @@ import (
 	"github.com/chorus-chat/chorus/adapters/postgres"
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/queries"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
 
@@ -173,6 +174,7 @@ func asAPIError(err error) (e *apiError, internal bool) {
 	var (
 		ae *apiError
 		ce *commands.Error
+		qe *queries.Error
 		fe *commands.FieldError
 		de *domain.Error
 		he *echo.HTTPError
@@ -182,6 +184,13 @@ func asAPIError(err error) (e *apiError, internal bool) {
 		return ae, false
 	case errors.As(err, &ce):
 		return &apiError{Code: ce.Code, Message: ce.Message, RetryAfter: ce.RetryAfter}, false
+	case errors.As(err, &qe):
+		ae := &apiError{Code: qe.Code, Message: qe.Message}
+		if qe.Code == domain.CodeRoomDeleted {
+			// A read of a deleted room finds nothing (404); a command on it conflicts (409).
+			ae.Status = http.StatusNotFound
+		}
+		return ae, false
 	case errors.As(err, &fe):
 		// A request body's missing or malformed field; a socket answers it invalid_frame
 		// (errorFrameOf).

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/chorus-chat/chorus/adapters/metrics"
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/queries"
 )
 
 // Config tunes the gateway. Zero fields take the value of DefaultConfig.
@@ -158,9 +158,9 @@ type Deps struct {
 	Logger *slog.Logger
 
 	// Notifications serves the notification calls; nil answers them 503 unavailable.
-	Notifications Notifications
+	Notifications queries.NotificationStore
 	// Search answers GET /search/messages; nil answers it 503 unavailable.
-	Search Searcher
+	Search queries.Searcher
 	// Operations runs the admin operations on the projections (http_ops.go); nil answers them
 	// 503. Its jobs run on until they end or Shutdown interrupts them (a rebuild interrupted
 	// leaves the live projection untouched and resumes on the next run).
@@ -192,7 +192,7 @@ type Deps struct {
 	// to this gateway's sockets only.
 	Pushes PushPublisher
 	// MessageChanges enables resume; nil answers every room of a resume recovered: false.
-	MessageChanges MessageChanges
+	MessageChanges queries.MessageChanges
 }
 
 // Gateway serves the HTTP API and the WebSocket endpoint of one process.
@@ -201,13 +201,12 @@ type Gateway struct {
 	// app runs the commands: the HTTP handlers and the frame handlers only decode their input,
 	// call its use cases and encode the answer.
 	app *commands.Application
-	rm  ReadModel
-	acc Accounts
-	log *slog.Logger
-
-	// notes and admins serve notifications and system events.
-	notes  Notifications
-	admins map[string]bool
+	// queries answers the reads the same way: their input checks, who may read what, and the
+	// views, are package queries'.
+	queries *queries.Application
+	rm      ReadModel
+	acc     Accounts
+	log     *slog.Logger
 
 	// ops runs the admin operations on the projections; nil answers 503.
 	ops *jobs
@@ -219,9 +218,6 @@ type Gateway struct {
 	logEnds LogEnds
 	// bcrypt bounds the password hashes computed at once.
 	bcrypt *bcryptPool
-
-	// search answers GET /search/messages; nil answers 503.
-	search Searcher
 
 	// sessions announces logouts and refreshes to the other gateways; nil: this gateway acts
 	// on them alone.
@@ -254,18 +250,21 @@ func New(cfg Config, d Deps) *Gateway {
 	cfg = cfg.withDefaults()
 	g := &Gateway{
 		cfg: cfg, rm: d.ReadModel, acc: d.Accounts, log: log.With("component", "gateway"),
-		notes: d.Notifications, search: d.Search, admins: adminSet(d.Admins),
 		logEnds: d.LogEnds, sessions: d.SessionBus, met: d.Metrics,
 		hub:        newHub(),
 		userLimits: newLimiters(cfg.RateLimits.RequestRate, cfg.RateLimits.RequestBurst),
 		authLimits: newLimiters(cfg.RateLimits.AuthRate, cfg.RateLimits.AuthBurst),
 		bcrypt:     newBcryptPool(cfg.BcryptWorkers, cfg.BcryptWait),
 	}
-	g.rt.presence, g.rt.changes = d.Presence, d.MessageChanges
+	g.rt.presence = d.Presence
 	g.app = commands.NewApplication(commands.Deps{
 		Sender: d.Dispatcher, ReadModel: d.ReadModel, Registrations: d.Accounts,
 		Passwords: passwords{g}, Statuses: statuses{g}, Limits: d.Limits, Metrics: d.Metrics,
 		Budgets: cfg.Budgets, PositionWait: cfg.PositionWait, Logger: g.log,
+	})
+	g.queries = queries.NewApplication(queries.Deps{
+		ReadModel: d.ReadModel, Search: d.Search, Notifications: d.Notifications, MessageChanges: d.MessageChanges,
+		Names: g.app, Admins: d.Admins, Statuses: statuses{g}, WaitPosition: g.waitForPosition, Logger: g.log,
 	})
 	if d.Pushes != nil {
 		g.rt.pub = d.Pushes
@@ -284,17 +283,6 @@ func New(cfg Config, d Deps) *Gateway {
 		Error:           g.handshakeError,
 	}
 	return g
-}
-
-// adminSet is the set of the admins' usernames in lower case.
-func adminSet(usernames []string) map[string]bool {
-	admins := make(map[string]bool, len(usernames))
-	for _, u := range usernames {
-		if u = strings.TrimSpace(u); u != "" {
-			admins[strings.ToLower(u)] = true
-		}
-	}
-	return admins
 }
 
 // Routes mounts the HTTP API under /api/v1 and the WebSocket endpoint GET /ws, and installs

@@ -21,6 +21,7 @@ import (
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/notify"
+	"github.com/chorus-chat/chorus/projections/queries"
 	"github.com/chorus-chat/chorus/projections/search"
 )
 
@@ -63,9 +64,9 @@ var fuzzRoutes = []fuzzRoute{
 // intQueryBounds are the integer query parameters of the routes above and the range each
 // accepts (the contract's limits): a 2xx answer means every one given was in range.
 var intQueryBounds = map[string]map[string][2]int64{
-	"/api/v1/rooms/{room}/messages": {"before_seq": {0, 1<<63 - 1}, "after_seq": {0, 1<<63 - 1}, "limit": {1, maxHistoryLimit}},
-	"/api/v1/users":                 {"limit": {1, maxPageSize}, "offset": {0, 1<<31 - 1}},
-	"/api/v1/notifications":         {"limit": {1, maxPageSize}},
+	"/api/v1/rooms/{room}/messages": {"before_seq": {0, 1<<63 - 1}, "after_seq": {0, 1<<63 - 1}, "limit": {1, queries.MaxHistoryLimit}},
+	"/api/v1/users":                 {"limit": {1, queries.MaxUsersLimit}, "offset": {0, 1<<31 - 1}},
+	"/api/v1/notifications":         {"limit": {1, queries.MaxNotificationsLimit}},
 	"/api/v1/search/messages":       {"limit": {1, search.MaxLimit}, "offset": {0, search.MaxOffset}},
 }
 
@@ -97,7 +98,7 @@ var acceptedQuery = map[string]func(url.Values) string{
 	"/api/v1/admin/events/stats": eventQueryProblem,
 	"/api/v1/search/messages": func(q url.Values) string {
 		text := strings.TrimSpace(q.Get("q"))
-		if n := utf8.RuneCountInString(text); n == 0 || n > maxSearchQueryRunes || !utf8.ValidString(text) {
+		if n := utf8.RuneCountInString(text); n == 0 || n > queries.MaxSearchTextRunes || !utf8.ValidString(text) {
 			return "q=" + strconv.Quote(q.Get("q"))
 		}
 		if v := q.Get("room_id"); v != "" {

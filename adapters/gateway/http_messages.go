@@ -7,8 +7,7 @@ import (
 
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
-	"github.com/chorus-chat/chorus/projections"
-	"github.com/chorus-chat/chorus/projections/readmodel"
+	"github.com/chorus-chat/chorus/projections/queries"
 )
 
 // sendMessageRequest is the body of POST /rooms/{id}/messages and the fields of send_message.
@@ -18,17 +17,6 @@ type sendMessageRequest struct {
 	MessageType      string  `json:"message_type"`
 	ReplyToMessageID *string `json:"reply_to_message_id"`
 	ClientMsgID      string  `json:"client_msg_id"`
-}
-
-// History paging (contract: limit ≤ 200, default 50).
-const (
-	defaultHistoryLimit = 50
-	maxHistoryLimit     = 200
-)
-
-type historyResult struct {
-	Messages []projections.Message `json:"messages"`
-	HasMore  bool                  `json:"has_more"`
 }
 
 func (g *Gateway) sendMessage(c echo.Context) error {
@@ -51,9 +39,7 @@ func (g *Gateway) sendMessage(c echo.Context) error {
 	return g.answer(c, http.StatusCreated, act, err)
 }
 
-// history: GET /rooms/{id}/messages?before_seq=&after_seq=&limit=. Members only: a public
-// room's non-member is told so (403 not_a_member); a private room's is answered 404
-// room_not_found, as search answers, whether or not they may see the room itself (an invitee).
+// history: GET /rooms/{id}/messages?before_seq=&after_seq=&limit= (queries.History).
 func (g *Gateway) history(c echo.Context) error {
 	roomID, err := roomParam(c)
 	if err != nil {
@@ -68,33 +54,28 @@ func (g *Gateway) history(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	forward := c.QueryParams().Has("after_seq")
-	if forward && c.QueryParams().Has("before_seq") {
-		return errValidation("give before_seq or after_seq, not both")
+	in := queries.History{RoomID: roomID}
+	if c.QueryParams().Has("before_seq") {
+		in.BeforeSeq = &before
 	}
-	limit, err := intParam(c, "limit", defaultHistoryLimit, 1, maxHistoryLimit)
+	if c.QueryParams().Has("after_seq") {
+		in.AfterSeq = &after
+	}
+	// Checked before the limit is read, so that a request with several faults is told the same
+	// one as ever.
+	if err := in.Check(); err != nil {
+		return err
+	}
+	limit, err := intParam(c, "limit", queries.DefaultHistoryLimit, 1, queries.MaxHistoryLimit)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	room, member, err := g.visibleRoom(ctx, roomID, currentUser(c))
+	in.Limit = int(limit)
+	page, err := g.queries.History(c.Request().Context(), currentUser(c), in)
 	if err != nil {
 		return err
 	}
-	if !member && room.IsPrivate {
-		return errRoomNotFound()
-	}
-	if !member {
-		return &apiError{Code: domain.CodeNotAMember, Message: "only members can read this room's history"}
-	}
-	msgs, more, err := g.rm.Messages(ctx, roomID, readmodel.HistoryQuery{BeforeSeq: before, AfterSeq: after, After: forward, Limit: int(limit)})
-	if err != nil {
-		return err
-	}
-	if msgs == nil {
-		msgs = []projections.Message{}
-	}
-	return c.JSON(http.StatusOK, historyResult{Messages: msgs, HasMore: more})
+	return c.JSON(http.StatusOK, page)
 }
 
 type editMessageRequest struct {

@@ -80,7 +80,7 @@ func (g *Gateway) requireAdmin(c echo.Context, what string) (uuid.UUID, string, 
 	if err != nil {
 		return uuid.Nil, "", err
 	}
-	if !g.admins[strings.ToLower(name)] {
+	if !g.queries.IsAdminName(name) {
 		return uuid.Nil, "", newError(domain.CodeForbidden, "only the server's admins can %s", what)
 	}
 	return actor, name, nil

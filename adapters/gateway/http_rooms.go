@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -11,8 +9,7 @@ import (
 
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
-	"github.com/chorus-chat/chorus/projections"
-	"github.com/chorus-chat/chorus/projections/readmodel"
+	"github.com/chorus-chat/chorus/projections/queries"
 )
 
 type createRoomRequest struct {
@@ -37,13 +34,6 @@ func (g *Gateway) createRoom(c echo.Context) error {
 	return g.answer(c, http.StatusCreated, act, err)
 }
 
-// roomList is the answer of GET /rooms: a page, and the cursor of the next one (null on the
-// last page).
-type roomList struct {
-	Rooms      []projections.Room `json:"rooms"`
-	NextCursor *string            `json:"next_cursor"`
-}
-
 // listRooms: GET /rooms?q=&mine=&limit=&cursor=. The default page is the largest, so that a
 // client that does not page gets what the unpaged listing gave (and now a next_cursor).
 func (g *Gateway) listRooms(c echo.Context) error {
@@ -51,35 +41,20 @@ func (g *Gateway) listRooms(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q := readmodel.RoomListQuery{Q: text}
-	limit, err := intParam(c, "limit", readmodel.MaxRoomList, 1, readmodel.MaxRoomList)
+	in := queries.Rooms{Text: text, Cursor: c.QueryParam("cursor")}
+	limit, err := intParam(c, "limit", queries.MaxRoomsLimit, 1, queries.MaxRoomsLimit)
 	if err != nil {
 		return err
 	}
-	q.Limit = int(limit)
+	in.Limit = int(limit)
 	if raw := c.QueryParam("mine"); raw != "" {
-		if q.Mine, err = strconv.ParseBool(raw); err != nil {
+		if in.Mine, err = strconv.ParseBool(raw); err != nil {
 			return errValidation("mine must be true or false")
 		}
 	}
-	if raw := c.QueryParam("cursor"); raw != "" {
-		cur, err := readmodel.ParseRoomCursor(raw)
-		if err != nil {
-			return errValidation("cursor is malformed: pass back a next_cursor as it was given")
-		}
-		q.After = &cur
-	}
-	rooms, next, err := g.rm.ListRooms(c.Request().Context(), currentUser(c), q)
+	out, err := g.queries.Rooms(c.Request().Context(), currentUser(c), in)
 	if err != nil {
 		return err
-	}
-	out := roomList{Rooms: rooms}
-	if out.Rooms == nil {
-		out.Rooms = []projections.Room{}
-	}
-	if next != nil {
-		s := next.String()
-		out.NextCursor = &s
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -89,7 +64,7 @@ func (g *Gateway) getRoom(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	room, _, err := g.visibleRoom(c.Request().Context(), id, currentUser(c))
+	room, err := g.queries.Room(c.Request().Context(), currentUser(c), id)
 	if err != nil {
 		return err
 	}
@@ -124,67 +99,11 @@ func (g *Gateway) roomMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, viewer := c.Request().Context(), currentUser(c)
-	if _, _, err := g.visibleRoom(ctx, id, viewer); err != nil {
-		return err
-	}
-	members, err := g.rm.Members(ctx, id)
+	members, err := g.queries.Members(c.Request().Context(), currentUser(c), id)
 	if err != nil {
-		return err
-	}
-	if members == nil {
-		members = []projections.Member{}
-	}
-	if err := g.showMembers(ctx, viewer, members); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"members": members})
-}
-
-// visibleRoom loads a room the viewer may see, and tells whether the viewer is a member. The
-// one rule: a public room is visible to everyone; a private room to its members and to users
-// with an open invitation (a ban ends both). To anyone else a private room does not exist
-// (404 room_not_found, not 403), so that its existence is not revealed. A deleted room is
-// 404 room_deleted to those who were its members or invitees when it was deleted (the read
-// model keeps those rows), and room_not_found to everyone else.
-func (g *Gateway) visibleRoom(ctx context.Context, id, viewer uuid.UUID) (room projections.Room, member bool, err error) {
-	room, err = g.rm.Room(ctx, id)
-	deleted := errors.Is(err, readmodel.ErrRoomDeleted)
-	switch {
-	case errors.Is(err, readmodel.ErrNotFound):
-		return projections.Room{}, false, errRoomNotFound()
-	case err != nil && !deleted:
-		return projections.Room{}, false, err
-	}
-	member, err = g.rm.IsMember(ctx, id, viewer)
-	if err != nil {
-		return projections.Room{}, false, err
-	}
-	visible := member || (!deleted && !room.IsPrivate)
-	if !visible {
-		if visible, err = g.invitedNotBanned(ctx, id, viewer); err != nil {
-			return projections.Room{}, false, err
-		}
-	}
-	switch {
-	case !visible:
-		return projections.Room{}, false, errRoomNotFound()
-	case deleted:
-		return projections.Room{}, false, &apiError{Code: domain.CodeRoomDeleted, Message: "this room was deleted", Status: http.StatusNotFound}
-	}
-	return room, member, nil
-}
-
-// invitedNotBanned tells whether a non-member has an open invitation to a room. A ban ends the
-// invitation; the ban is checked as well so that the rule holds even if the read model were to
-// keep the invitation row.
-func (g *Gateway) invitedNotBanned(ctx context.Context, roomID, userID uuid.UUID) (bool, error) {
-	invited, err := g.rm.IsInvited(ctx, roomID, userID)
-	if err != nil || !invited {
-		return false, err
-	}
-	banned, err := g.rm.IsBanned(ctx, roomID, userID)
-	return !banned, err
 }
 
 type updateRoomRequest struct {

@@ -1,21 +1,13 @@
 package gateway
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/chorus-chat/chorus/domain"
-	"github.com/chorus-chat/chorus/projections"
-	"github.com/chorus-chat/chorus/projections/readmodel"
-)
-
-// Paging of GET /users.
-const (
-	defaultPageSize = 50
-	maxPageSize     = 200
+	"github.com/chorus-chat/chorus/projections/queries"
 )
 
 func (g *Gateway) me(c echo.Context) error {
@@ -25,20 +17,14 @@ func (g *Gateway) me(c echo.Context) error {
 func (g *Gateway) userByID(c echo.Context) error {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
-		return &apiError{Code: codeUserNotFound, Message: "no such user"}
+		return queries.ErrUserNotFound() // a malformed id names no user
 	}
 	return g.answerUser(c, id)
 }
 
 func (g *Gateway) answerUser(c echo.Context, id uuid.UUID) error {
-	u, err := g.rm.UserByID(c.Request().Context(), id)
-	if errors.Is(err, readmodel.ErrNotFound) {
-		return &apiError{Code: codeUserNotFound, Message: "no such user"}
-	}
+	u, err := g.queries.User(c.Request().Context(), currentUser(c), id)
 	if err != nil {
-		return err
-	}
-	if err := g.showUsers(c.Request().Context(), currentUser(c), &u); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, u)
@@ -46,8 +32,7 @@ func (g *Gateway) answerUser(c echo.Context, id uuid.UUID) error {
 
 // searchUsers: GET /users?q=&limit=&offset=. q matches emails only for the server's admins.
 func (g *Gateway) searchUsers(c echo.Context) error {
-	ctx, viewer := c.Request().Context(), currentUser(c)
-	limit, err := intParam(c, "limit", defaultPageSize, 1, maxPageSize)
+	limit, err := intParam(c, "limit", queries.DefaultUsersLimit, 1, queries.MaxUsersLimit)
 	if err != nil {
 		return err
 	}
@@ -59,18 +44,9 @@ func (g *Gateway) searchUsers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	admin, err := g.isAdmin(ctx, viewer)
+	users, err := g.queries.SearchUsers(c.Request().Context(), currentUser(c),
+		queries.SearchUsers{Text: q, Limit: int(limit), Offset: int(offset)})
 	if err != nil {
-		return err
-	}
-	users, err := g.rm.SearchUsers(ctx, q, int(limit), int(offset), admin)
-	if err != nil {
-		return err
-	}
-	if users == nil {
-		users = []projections.User{}
-	}
-	if err := g.showUserList(ctx, viewer, users); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"users": users})

@@ -7,29 +7,18 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/chorus-chat/chorus/domain"
-	"github.com/chorus-chat/chorus/projections"
-	"github.com/chorus-chat/chorus/projections/readmodel"
+	"github.com/chorus-chat/chorus/commands"
+	"github.com/chorus-chat/chorus/projections/queries"
 )
 
-// ReadModel is the query side the gateway answers from. Lookups of a single row fail with
-// readmodel.ErrNotFound; Room fails with readmodel.ErrRoomDeleted for a deleted room; WaitFor
-// fails with readmodel.ErrNotCaughtUp when the projection does not reach pos within timeout.
+// ReadModel is the query side the gateway answers from: what the commands' use cases check
+// (commands.ReadModel), what the queries read (queries.ReadModel), and the read model's
+// checkpoints. Lookups of a single row fail with readmodel.ErrNotFound; Room fails with
+// readmodel.ErrRoomDeleted for a deleted room; WaitFor fails with readmodel.ErrNotCaughtUp when
+// the projection does not reach pos within timeout.
 type ReadModel interface {
-	UserByID(ctx context.Context, id uuid.UUID) (projections.User, error)
-	SearchUsers(ctx context.Context, q string, limit, offset int, byEmail bool) ([]projections.User, error)
-	ListRooms(ctx context.Context, viewer uuid.UUID, q readmodel.RoomListQuery) ([]projections.Room, *readmodel.RoomCursor, error)
-	Room(ctx context.Context, id uuid.UUID) (projections.Room, error)
-	RoomPasswordHash(ctx context.Context, id uuid.UUID) (string, error)
-	IsMember(ctx context.Context, roomID, userID uuid.UUID) (bool, error)
-	IsInvited(ctx context.Context, roomID, userID uuid.UUID) (bool, error)
-	IsBanned(ctx context.Context, roomID, userID uuid.UUID) (bool, error)
-	Members(ctx context.Context, roomID uuid.UUID) ([]projections.Member, error)
-	RoomIDsOf(ctx context.Context, userID uuid.UUID) ([]uuid.UUID, error)
-	// RoomsOwnedBy counts the rooms a user owns that are not deleted (the room quota).
-	RoomsOwnedBy(ctx context.Context, userID uuid.UUID) (int, error)
-	Messages(ctx context.Context, roomID uuid.UUID, q readmodel.HistoryQuery) ([]projections.Message, bool, error)
-	WaitFor(ctx context.Context, pos domain.Position, timeout time.Duration) error
+	commands.ReadModel
+	queries.ReadModel
 	// Checkpoints is a projection's next offset per topic and partition: what the read model
 	// includes (readmodel.Projection), for forgetting membership changes it has caught up with.
 	Checkpoints(ctx context.Context, projection string) (map[string]map[int32]int64, error)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/queries"
 )
 
 // PositionSpace is where the positions this server answers can lie: the topics the command
@@ -46,8 +47,9 @@ const positionGrace = 50 * time.Millisecond
 
 // waitForPosition waits (bounded by PositionWait) until the projection wait reads has reached
 // pos. A position the projection has not reached after positionGrace that lies beyond the end
-// of its partition's log is 400 validation_failed at once.
-func (g *Gateway) waitForPosition(ctx context.Context, pos domain.Position, wait func(context.Context, domain.Position, time.Duration) error) error {
+// of its partition's log is 400 validation_failed at once. The queries wait for their own
+// projections through it (queries.Deps.WaitPosition).
+func (g *Gateway) waitForPosition(ctx context.Context, pos domain.Position, wait queries.WaitFunc) error {
 	if g.logEnds == nil || g.cfg.PositionWait <= positionGrace {
 		return wait(ctx, pos, g.cfg.PositionWait)
 	}

@@ -94,12 +94,11 @@ type PushPublisher interface {
 	Publish(pushes []projections.Push) error
 }
 
-// realtime holds the gateway's optional collaborators for ephemeral state, set before it
-// serves (UsePresence, UsePushPublisher, UseMessageChanges) and read without locks after.
+// realtime holds the gateway's optional collaborators for ephemeral state, set once by New and
+// read without locks after.
 type realtime struct {
 	presence Presence
 	pub      PushPublisher
-	changes  MessageChanges
 	// out queues the pushes this gateway originates (typing) for the publisher loop of
 	// RunRealtime, so that no socket waits on Redis to relay them.
 	out    chan projections.Push

@@ -1,22 +1,15 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
-	"sort"
+	"errors"
 
 	"github.com/google/uuid"
 
 	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/queries"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
-
-// MessageChanges reads what a reconnecting client missed in a room: the messages sent, edited
-// and deleted after the message with lastSeenSeq, in order, at most limit of them, and whether
-// that is all (readmodel.Store).
-type MessageChanges interface {
-	MessageChangesAfter(ctx context.Context, roomID uuid.UUID, lastSeenSeq int64, limit int) ([]readmodel.MessageChange, bool, error)
-}
 
 type resumeFields struct {
 	Rooms map[string]int64 `json:"rooms"`
@@ -67,60 +60,29 @@ func (c *conn) resume(id json.RawMessage, data []byte) {
 
 // replay runs on its own goroutine. It hands its frames to the writer one at a time (bulk), so a
 // long replay neither fills the socket's send queue, which live pushes need, nor holds the
-// reader.
+// reader. What a room replays, and whether it is recovered, is queries.Resume's to say.
 func (c *conn) replay(id json.RawMessage, rooms map[uuid.UUID]int64) {
-	ctx := c.ctx
-	member := map[uuid.UUID]bool{}
-	if len(rooms) > 0 {
-		ids, err := c.g.rm.RoomIDsOf(ctx, c.userID)
-		if err != nil {
-			c.enqueue(c.errorFrameOf(id, err))
-			return
-		}
-		for _, r := range ids {
-			member[r] = true
-		}
+	recovered, err := c.g.queries.Resume(c.ctx, c.userID, queries.Resume{Rooms: rooms, Limit: c.g.cfg.ResumeLimit},
+		func(changes []readmodel.MessageChange) bool {
+			for _, ch := range changes {
+				if !c.sendBulk(changeFrame(ch)) {
+					return false
+				}
+			}
+			return true
+		})
+	switch {
+	case errors.Is(err, queries.ErrStopped):
+		return // the socket is closing
+	case err != nil:
+		c.enqueue(c.errorFrameOf(id, err))
+		return
 	}
-	order := make([]uuid.UUID, 0, len(rooms))
-	for r := range rooms {
-		order = append(order, r)
-	}
-	sort.Slice(order, func(i, j int) bool { return order[i].String() < order[j].String() })
-
-	answer := resumedFrame{Type: "resumed", ID: id, Rooms: make(map[string]resumedRoom, len(rooms))}
-	for _, r := range order {
-		recovered, ok := c.replayRoom(ctx, r, rooms[r], member[r])
-		if !ok {
-			return // the socket is closing
-		}
-		answer.Rooms[r.String()] = resumedRoom{Recovered: recovered}
+	answer := resumedFrame{Type: "resumed", ID: id, Rooms: make(map[string]resumedRoom, len(recovered))}
+	for r, ok := range recovered {
+		answer.Rooms[r.String()] = resumedRoom{Recovered: ok}
 	}
 	c.sendBulk(encodeFrame(answer))
-}
-
-// replayRoom sends the frames one room missed and reports whether that was all of them; ok is
-// false once the socket is closing.
-func (c *conn) replayRoom(ctx context.Context, room uuid.UUID, lastSeen int64, member bool) (recovered, ok bool) {
-	if !member || c.g.rt.changes == nil {
-		return false, true
-	}
-	changes, complete, err := c.g.rt.changes.MessageChangesAfter(ctx, room, lastSeen, c.g.cfg.ResumeLimit)
-	if err != nil {
-		if ctx.Err() != nil {
-			return false, false
-		}
-		c.g.log.Warn("resume: reading missed changes failed", "room_id", room, "err", err)
-		return false, true
-	}
-	if !complete {
-		return false, true
-	}
-	for _, ch := range changes {
-		if !c.sendBulk(changeFrame(ch)) {
-			return false, false
-		}
-	}
-	return true, true
 }
 
 // changeFrame is the push frame that announced a change.
