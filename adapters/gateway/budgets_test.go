@@ -512,13 +512,13 @@ func TestBudgetsFailOpenOnlyAsFarAsNeeded(t *testing.T) {
 		tok, _ := e.user("alice")
 		return e, lim, tok
 	}
-	e, lim, tok := run(context.DeadlineExceeded)
+	e, _, tok := run(context.DeadlineExceeded)
 	e.mustDo(http.StatusOK, "PATCH", "/api/v1/users/me", tok, map[string]any{"display_name": "slow redis"})
 	if r := e.do("PATCH", "/api/v1/users/me", tok, map[string]any{"display_name": "again"}); r.status != http.StatusTooManyRequests {
 		t.Fatalf("after one slow call the budget applies again: got %d %s", r.status, r.raw)
 	}
 
-	e, lim, tok = run(errors.New("dial tcp: connection refused"))
+	e, lim, tok := run(errors.New("dial tcp: connection refused"))
 	for range 3 {
 		e.mustDo(http.StatusOK, "PATCH", "/api/v1/users/me", tok, map[string]any{"display_name": "redis gone"})
 	}

@@ -245,7 +245,7 @@ func (g *Gateway) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
-				if r == http.ErrAbortHandler {
+				if err, ok := r.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 					panic(r)
 				}
 				g.log.Error("handler panic", "method", c.Request().Method, "path", c.Request().URL.Path,
@@ -274,15 +274,15 @@ func roomParam(c echo.Context) (uuid.UUID, error) {
 	return id, nil
 }
 
-// intParam reads an optional integer query parameter within [min, max]; absent gives def.
-func intParam(c echo.Context, name string, def, min, max int64) (int64, error) {
+// intParam reads an optional integer query parameter within [lo, hi]; absent gives def.
+func intParam(c echo.Context, name string, def, lo, hi int64) (int64, error) {
 	raw := c.QueryParam(name)
 	if raw == "" {
 		return def, nil
 	}
 	v, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || v < min || v > max {
-		return 0, errValidation("%s must be an integer from %d to %d", name, min, max)
+	if err != nil || v < lo || v > hi {
+		return 0, errValidation("%s must be an integer from %d to %d", name, lo, hi)
 	}
 	return v, nil
 }

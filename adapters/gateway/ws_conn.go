@@ -216,7 +216,7 @@ func (c *conn) readLoop() {
 		c.extendDeadline()
 		c.presenceActive(false)
 		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeWait))
-		if err == websocket.ErrCloseSent || isTimeout(err) {
+		if errors.Is(err, websocket.ErrCloseSent) || isTimeout(err) {
 			return nil
 		}
 		return err

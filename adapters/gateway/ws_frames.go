@@ -249,9 +249,9 @@ func encodeFrame(v any) []byte {
 
 // quoteShort quotes a client-given string for a message, cut so an error frame stays small.
 func quoteShort(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "…"
+	const most = 64
+	if len(s) > most {
+		s = s[:most] + "…"
 	}
 	return strconv.Quote(s)
 }

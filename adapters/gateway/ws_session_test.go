@@ -39,9 +39,9 @@ func expectSessionClose(t *testing.T, ws *websocket.Conn, reason string, within 
 
 func TestWSClosedAtSessionExpiryAndLaterFramesNotRun(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.SessionTTL = time.Second })
-	token, _ := e.user("selma")
+	e.user("selma")
 	r := e.mustDo(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]any{"username": "selma", "password": "password-selma"})
-	token = r.body["token"].(string)
+	token := r.body["token"].(string)
 	expires, err := time.Parse(time.RFC3339Nano, r.body["expires_at"].(string))
 	if err != nil {
 		t.Fatal(err)

@@ -477,8 +477,9 @@ func TestWSCommandFrames(t *testing.T) {
 		tc.frame["id"] = id
 		send(t, tc.ws, tc.frame)
 		// Pushes of earlier commands may come first; the answer is the frame with our id.
-		var f frame
-		for f = read(t, tc.ws); f.str("id") != id; f = read(t, tc.ws) {
+		f := read(t, tc.ws)
+		for f.str("id") != id {
+			f = read(t, tc.ws)
 		}
 		switch {
 		case tc.code == "" && f.str("type") != "ack":
@@ -505,8 +506,9 @@ func TestWSClientCommandID(t *testing.T) {
 	first := expect(t, ws, "ack", "a")
 	create["id"] = "b"
 	send(t, ws, create)
-	var again frame
-	for again = read(t, ws); again.str("id") != "b"; again = read(t, ws) {
+	again := read(t, ws)
+	for again.str("id") != "b" {
+		again = read(t, ws)
 	}
 	if again.str("type") != "ack" || fmt.Sprint(again.obj("result")) != fmt.Sprint(first.obj("result")) {
 		t.Fatalf("retried create_room: %v, first %v", again, first)
