@@ -218,7 +218,7 @@ const recheckBatch = 1000
 
 // RunSessionRecheck asks the accounts store every SessionRecheck whether the sessions of this
 // gateway's sockets still stand, and closes (or shortens) the sockets of those that ended
-// early: the safety net under the announcements of UseSessionBus, which a gateway whose Redis
+// early: the safety net under the announcements of the session bus (Deps.SessionBus), which a gateway whose Redis
 // connection was down missed. It returns nil when ctx ends.
 func (g *Gateway) RunSessionRecheck(ctx context.Context) error {
 	t := time.NewTicker(g.cfg.SessionRecheck)

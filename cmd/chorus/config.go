@@ -84,7 +84,7 @@ type Config struct {
 	// all of them. One projection can so run (and be stopped, or lag) in processes of its own.
 	Projections []string `env:"CHORUS_PROJECTIONS" envSeparator:","`
 
-	// Per-user budgets and quotas across every gateway, kept in Redis (adapters/gateway/budgets.go).
+	// Per-user budgets and quotas across every gateway, kept in Redis (commands/budgets.go).
 	UserCommandRate     int           `env:"CHORUS_USER_COMMAND_RATE" envDefault:"20"`
 	UserCommandBurst    int           `env:"CHORUS_USER_COMMAND_BURST" envDefault:"100"`
 	UserRoomCreateRate  int           `env:"CHORUS_USER_ROOM_CREATE_RATE" envDefault:"10"`
