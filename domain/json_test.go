@@ -26,7 +26,7 @@ func sampleEvents() map[string]domain.Event {
 		}
 	}
 	reply := msg1
-	return map[string]domain.Event{
+	out := map[string]domain.Event{
 		"RoomCreated public":  env(0, domain.AggregateRoom, roomID, created(alice, false, "")),
 		"RoomCreated private": env(0, domain.AggregateRoom, roomID, created(alice, true, "$argon2id$hash")),
 		"UserJoinedRoom":      env(1, domain.AggregateRoom, roomID, joined(bob, domain.RoleMember)),
@@ -62,6 +62,10 @@ func sampleEvents() map[string]domain.Event {
 		"SystemEventPublished": env(0, domain.AggregateSystem, domain.SystemAggregateID, domain.SystemEventPublished{
 			Kind: "maintenance", Message: "restart at 02:00", Data: json.RawMessage(`{"minutes":5}`), PublishedBy: alice, PublishedAt: nowUTC}),
 	}
+	for name, d := range orgSampleData() {
+		out[name] = env(4, domain.AggregateOrganization, orgID, d)
+	}
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -80,8 +84,8 @@ func TestSampleEventsCoverEveryType(t *testing.T) {
 		have[e.Type] = true
 	}
 	types := domain.EventTypes()
-	if len(types) != 17 {
-		t.Errorf("EventTypes() = %v: %d types, want 17", types, len(types))
+	if len(types) != 17+28 { // and the organization's
+		t.Errorf("EventTypes() = %v: %d types, want %d", types, len(types), 17+28)
 	}
 	for _, typ := range types {
 		if !have[typ] {
@@ -105,6 +109,8 @@ func TestEventAggregateTypes(t *testing.T) {
 			want = domain.AggregateUser
 		case e.Type == domain.TypeSystemEventPublished:
 			want = domain.AggregateSystem
+		case isOrgEventType(e.Type):
+			want = domain.AggregateOrganization
 		}
 		if e.AggregateType != want || e.Type != e.Data.EventType() {
 			t.Errorf("%s: aggregate_type %q type %q data %T", name, e.AggregateType, e.Type, e.Data)
@@ -203,10 +209,12 @@ var allCommandTypes = []string{
 	domain.CmdMarkRead,
 }
 
+func init() { allCommandTypes = append(allCommandTypes, orgCommandTypes...) }
+
 // samplePayload is a payload of a command type, with every field set.
 func samplePayload(typ string) domain.CommandData {
 	reply := msg1
-	return map[string]domain.CommandData{
+	p := map[string]domain.CommandData{
 		domain.CmdRegisterUser:  domain.RegisterUser{Username: "alice", DisplayName: "Alice", Email: "a@example.com"},
 		domain.CmdUpdateProfile: domain.UpdateProfile{DisplayName: str("Al"), AvatarURL: str("https://x/a.png"), Email: str("")},
 		domain.CmdCreateRoom:    domain.CreateRoom{Name: "G", Description: "d", IsPrivate: true, PasswordHash: "$h"},
@@ -224,6 +232,10 @@ func samplePayload(typ string) domain.CommandData {
 		domain.CmdDeleteMessage: domain.DeleteMessage{MessageID: msg1},
 		domain.CmdMarkRead:      domain.MarkRead{Seq: 42},
 	}[typ]
+	if p == nil {
+		return orgSamplePayload(typ)
+	}
+	return p
 }
 
 // The command payload fields are snake_case as documented.

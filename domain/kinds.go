@@ -29,6 +29,7 @@ const (
 	StreamChat   = "chat"
 	StreamUsers  = "users"
 	StreamSystem = "system"
+	StreamOrgs   = "orgs"
 )
 
 // Kind is one type of aggregate.
@@ -72,6 +73,28 @@ var kinds = []Kind{
 		Snapshots: fieldSnapshots(AggregateSystem, func(s *AggregateSnapshot) **SystemSnapshot { return &s.System }, (*System).Snapshot, RestoreSystem),
 		Commands:  []Codec[CommandData]{command[PublishSystemEvent]()},
 		Events:    []Codec[EventData]{event[SystemEventPublished]()}},
+	{Name: AggregateOrganization, Stream: StreamOrgs, SnapshotTag: 4,
+		New:       func(id uuid.UUID) Aggregate { return NewOrganization(id) },
+		Snapshots: stateSnapshots(AggregateOrganization, (*Organization).ID, (*Organization).Snapshot, RestoreOrganization),
+		Commands: []Codec[CommandData]{command[CreateOrganization](), command[UpdateOrganization](),
+			command[ArchiveOrganization](), command[UnarchiveOrganization](), command[AddOrgMember](),
+			command[InviteOrgMember](), command[AcceptOrgInvitation](), command[DeclineOrgInvitation](),
+			command[RemoveOrgMember](), command[LeaveOrganization](), command[CreateDepartment](),
+			command[RenameDepartment](), command[MoveDepartment](), command[DeleteDepartment](),
+			command[SetDepartmentHead](), command[AddDepartmentMember](), command[RemoveDepartmentMember](),
+			command[SetPrimaryDepartment](), command[DefinePosition](), command[UpdatePosition](),
+			command[DeletePosition](), command[AssignPosition](), command[UnassignPosition](),
+			command[CreateOrgRole](), command[UpdateOrgRole](), command[DeleteOrgRole](), command[GrantOrgRole](),
+			command[RevokeOrgRole](), command[BroadcastToOrganization](), command[CreateDepartmentRoom]()},
+		Events: []Codec[EventData]{event[OrganizationCreated](), event[OrganizationUpdated](),
+			event[OrganizationArchived](), event[OrganizationUnarchived](), event[OrgMemberInvited](),
+			event[OrgInvitationDeclined](), event[OrgMemberJoined](), event[OrgMemberRemoved](),
+			event[DepartmentCreated](), event[DepartmentRenamed](), event[DepartmentMoved](), event[DepartmentDeleted](),
+			event[DepartmentHeadSet](), event[DepartmentMemberAdded](), event[DepartmentMemberRemoved](),
+			event[PrimaryDepartmentSet](), event[PositionDefined](), event[PositionUpdated](), event[PositionDeleted](),
+			event[PositionAssigned](), event[PositionUnassigned](), event[OrgRoleCreated](), event[OrgRoleUpdated](),
+			event[OrgRoleDeleted](), event[OrgRoleGranted](), event[OrgRoleRevoked](), event[OrgBroadcastSent](),
+			event[DepartmentRoomCreated]()}},
 }
 
 // Codec names one payload type (a command's or an event's) and decodes its JSON into a value

@@ -210,9 +210,9 @@ type MoveDepartment struct {
 	SortOrder    int        `json:"sort_order"`
 }
 
-// DeleteDepartment deletes a department without sub-departments; its members (and their
-// positions there) fall back to its parent, or stay members of the organization only when it
-// is at the top; grants scoped to it end.
+// DeleteDepartment deletes a department without sub-departments; its members fall back to its
+// parent, or stay members of the organization only when it is at the top; their positions in
+// it and the grants scoped to it end.
 type DeleteDepartment struct {
 	DepartmentID uuid.UUID `json:"department_id"`
 }

@@ -22,6 +22,7 @@ type Topics struct {
 	ChatEvents    string
 	UserEvents    string
 	SystemEvents  string
+	OrgEvents     string
 	Notifications string
 	SearchEvents  string
 	// DeadLetters holds the records projectors gave up on (projector.go).
@@ -35,7 +36,7 @@ type Topics struct {
 func DefaultTopics() Topics {
 	return Topics{
 		Commands: "chat-commands", ChatEvents: "chat-events", UserEvents: "user-events",
-		SystemEvents: "system-events", Notifications: "notification-events", SearchEvents: "search-events",
+		SystemEvents: "system-events", OrgEvents: "org-events", Notifications: "notification-events", SearchEvents: "search-events",
 		DeadLetters: "chorus-dead-letters",
 		Snapshots:   "chorus-snapshots",
 	}
@@ -43,7 +44,7 @@ func DefaultTopics() Topics {
 
 // All lists every topic.
 func (t Topics) All() []string {
-	all := []string{t.Commands, t.ChatEvents, t.UserEvents, t.SystemEvents, t.Notifications, t.SearchEvents, t.DeadLetters}
+	all := []string{t.Commands, t.ChatEvents, t.UserEvents, t.SystemEvents, t.OrgEvents, t.Notifications, t.SearchEvents, t.DeadLetters}
 	if t.Snapshots != "" {
 		all = append(all, t.Snapshots)
 	}
@@ -72,6 +73,8 @@ func (t Topics) OfStream(stream string) string {
 		return t.UserEvents
 	case domain.StreamSystem:
 		return t.SystemEvents
+	case domain.StreamOrgs:
+		return t.OrgEvents
 	}
 	return ""
 }

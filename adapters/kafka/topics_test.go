@@ -22,7 +22,7 @@ func TestEveryKindHasAnEventTopic(t *testing.T) {
 			t.Errorf("%s: events go to %s, were always written to %s", k.Name, topic, w)
 		}
 	}
-	if got, want := topics.EventTopics(), []string{"chat-events", "user-events", "system-events"}; !slices.Equal(got, want) {
+	if got, want := topics.EventTopics(), []string{"chat-events", "user-events", "system-events", "org-events"}; !slices.Equal(got, want) {
 		t.Errorf("event topics %v, want %v", got, want)
 	}
 	if got := topics.OfStream("nowhere"); got != "" {
