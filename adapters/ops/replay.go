@@ -131,7 +131,7 @@ func Replay(ctx context.Context, cfg kafka.Config, opts ReplayOptions, fn func(*
 		}
 	}
 	if len(topics) == 0 {
-		topics = []string{cfg.Topics.ChatEvents, cfg.Topics.UserEvents, cfg.Topics.SystemEvents}
+		topics = cfg.Topics.EventTopics()
 	}
 	client, err := kafka.NewReadClient(cfg)
 	if err != nil {

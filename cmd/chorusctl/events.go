@@ -16,7 +16,7 @@ import (
 
 // rangeFlags choose the events of replay and stats.
 type rangeFlags struct {
-	Topic []string `name:"topic" sep:"," default:"chat-events,user-events,system-events" placeholder:"TOPIC" help:"Event topic to read, every partition (repeatable or comma-separated)."`
+	Topic []string `name:"topic" sep:"," placeholder:"TOPIC" help:"Event topic to read, every partition (repeatable or comma-separated; default: every event topic, chat-events,user-events,system-events,org-events)."`
 	From  string   `name:"from" placeholder:"TIME|offset:N" help:"Start: an RFC 3339 time or a date (events that occurred at or after it), or offset:N (offsets >= N in every partition)."`
 	To    string   `name:"to" placeholder:"TIME|offset:N" help:"End, exclusive: an RFC 3339 time or a date (events that occurred before it), or offset:N (offsets < N in every partition)."`
 	Type  []string `name:"type" sep:"," placeholder:"TYPE" help:"Only events of this type, e.g. MessageSent (repeatable or comma-separated)."`
