@@ -205,9 +205,12 @@ func (s *Store) Members(ctx context.Context, org uuid.UUID, q MemberQuery) ([]Me
 // them, or, with root set, that department with its subtree (ErrNotFound if org has no such
 // department). Siblings are ordered by sort order, then name, then id.
 func (s *Store) OrgChart(ctx context.Context, org uuid.UUID, root *uuid.UUID) ([]*Department, error) {
-	q := `SELECT d.id, d.parent_id, d.name, d.sort_order, d.head_id, COALESCE(h.username, ''), cardinality(d.path) - 1,
-			d.direct_count, d.subtree_count
-		FROM org_departments d LEFT JOIN org_members h ON h.org_id = d.org_id AND h.user_id = d.head_id
+	// The head's name is looked up per department that has one (a key lookup), rather than
+	// joined: a join let the planner hash every member of a large organization.
+	q := `SELECT d.id, d.parent_id, d.name, d.sort_order, d.head_id,
+			COALESCE((SELECT h.username FROM org_members h WHERE h.org_id = d.org_id AND h.user_id = d.head_id), ''),
+			cardinality(d.path) - 1, d.direct_count, d.subtree_count
+		FROM org_departments d
 		WHERE d.org_id = $1`
 	args := []any{org}
 	if root != nil {
