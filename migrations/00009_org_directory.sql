@@ -78,7 +78,7 @@ CREATE INDEX org_departments_org_idx ON org_departments (org_id, parent_id);
 CREATE INDEX org_departments_path_idx ON org_departments USING gin (path);
 
 -- A member's departments. added_version is the organization's version of the event that put
--- them there (kept when a deleted department's members fall back to its parent): when a
+-- them there (the deletion's, when a deleted department's members fall back to its parent): when a
 -- top-level department is deleted, its members' earliest remaining department becomes primary.
 CREATE TABLE org_department_members (
     org_id        uuid NOT NULL,

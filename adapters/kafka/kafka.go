@@ -18,12 +18,11 @@ import (
 // Topics names every topic Chorus uses. Every event topic has the same partition count as the
 // command topic, so an aggregate's commands and events share a partition number.
 type Topics struct {
-	Commands     string
-	ChatEvents   string
-	UserEvents   string
-	SystemEvents string
-	// Orgs holds the organizations' events (keyed by organization id).
-	Orgs          string
+	Commands      string
+	ChatEvents    string
+	UserEvents    string
+	SystemEvents  string
+	OrgEvents     string
 	Notifications string
 	SearchEvents  string
 	// DeadLetters holds the records projectors gave up on (projector.go).
@@ -37,7 +36,7 @@ type Topics struct {
 func DefaultTopics() Topics {
 	return Topics{
 		Commands: "chat-commands", ChatEvents: "chat-events", UserEvents: "user-events",
-		SystemEvents: "system-events", Orgs: "org-events", Notifications: "notification-events", SearchEvents: "search-events",
+		SystemEvents: "system-events", OrgEvents: "org-events", Notifications: "notification-events", SearchEvents: "search-events",
 		DeadLetters: "chorus-dead-letters",
 		Snapshots:   "chorus-snapshots",
 	}
@@ -45,7 +44,7 @@ func DefaultTopics() Topics {
 
 // All lists every topic.
 func (t Topics) All() []string {
-	all := []string{t.Commands, t.ChatEvents, t.UserEvents, t.SystemEvents, t.Orgs, t.Notifications, t.SearchEvents, t.DeadLetters}
+	all := []string{t.Commands, t.ChatEvents, t.UserEvents, t.SystemEvents, t.OrgEvents, t.Notifications, t.SearchEvents, t.DeadLetters}
 	if t.Snapshots != "" {
 		all = append(all, t.Snapshots)
 	}

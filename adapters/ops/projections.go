@@ -120,7 +120,7 @@ var (
 	// Directory is the organizations' directory, org chart, roles and audit log.
 	Directory = Projection{
 		Definition: directory.Definition,
-		Topics:     func(t kafka.Topics) []string { return []string{t.Orgs} },
+		Topics:     func(t kafka.Topics) []string { return []string{t.OrgEvents} },
 		Handler: func(e Env) (checkpoint.Handler, error) {
 			store := e.Directory
 			if store == nil {

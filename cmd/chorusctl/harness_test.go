@@ -152,7 +152,7 @@ func (l *eventLog) write(evs ...domain.Event) {
 		case domain.AggregateUser:
 			topic = l.cfg.Topics.UserEvents
 		case domain.AggregateOrganization:
-			topic = l.cfg.Topics.Orgs
+			topic = l.cfg.Topics.OrgEvents
 		}
 		msgs[i] = &sarama.ProducerMessage{Topic: topic, Partition: kafka.PartitionFor(ev.AggregateID.String(), l.cfg.Partitions),
 			Key: sarama.StringEncoder(ev.AggregateID.String()), Value: sarama.ByteEncoder(b), Timestamp: ev.OccurredAt}

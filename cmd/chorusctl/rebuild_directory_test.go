@@ -48,7 +48,7 @@ func TestProjectionsRebuildDirectory(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	store := directory.NewStore(pool)
-	applyLive(t, ctx, cfg, pool, directory.Projection, []string{cfg.Topics.Orgs}, func(r []checkpoint.Record) error { return store.ApplyBatch(ctx, r) })
+	applyLive(t, ctx, cfg, pool, directory.Projection, []string{cfg.Topics.OrgEvents}, func(r []checkpoint.Record) error { return store.ApplyBatch(ctx, r) })
 	headCount := func() int {
 		t.Helper()
 		tops, err := store.OrgChart(ctx, org, nil)
@@ -80,7 +80,7 @@ func TestProjectionsRebuildDirectory(t *testing.T) {
 
 	// The live projector goes on over the rebuilt tables.
 	l.write(next(domain.OrgMemberRemoved{OrgID: org, UserID: bob, Username: "bob", RemovedBy: alice, RemovedAt: at}))
-	applyLive(t, ctx, cfg, pool, directory.Projection, []string{cfg.Topics.Orgs}, func(r []checkpoint.Record) error { return store.ApplyBatch(ctx, r) })
+	applyLive(t, ctx, cfg, pool, directory.Projection, []string{cfg.Topics.OrgEvents}, func(r []checkpoint.Record) error { return store.ApplyBatch(ctx, r) })
 	if n := headCount(); n != 1 {
 		t.Fatalf("after bob left, engineering's head count is %d, want 1", n)
 	}

@@ -193,7 +193,7 @@ func queueEvent(b *pgx.Batch, e domain.Event) []string {
 		return queueMove(b, d)
 
 	case domain.DepartmentDeleted:
-		return queueDeleteDepartment(b, d)
+		return queueDeleteDepartment(b, d, e)
 
 	case domain.DepartmentHeadSet:
 		b.Queue(`UPDATE org_departments SET head_id = $2 WHERE id = $1`, d.DepartmentID, d.UserID)
@@ -374,19 +374,20 @@ func queueMove(b *pgx.Batch, d domain.DepartmentMoved) []string {
 
 // queueDeleteDepartment deletes a department without sub-departments. Its members become
 // members of its parent (those already there keep their row there, made primary if the deleted
-// one was; the others keep their primary flag and the version that first added them); at the
+// one was; the others keep their primary flag and are added by this event, its version theirs,
+// as the aggregate adds them); at the
 // top of the tree they lose it, and those for whom it was primary get their earliest remaining
 // department (lowest added_version) as primary. Their positions in it end, and so do the
 // grants scoped to it and its room's link. Head counts above it do not change: its members
 // stay within every department above it.
-func queueDeleteDepartment(b *pgx.Batch, d domain.DepartmentDeleted) []string {
+func queueDeleteDepartment(b *pgx.Batch, d domain.DepartmentDeleted, e domain.Event) []string {
 	descs := []string{}
 	if d.ParentID != nil {
 		b.Queue(`INSERT INTO org_department_members (org_id, department_id, user_id, is_primary, added_version, added_at)
-			SELECT org_id, $2, user_id, is_primary, added_version, added_at
+			SELECT org_id, $2, user_id, is_primary, $3, $4
 			FROM org_department_members WHERE department_id = $1
 			ON CONFLICT (department_id, user_id) DO UPDATE
-			SET is_primary = org_department_members.is_primary OR EXCLUDED.is_primary`, d.DepartmentID, *d.ParentID)
+			SET is_primary = org_department_members.is_primary OR EXCLUDED.is_primary`, d.DepartmentID, *d.ParentID, e.Version, e.OccurredAt)
 		b.Queue(`UPDATE org_departments SET direct_count = (
 				SELECT count(*) FROM org_department_members WHERE department_id = $1)
 			WHERE id = $1`, *d.ParentID)
