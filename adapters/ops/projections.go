@@ -11,6 +11,7 @@ import (
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
+	"github.com/chorus-chat/chorus/projections/directory"
 	"github.com/chorus-chat/chorus/projections/notify"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 	"github.com/chorus-chat/chorus/projections/search"
@@ -44,6 +45,9 @@ type Env struct {
 	ReadModel *readmodel.Store
 	Search    *search.Store
 	Notify    *notify.Store
+	// Directory is the organization directory's store; nil: the handler makes its own (its
+	// queries' waiters then learn of its batches by polling).
+	Directory *directory.Store
 	// Pushes opens a publisher to the push stream; its caller closes it with the process.
 	Pushes func() (projections.PushPublisher, error)
 	Log    *slog.Logger
@@ -113,10 +117,22 @@ var (
 			return notify.NewHandler(e.Notify, e.deadLetters()), nil
 		},
 	}
+	// Directory is the organizations' directory, org chart, roles and audit log.
+	Directory = Projection{
+		Definition: directory.Definition,
+		Topics:     func(t kafka.Topics) []string { return []string{t.OrgEvents} },
+		Handler: func(e Env) (checkpoint.Handler, error) {
+			store := e.Directory
+			if store == nil {
+				store = directory.NewStore(e.Pool)
+			}
+			return directory.NewHandler(store, e.deadLetters()), nil
+		},
+	}
 )
 
 // Projections are the projections the server runs, in the order the status shows them.
-var Projections = []Projection{ReadModel, Push, Search, Notifications}
+var Projections = []Projection{ReadModel, Push, Search, Notifications, Directory}
 
 // projectionOf is the projection the server runs under name, if any.
 func projectionOf(name string) (*Projection, bool) {

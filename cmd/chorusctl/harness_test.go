@@ -148,8 +148,11 @@ func (l *eventLog) write(evs ...domain.Event) {
 			l.t.Fatal(err)
 		}
 		topic := l.cfg.Topics.ChatEvents
-		if ev.AggregateType == domain.AggregateUser {
+		switch ev.AggregateType {
+		case domain.AggregateUser:
 			topic = l.cfg.Topics.UserEvents
+		case domain.AggregateOrganization:
+			topic = l.cfg.Topics.OrgEvents
 		}
 		msgs[i] = &sarama.ProducerMessage{Topic: topic, Partition: kafka.PartitionFor(ev.AggregateID.String(), l.cfg.Partitions),
 			Key: sarama.StringEncoder(ev.AggregateID.String()), Value: sarama.ByteEncoder(b), Timestamp: ev.OccurredAt}

@@ -1,7 +1,8 @@
 // Command chorusctl is the admin and analyst CLI of Chorus: it replays the event log straight
 // from Kafka (read committed, merged by event time, as JSON lines or CSV), counts events, and
 // shows how far each projection is behind the log; it rebuilds a projection (the read model,
-// search, notifications) beside the live one and swaps it in, or verifies it against a rebuild.
+// search, notifications, the organization directory) beside the live one and swaps it in, or
+// verifies it against a rebuild.
 // Only `projections rebuild` changes anything (it replaces the projection's tables with rebuilt
 // ones); `projections verify` writes a scratch schema it drops again. The work is package
 // adapters/ops's, which the gateways' /api/v1/admin endpoints also run.

@@ -18,7 +18,7 @@ import (
 
 type statusCmd struct {
 	Format     string        `name:"format" short:"f" enum:"table,json" default:"table" help:"Output format: table or json."`
-	Projection []string      `name:"projection" sep:"," placeholder:"NAME" help:"Projections to show (repeatable or comma-separated). Default: readmodel, push, search, notifications and any other projection that has checkpoints."`
+	Projection []string      `name:"projection" sep:"," placeholder:"NAME" help:"Projections to show (repeatable or comma-separated). Default: readmodel, push, search, notifications, directory and any other projection that has checkpoints."`
 	LiveWithin time.Duration `name:"live-within" default:"5s" help:"A partition whose oldest unprojected event is at most this old is still live."`
 	ExactUpTo  int64         `name:"exact-up-to" default:"1000000" help:"Count the unprojected events exactly when a partition is at most this many offsets behind; beyond it the lag is the offset difference (an upper bound)."`
 }
