@@ -72,8 +72,8 @@ func ParseID(field string, s *string) (uuid.UUID, error) {
 	return id, nil
 }
 
-// parseOptionalID reads an optional id field: absent, null and "" mean none.
-func parseOptionalID(field string, s *string) (*uuid.UUID, error) {
+// ParseOptionalID reads an optional id field: absent, null and "" mean none.
+func ParseOptionalID(field string, s *string) (*uuid.UUID, error) {
 	if s == nil || *s == "" {
 		return nil, nil
 	}

@@ -28,7 +28,7 @@ func (in SendMessage) Check() error {
 	if in.Content == nil {
 		return Required("content")
 	}
-	_, err := parseOptionalID("reply_to_message_id", in.ReplyTo)
+	_, err := ParseOptionalID("reply_to_message_id", in.ReplyTo)
 	return err
 }
 
@@ -37,7 +37,7 @@ func (a *Application) SendMessage(ctx context.Context, actor uuid.UUID, in SendM
 	if err := in.Check(); err != nil {
 		return Action{}, err
 	}
-	replyTo, _ := parseOptionalID("reply_to_message_id", in.ReplyTo)
+	replyTo, _ := ParseOptionalID("reply_to_message_id", in.ReplyTo)
 	if len(in.ClientMsgID) > maxClientMsgIDBytes {
 		return Action{}, errValidation("client_msg_id is longer than %d bytes", maxClientMsgIDBytes)
 	}

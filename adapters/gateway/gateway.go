@@ -345,6 +345,8 @@ func (g *Gateway) Routes(e *echo.Echo) {
 	api.POST("/rooms/:id/invitations", g.inviteUser, authed...)
 	api.POST("/rooms/:id/read", g.markRead, authed...)
 
+	g.orgRoutes(api, authed...) // http_orgs.go
+
 	e.GET("/ws", g.serveWS, public...)
 }
 

@@ -66,8 +66,10 @@ func TestIdempotencyKeyRoutesMatchTheDocs(t *testing.T) {
 	long := strings.Repeat("k", commands.MaxIdempotencyKeyBytes+1)
 	// One body that every write route accepts up to the point where it reads the key.
 	body := `{"username":"newbie","password":"password-newbie","name":"n","content":"c","role":"moderator",
-		"seq":1,"user_id":"` + other.String() + `","event_type":"maintenance","message":"m","display_name":"d"}`
-	ids := strings.NewReplacer(":id", room.String(), ":mid", uuid.NewString(), ":user_id", other.String(), ":name", "read_model")
+		"seq":1,"user_id":"` + other.String() + `","event_type":"maintenance","message":"m","display_name":"d",
+		"position_id":"` + uuid.NewString() + `"}`
+	ids := strings.NewReplacer(":id", room.String(), ":mid", uuid.NewString(), ":user_id", other.String(), ":name", "read_model",
+		":dept_id", uuid.NewString(), ":position_id", uuid.NewString(), ":role_id", uuid.NewString())
 
 	var keyed []string
 	ec := echo.New()

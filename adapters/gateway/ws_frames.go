@@ -164,7 +164,9 @@ func (c *conn) handleFrame(data []byte) {
 	case "":
 		c.enqueue(errorFrame(id, codeInvalidFrame, "type is required"))
 	default:
-		c.enqueue(errorFrame(id, codeInvalidFrame, "unknown frame type "+quoteShort(h.Type)))
+		if !c.handleOrgFrame(h.Type, id, data) { // ws_orgs.go
+			c.enqueue(errorFrame(id, codeInvalidFrame, "unknown frame type "+quoteShort(h.Type)))
+		}
 	}
 }
 
