@@ -12,6 +12,7 @@ import (
 	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
 	"github.com/chorus-chat/chorus/projections/notify"
+	"github.com/chorus-chat/chorus/projections/orgrooms"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 	"github.com/chorus-chat/chorus/projections/search"
 )
@@ -44,6 +45,7 @@ type Env struct {
 	ReadModel *readmodel.Store
 	Search    *search.Store
 	Notify    *notify.Store
+	OrgRooms  *orgrooms.Store
 	// Pushes opens a publisher to the push stream; its caller closes it with the process.
 	Pushes func() (projections.PushPublisher, error)
 	Log    *slog.Logger
@@ -115,8 +117,19 @@ var (
 	}
 )
 
+// OrgRooms is the process manager of department rooms (projections/orgrooms): its tables and
+// checkpoint like a projection's, and beside its projector a relay that sends the room
+// commands it queues (cmd/chorus).
+var OrgRooms = Projection{
+	Definition: orgrooms.Definition,
+	Topics:     func(t kafka.Topics) []string { return []string{t.OrgEvents} },
+	Handler: func(e Env) (checkpoint.Handler, error) {
+		return orgrooms.NewHandler(e.OrgRooms, e.deadLetters()), nil
+	},
+}
+
 // Projections are the projections the server runs, in the order the status shows them.
-var Projections = []Projection{ReadModel, Push, Search, Notifications}
+var Projections = []Projection{ReadModel, Push, Search, Notifications, OrgRooms}
 
 // projectionOf is the projection the server runs under name, if any.
 func projectionOf(name string) (*Projection, bool) {

@@ -72,7 +72,7 @@ func TestProjectionsStatus(t *testing.T) {
 	for _, p := range all.Projections {
 		names = append(names, p.Projection)
 	}
-	if got := strings.Join(names, ","); got != "readmodel,push,search,notifications" {
+	if got := strings.Join(names, ","); got != "readmodel,push,search,notifications,orgrooms" {
 		t.Fatalf("default projections %q", got)
 	}
 
@@ -144,10 +144,11 @@ func TestProjectionsStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Projections) != 5 || rep.Projections[4].Projection != "experimental" || rep.Projections[4].Group != "chorus-projector-experimental" {
+	known := len(ops.Projections) // the server's, then the others
+	if len(rep.Projections) != known+1 || rep.Projections[known].Projection != "experimental" || rep.Projections[known].Group != "chorus-projector-experimental" {
 		t.Fatalf("projections: %s", out)
 	}
-	check(rep.Projections[4], want{"chat-events", 2, 1, 2, 0, 0, 0, ops.StateLive})
+	check(rep.Projections[known], want{"chat-events", 2, 1, 2, 0, 0, 0, ops.StateLive})
 	if _, errs, code := ctl(t, cfg, "--database-url", dbURL, "projections", "status", "--projection", "nosuch"); code != 1 || !strings.Contains(errs, `unknown projection "nosuch"`) {
 		t.Fatalf("unknown projection: exit %d, %s", code, errs)
 	}
