@@ -88,7 +88,7 @@ var (
 	}
 	Push = Projection{
 		Definition: projections.PushDefinition,
-		Topics:     func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} },
+		Topics:     func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents, t.OrgEvents} },
 		Handler: func(e Env) (checkpoint.Handler, error) {
 			pub, err := e.Pushes()
 			if err != nil {
@@ -109,7 +109,7 @@ var (
 	}
 	Notifications = Projection{
 		Definition: notify.Definition,
-		Topics:     func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} },
+		Topics:     func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents, t.OrgEvents} },
 		Gather:     true,
 		Handler: func(e Env) (checkpoint.Handler, error) {
 			return notify.NewHandler(e.Notify, e.deadLetters()), nil

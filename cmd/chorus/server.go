@@ -121,7 +121,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	env := ops.Env{
 		Pool: pool, ReadModel: store, Log: log,
 		Search:   search.NewStore(pool, kcfg.Topics.ChatEvents),
-		Notify:   notify.NewStore(pool, kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents),
+		Notify:   notify.NewStore(pool, kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents, kcfg.Topics.OrgEvents),
 		OrgRooms: orgrooms.NewStore(pool),
 		Pushes: func() (projections.PushPublisher, error) {
 			pub, err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Publisher()
