@@ -34,8 +34,10 @@ import (
 // million events, decoding them as JSON costs as much as replaying the log. Segments decode in
 // parallel.
 
-// SnapshotFormat is the version of the encoded partition snapshot. A reader rejects any other.
-const SnapshotFormat = 1
+// SnapshotFormat is the version of the encoded partition snapshot. A reader rejects any other
+// (and the partition is rebuilt from the log). 2: a room ends with its department link (a flag,
+// then the organization, the department, released, the highest sync's version and part).
+const SnapshotFormat = 2
 
 var snapshotMagic = [3]byte{'C', 'H', 'S'}
 

@@ -111,6 +111,15 @@ func (w *encoder) room(r *domain.RoomSnapshot) error {
 		}
 		w.bool(m.Deleted)
 	}
+	// Format 2: a department room's link.
+	w.bool(r.Department != nil)
+	if r.Department != nil {
+		w.id(r.Department.OrgID)
+		w.id(r.Department.DepartmentID)
+		w.bool(r.Released)
+		w.varint(r.SyncVersion)
+		w.varint(int64(r.SyncPart))
+	}
 	return nil
 }
 
@@ -290,6 +299,10 @@ func (d *decoder) room() *domain.RoomSnapshot {
 			r.Messages[i] = domain.MessageSnapshot{ID: d.id(), SenderID: d.id(), Seq: d.varint(), MessageType: d.str(),
 				ReplyTo: d.optID(), CreatedAt: d.time(), Deleted: d.bool()}
 		}
+	}
+	if d.bool() {
+		r.Department = &domain.RoomDepartment{OrgID: d.id(), DepartmentID: d.id()}
+		r.Released, r.SyncVersion, r.SyncPart = d.bool(), d.varint(), int(d.varint())
 	}
 	return r
 }

@@ -68,6 +68,8 @@ type CreateRoom struct {
 	Description  string `json:"description"`
 	IsPrivate    bool   `json:"is_private"`
 	PasswordHash string `json:"password_hash,omitempty"`
+	// Department, set only by the server, makes the room a department's (room_department.go).
+	Department *RoomDepartment `json:"department,omitempty"`
 }
 
 // UpdateRoom changes the given settings of a room; a nil field is left as it is.

@@ -65,6 +65,9 @@ func sampleEvents() map[string]domain.Event {
 	for name, d := range orgSampleData() {
 		out[name] = env(4, domain.AggregateOrganization, orgID, d)
 	}
+	for name, d := range deptRoomSampleData() {
+		out[name] = env(2, domain.AggregateRoom, deptRoomID, d)
+	}
 	return out
 }
 
@@ -84,8 +87,8 @@ func TestSampleEventsCoverEveryType(t *testing.T) {
 		have[e.Type] = true
 	}
 	types := domain.EventTypes()
-	if len(types) != 17+28 { // and the organization's
-		t.Errorf("EventTypes() = %v: %d types, want %d", types, len(types), 17+28)
+	if len(types) != 17+28+3 { // and the organization's, and the department rooms'
+		t.Errorf("EventTypes() = %v: %d types, want %d", types, len(types), 17+28+3)
 	}
 	for _, typ := range types {
 		if !have[typ] {
@@ -206,7 +209,7 @@ var allCommandTypes = []string{
 	domain.CmdRegisterUser, domain.CmdUpdateProfile, domain.CmdCreateRoom, domain.CmdUpdateRoom, domain.CmdDeleteRoom,
 	domain.CmdJoinRoom, domain.CmdLeaveRoom, domain.CmdSetRole, domain.CmdKickMember, domain.CmdBanMember,
 	domain.CmdUnbanMember, domain.CmdInviteUser, domain.CmdSendMessage, domain.CmdEditMessage, domain.CmdDeleteMessage,
-	domain.CmdMarkRead,
+	domain.CmdMarkRead, domain.CmdSyncDepartmentRoom, domain.CmdReleaseDepartmentRoom,
 }
 
 func init() { allCommandTypes = append(allCommandTypes, orgCommandTypes...) }
@@ -232,6 +235,9 @@ func samplePayload(typ string) domain.CommandData {
 		domain.CmdDeleteMessage: domain.DeleteMessage{MessageID: msg1},
 		domain.CmdMarkRead:      domain.MarkRead{Seq: 42},
 	}[typ]
+	if p == nil {
+		p = deptRoomSamplePayload(typ)
+	}
 	if p == nil {
 		return orgSamplePayload(typ)
 	}

@@ -50,6 +50,11 @@ type Room struct {
 	readMarkers  map[uuid.UUID]int64
 	lastSeq      int64
 	messages     map[uuid.UUID]messageFacts
+	// A department's room (room_department.go): the department, whether the link ended, and
+	// the highest sync taken.
+	department *RoomDepartment
+	released   bool
+	synced     syncMark
 }
 
 type messageFacts struct {
@@ -208,9 +213,19 @@ func (r *Room) Decide(cmd Command, now time.Time) ([]Event, error) {
 	if err := r.checkLive(cmd); err != nil {
 		return nil, err
 	}
+	if err := r.checkManaged(cmd); err != nil {
+		return nil, err
+	}
 	switch p := cmd.Payload.(type) {
 	case CreateRoom:
+		if p.Department != nil {
+			return r.createForDepartment(cmd, p, now)
+		}
 		return r.create(cmd, p, now)
+	case SyncDepartmentRoom:
+		return r.syncDepartment(cmd, p, now)
+	case ReleaseDepartmentRoom:
+		return r.releaseDepartment(cmd, now)
 	case UpdateRoom:
 		return r.update(cmd, p, now)
 	case DeleteRoom:
@@ -590,5 +605,7 @@ func (r *Room) Apply(e Event) {
 		if d.Seq > r.readMarkers[d.UserID] {
 			r.readMarkers[d.UserID] = d.Seq
 		}
+	default:
+		r.applyDepartment(e)
 	}
 }

@@ -146,6 +146,11 @@ func matrixRows() []matrixRow {
 				yes(func(_ string, a uuid.UUID) []domain.EventData { return evs(invited(uma, a)) }),
 				yes(func(_ string, a uuid.UUID) []domain.EventData { return evs(invited(uma, a)) }),
 				forbidden}},
+		// The server's alone (room_department_test.go), and on a department's room only.
+		{"sync_department_room", domain.SyncDepartmentRoom{SourceVersion: 1, Add: add(uma)},
+			[6]outcome{forbidden, forbidden, forbidden, forbidden, forbidden, forbidden}},
+		{"release_department_room", domain.ReleaseDepartmentRoom{SourceVersion: 1},
+			[6]outcome{forbidden, forbidden, forbidden, forbidden, forbidden, forbidden}},
 	}
 }
 

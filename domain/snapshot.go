@@ -19,8 +19,9 @@ import (
 // Map-valued state is written as slices in no particular order: taking a snapshot holds the
 // partition up, so it copies and does not sort.
 
-// SnapshotFormat is the version of the aggregate snapshot form written today.
-const SnapshotFormat = 1
+// SnapshotFormat is the version of the aggregate snapshot form written today. 2: a room holds
+// its department link (department rooms), which decides who may join and leave.
+const SnapshotFormat = 2
 
 // AggregateSnapshot is the snapshot of any aggregate: Type says which kind, and which one of
 // the others is set.
@@ -115,6 +116,11 @@ type RoomSnapshot struct {
 	ReadMarkers  []MarkerSnapshot  `json:"read_markers,omitempty"`
 	LastSeq      int64             `json:"last_seq"`
 	Messages     []MessageSnapshot `json:"messages,omitempty"`
+	// A department's room: its department, whether the link ended, the highest sync taken.
+	Department  *RoomDepartment `json:"department,omitempty"`
+	Released    bool            `json:"released,omitempty"`
+	SyncVersion int64           `json:"sync_version,omitempty"`
+	SyncPart    int             `json:"sync_part,omitempty"`
 }
 
 // MemberSnapshot is one member of a room. HasName tells a member without a recorded name (a
@@ -166,6 +172,7 @@ func (r *Room) Snapshot() RoomSnapshot {
 	s := RoomSnapshot{
 		ID: r.id, Version: r.version, Created: r.created, Deleted: r.deleted, Name: r.name, Description: r.description,
 		OwnerID: r.ownerID, IsPrivate: r.isPrivate, PasswordHash: r.passwordHash, CreatedAt: r.createdAt, LastSeq: r.lastSeq,
+		Department: r.Department(), Released: r.released, SyncVersion: r.synced.version, SyncPart: r.synced.part,
 	}
 	if n := len(r.members); n > 0 {
 		s.Members = make([]MemberSnapshot, 0, n)
@@ -212,6 +219,12 @@ func RestoreRoom(s RoomSnapshot) *Room {
 		invited:     make(map[uuid.UUID]bool, len(s.Invited)),
 		readMarkers: make(map[uuid.UUID]int64, len(s.ReadMarkers)),
 		messages:    make(map[uuid.UUID]messageFacts, len(s.Messages)),
+		released:    s.Released,
+		synced:      syncMark{version: s.SyncVersion, part: s.SyncPart},
+	}
+	if s.Department != nil {
+		d := *s.Department
+		r.department = &d
 	}
 	for _, m := range s.Members {
 		r.members[m.UserID] = m.Role

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -32,7 +33,13 @@ const (
 	TargetUser = "user"
 	// TargetAll: every connected socket (system events).
 	TargetAll = "all"
+	// TargetUsers: every socket of any of UserIDs (an organization's broadcast to its members).
+	TargetUsers = "users"
 )
+
+// MaxPushUsers bounds the users one TargetUsers push names: a broadcast to a large
+// organization is several pushes, each a stream entry of a few tens of kilobytes.
+const MaxPushUsers = 1000
 
 // Push is one real-time delivery: a server frame, ready to write, for the sockets its Target
 // names. For user_joined and user_left, UserID names the user whose sockets join or leave the
@@ -48,6 +55,7 @@ type Push struct {
 	Target       string          `json:"target,omitempty"`
 	RoomID       uuid.UUID       `json:"room_id"`
 	RoomIDs      []uuid.UUID     `json:"room_ids,omitempty"`
+	UserIDs      []uuid.UUID     `json:"user_ids,omitempty"`
 	Kind         string          `json:"kind"`
 	UserID       uuid.UUID       `json:"user_id,omitempty"`
 	ExceptUserID uuid.UUID       `json:"except_user_id,omitempty"`
@@ -170,4 +178,39 @@ func PushesOf(e domain.Event) ([]Push, error) {
 	}
 	p.Frame = b
 	return []Push{p}, nil
+}
+
+// OrgBroadcastEvent is the event of an organization's broadcast in its system_event frame.
+type OrgBroadcastEvent struct {
+	ID          uuid.UUID `json:"id"`
+	EventType   string    `json:"event_type"` // "org_broadcast"
+	OrgID       uuid.UUID `json:"org_id"`
+	BroadcastID uuid.UUID `json:"broadcast_id"`
+	Title       string    `json:"title"`
+	Message     string    `json:"message"`
+	SentBy      uuid.UUID `json:"sent_by"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// OrgBroadcastKind is the event_type of an organization's broadcast in a system_event frame.
+const OrgBroadcastKind = "org_broadcast"
+
+// OrgBroadcastPushes are the pushes of an organization's broadcast: a system_event frame scoped
+// to the organization for the sockets of its members (as the push projection knows them when
+// it reaches the broadcast), in pushes of at most MaxPushUsers users.
+func OrgBroadcastPushes(e domain.Event, d domain.OrgBroadcastSent, members []uuid.UUID) ([]Push, error) {
+	frame, err := json.Marshal(map[string]any{"type": "system_event", "event": OrgBroadcastEvent{
+		ID: e.ID, EventType: OrgBroadcastKind, OrgID: d.OrgID, BroadcastID: d.BroadcastID, Title: d.Title,
+		Message: d.Body, SentBy: d.SentBy, CreatedAt: d.SentAt,
+	}})
+	if err != nil {
+		return nil, err
+	}
+	var out []Push
+	for len(members) > 0 {
+		n := min(len(members), MaxPushUsers)
+		out = append(out, Push{Target: TargetUsers, UserIDs: members[:n:n], Kind: "system_event", CommandID: e.CommandID, Frame: frame})
+		members = members[n:]
+	}
+	return out, nil
 }

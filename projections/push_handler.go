@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorus-chat/chorus/domain"
@@ -43,12 +45,18 @@ func (h *PushHandler) Checkpoints(ctx context.Context) (map[string]map[int32]int
 }
 
 // Handle publishes the pushes of a batch, then moves the checkpoints past it.
+//
+// An organization's broadcast goes to its members, which no event of the broadcast names: the
+// projection keeps them (push_org_members, from org-events, each change written as its record
+// is reached, so a broadcast sees the members of the events before it). Those writes are
+// idempotent and redone in order after a crash; the only slack is at-least-once's: a broadcast
+// pushed again after a crash goes to the members as they stand at the crash.
 func (h *PushHandler) Handle(ctx context.Context, recs []checkpoint.Record) error {
 	var pushes []Push
 	for _, r := range recs {
 		// Stripped of NUL as the Postgres projections store it, so that a push and the history
 		// agree.
-		ps, err := PushesOf(projtx.Storable(r.Event))
+		ps, err := h.pushesOf(ctx, projtx.Storable(r.Event))
 		if err != nil {
 			return err
 		}
@@ -69,4 +77,27 @@ func (h *PushHandler) Handle(ctx context.Context, recs []checkpoint.Record) erro
 // Skip moves the push projection past a dead-lettered record.
 func (h *PushHandler) Skip(ctx context.Context, rec checkpoint.Record, cause error) error {
 	return h.dead.Skip(ctx, PushProjection, rec, cause)
+}
+
+// pushesOf are the pushes of e; the organization's members are kept and read here.
+func (h *PushHandler) pushesOf(ctx context.Context, e domain.Event) ([]Push, error) {
+	switch d := e.Data.(type) {
+	case domain.OrgMemberJoined:
+		_, err := h.pool.Exec(ctx, `INSERT INTO push_org_members (org_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, d.OrgID, d.UserID)
+		return nil, checkpoint.StoreError(err)
+	case domain.OrgMemberRemoved:
+		_, err := h.pool.Exec(ctx, `DELETE FROM push_org_members WHERE org_id = $1 AND user_id = $2`, d.OrgID, d.UserID)
+		return nil, checkpoint.StoreError(err)
+	case domain.OrgBroadcastSent:
+		rows, err := h.pool.Query(ctx, `SELECT user_id FROM push_org_members WHERE org_id = $1 ORDER BY user_id`, d.OrgID)
+		if err != nil {
+			return nil, checkpoint.StoreError(err)
+		}
+		members, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil {
+			return nil, checkpoint.StoreError(err)
+		}
+		return OrgBroadcastPushes(e, d, members)
+	}
+	return PushesOf(e)
 }

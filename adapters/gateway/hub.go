@@ -128,6 +128,12 @@ func (h *hub) broadcast(p projections.Push) {
 		for c := range h.users[p.UserID] {
 			send(c)
 		}
+	case projections.TargetUsers:
+		for _, u := range p.UserIDs {
+			for c := range h.users[u] {
+				send(c)
+			}
+		}
 	case projections.TargetAll:
 		for _, set := range h.users {
 			for c := range set {

@@ -13,6 +13,7 @@ import (
 	"github.com/chorus-chat/chorus/projections/checkpoint"
 	"github.com/chorus-chat/chorus/projections/directory"
 	"github.com/chorus-chat/chorus/projections/notify"
+	"github.com/chorus-chat/chorus/projections/orgrooms"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 	"github.com/chorus-chat/chorus/projections/search"
 )
@@ -48,6 +49,7 @@ type Env struct {
 	// Directory is the organization directory's store; nil: the handler makes its own (its
 	// queries' waiters then learn of its batches by polling).
 	Directory *directory.Store
+	OrgRooms  *orgrooms.Store
 	// Pushes opens a publisher to the push stream; its caller closes it with the process.
 	Pushes func() (projections.PushPublisher, error)
 	Log    *slog.Logger
@@ -90,7 +92,7 @@ var (
 	}
 	Push = Projection{
 		Definition: projections.PushDefinition,
-		Topics:     func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} },
+		Topics:     func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents, t.OrgEvents} },
 		Handler: func(e Env) (checkpoint.Handler, error) {
 			pub, err := e.Pushes()
 			if err != nil {
@@ -111,7 +113,7 @@ var (
 	}
 	Notifications = Projection{
 		Definition: notify.Definition,
-		Topics:     func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents} },
+		Topics:     func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents, t.OrgEvents} },
 		Gather:     true,
 		Handler: func(e Env) (checkpoint.Handler, error) {
 			return notify.NewHandler(e.Notify, e.deadLetters()), nil
@@ -131,8 +133,19 @@ var (
 	}
 )
 
+// OrgRooms is the process manager of department rooms (projections/orgrooms): its tables and
+// checkpoint like a projection's, and beside its projector a relay that sends the room
+// commands it queues (cmd/chorus).
+var OrgRooms = Projection{
+	Definition: orgrooms.Definition,
+	Topics:     func(t kafka.Topics) []string { return []string{t.OrgEvents} },
+	Handler: func(e Env) (checkpoint.Handler, error) {
+		return orgrooms.NewHandler(e.OrgRooms, e.deadLetters()), nil
+	},
+}
+
 // Projections are the projections the server runs, in the order the status shows them.
-var Projections = []Projection{ReadModel, Push, Search, Notifications, Directory}
+var Projections = []Projection{ReadModel, Push, Search, Notifications, Directory, OrgRooms}
 
 // projectionOf is the projection the server runs under name, if any.
 func projectionOf(name string) (*Projection, bool) {

@@ -8,8 +8,10 @@ import (
 	"github.com/chorus-chat/chorus/adapters/metrics"
 	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/adapters/redis"
+	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
 	"github.com/chorus-chat/chorus/projections/notify"
+	"github.com/chorus-chat/chorus/projections/orgrooms"
 )
 
 // runProjectors runs, with the projectors role, a projector for every projection of the table
@@ -47,5 +49,28 @@ func runProjectors(cfg Config, kcfg kafka.Config, env ops.Env, rconn *redis.Conn
 		*cleanups = append(*cleanups, func() { _ = records.Close() })
 		run("notification-relay", notify.NewRelay(env.Notify, records, pushes, log).Run)
 	}
+	return nil
+}
+
+// runOrgRoomsRelay runs, beside the department rooms' manager (when this process runs it), the
+// relay that sends the room commands it queues: through the command log, as a gateway sends,
+// with its replies on a channel of its own.
+func runOrgRoomsRelay(ctx context.Context, cfg Config, kcfg kafka.Config, env ops.Env, replies *redis.Replies,
+	run func(string, func(context.Context) error), cleanups *[]func(), log *slog.Logger,
+) error {
+	if !cfg.runs(ops.OrgRooms) {
+		return nil
+	}
+	cl, err := kafka.NewCommandLog(kcfg, log)
+	if err != nil {
+		return err
+	}
+	*cleanups = append(*cleanups, func() { _ = cl.Close() })
+	replyTo := replies.Channel(cfg.InstanceID + "-orgrooms")
+	disp := commands.NewDispatcher(cl, replyTo, cfg.CommandTimeout)
+	if err := replies.Listen(ctx, replyTo, disp.Resolve); err != nil {
+		return err
+	}
+	run("orgrooms-relay", orgrooms.NewRelay(env.OrgRooms, disp, log).Run)
 	return nil
 }

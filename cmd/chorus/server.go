@@ -26,6 +26,7 @@ import (
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/notify"
+	"github.com/chorus-chat/chorus/projections/orgrooms"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 	"github.com/chorus-chat/chorus/projections/search"
 )
@@ -119,8 +120,9 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	}
 	env := ops.Env{
 		Pool: pool, ReadModel: store, Log: log,
-		Search: search.NewStore(pool, kcfg.Topics.ChatEvents),
-		Notify: notify.NewStore(pool, kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents),
+		Search:   search.NewStore(pool, kcfg.Topics.ChatEvents),
+		Notify:   notify.NewStore(pool, kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents, kcfg.Topics.OrgEvents),
+		OrgRooms: orgrooms.NewStore(pool),
 		Pushes: func() (projections.PushPublisher, error) {
 			pub, err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Publisher()
 			if err != nil {
@@ -132,6 +134,9 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	}
 	if roles[roleProjectors] {
 		if err := runProjectors(cfg, kcfg, env, rconn, pushMaxLen, run, &cleanups, met, health.watch, log); err != nil {
+			return err
+		}
+		if err := runOrgRoomsRelay(roleCtx, cfg, kcfg, env, replies, run, &cleanups, log); err != nil {
 			return err
 		}
 	}

@@ -72,7 +72,7 @@ func TestProjectionsStatus(t *testing.T) {
 	for _, p := range all.Projections {
 		names = append(names, p.Projection)
 	}
-	if got := strings.Join(names, ","); got != "readmodel,push,search,notifications,directory" {
+	if got := strings.Join(names, ","); got != "readmodel,push,search,notifications,directory,orgrooms" {
 		t.Fatalf("default projections %q", got)
 	}
 
@@ -132,7 +132,7 @@ func TestProjectionsStatus(t *testing.T) {
 	}
 	check(push, want{"chat-events", 0, 2, 6, 2, 3590, 3700, ops.StateBehind})
 	check(push, want{"chat-events", 2, 2, 2, 0, 0, 0, ops.StateLive})
-	if len(push.Partitions) != 8 || push.State != ops.StateBehind || push.LagEvents != 2+2 { // chat-events and system-events
+	if len(push.Partitions) != 12 || push.State != ops.StateBehind || push.LagEvents != 2+2 { // chat-events, system-events and org-events
 		t.Errorf("push summary: %+v", push)
 	}
 

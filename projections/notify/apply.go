@@ -50,6 +50,12 @@ var (
 			  AND NOT EXISTS (SELECT 1 FROM notifications x
 			                  WHERE x.message_id = $3 AND x.user_id = m.user_id AND x.notification_type = 'mention')`)
 
+	// An organization's broadcast ($2 title, $3 excerpt, $4 sender, $5 time, $6 organization):
+	// every member the projection knows when it reaches the broadcast, the sender too.
+	sqlOrgBroadcast = insertNotifications(`SELECT notification_id($1, m.user_id), m.user_id, 'org_broadcast',
+				format('%s: %s', $2::text, $3::text), NULL::uuid, NULL::uuid, $4::uuid, $1, $5::timestamptz
+			FROM notify_org_members m WHERE m.org_id = $6`)
+
 	// A security alert ($2 message, $3 publisher, $4 time): every user the read model had
 	// registered by then, in one statement however many there are.
 	sqlSecurityAlert = insertNotifications(`SELECT notification_id($1, u.id), u.id, 'system_alert',
@@ -112,6 +118,18 @@ func queueEvent(b *pgx.Batch, e domain.Event) []string {
 	case domain.MessageUpdated:
 		// Decided: an edit notifies the members it newly mentions, never twice for one message.
 		return queueMentions(b, e, d.RoomID, d.MessageID, d.SenderID, d.MessageType, d.NewContent, d.UpdatedAt)
+
+	case domain.OrgMemberJoined:
+		b.Queue(`INSERT INTO notify_org_members (org_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, d.OrgID, d.UserID)
+		return []string{"add organization member"}
+
+	case domain.OrgMemberRemoved:
+		b.Queue(`DELETE FROM notify_org_members WHERE org_id = $1 AND user_id = $2`, d.OrgID, d.UserID)
+		return []string{"remove organization member"}
+
+	case domain.OrgBroadcastSent:
+		b.Queue(sqlOrgBroadcast, e.ID, d.Title, excerpt(d.Body), d.SentBy, d.SentAt, d.OrgID)
+		return []string{"tell organization members"}
 
 	case domain.SystemEventPublished:
 		if d.Kind != domain.SystemSecurityAlert {

@@ -14,7 +14,7 @@ var Definition = checkpoint.Definition{
 	// notification_reads is user state (what users marked read), kept by the swap: the rebuilt
 	// notifications have the ids they had (a function of source event and recipient) and find
 	// their read flags again.
-	Tables: []string{"notifications", "notify_rooms", "notify_members"},
+	Tables: []string{"notifications", "notify_rooms", "notify_members", "notify_org_members"},
 	// Every notification the rebuild makes was announced when the live projection first made
 	// it: the generation queues them in an outbox of its own, dropped with it, and the live
 	// outbox (with what the relay has not announced yet) stays where it is.

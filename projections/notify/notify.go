@@ -1,13 +1,15 @@
-// Package notify is the notification projection: it turns chat and system events into
-// notifications for users (mentions, invitations, joins and leaves of the rooms they own,
-// security alerts), stores them in Postgres with its checkpoint in the same transaction, and,
-// once they are committed, announces each new one: a NotificationCreated record on the
-// notification-events topic and a `notification` push to the user's sockets (Relay).
+// Package notify is the notification projection: it turns chat, system and organization events
+// into notifications for users (mentions, invitations, joins and leaves of the rooms they own,
+// security alerts, organization broadcasts), stores them in Postgres with its checkpoint in the
+// same transaction, and, once they are committed, announces each new one: a NotificationCreated
+// record on the notification-events topic and a `notification` push to the user's sockets
+// (Relay).
 //
 // What a notification needs to know about rooms (owner, name, members and the names they
 // joined under) the projection keeps itself, from the same events in the same order, so it is
 // never behind the message it is projecting. Security alerts go to every user the read model
-// had registered when the alert was published.
+// had registered when the alert was published; an organization's broadcast to every member the
+// projection kept (notify_org_members, from org-events) when it reaches the broadcast.
 package notify
 
 import (
@@ -29,6 +31,8 @@ const (
 	TypeUserJoinedRoom = "user_joined_room"
 	TypeUserLeftRoom   = "user_left_room"
 	TypeSystemAlert    = "system_alert"
+	// TypeOrgBroadcast: an organization's broadcast, for each of its members.
+	TypeOrgBroadcast = "org_broadcast"
 )
 
 // PushNotification is the kind (and frame type) of a notification push.

@@ -27,6 +27,7 @@ import (
 const (
 	chatTopic   = "chat-events"
 	systemTopic = "system-events"
+	orgTopic    = "org-events"
 )
 
 // world decides commands with the domain's aggregates and records their events as a log would
@@ -68,8 +69,11 @@ func (w *world) do(aggID, actor uuid.UUID, p domain.CommandData) []notify.Record
 		w.t.Fatalf("%s by %s: %v", cmd.Type, names[actor], err)
 	}
 	topic := chatTopic
-	if cmd.AggregateType == domain.AggregateSystem {
+	switch cmd.AggregateType {
+	case domain.AggregateSystem:
 		topic = systemTopic
+	case domain.AggregateOrganization:
+		topic = orgTopic
 	}
 	var out []notify.Record
 	for _, e := range evs {
@@ -298,7 +302,7 @@ func TestReplayIsIdempotentAndRebuildKeepsReadFlags(t *testing.T) {
 	// A rebuild: the projection's tables and checkpoints go, the log is replayed. Only the read
 	// flags (user state) stay.
 	for _, q := range []string{
-		`TRUNCATE notifications, notify_rooms, notify_members, notification_outbox`,
+		`TRUNCATE notifications, notify_rooms, notify_members, notify_org_members, notification_outbox`,
 		`DELETE FROM projection_checkpoints WHERE projection = 'notifications'`,
 	} {
 		if _, err := f.pool.Exec(f.ctx, q); err != nil {
