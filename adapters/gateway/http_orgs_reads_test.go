@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,20 +27,60 @@ import (
 type orgReadEnv struct {
 	*orgEnv
 	pool *pgxpool.Pool
+	feed *directoryFeed
 }
 
-func newOrgReadEnv(t *testing.T) *orgReadEnv {
+// directoryFeed applies the world's accepted events to the directory before the command is
+// answered, or, while held, keeps them back (a directory projector running behind) until
+// released.
+type directoryFeed struct {
+	t     *testing.T
+	store *directory.Store
+	mu    sync.Mutex
+	held  bool
+	queue []directory.Record
+}
+
+func (f *directoryFeed) hold() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held = true
+}
+
+func (f *directoryFeed) release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held = false
+	f.flush()
+}
+
+// flush applies the queue (f.mu held).
+func (f *directoryFeed) flush() {
+	if f.held || len(f.queue) == 0 {
+		return
+	}
+	if err := f.store.ApplyBatch(context.Background(), f.queue); err != nil {
+		f.t.Errorf("apply to the directory: %v", err)
+	}
+	f.queue = nil
+}
+
+func newOrgReadEnv(t *testing.T) *orgReadEnv { return newOrgReadEnvWith(t, nil) }
+
+func newOrgReadEnvWith(t *testing.T, tune func(*Config)) *orgReadEnv {
 	t.Helper()
 	pool := pgtest.New(t)
 	// The world answers positions on chat-events partition 0; the directory's records get the
 	// same offsets, so ?position= waits for exactly what the command caused.
-	store := directory.NewStore(pool, "chat-events")
-	e := newEnvWith(t, func(c *Config) { c.FrameRate = -1 }, func(d *Deps) { d.Directory = store })
-	var mu sync.Mutex
+	feed := &directoryFeed{t: t, store: directory.NewStore(pool, "chat-events")}
+	e := newEnvWith(t, func(c *Config) {
+		c.FrameRate = -1
+		if tune != nil {
+			tune(c)
+		}
+	}, func(d *Deps) { d.Directory = feed.store })
 	e.w.set(func(w *world) {
 		w.afterDeliver = func(cmd domain.Command) {
-			mu.Lock()
-			defer mu.Unlock()
 			w.mu.Lock()
 			reply := w.replies[cmd.ID]
 			w.mu.Unlock()
@@ -51,17 +92,16 @@ func newOrgReadEnv(t *testing.T) *orgReadEnv {
 				t.Errorf("position %q: %v", reply.Position, err)
 				return
 			}
+			feed.mu.Lock()
+			defer feed.mu.Unlock()
 			n := int64(len(reply.Events))
-			recs := make([]directory.Record, n)
 			for i, ev := range reply.Events {
-				recs[i] = directory.Record{Topic: pos.Topic, Partition: pos.Partition, Offset: pos.Offset - n + 1 + int64(i), Event: ev}
+				feed.queue = append(feed.queue, directory.Record{Topic: pos.Topic, Partition: pos.Partition, Offset: pos.Offset - n + 1 + int64(i), Event: ev})
 			}
-			if err := store.ApplyBatch(context.Background(), recs); err != nil {
-				t.Errorf("apply to the directory: %v", err)
-			}
+			feed.flush()
 		}
 	})
-	return &orgReadEnv{orgEnv: orgEnvOn(e), pool: pool}
+	return &orgReadEnv{orgEnv: orgEnvOn(e), pool: pool, feed: feed}
 }
 
 // list is the array under key of a read's answer, each element an object.
@@ -325,4 +365,32 @@ func TestOrganizationChangesAnswerTheThingHTTP(t *testing.T) {
 func jsonOf(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// A change read back from a directory still behind answers the change all the same (laid over
+// what the directory has); one whose thing the directory does not have yet is accepted but
+// answered not_caught_up with its position, and its retry under the same key, once the
+// directory has caught up, answers the thing without changing anything again.
+func TestOrganizationChangesWithTheDirectoryBehindHTTP(t *testing.T) {
+	o := newOrgReadEnvWith(t, func(c *Config) { c.PositionWait = 200 * time.Millisecond })
+	o.feed.hold()
+	r := o.mustDo(http.StatusOK, "PATCH", o.org, o.owner, map[string]any{"name": "Acme GmbH"})
+	if org := r.body["organization"].(map[string]any); org["name"] != "Acme GmbH" || org["slug"] != "acme" {
+		t.Fatalf("update organization behind: %s", r.raw)
+	}
+	sales := o.dept(o.owner, "Sales", "")
+	r = o.doKey("PATCH", o.org+"/departments/"+sales, o.owner, "rename-1", map[string]any{"name": "Sales & Marketing"})
+	wantErr(t, "a department the directory does not have yet", r, http.StatusServiceUnavailable, codeNotCaughtUp)
+	if msg := r.body["error"].(map[string]any)["message"].(string); !strings.Contains(msg, "?position=chat-events:0:") {
+		t.Fatalf("the refusal does not name the position: %s", msg)
+	}
+	o.feed.release()
+	r = o.doKey("PATCH", o.org+"/departments/"+sales, o.owner, "rename-1", map[string]any{"name": "Sales & Marketing"})
+	if r.status != http.StatusOK || r.body["department"].(map[string]any)["name"] != "Sales & Marketing" {
+		t.Fatalf("the retry: %s", r.raw)
+	}
+	audit := list(t, o.mustDo(http.StatusOK, "GET", o.org+"/audit?type=DepartmentRenamed", o.owner, nil), "entries")
+	if len(audit) != 1 {
+		t.Fatalf("the rename applied %d times", len(audit))
+	}
 }
