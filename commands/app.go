@@ -43,6 +43,18 @@ type ReadModel interface {
 	WaitFor(ctx context.Context, pos domain.Position, timeout time.Duration) error
 }
 
+// Directory is what the use cases read of the organization directory (directory.Store): the
+// things whose changes' events carry only what changed are read back from it at the command's
+// position, so that the change answers the whole thing (orgs_readback.go). Lookups fail with
+// projections.ErrNotFound; WaitFor fails when the directory does not reach pos within timeout.
+type Directory interface {
+	Organization(ctx context.Context, id uuid.UUID) (projections.Organization, error)
+	Department(ctx context.Context, org, id uuid.UUID) (projections.Department, error)
+	Positions(ctx context.Context, org uuid.UUID) ([]projections.JobPosition, error)
+	Roles(ctx context.Context, org uuid.UUID) ([]projections.OrgRole, error)
+	WaitFor(ctx context.Context, pos domain.Position, timeout time.Duration) error
+}
+
 // Registrations keeps what must never enter the event log: a registration's password hash is
 // saved under the command id before the command is dispatched, and the projector moves it into
 // the credentials when UserRegistered is projected (the accounts store).
@@ -70,8 +82,11 @@ type Metrics interface {
 
 // Deps are what the application works with. Limits, Statuses and Metrics may be nil.
 type Deps struct {
-	Sender        Sender
-	ReadModel     ReadModel
+	Sender    Sender
+	ReadModel ReadModel
+	// Directory may be nil (tests without Postgres): the organization changes then answer
+	// only their position.
+	Directory     Directory
 	Registrations Registrations
 	Passwords     Passwords
 	// Limits is the shared store of the per-user budgets (budgets.go). Without it the budgets
@@ -90,6 +105,7 @@ type Deps struct {
 type Application struct {
 	send         Sender
 	rm           ReadModel
+	dir          Directory
 	reg          Registrations
 	pw           Passwords
 	status       Statuses
@@ -109,7 +125,7 @@ type Application struct {
 // NewApplication builds the use cases over their ports.
 func NewApplication(d Deps) *Application {
 	a := &Application{
-		send: d.Sender, rm: d.ReadModel, reg: d.Registrations, pw: d.Passwords, status: d.Statuses,
+		send: d.Sender, rm: d.ReadModel, dir: d.Directory, reg: d.Registrations, pw: d.Passwords, status: d.Statuses,
 		met: d.Metrics, log: d.Logger, positionWait: d.PositionWait,
 		limits: d.Limits, budgets: d.Budgets.withDefaults(),
 		names: nameCache{m: map[uuid.UUID]string{}},

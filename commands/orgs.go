@@ -96,11 +96,12 @@ type UpdateOrganization struct {
 }
 
 // UpdateOrganization changes an organization's settings (manage_organization). Its answer is
-// a PositionResult: the event carries only what changed, and the organization is read from
-// the directory (with ?position=).
+// an OrganizationResult, the organization read back from the directory (orgs_readback.go).
 func (a *Application) UpdateOrganization(ctx context.Context, actor uuid.UUID, in UpdateOrganization) (Action, error) {
 	p := domain.UpdateOrganization{Name: in.Name, Description: in.Description, TimeZone: in.TimeZone}
-	return a.prepare(ctx, actor, in.OrgID, in.Key, p, positionOnly)
+	return a.prepare(ctx, actor, in.OrgID, in.Key, p, func(r Reply) (any, error) {
+		return a.organizationAfter(ctx, r, in.OrgID)
+	})
 }
 
 // ArchiveOrganization freezes an organization (an owner). Its answer is a PositionResult.

@@ -67,7 +67,8 @@ func (in RenameDepartment) Check() error {
 	return nil
 }
 
-// RenameDepartment renames a department. Its answer is a PositionResult.
+// RenameDepartment renames a department. Its answer is a DepartmentResult, the department read
+// back from the directory (orgs_readback.go).
 func (a *Application) RenameDepartment(ctx context.Context, actor uuid.UUID, in RenameDepartment) (Action, error) {
 	if err := checkKey(in.Key); err != nil {
 		return Action{}, err
@@ -76,7 +77,13 @@ func (a *Application) RenameDepartment(ctx context.Context, actor uuid.UUID, in 
 		return Action{}, err
 	}
 	p := domain.RenameDepartment{DepartmentID: in.DepartmentID, Name: *in.Name}
-	return a.prepare(ctx, actor, in.OrgID, in.Key, p, positionOnly)
+	return a.prepare(ctx, actor, in.OrgID, in.Key, p, func(r Reply) (any, error) {
+		d, err := eventData[domain.DepartmentRenamed](r)
+		if err != nil {
+			return nil, err
+		}
+		return a.departmentAfter(ctx, r, in.OrgID, in.DepartmentID, func(dept *projections.Department) { dept.Name = d.Name })
+	})
 }
 
 // MoveDepartment is the input of move_department: ParentID nil moves it to the top.
@@ -88,10 +95,18 @@ type MoveDepartment struct {
 }
 
 // MoveDepartment puts a department, with its subtree, under a new parent (never inside its
-// own subtree). Its answer is a PositionResult.
+// own subtree). Its answer is a DepartmentResult, read back as a rename's.
 func (a *Application) MoveDepartment(ctx context.Context, actor uuid.UUID, in MoveDepartment) (Action, error) {
 	p := domain.MoveDepartment{DepartmentID: in.DepartmentID, ParentID: in.ParentID, SortOrder: in.SortOrder}
-	return a.prepare(ctx, actor, in.OrgID, in.Key, p, positionOnly)
+	return a.prepare(ctx, actor, in.OrgID, in.Key, p, func(r Reply) (any, error) {
+		d, err := eventData[domain.DepartmentMoved](r)
+		if err != nil {
+			return nil, err
+		}
+		return a.departmentAfter(ctx, r, in.OrgID, in.DepartmentID, func(dept *projections.Department) {
+			dept.ParentID, dept.SortOrder = d.ParentID, d.SortOrder
+		})
+	})
 }
 
 // DeleteDepartment deletes a department without sub-departments. Its answer is a
@@ -213,10 +228,13 @@ type UpdatePosition struct {
 	Key               string
 }
 
-// UpdatePosition changes a job title. Its answer is a PositionResult.
+// UpdatePosition changes a job title. Its answer is a JobPositionResult, read back from the
+// directory (orgs_readback.go).
 func (a *Application) UpdatePosition(ctx context.Context, actor uuid.UUID, in UpdatePosition) (Action, error) {
 	p := domain.UpdatePosition{PositionID: in.PositionID, Name: in.Name, Rank: in.Rank}
-	return a.prepare(ctx, actor, in.OrgID, in.Key, p, positionOnly)
+	return a.prepare(ctx, actor, in.OrgID, in.Key, p, func(r Reply) (any, error) {
+		return a.jobPositionAfter(ctx, r, in.OrgID, in.PositionID)
+	})
 }
 
 // DeletePosition deletes a job title. Its answer is a PositionResult.
@@ -291,10 +309,13 @@ type UpdateOrgRole struct {
 	Key           string
 }
 
-// UpdateOrgRole changes a custom role. Its answer is a PositionResult.
+// UpdateOrgRole changes a custom role. Its answer is an OrgRoleResult, read back from the
+// directory (orgs_readback.go).
 func (a *Application) UpdateOrgRole(ctx context.Context, actor uuid.UUID, in UpdateOrgRole) (Action, error) {
 	p := domain.UpdateOrgRole{RoleID: in.RoleID, Name: in.Name, Permissions: in.Permissions}
-	return a.prepare(ctx, actor, in.OrgID, in.Key, p, positionOnly)
+	return a.prepare(ctx, actor, in.OrgID, in.Key, p, func(r Reply) (any, error) {
+		return a.roleAfter(ctx, r, in.OrgID, in.RoleID)
+	})
 }
 
 // DeleteOrgRole deletes a custom role and every grant of it. Its answer is a PositionResult.

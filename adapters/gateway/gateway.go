@@ -161,6 +161,11 @@ type Deps struct {
 	Notifications queries.NotificationStore
 	// Search answers GET /search/messages; nil answers it 503 unavailable.
 	Search queries.Searcher
+	// Directory is the organization directory: it answers the organizations' reads and the
+	// organizations in profiles, and the organization changes read back what they changed.
+	// nil: those reads answer 503 unavailable, profiles show no organizations and the changes
+	// answer only their position.
+	Directory Directory
 	// Operations runs the admin operations on the projections (http_ops.go); nil answers them
 	// 503. Its jobs run on until they end or Shutdown interrupts them (a rebuild interrupted
 	// leaves the live projection untouched and resumes on the next run).
@@ -258,12 +263,12 @@ func New(cfg Config, d Deps) *Gateway {
 	}
 	g.rt.presence = d.Presence
 	g.app = commands.NewApplication(commands.Deps{
-		Sender: d.Dispatcher, ReadModel: d.ReadModel, Registrations: d.Accounts,
+		Sender: d.Dispatcher, ReadModel: d.ReadModel, Directory: d.Directory, Registrations: d.Accounts,
 		Passwords: passwords{g}, Statuses: statuses{g}, Limits: d.Limits, Metrics: d.Metrics,
 		Budgets: cfg.Budgets, PositionWait: cfg.PositionWait, Logger: g.log,
 	})
 	g.queries = queries.NewApplication(queries.Deps{
-		ReadModel: d.ReadModel, Search: d.Search, Notifications: d.Notifications, MessageChanges: d.MessageChanges,
+		ReadModel: d.ReadModel, Search: d.Search, Notifications: d.Notifications, Directory: d.Directory, MessageChanges: d.MessageChanges,
 		Names: g.app, Admins: d.Admins, Statuses: statuses{g}, WaitPosition: g.waitForPosition, Logger: g.log,
 	})
 	if d.Pushes != nil {
@@ -345,7 +350,8 @@ func (g *Gateway) Routes(e *echo.Echo) {
 	api.POST("/rooms/:id/invitations", g.inviteUser, authed...)
 	api.POST("/rooms/:id/read", g.markRead, authed...)
 
-	g.orgRoutes(api, authed...) // http_orgs.go
+	g.orgRoutes(api, authed...)      // http_orgs.go
+	g.orgReadRoutes(api, bounded...) // http_orgs_reads.go: they wait for ?position= on the directory itself
 
 	e.GET("/ws", g.serveWS, public...)
 }

@@ -26,7 +26,12 @@ type orgEnv struct {
 func newOrgEnv(t *testing.T) *orgEnv {
 	t.Helper()
 	// The frame tests send more frames than a socket's default rate allows.
-	e := newEnv(t, func(c *Config) { c.FrameRate = -1 })
+	return orgEnvOn(newEnv(t, func(c *Config) { c.FrameRate = -1 }))
+}
+
+// orgEnvOn creates the organization and its users on e.
+func orgEnvOn(e *env) *orgEnv {
+	e.t.Helper()
 	o := &orgEnv{env: e}
 	o.owner, o.ownerID = e.user("olga")
 	o.member, o.memberID = e.user("mark")

@@ -22,12 +22,19 @@ func (g *Gateway) userByID(c echo.Context) error {
 	return g.answerUser(c, id)
 }
 
+// answerUser answers a user's profile: the User, and the organizations the caller shares with
+// them (all of the caller's own), absent when there are none. ?position= was waited for on
+// the read model (atPosition); the query waits for it on the directory too.
 func (g *Gateway) answerUser(c echo.Context, id uuid.UUID) error {
-	u, err := g.queries.User(c.Request().Context(), currentUser(c), id)
+	pos, err := g.positionQuery(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, u)
+	p, err := g.queries.Profile(c.Request().Context(), currentUser(c), queries.Profile{UserID: id, Position: pos})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, p)
 }
 
 // searchUsers: GET /users?q=&limit=&offset=. q matches emails only for the server's admins.

@@ -24,6 +24,13 @@ type ReadModel interface {
 	Checkpoints(ctx context.Context, projection string) (map[string]map[int32]int64, error)
 }
 
+// Directory is the organization directory (directory.Store): what the organizations' reads
+// read (queries.Directory) and what the organization changes read back (commands.Directory).
+type Directory interface {
+	queries.Directory
+	commands.Directory
+}
+
 // Accounts holds what must never enter the event log: password hashes and session tokens.
 //
 // A registration saves its hash under the command id before the command is dispatched; the

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 )
@@ -148,4 +149,100 @@ func TestE2EOrganizations(t *testing.T) {
 	expectError(t, gw2, dora.token, "PATCH", org+"/departments/"+east, map[string]any{"name": "East"}, http.StatusForbidden, "forbidden")
 	expectError(t, gw2, stan.token, "PATCH", org, map[string]any{"name": "Mine"}, http.StatusNotFound, "org_not_found")
 	expectError(t, gw1, olga.token, "POST", org+"/leave", nil, http.StatusConflict, "last_owner")
+
+	checkOrgReads(t, gw1, gw2, org, olga, dora, stan, sales, east)
+}
+
+// checkOrgReads reads back what TestE2EOrganizations did, from the directory of the projectors
+// process, through both gateways: each read at the position a command answered shows it; a
+// non-member finds nothing; the audit log is refused without read_audit_log and shows the
+// events with it.
+func checkOrgReads(t *testing.T, gw1, gw2, org string, olga, dora, stan account, sales, east string) {
+	t.Helper()
+	at := func(path, position string) string { return path + "?position=" + url.QueryEscape(position) }
+
+	// A change answers the thing, read back; the other gateway reads it at its position.
+	var renamed struct {
+		Department struct {
+			Name     string `json:"name"`
+			ParentID string `json:"parent_id"`
+		} `json:"department"`
+		Position string `json:"position"`
+	}
+	call(t, gw1, olga.token, "PATCH", org+"/departments/"+east, map[string]any{"name": "East Region"}, http.StatusOK, &renamed)
+	if renamed.Department.Name != "East Region" || renamed.Department.ParentID != sales || renamed.Position == "" {
+		t.Fatalf("rename answered %+v", renamed)
+	}
+	var chart struct {
+		Departments []struct {
+			Name      string `json:"name"`
+			HeadCount int    `json:"head_count"`
+			Children  []struct {
+				Name string `json:"name"`
+			} `json:"children"`
+		} `json:"departments"`
+	}
+	call(t, gw2, dora.token, "GET", at(org+"/departments", renamed.Position), nil, http.StatusOK, &chart)
+	var sawSales bool
+	for _, d := range chart.Departments {
+		if d.Name == "Sales" {
+			sawSales = true
+			if d.HeadCount != 1 || len(d.Children) != 2 || (d.Children[0].Name != "East Region" && d.Children[1].Name != "East Region") {
+				t.Fatalf("Sales in the org chart: %+v", d)
+			}
+		}
+	}
+	if !sawSales {
+		t.Fatalf("org chart: %+v", chart)
+	}
+
+	// The directory: dora is in North, below Sales.
+	var members struct {
+		Members []struct {
+			Username string `json:"username"`
+		} `json:"members"`
+	}
+	call(t, gw1, olga.token, "GET", at(org+"/members", renamed.Position)+"&department_id="+sales, nil, http.StatusOK, &members)
+	if len(members.Members) != 1 || members.Members[0].Username != dora.user.Username {
+		t.Fatalf("Sales' subtree: %+v", members)
+	}
+
+	// A non-member finds nothing, by id or slug.
+	expectError(t, gw2, stan.token, "GET", org, nil, http.StatusNotFound, "org_not_found")
+	expectError(t, gw2, stan.token, "GET", org+"/members", nil, http.StatusNotFound, "org_not_found")
+
+	// The audit log: refused to dora, shown to the owner, newest first, by type.
+	expectError(t, gw2, dora.token, "GET", org+"/audit", nil, http.StatusForbidden, "forbidden")
+	var audit struct {
+		Entries []struct {
+			Type    string `json:"type"`
+			ActorID string `json:"actor_id"`
+		} `json:"entries"`
+	}
+	call(t, gw1, olga.token, "GET", at(org+"/audit", renamed.Position), nil, http.StatusOK, &audit)
+	if len(audit.Entries) < 10 || audit.Entries[0].Type != "DepartmentRenamed" || audit.Entries[len(audit.Entries)-1].Type != "OrganizationCreated" {
+		t.Fatalf("audit: %+v", audit)
+	}
+	call(t, gw2, olga.token, "GET", org+"/audit?type=OrgRoleRevoked&actor_id="+olga.user.ID, nil, http.StatusOK, &audit)
+	if len(audit.Entries) != 1 || audit.Entries[0].ActorID != olga.user.ID {
+		t.Fatalf("audit by type and actor: %+v", audit)
+	}
+
+	// dora's profile shows the organization and her department there; stan's does not.
+	var profile struct {
+		Organizations []struct {
+			Departments []struct {
+				Name string `json:"name"`
+			} `json:"departments"`
+		} `json:"organizations"`
+	}
+	call(t, gw2, dora.token, "GET", at("/api/v1/users/me", renamed.Position), nil, http.StatusOK, &profile)
+	if len(profile.Organizations) != 1 || len(profile.Organizations[0].Departments) != 1 || profile.Organizations[0].Departments[0].Name != "North" {
+		t.Fatalf("dora's profile: %+v", profile)
+	}
+	profile.Organizations = nil
+	call(t, gw1, stan.token, "GET", "/api/v1/users/"+dora.user.ID, nil, http.StatusOK, &profile)
+	if len(profile.Organizations) != 0 {
+		t.Fatalf("stan sees dora's organizations: %+v", profile)
+	}
 }

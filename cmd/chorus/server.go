@@ -25,6 +25,7 @@ import (
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/directory"
 	"github.com/chorus-chat/chorus/projections/notify"
 	"github.com/chorus-chat/chorus/projections/orgrooms"
 	"github.com/chorus-chat/chorus/projections/readmodel"
@@ -120,9 +121,11 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	}
 	env := ops.Env{
 		Pool: pool, ReadModel: store, Log: log,
-		Search:   search.NewStore(pool, kcfg.Topics.ChatEvents),
-		Notify:   notify.NewStore(pool, kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents, kcfg.Topics.OrgEvents),
-		OrgRooms: orgrooms.NewStore(pool),
+		Search: search.NewStore(pool, kcfg.Topics.ChatEvents),
+		Notify: notify.NewStore(pool, kcfg.Topics.ChatEvents, kcfg.Topics.SystemEvents, kcfg.Topics.OrgEvents),
+		// Shared by the directory's projector and the gateway's organization reads.
+		Directory: directory.NewStore(pool, kcfg.Topics.OrgEvents),
+		OrgRooms:  orgrooms.NewStore(pool),
 		Pushes: func() (projections.PushPublisher, error) {
 			pub, err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Publisher()
 			if err != nil {
@@ -156,7 +159,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		// queries waiting for it at once.
 		deps := &gateway.Deps{
 			Logger: log.With("role", roleGateway), Metrics: met,
-			Search: env.Search, Notifications: env.Notify, Admins: cfg.AdminUsers,
+			Search: env.Search, Notifications: env.Notify, Directory: env.Directory, Admins: cfg.AdminUsers,
 		}
 		cl, err := kafka.NewCommandLog(kcfg, log)
 		if err != nil {

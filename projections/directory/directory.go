@@ -51,19 +51,17 @@ func NewStore(pool *pgxpool.Pool, topics ...string) *Store {
 	return s
 }
 
-// Organization is an organization as the directory shows it.
-type Organization struct {
-	ID          uuid.UUID  `json:"id"`
-	Name        string     `json:"name"`
-	Slug        string     `json:"slug"`
-	Description string     `json:"description"`
-	TimeZone    string     `json:"time_zone"`
-	Archived    bool       `json:"archived"`
-	ArchivedAt  *time.Time `json:"archived_at,omitempty"`
-	MemberCount int        `json:"member_count"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
-}
+// The directory answers an organization, a job position, a role, a broadcast and a department
+// room in the views the organization commands answer (projections/org_views.go), so that a
+// client reads each the same way whichever call gave it; a department of the org chart is the
+// commands' Department with its counts, depth and subtree.
+type (
+	Organization   = projections.Organization
+	Position       = projections.JobPosition
+	Role           = projections.OrgRole
+	Broadcast      = projections.Broadcast
+	DepartmentRoom = projections.DepartmentRoom
+)
 
 // Member is one member of an organization in the directory.
 type Member struct {
@@ -77,13 +75,10 @@ type Member struct {
 	PrimaryDepartmentID *uuid.UUID `json:"primary_department_id,omitempty"`
 }
 
-// Department is a department of the org chart.
+// Department is a department of the org chart: the commands' Department (id, parent, name,
+// sort order, head) and more.
 type Department struct {
-	ID        uuid.UUID  `json:"id"`
-	ParentID  *uuid.UUID `json:"parent_id,omitempty"`
-	Name      string     `json:"name"`
-	SortOrder int        `json:"sort_order"`
-	HeadID    *uuid.UUID `json:"head_id,omitempty"`
+	projections.Department
 	// HeadUsername names the head, "" when there is none.
 	HeadUsername string `json:"head_username,omitempty"`
 	// Depth is 0 at the top of the tree.
@@ -93,21 +88,6 @@ type Department struct {
 	DirectCount int           `json:"direct_count"`
 	HeadCount   int           `json:"head_count"`
 	Children    []*Department `json:"children,omitempty"`
-}
-
-// Position is a job title of an organization.
-type Position struct {
-	ID   uuid.UUID `json:"id"`
-	Name string    `json:"name"`
-	Rank int       `json:"rank"`
-}
-
-// Role is a role of an organization, built-in or custom.
-type Role struct {
-	ID          uuid.UUID `json:"id"`
-	Name        string    `json:"name"`
-	Permissions []string  `json:"permissions"`
-	Builtin     bool      `json:"builtin"`
 }
 
 // Grant is a role granted to a member over the whole organization (DepartmentID nil) or one
@@ -129,24 +109,6 @@ type Invitation struct {
 	Username  string    `json:"username"`
 	InvitedBy uuid.UUID `json:"invited_by"`
 	InvitedAt time.Time `json:"invited_at"`
-}
-
-// DepartmentRoom is a room a department owns.
-type DepartmentRoom struct {
-	DepartmentID uuid.UUID `json:"department_id"`
-	RoomID       uuid.UUID `json:"room_id"`
-	Name         string    `json:"name"`
-	CreatedBy    uuid.UUID `json:"created_by"`
-	CreatedAt    time.Time `json:"created_at"`
-}
-
-// Broadcast is one announcement to an organization.
-type Broadcast struct {
-	ID     uuid.UUID `json:"id"`
-	Title  string    `json:"title"`
-	Body   string    `json:"body"`
-	SentBy uuid.UUID `json:"sent_by"`
-	SentAt time.Time `json:"sent_at"`
 }
 
 // AuditEntry is one organization event as the audit log shows it.
@@ -176,5 +138,5 @@ type MemberDepartment struct {
 	DepartmentID uuid.UUID `json:"department_id"`
 	Name         string    `json:"name"`
 	Primary      bool      `json:"primary"`
-	Position     *Position `json:"position,omitempty"`
+	Position     *Position `json:"job_position,omitempty"`
 }

@@ -1,10 +1,11 @@
 // Package queries is the read side's application layer: one query a read a client can make
-// (history, rooms, members, search, notifications, users), the same for every transport. A
-// query checks its input, applies the rules of who may read what (a private room is hidden from
-// non-members, an email from everyone but its owner and the server's admins), reads the
-// projections through the ports declared here and answers the contract's views or an *Error.
-// No transport's type appears here: the transports (adapters/gateway) decode, call and encode,
-// as they do for the write side's use cases in package commands.
+// (history, rooms, members, search, notifications, users, organizations), the same for every
+// transport. A query checks its input, applies the rules of who may read what (a private room
+// is hidden from non-members, an email from everyone but its owner and the server's admins, an
+// organization from everyone but its members), reads the projections through the ports
+// declared here and answers the contract's views or an *Error. No transport's type appears
+// here: the transports (adapters/gateway) decode, call and encode, as they do for the write
+// side's use cases in package commands.
 package queries
 
 import (
@@ -17,6 +18,7 @@ import (
 
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/directory"
 	"github.com/chorus-chat/chorus/projections/notify"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 	"github.com/chorus-chat/chorus/projections/search"
@@ -56,6 +58,29 @@ type NotificationStore interface {
 	WaitFor(ctx context.Context, pos domain.Position, timeout time.Duration) error
 }
 
+// Directory is the organization directory (directory.Store): the organizations' reads and a
+// user's organizations in their profile. It does not say who may read what; the queries do
+// (orgs.go). Lookups of one row fail with directory.ErrNotFound, a query out of its bounds
+// with directory.ErrBadQuery, WaitFor with directory.ErrNotCaughtUp when the directory does not
+// reach pos within timeout.
+type Directory interface {
+	Organization(ctx context.Context, id uuid.UUID) (directory.Organization, error)
+	IsMember(ctx context.Context, org, user uuid.UUID) (bool, error)
+	Members(ctx context.Context, org uuid.UUID, q directory.MemberQuery) ([]directory.Member, *directory.MemberCursor, error)
+	Department(ctx context.Context, org, id uuid.UUID) (projections.Department, error)
+	OrgChart(ctx context.Context, org uuid.UUID, root *uuid.UUID) ([]*directory.Department, error)
+	Positions(ctx context.Context, org uuid.UUID) ([]directory.Position, error)
+	Roles(ctx context.Context, org uuid.UUID) ([]directory.Role, error)
+	Grants(ctx context.Context, org uuid.UUID, q directory.GrantQuery) ([]directory.Grant, error)
+	UserOrganizations(ctx context.Context, user uuid.UUID) ([]directory.Membership, error)
+	Invitations(ctx context.Context, org uuid.UUID) ([]directory.Invitation, error)
+	UserInvitations(ctx context.Context, user uuid.UUID) ([]directory.Invitation, error)
+	DepartmentRooms(ctx context.Context, org uuid.UUID) ([]directory.DepartmentRoom, error)
+	Broadcasts(ctx context.Context, org uuid.UUID, before time.Time, limit int) ([]directory.Broadcast, error)
+	Audit(ctx context.Context, org uuid.UUID, q directory.AuditQuery) ([]directory.AuditEntry, *directory.AuditCursor, error)
+	WaitFor(ctx context.Context, pos domain.Position, timeout time.Duration) error
+}
+
 // MessageChanges reads what a reconnecting client missed in a room: the changes after the
 // message with lastSeenSeq, in order, at most limit of them, and whether that is all
 // (readmodel.Store).
@@ -78,13 +103,15 @@ type Statuses interface {
 // ErrNotCaughtUp when it does not within timeout.
 type WaitFunc func(ctx context.Context, pos domain.Position, timeout time.Duration) error
 
-// Deps are what the queries work with. ReadModel is required; Search, Notifications and
-// MessageChanges may be nil (their queries then answer unavailable, or resume recovers
-// nothing), and so may the others, with the effect their comments say.
+// Deps are what the queries work with. ReadModel is required; Search, Notifications,
+// Directory and MessageChanges may be nil (their queries then answer unavailable, a profile
+// shows no organizations, or resume recovers nothing), and so may the others, with the effect
+// their comments say.
 type Deps struct {
 	ReadModel      ReadModel
 	Search         Searcher
 	Notifications  NotificationStore
+	Directory      Directory
 	MessageChanges MessageChanges
 	// Names and Admins tell the server's admins (by username, in any letter case): they, and
 	// only they, see other users' emails and find users by email. Names may be nil only
@@ -108,6 +135,7 @@ type Application struct {
 	rm      ReadModel
 	search  Searcher
 	notes   NotificationStore
+	dir     Directory
 	changes MessageChanges
 	names   Names
 	admins  map[string]bool
@@ -119,7 +147,7 @@ type Application struct {
 // NewApplication builds the queries over their ports.
 func NewApplication(d Deps) *Application {
 	a := &Application{
-		rm: d.ReadModel, search: d.Search, notes: d.Notifications, changes: d.MessageChanges,
+		rm: d.ReadModel, search: d.Search, notes: d.Notifications, dir: d.Directory, changes: d.MessageChanges,
 		names: d.Names, admins: adminSet(d.Admins), status: d.Statuses, wait: d.WaitPosition, log: d.Logger,
 	}
 	if a.wait == nil {
