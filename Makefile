@@ -21,7 +21,7 @@ BENCH_ARGS ?=
 FUZZTIME ?= 2m
 FUZZTIME_TEST ?= 2s
 
-.PHONY: build run test chaos fuzz bench bench-replay bench-rebuild fmt vet lint clean
+.PHONY: build run test chaos fuzz bench bench-replay bench-rebuild bench-micro fmt vet lint clean
 
 build:
 	$(GO) build -o bin/chorus ./cmd/chorus
@@ -73,6 +73,14 @@ bench: build
 	$(GO) run ./cmd/chorus-directory-bench $(DIRECTORY_BENCH_ARGS) # the organization directory: 50,000 members in 2,000 departments (a minute or two)
 	$(MAKE) --no-print-directory bench-replay
 	$(MAKE) --no-print-directory bench-rebuild
+	$(MAKE) --no-print-directory bench-micro
+
+# The Go benchmarks of the hot paths that need no server: deciding a command, a partition
+# snapshot's encoding and decoding, event decoding. Compare two builds with benchstat (several
+# -count runs of each, interleaved): docs/benchmarks.md shows how.
+MICRO_COUNT ?= 1
+bench-micro:
+	$(GO) test -run '^$$' -bench . -benchmem -count $(MICRO_COUNT) ./commands/ ./domain/ ./adapters/kafka/
 
 # chorusctl events replay against kcat -C -e, on one log of REPLAY_EVENTS events in a
 # `chorus broker` of its own (kcat: Debian package kcat; skipped with a note when missing).
