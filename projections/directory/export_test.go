@@ -1,0 +1,5 @@
+package directory
+
+// SetRareMatches sets where s's name searches stop collecting their matches and walk the
+// directory's order: 0 always walks, a large number always collects.
+func SetRareMatches(s *Store, n int) { s.rareMatches = n }
