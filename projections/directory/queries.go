@@ -131,25 +131,36 @@ func likeContaining(s string) string {
 	return "%" + r.Replace(s) + "%"
 }
 
-// rareMatches is the number of name matches under which, by default, a name search collects
-// its matches rather than walking the directory's order: where collecting (a few µs a match)
-// costs less than walking to a page's 51st match (a fraction of a µs a member) in an
+// When a name search collects its matches (through the trigram indexes, then sorted) rather
+// than walking the directory's order to the page's last one: when fewer than rareMatches
+// names match (collecting costs a few µs a match, walking a fraction of a µs a member, and a
+// rare name would be walked to the end), or when another filter keeps fewer than narrowFilter
+// members (a walk would pass over most members for the few the two filters keep together,
+// while collecting starts from that filter's members). The figures are those of an
 // organization of 50,000 (docs/benchmarks.md).
-const rareMatches = 400
+const (
+	rareMatches  = 400
+	narrowFilter = 5000
+)
 
-// rareName tells whether fewer than s.rareMatches usernames in org and display names (of any
-// user: the read model's users are not by organization) match pattern. Each count stops there,
-// so that a common name costs no more to count than a rare one.
-func (s *Store) rareName(ctx context.Context, org uuid.UUID, pattern string) (bool, error) {
-	var n int
+// collectNames tells whether a search for the names matching pattern, with q's other filters,
+// should collect its matches (see rareMatches). Every count stops at its threshold, so that a
+// common name or a broad filter costs no more to count than a rare one. The display names
+// counted are any user's: the read model's users are not by organization.
+func (s *Store) collectNames(ctx context.Context, org uuid.UUID, pattern string, q MemberQuery) (bool, error) {
+	var names, position, role, dept *int
 	err := s.pool.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM (SELECT FROM org_members o WHERE o.org_id = $1 AND o.username_lower LIKE $2 LIMIT $3) a) +
-		(SELECT count(*) FROM (SELECT FROM users x WHERE lower(x.display_name) LIKE $2 LIMIT $3) b)`,
-		org, pattern, s.rareMatches).Scan(&n)
+		(SELECT count(*) FROM (SELECT FROM users x WHERE lower(x.display_name) LIKE $2 LIMIT $3) b),
+		(SELECT count(*) FROM (SELECT FROM org_position_assignments pa WHERE pa.position_id = $5 LIMIT $4) c),
+		(SELECT count(*) FROM (SELECT FROM org_role_grants g WHERE g.role_id = $6 LIMIT $4) d),
+		(SELECT d.subtree_count FROM org_departments d WHERE d.id = $7 AND d.org_id = $1)`,
+		org, pattern, s.rareMatches, s.narrowFilter, q.PositionID, q.RoleID, q.DepartmentID).Scan(&names, &position, &role, &dept)
 	if err != nil {
 		return false, fmt.Errorf("members: %w", err)
 	}
-	return n < s.rareMatches, nil
+	narrow := func(n *int, filter *uuid.UUID) bool { return filter != nil && n != nil && *n < s.narrowFilter }
+	return *names < s.rareMatches || narrow(position, q.PositionID) || narrow(role, q.RoleID) || narrow(dept, q.DepartmentID), nil
 }
 
 // Members returns a page of org's members that q selects and the cursor of the next page (nil
@@ -169,17 +180,17 @@ func (s *Store) Members(ctx context.Context, org uuid.UUID, q MemberQuery) ([]Me
 	// columns are read), which stops at the page's last member; the page's details are read
 	// after, for its members only. A filter that keeps many members ends the walk early: a
 	// common substring no longer collects and sorts thousands of matches for one page
-	// (docs/benchmarks.md). A rare one would make the walk read the whole organization, so
-	// its few matches are collected through the trigram indexes instead.
+	// (docs/benchmarks.md). A rare one, or a name with a narrow filter, would make the walk
+	// read most of the organization, so its few matches are collected instead.
 	var where []string
 	if q.Q != "" {
 		pattern := likeContaining(strings.ToLower(q.Q))
-		rare, err := s.rareName(ctx, org, pattern)
+		collect, err := s.collectNames(ctx, org, pattern, q)
 		if err != nil {
 			return nil, nil, err
 		}
 		p := arg(pattern)
-		if rare {
+		if collect {
 			where = append(where, `n.user_id IN (
 				SELECT o.user_id FROM org_members o WHERE o.org_id = $1 AND o.username_lower LIKE `+p+`
 				UNION SELECT x.id FROM users x WHERE lower(x.display_name) LIKE `+p+`)`)

@@ -159,7 +159,8 @@ func TestMemberSearchCommonAndRare(t *testing.T) {
 	}
 	// Either way a name search can take: walking the directory's order (every name common),
 	// collecting the matches (every name rare), and the choice between them (50: "berg",
-	// "ada" and "zoe" walk, "quinn" and "a b" are collected).
+	// "ada" and "zoe" walk, "quinn" and "a b" are collected; with another filter, whether it
+	// keeps fewer than 50 decides too).
 	for _, rare := range []int{0, 1 << 30, 50} {
 		directory.SetRareMatches(w.store, rare)
 		for _, q := range qs {
