@@ -37,6 +37,7 @@ type options struct {
 	Baseline    bool   `help:"Also time the member searches as they were first written (collect every match, then sort), in the same rounds."`
 	Batch       int    `help:"Events per ApplyBatch while loading." default:"5000"`
 	Seed        uint64 `help:"Generator seed." default:"1"`
+	Vacuum      bool   `help:"VACUUM ANALYZE after the load, as autovacuum would in time (--no-vacuum: ANALYZE only, as right after a bulk load)." default:"true" negatable:""`
 	Keep        bool   `help:"Keep the database at the end (its name is printed) to look at its plans."`
 }
 
@@ -70,7 +71,8 @@ func run(ctx context.Context, o options) error {
 	if err := g.load(ctx, pool, store); err != nil {
 		return err
 	}
-	fmt.Printf("load: %s (%d events through ApplyBatch, %d per batch, then VACUUM ANALYZE)\n", time.Since(start).Round(time.Second), g.events, o.Batch)
+	fmt.Printf("load: %s (%d events through ApplyBatch, %d per batch, then %s)\n", time.Since(start).Round(time.Second), g.events, o.Batch,
+		map[bool]string{true: "VACUUM ANALYZE", false: "ANALYZE"}[o.Vacuum])
 
 	steps := g.steps(ctx, pool, store, rand.New(rand.NewPCG(o.Seed, 2)), o.Baseline)
 	for _, s := range steps {

@@ -178,7 +178,11 @@ func (g *generator) load(ctx context.Context, pool *pgxpool.Pool, store *directo
 	}
 	// A server's autovacuum keeps the trigram indexes' pending lists flushed and the visibility
 	// map (which index-only scans read) set; right after a bulk load neither holds.
-	_, err := pool.Exec(ctx, `VACUUM ANALYZE`)
+	sql := `VACUUM ANALYZE`
+	if !g.o.Vacuum {
+		sql = `ANALYZE`
+	}
+	_, err := pool.Exec(ctx, sql)
 	return err
 }
 
