@@ -148,6 +148,9 @@ const (
 // common name or a broad filter costs no more to count than a rare one. The display names
 // counted are any user's: the read model's users are not by organization.
 func (s *Store) collectNames(ctx context.Context, org uuid.UUID, pattern string, q MemberQuery) (bool, error) {
+	if q.RoleID != nil && *q.RoleID == domain.OrgRoleIDFor(org, domain.RoleMember) {
+		q.RoleID = nil // every member holds it: no filter (and no grants to count)
+	}
 	var names, position, role, dept *int
 	err := s.pool.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM (SELECT FROM org_members o WHERE o.org_id = $1 AND o.username_lower LIKE $2 LIMIT $3) a) +
