@@ -33,8 +33,12 @@ type options struct {
 	Departments int    `help:"Departments." default:"2000"`
 	Depth       int    `help:"Levels of the department tree." default:"8"`
 	Queries     int    `help:"Timed queries of each kind." default:"300"`
+	Rounds      int    `help:"Rounds the timed queries of each kind are split into, taking turns over the kinds." default:"3"`
+	Baseline    bool   `help:"Also time the member searches as they were first written (collect every match, then sort), in the same rounds."`
 	Batch       int    `help:"Events per ApplyBatch while loading." default:"5000"`
 	Seed        uint64 `help:"Generator seed." default:"1"`
+	Vacuum      bool   `help:"VACUUM ANALYZE after the load, as autovacuum would in time (--no-vacuum: ANALYZE only, as right after a bulk load)." default:"true" negatable:""`
+	Keep        bool   `help:"Keep the database at the end (its name is printed) to look at its plans."`
 }
 
 func main() {
@@ -50,10 +54,10 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
-	if o.Depth < 1 || o.Departments < o.Depth || o.Members < 1 || o.Queries < 1 || o.Batch < 1 {
-		return fmt.Errorf("want depth ≥ 1, departments ≥ depth, and members, queries and batch ≥ 1")
+	if o.Depth < 1 || o.Departments < o.Depth || o.Members < 1 || o.Queries < 1 || o.Batch < 1 || o.Rounds < 1 || o.Rounds > o.Queries {
+		return fmt.Errorf("want depth ≥ 1, departments ≥ depth, members, queries and batch ≥ 1, and 1 ≤ rounds ≤ queries")
 	}
-	pool, drop, err := openDatabase(ctx, o.Database)
+	pool, drop, err := openDatabase(ctx, o.Database, o.Keep)
 	if err != nil {
 		return err
 	}
@@ -67,73 +71,40 @@ func run(ctx context.Context, o options) error {
 	if err := g.load(ctx, pool, store); err != nil {
 		return err
 	}
-	fmt.Printf("load: %s (%d events through ApplyBatch, %d per batch, then ANALYZE)\n", time.Since(start).Round(time.Second), g.events, o.Batch)
+	fmt.Printf("load: %s (%d events through ApplyBatch, %d per batch, then %s)\n", time.Since(start).Round(time.Second), g.events, o.Batch,
+		map[bool]string{true: "VACUUM ANALYZE", false: "ANALYZE"}[o.Vacuum])
 
-	fmt.Printf("\n| query | runs | p50 | p95 | p99 | max | mean rows |\n|---|---|---|---|---|---|---|\n")
-	rng := rand.New(rand.NewPCG(o.Seed, 2))
-	bench := func(name string, f func() (int, error)) error {
-		for range 20 { // warm the caches and the prepared statements
-			if _, err := f(); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-		}
-		times := make([]time.Duration, o.Queries)
-		rows := 0
-		for i := range times {
-			t := time.Now()
-			n, err := f()
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			times[i], rows = time.Since(t), rows+n
-		}
-		slices.Sort(times)
-		fmt.Printf("| %s | %d | %s | %s | %s | %s | %.1f |\n", name, len(times), ms(pct(times, 0.50)), ms(pct(times, 0.95)),
-			ms(pct(times, 0.99)), ms(times[len(times)-1]), float64(rows)/float64(len(times)))
-		return nil
-	}
-	members := func(q directory.MemberQuery) (int, error) {
-		page, _, err := store.Members(ctx, g.org, q)
-		return len(page), err
-	}
-	steps := []struct {
-		name string
-		f    func() (int, error)
-	}{
-		{"search: a substring of a username", func() (int, error) {
-			return members(directory.MemberQuery{Q: substring(rng, g.usernames[rng.IntN(len(g.usernames))])})
-		}},
-		{"search: a substring of a display name", func() (int, error) {
-			return members(directory.MemberQuery{Q: substring(rng, g.displays[rng.IntN(len(g.displays))])})
-		}},
-		{"search: a department's subtree", func() (int, error) {
-			return members(directory.MemberQuery{DepartmentID: &g.depts[rng.IntN(len(g.depts))].id})
-		}},
-		{"search: a name within a top-level department", func() (int, error) {
-			return members(directory.MemberQuery{Q: substring(rng, g.displays[rng.IntN(len(g.displays))]), DepartmentID: &g.depts[rng.IntN(5)].id})
-		}},
-		{"search: a position, next page", func() (int, error) {
-			q := directory.MemberQuery{PositionID: &g.positions[rng.IntN(len(g.positions))]}
-			_, next, err := store.Members(ctx, g.org, q)
-			if err != nil || next == nil {
-				return 0, err
-			}
-			q.After = next
-			return members(q)
-		}},
-		{"org chart: the whole organization", func() (int, error) {
-			tops, err := store.OrgChart(ctx, g.org, nil)
-			return len(tops), err
-		}},
-		{"org chart: a department's subtree", func() (int, error) {
-			tops, err := store.OrgChart(ctx, g.org, &g.depts[rng.IntN(len(g.depts))].id)
-			return len(tops), err
-		}},
-	}
+	steps := g.steps(ctx, pool, store, rand.New(rand.NewPCG(o.Seed, 2)), o.Baseline)
 	for _, s := range steps {
-		if err := bench(s.name, s.f); err != nil {
-			return err
+		for range 20 { // warm the caches and the prepared statements
+			if _, err := s.f(); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
 		}
+	}
+	// Rounds take turns over the kinds, so that a burst of load on the shared machine falls
+	// on all of them (and on the baseline as on the query it is compared with).
+	times := make([][]time.Duration, len(steps))
+	rows := make([]int, len(steps))
+	for r := range o.Rounds {
+		n := o.Queries/o.Rounds + min(1, max(0, o.Queries%o.Rounds-r))
+		for i, s := range steps {
+			for range n {
+				t := time.Now()
+				k, err := s.f()
+				if err != nil {
+					return fmt.Errorf("%s: %w", s.name, err)
+				}
+				times[i], rows[i] = append(times[i], time.Since(t)), rows[i]+k
+			}
+		}
+	}
+	fmt.Printf("\n| query | runs | p50 | p95 | p99 | max | mean rows |\n|---|---|---|---|---|---|---|\n")
+	for i, s := range steps {
+		t := times[i]
+		slices.Sort(t)
+		fmt.Printf("| %s | %d | %s | %s | %s | %s | %.1f |\n", s.name, len(t), ms(pct(t, 0.50)), ms(pct(t, 0.95)),
+			ms(pct(t, 0.99)), ms(t[len(t)-1]), float64(rows[i])/float64(len(t)))
 	}
 	return g.benchMove(ctx, store)
 }
@@ -151,7 +122,7 @@ func pct(d []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-func openDatabase(ctx context.Context, base string) (*pgxpool.Pool, func(), error) {
+func openDatabase(ctx context.Context, base string, keep bool) (*pgxpool.Pool, func(), error) {
 	cfg, err := pgx.ParseConfig(base)
 	if err != nil {
 		return nil, func() {}, fmt.Errorf("database url: %w", err)
@@ -162,6 +133,10 @@ func openDatabase(ctx context.Context, base string) (*pgxpool.Pool, func(), erro
 		return nil, func() {}, fmt.Errorf("database url %q: want postgres://…/<database>?…", base)
 	}
 	drop := func() {
+		if keep {
+			fmt.Println("kept database", name)
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		conn, err := pgx.ConnectConfig(ctx, cfg)

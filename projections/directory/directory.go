@@ -38,6 +38,9 @@ type partition = checkpoint.Partition
 // reader wait until it includes a given log position.
 type Store struct {
 	pool *pgxpool.Pool
+	// Where a name search stops collecting and walks (queries.go); tests move them to take
+	// either way with a few hundred members.
+	rareMatches, narrowFilter int
 	// The directory's own progress, for ?position= (WaitFor).
 	*checkpoint.Waiter
 }
@@ -46,7 +49,7 @@ type Store struct {
 // topics are the topics the directory projector reads (org-events): a position in any other
 // topic has nothing to do with the directory, which therefore already includes it.
 func NewStore(pool *pgxpool.Pool, topics ...string) *Store {
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, rareMatches: rareMatches, narrowFilter: narrowFilter}
 	s.Waiter = checkpoint.NewWaiter(s.Checkpoints, ErrNotCaughtUp, topics...)
 	return s
 }

@@ -131,6 +131,41 @@ func likeContaining(s string) string {
 	return "%" + r.Replace(s) + "%"
 }
 
+// When a name search collects its matches (through the trigram indexes, then sorted) rather
+// than walking the directory's order to the page's last one: when fewer than rareMatches
+// names match (collecting costs a few µs a match, walking a fraction of a µs a member, and a
+// rare name would be walked to the end), or when another filter keeps fewer than narrowFilter
+// members (a walk would pass over most members for the few the two filters keep together,
+// while collecting starts from that filter's members). The figures are those of an
+// organization of 50,000 (docs/benchmarks.md).
+const (
+	rareMatches  = 400
+	narrowFilter = 5000
+)
+
+// collectNames tells whether a search for the names matching pattern, with q's other filters,
+// should collect its matches (see rareMatches). Every count stops at its threshold, so that a
+// common name or a broad filter costs no more to count than a rare one. The display names
+// counted are any user's: the read model's users are not by organization.
+func (s *Store) collectNames(ctx context.Context, org uuid.UUID, pattern string, q MemberQuery) (bool, error) {
+	if q.RoleID != nil && *q.RoleID == domain.OrgRoleIDFor(org, domain.RoleMember) {
+		q.RoleID = nil // every member holds it: no filter (and no grants to count)
+	}
+	var names, position, role, dept *int
+	err := s.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM (SELECT FROM org_members o WHERE o.org_id = $1 AND o.username_lower LIKE $2 LIMIT $3) a) +
+		(SELECT count(*) FROM (SELECT FROM users x WHERE lower(x.display_name) LIKE $2 LIMIT $3) b),
+		(SELECT count(*) FROM (SELECT FROM org_position_assignments pa WHERE pa.position_id = $5 LIMIT $4) c),
+		(SELECT count(*) FROM (SELECT FROM org_role_grants g WHERE g.role_id = $6 LIMIT $4) d),
+		(SELECT d.subtree_count FROM org_departments d WHERE d.id = $7 AND d.org_id = $1)`,
+		org, pattern, s.rareMatches, s.narrowFilter, q.PositionID, q.RoleID, q.DepartmentID).Scan(&names, &position, &role, &dept)
+	if err != nil {
+		return false, fmt.Errorf("members: %w", err)
+	}
+	narrow := func(n *int, filter *uuid.UUID) bool { return filter != nil && n != nil && *n < s.narrowFilter }
+	return *names < s.rareMatches || narrow(position, q.PositionID) || narrow(role, q.RoleID) || narrow(dept, q.DepartmentID), nil
+}
+
 // Members returns a page of org's members that q selects and the cursor of the next page (nil
 // when this page is the last). It does not check who may see them.
 func (s *Store) Members(ctx context.Context, org uuid.UUID, q MemberQuery) ([]Member, *MemberCursor, error) {
@@ -143,40 +178,63 @@ func (s *Store) Members(ctx context.Context, org uuid.UUID, q MemberQuery) ([]Me
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
+	// The page's keys come from a walk of org_members_name_idx in the directory's order from
+	// the cursor, every filter applied during the walk (an index-only scan: only the index's
+	// columns are read), which stops at the page's last member; the page's details are read
+	// after, for its members only. A filter that keeps many members ends the walk early: a
+	// common substring no longer collects and sorts thousands of matches for one page
+	// (docs/benchmarks.md). A rare one, or a name with a narrow filter, would make the walk
+	// read most of the organization, so its few matches are collected instead.
 	var where []string
 	if q.Q != "" {
-		// Both sides are read through trigram indexes (org_members_name_trgm_idx,
-		// users_display_name_trgm_idx): the ids whose name matches, then their members.
-		p := arg(likeContaining(strings.ToLower(q.Q)))
-		where = append(where, `m.user_id IN (
-			SELECT n.user_id FROM org_members n WHERE n.org_id = $1 AND n.username_lower LIKE `+p+`
-			UNION SELECT x.id FROM users x WHERE lower(x.display_name) LIKE `+p+`)`)
+		pattern := likeContaining(strings.ToLower(q.Q))
+		collect, err := s.collectNames(ctx, org, pattern, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		p := arg(pattern)
+		if collect {
+			where = append(where, `n.user_id IN (
+				SELECT o.user_id FROM org_members o WHERE o.org_id = $1 AND o.username_lower LIKE `+p+`
+				UNION SELECT x.id FROM users x WHERE lower(x.display_name) LIKE `+p+`)`)
+		} else {
+			// The usernames are tested on the index's own column. The users whose display name
+			// matches are looked up once (users_display_name_trgm_idx) into a hash that the
+			// walk probes; the OR keeps the planner from making it a join, which would collect
+			// every match again.
+			where = append(where, `(n.username_lower LIKE `+p+`
+				OR n.user_id IN (SELECT x.id FROM users x WHERE lower(x.display_name) LIKE `+p+`))`)
+		}
 	}
 	if q.DepartmentID != nil {
-		where = append(where, `m.user_id IN (SELECT dm.user_id FROM org_departments d
+		where = append(where, `n.user_id IN (SELECT dm.user_id FROM org_departments d
 			JOIN org_department_members dm ON dm.department_id = d.id
 			WHERE d.path @> ARRAY[`+arg(*q.DepartmentID)+`::uuid])`)
 	}
 	if q.PositionID != nil {
-		where = append(where, `m.user_id IN (SELECT pa.user_id FROM org_position_assignments pa WHERE pa.position_id = `+arg(*q.PositionID)+`)`)
+		where = append(where, `n.user_id IN (SELECT pa.user_id FROM org_position_assignments pa WHERE pa.position_id = `+arg(*q.PositionID)+`)`)
 	}
 	if q.RoleID != nil && *q.RoleID != domain.OrgRoleIDFor(org, domain.RoleMember) {
-		where = append(where, `m.user_id IN (SELECT g.user_id FROM org_role_grants g WHERE g.role_id = `+arg(*q.RoleID)+`)`)
+		where = append(where, `n.user_id IN (SELECT g.user_id FROM org_role_grants g WHERE g.role_id = `+arg(*q.RoleID)+`)`)
 	}
 	if q.After != nil {
 		// The row comparison follows the ORDER BY, which is what makes the cursor a position.
-		where = append(where, `(m.username_lower, m.user_id) > (`+arg(q.After.Username)+`::text, `+arg(q.After.UserID)+`::uuid)`)
+		where = append(where, `(n.username_lower, n.user_id) > (`+arg(q.After.Username)+`::text, `+arg(q.After.UserID)+`::uuid)`)
 	}
 	cond := ""
 	for _, w := range where {
 		cond += " AND " + w
 	}
-	rows, err := s.pool.Query(ctx, `SELECT m.user_id, m.username, m.username_lower, u.display_name, m.via, m.joined_at,
+	rows, err := s.pool.Query(ctx, `WITH page AS (
+			SELECT n.username_lower, n.user_id FROM org_members n
+			WHERE n.org_id = $1`+cond+`
+			ORDER BY n.username_lower, n.user_id
+			LIMIT $2)
+		SELECT m.user_id, m.username, m.username_lower, u.display_name, m.via, m.joined_at,
 			(SELECT p.department_id FROM org_department_members p WHERE p.org_id = m.org_id AND p.user_id = m.user_id AND p.is_primary LIMIT 1)
-		FROM org_members m LEFT JOIN users u ON u.id = m.user_id
-		WHERE m.org_id = $1`+cond+`
-		ORDER BY m.username_lower, m.user_id
-		LIMIT $2`, args...)
+		FROM page JOIN org_members m ON m.org_id = $1 AND m.user_id = page.user_id
+		LEFT JOIN users u ON u.id = m.user_id
+		ORDER BY page.username_lower, page.user_id`, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("members: %w", err)
 	}
