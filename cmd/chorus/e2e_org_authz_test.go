@@ -130,6 +130,7 @@ type orgCell struct {
 // runs on the archived one), because it changes what every later cell would be answered.
 type orgRow struct {
 	name     string
+	cmd      string // its command type (a frame of the row is of this type)
 	archived bool
 	fresh    bool
 	ws       bool // sampled as a frame too
@@ -151,9 +152,14 @@ func TestE2EOrgAuthorizationMatrix(t *testing.T) {
 	t.Logf("users and organizations set up in %v", time.Since(start).Round(time.Millisecond))
 
 	rows := orgMatrixRows()
+	checkOrgRowsCover(t, rows)
 	sem := make(chan struct{}, 12)
 	var wg sync.WaitGroup
 	cells := 0
+	// applied counts, per user, the cells that succeed on the shared organization: the events
+	// each user caused there, which the audit log must show (and no more: a refusal applies
+	// nothing).
+	applied := map[string]int{}
 	for _, row := range rows {
 		for _, actor := range orgActors {
 			want, ok := row.want[actor]
@@ -163,6 +169,9 @@ func TestE2EOrgAuthorizationMatrix(t *testing.T) {
 			for _, transport := range []string{"http", "ws"} {
 				if transport == "ws" && !row.ws {
 					continue
+				}
+				if want.code == "" && !row.fresh && !row.archived && row.cmd != domain.CmdCreateOrganization {
+					applied[userOf[actor]]++
 				}
 				cells++
 				wg.Add(1)
@@ -179,9 +188,12 @@ func TestE2EOrgAuthorizationMatrix(t *testing.T) {
 							o = m.build(t, row.archived)
 						}
 						req := row.req(t, m, o, orgCell{actor: actor, side: m.side(o, actor), ok: want.code == ""})
-						if transport == "http" {
+						switch {
+						case transport == "http":
 							m.checkHTTP(t, actor, req, want)
-						} else {
+						case req.frame["type"] != row.cmd:
+							t.Fatalf("the row's frame is %v, not %s", req.frame["type"], row.cmd)
+						default:
 							m.checkWS(t, actor, req.frame, want)
 						}
 					})
@@ -192,6 +204,57 @@ func TestE2EOrgAuthorizationMatrix(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d cells (%d rows × %d actors, over HTTP and, for a sample, WebSocket) in %v",
 		cells, len(rows), len(orgActors), time.Since(start).Round(time.Millisecond))
+	if !t.Failed() {
+		m.checkApplied(t, applied)
+	}
+}
+
+// checkOrgRowsCover fails unless every organization command has a row.
+func checkOrgRowsCover(t *testing.T, rows []orgRow) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, row := range rows {
+		seen[row.cmd] = true
+	}
+	for _, k := range domain.Kinds() {
+		if k.Name != domain.AggregateOrganization {
+			continue
+		}
+		for _, c := range k.Commands {
+			if !seen[c.Type] {
+				t.Errorf("organization command %s has no row in the matrix", c.Type)
+			}
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// checkApplied reads the shared organization's audit log, as of the end of the matrix, and
+// finds exactly one event caused by each user for each of their cells that succeeded there
+// (the owner's are mixed with the preparations, which are its own).
+func (m *orgMatrix) checkApplied(t *testing.T, applied map[string]int) {
+	t.Helper()
+	owner := m.users["owner"]
+	var last orgAnswer
+	call(t, owner.base, owner.token, "PATCH", m.shared.path(""), map[string]any{"description": "the matrix is done"}, http.StatusOK, &last)
+	for _, kind := range []string{"admin", "dept", "member", "stranger", "invitee"} {
+		var audit struct {
+			Entries []struct {
+				Type string `json:"type"`
+			} `json:"entries"`
+			NextCursor *string `json:"next_cursor"`
+		}
+		q := url.Values{"actor_id": {m.users[kind].user.ID}, "limit": {"200"}, "position": {last.Position}}
+		call(t, owner.base, owner.token, "GET", m.shared.path("/audit?"+q.Encode()), nil, http.StatusOK, &audit)
+		if len(audit.Entries) != applied[kind] || audit.NextCursor != nil {
+			t.Errorf("the audit log shows %d events caused by the %s, who succeeded %d times: %+v",
+				len(audit.Entries), kind, applied[kind], audit.Entries)
+		}
+	}
+	delete(applied, "owner")
+	t.Logf("the audit log shows each success once and no refusal: %v", applied)
 }
 
 func newOrgMatrix(t *testing.T, c *cluster) *orgMatrix {
@@ -436,37 +499,37 @@ func orgMatrixRows() []orgRow {
 	memberOK := func(ok outcome) map[string]outcome { return orgWants(ok, ok, ok, ok, ok) }
 	return []row{
 		// The organization.
-		{name: "create organization", ws: true, want: orgEveryoneGot(ok201), req: func(_ *testing.T, _ *orgMatrix, _ orgWorld, _ orgCell) rq {
+		{name: "create organization", cmd: domain.CmdCreateOrganization, ws: true, want: orgEveryoneGot(ok201), req: func(_ *testing.T, _ *orgMatrix, _ orgWorld, _ orgCell) rq {
 			slug := "mx-new-" + randomHex(5)
 			body := map[string]any{"name": "New " + slug, "slug": slug}
 			return rq{method: "POST", path: "/api/v1/orgs", body: body, frame: map[string]any{"type": "create_organization", "name": "New " + slug, "slug": slug}}
 		}},
-		{name: "create organization with a taken slug", want: orgEveryoneGot(orgSlugTaken), req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "create organization with a taken slug", cmd: domain.CmdCreateOrganization, want: orgEveryoneGot(orgSlugTaken), req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
 			return rq{method: "POST", path: "/api/v1/orgs", body: map[string]any{"name": "Again", "slug": o.slug}}
 		}},
-		{name: "update organization", ws: true, want: orgWide(ok200), req: func(_ *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "update organization", cmd: domain.CmdUpdateOrganization, ws: true, want: orgWide(ok200), req: func(_ *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
 			d := m.fresh("about")
 			return rq{method: "PATCH", path: o.path(""), body: map[string]any{"description": d},
 				frame: orgFrame("update_organization", o, map[string]any{"description": d})}
 		}},
-		{name: "archive organization", fresh: true, ws: true, want: ownersOnly(ok200), req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "archive organization", cmd: domain.CmdArchiveOrganization, fresh: true, ws: true, want: ownersOnly(ok200), req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
 			return rq{method: "POST", path: o.path("/archive"), frame: orgFrame("archive_organization", o, nil)}
 		}},
-		{name: "unarchive organization", archived: true, fresh: true, want: ownersOnly(ok200), req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "unarchive organization", cmd: domain.CmdUnarchiveOrganization, archived: true, fresh: true, want: ownersOnly(ok200), req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
 			return rq{method: "POST", path: o.path("/unarchive")}
 		}},
 		// An archived organization is read only, to everyone who can see it.
-		{name: "update an archived organization", archived: true, want: orgWants(orgArchived, orgArchived, orgArchived, orgArchived, orgArchived),
+		{name: "update an archived organization", cmd: domain.CmdUpdateOrganization, archived: true, want: orgWants(orgArchived, orgArchived, orgArchived, orgArchived, orgArchived),
 			req: func(_ *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
 				return rq{method: "PATCH", path: o.path(""), body: map[string]any{"description": m.fresh("frozen")}}
 			}},
-		{name: "broadcast", ws: true, want: orgWide(ok201), req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "broadcast", cmd: domain.CmdBroadcastToOrganization, ws: true, want: orgWide(ok201), req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
 			return rq{method: "POST", path: o.path("/broadcasts"), body: map[string]any{"title": "All hands", "body": "Friday"},
 				frame: orgFrame("broadcast_to_organization", o, map[string]any{"title": "All hands", "body": "Friday"})}
 		}},
 
 		// Members.
-		{name: "add member", ws: true, want: orgWide(ok201), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "add member", cmd: domain.CmdAddOrgMember, ws: true, want: orgWide(ok201), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			u := m.users["outsider"].user.ID
 			if c.ok {
 				u = m.spare(t, o, false).user.ID
@@ -474,95 +537,95 @@ func orgMatrixRows() []orgRow {
 			return rq{method: "POST", path: o.path("/members"), body: map[string]any{"user_id": u},
 				frame: orgFrame("add_org_member", o, map[string]any{"user_id": u})}
 		}},
-		{name: "invite member", want: orgWide(ok201), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "invite member", cmd: domain.CmdInviteOrgMember, want: orgWide(ok201), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			u := m.users["outsider"].user.ID
 			if c.ok {
 				u = m.spare(t, o, false).user.ID
 			}
 			return rq{method: "POST", path: o.path("/invitations"), body: map[string]any{"user_id": u}}
 		}},
-		{name: "accept invitation", fresh: true, ws: true, want: map[string]outcome{oactOwner: orgAlreadyIn, oactAdmin: orgAlreadyIn,
+		{name: "accept invitation", cmd: domain.CmdAcceptOrgInvitation, fresh: true, ws: true, want: map[string]outcome{oactOwner: orgAlreadyIn, oactAdmin: orgAlreadyIn,
 			oactDeptIn: orgAlreadyIn, oactDeptOut: orgAlreadyIn, oactMember: orgAlreadyIn, oactStranger: orgNotFound, oactInvitee: ok200},
 			req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
 				return rq{method: "POST", path: o.path("/invitation/accept"), frame: orgFrame("accept_org_invitation", o, nil)}
 			}},
-		{name: "decline invitation", fresh: true, want: map[string]outcome{oactOwner: orgInvalid, oactAdmin: orgInvalid,
+		{name: "decline invitation", cmd: domain.CmdDeclineOrgInvitation, fresh: true, want: map[string]outcome{oactOwner: orgInvalid, oactAdmin: orgInvalid,
 			oactDeptIn: orgInvalid, oactDeptOut: orgInvalid, oactMember: orgInvalid, oactStranger: orgNotFound, oactInvitee: ok200},
 			req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
 				return rq{method: "POST", path: o.path("/invitation/decline")}
 			}},
-		{name: "remove member", want: orgWide(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "remove member", cmd: domain.CmdRemoveOrgMember, want: orgWide(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			u := m.users["peerIn"].user.ID
 			if c.ok {
 				u = m.spare(t, o, true).user.ID
 			}
 			return rq{method: "DELETE", path: o.path("/members/" + u)}
 		}},
-		{name: "leave", fresh: true, ws: true, want: orgWants(orgLastOwner, ok200, ok200, ok200, ok200), req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "leave", cmd: domain.CmdLeaveOrganization, fresh: true, ws: true, want: orgWants(orgLastOwner, ok200, ok200, ok200, ok200), req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
 			return rq{method: "POST", path: o.path("/leave"), frame: orgFrame("leave_organization", o, nil)}
 		}},
 
 		// Departments: inside the department admin's subtree he may, beside or above it not.
-		{name: "create department", ws: true, want: inSubtree(ok201), req: func(_ *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "create department", cmd: domain.CmdCreateDepartment, ws: true, want: inSubtree(ok201), req: func(_ *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			n := m.fresh("Dept")
 			return rq{method: "POST", path: o.path("/departments"), body: map[string]any{"name": n, "parent_id": c.side.parent},
 				frame: orgFrame("create_department", o, map[string]any{"name": n, "parent_id": c.side.parent})}
 		}},
-		{name: "create department at the top", want: orgWide(ok201), req: func(_ *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "create department at the top", cmd: domain.CmdCreateDepartment, want: orgWide(ok201), req: func(_ *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
 			return rq{method: "POST", path: o.path("/departments"), body: map[string]any{"name": m.fresh("Top")}}
 		}},
-		{name: "rename department", ws: true, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "rename department", cmd: domain.CmdRenameDepartment, ws: true, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			d, n := m.newDept(t, o, c.side.parent, m.fresh("Old")), m.fresh("New")
 			return rq{method: "PATCH", path: o.path("/departments/" + d), body: map[string]any{"name": n},
 				frame: orgFrame("rename_department", o, map[string]any{"department_id": d, "name": n})}
 		}},
-		{name: "move department within the subtree", want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "move department within the subtree", cmd: domain.CmdMoveDepartment, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			d := m.newDept(t, o, c.side.parent, m.fresh("Moving"))
 			return rq{method: "POST", path: o.path("/departments/" + d + "/move"), body: map[string]any{"parent_id": c.side.leaf}}
 		}},
 		// A move needs the right over the department and over its new parent.
-		{name: "move department out of the subtree", ws: true, want: orgWide(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "move department out of the subtree", cmd: domain.CmdMoveDepartment, ws: true, want: orgWide(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
 			d := m.newDept(t, o, o.backend, m.fresh("Leaving"))
 			return rq{method: "POST", path: o.path("/departments/" + d + "/move"), body: map[string]any{"parent_id": o.team},
 				frame: orgFrame("move_department", o, map[string]any{"department_id": d, "parent_id": o.team})}
 		}},
-		{name: "delete department", ws: true, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "delete department", cmd: domain.CmdDeleteDepartment, ws: true, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			d := m.newDept(t, o, c.side.parent, m.fresh("Doomed"))
 			return rq{method: "DELETE", path: o.path("/departments/" + d), frame: orgFrame("delete_department", o, map[string]any{"department_id": d})}
 		}},
 		// Engineering is at the top: deleting it needs the right over the organization.
-		{name: "delete a department with sub-departments", want: orgWants(orgNotEmpty, orgNotEmpty, forbidden, forbidden, forbidden),
+		{name: "delete a department with sub-departments", cmd: domain.CmdDeleteDepartment, want: orgWants(orgNotEmpty, orgNotEmpty, forbidden, forbidden, forbidden),
 			req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
 				return rq{method: "DELETE", path: o.path("/departments/" + o.eng)}
 			}},
-		{name: "set department head", want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "set department head", cmd: domain.CmdSetDepartmentHead, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			d := m.newDept(t, o, c.side.parent, m.fresh("Headed"))
 			m.addTo(t, o, d, c.side.peer.user.ID)
 			return rq{method: "PUT", path: o.path("/departments/" + d + "/head"), body: map[string]any{"user_id": c.side.peer.user.ID}}
 		}},
-		{name: "create department room", want: inSubtree(ok201), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "create department room", cmd: domain.CmdCreateDepartmentRoom, want: inSubtree(ok201), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			d := m.newDept(t, o, c.side.parent, m.fresh("Roomed"))
 			return rq{method: "POST", path: o.path("/departments/" + d + "/room"), body: map[string]any{"name": "room " + d[:8]}}
 		}},
 
 		// Department memberships and positions: over the department.
-		{name: "add department member", ws: true, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "add department member", cmd: domain.CmdAddDepartmentMember, ws: true, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			d, u := m.newDept(t, o, c.side.parent, m.fresh("Joined")), c.side.peer.user.ID
 			return rq{method: "PUT", path: o.path("/departments/" + d + "/members/" + u),
 				frame: orgFrame("add_department_member", o, map[string]any{"department_id": d, "user_id": u})}
 		}},
-		{name: "remove department member", want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "remove department member", cmd: domain.CmdRemoveDepartmentMember, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			d, u := m.newDept(t, o, c.side.parent, m.fresh("Left")), c.side.peer.user.ID
 			m.addTo(t, o, d, u)
 			return rq{method: "DELETE", path: o.path("/departments/" + d + "/members/" + u)}
 		}},
-		{name: "set primary department", want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "set primary department", cmd: domain.CmdSetPrimaryDepartment, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			d, u := m.newDept(t, o, c.side.parent, m.fresh("Primary")), c.side.peer.user.ID
 			m.addTo(t, o, d, u)
 			return rq{method: "POST", path: o.path("/departments/" + d + "/members/" + u + "/primary")}
 		}},
 		// A member chooses their own primary department, wherever it is.
-		{name: "set one's own primary department", want: memberOK(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "set one's own primary department", cmd: domain.CmdSetPrimaryDepartment, want: memberOK(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			u := m.users[userOf[c.actor]].user.ID
 			d := c.side.leaf
 			if c.ok {
@@ -573,13 +636,13 @@ func orgMatrixRows() []orgRow {
 			}
 			return rq{method: "POST", path: o.path("/departments/" + d + "/members/" + u + "/primary")}
 		}},
-		{name: "assign position", ws: true, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "assign position", cmd: domain.CmdAssignPosition, ws: true, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			d, u := m.newDept(t, o, c.side.parent, m.fresh("Staffed")), c.side.peer.user.ID
 			m.addTo(t, o, d, u)
 			return rq{method: "PUT", path: o.path("/departments/" + d + "/members/" + u + "/position"), body: map[string]any{"position_id": o.position},
 				frame: orgFrame("assign_position", o, map[string]any{"department_id": d, "user_id": u, "position_id": o.position})}
 		}},
-		{name: "unassign position", want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "unassign position", cmd: domain.CmdUnassignPosition, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			d, u := m.newDept(t, o, c.side.parent, m.fresh("Unstaffed")), c.side.peer.user.ID
 			m.addTo(t, o, d, u)
 			owner := m.users["owner"]
@@ -588,42 +651,42 @@ func orgMatrixRows() []orgRow {
 		}},
 
 		// Job positions: the organization's.
-		{name: "define position", want: orgWide(ok201), req: func(_ *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "define position", cmd: domain.CmdDefinePosition, want: orgWide(ok201), req: func(_ *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
 			return rq{method: "POST", path: o.path("/positions"), body: map[string]any{"name": m.fresh("Title"), "rank": 2}}
 		}},
-		{name: "update position", ws: true, want: orgWide(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "update position", cmd: domain.CmdUpdatePosition, ws: true, want: orgWide(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
 			p := m.newPosition(t, o)
 			return rq{method: "PATCH", path: o.path("/positions/" + p), body: map[string]any{"rank": 9},
 				frame: orgFrame("update_position", o, map[string]any{"position_id": p, "rank": 9})}
 		}},
-		{name: "delete position", want: orgWide(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "delete position", cmd: domain.CmdDeletePosition, want: orgWide(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
 			return rq{method: "DELETE", path: o.path("/positions/" + m.newPosition(t, o))}
 		}},
 
 		// Roles: the organization's; grants over the grant's scope, of what the granter holds.
-		{name: "create role", want: orgWide(ok201), req: func(_ *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "create role", cmd: domain.CmdCreateOrgRole, want: orgWide(ok201), req: func(_ *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
 			return rq{method: "POST", path: o.path("/roles"), body: map[string]any{"name": m.fresh("Auditor"), "permissions": []string{domain.PermReadAuditLog}}}
 		}},
-		{name: "update role", want: orgWide(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "update role", cmd: domain.CmdUpdateOrgRole, want: orgWide(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
 			r := m.newRole(t, o, []string{domain.PermBroadcast})
 			return rq{method: "PATCH", path: o.path("/roles/" + r), body: map[string]any{"name": m.fresh("Renamed")}}
 		}},
-		{name: "delete role", want: orgWide(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "delete role", cmd: domain.CmdDeleteOrgRole, want: orgWide(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
 			return rq{method: "DELETE", path: o.path("/roles/" + m.newRole(t, o, []string{domain.PermBroadcast}))}
 		}},
-		{name: "grant the department admin role over a department", ws: true, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "grant the department admin role over a department", cmd: domain.CmdGrantOrgRole, ws: true, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			d, u := m.newDept(t, o, c.side.parent, m.fresh("Granted")), c.side.peer.user.ID
 			return rq{method: "PUT", path: grantPath(o, u, o.deptAdmRole, d),
 				frame: orgFrame("grant_org_role", o, map[string]any{"user_id": u, "role_id": o.deptAdmRole, "department_id": d})}
 		}},
-		{name: "revoke the department admin role over a department", want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "revoke the department admin role over a department", cmd: domain.CmdRevokeOrgRole, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			d, u := m.newDept(t, o, c.side.parent, m.fresh("Revoked")), c.side.peer.user.ID
 			m.grantTo(t, o, u, o.deptAdmRole, d)
 			return rq{method: "DELETE", path: grantPath(o, u, o.deptAdmRole, d)}
 		}},
 		// The department admin holds manage_roles, but over his subtree only: admin is granted
 		// over the whole organization.
-		{name: "grant admin", want: orgWide(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "grant admin", cmd: domain.CmdGrantOrgRole, want: orgWide(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			u := m.users["peerIn"].user.ID
 			if c.ok {
 				u = m.spare(t, o, true).user.ID
@@ -631,14 +694,14 @@ func orgMatrixRows() []orgRow {
 			return rq{method: "PUT", path: grantPath(o, u, o.roleID(domain.RoleAdmin), "")}
 		}},
 		// Fresh: a second owner would make the last owner's revocation below succeed.
-		{name: "grant owner", fresh: true, want: ownersOnly(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+		{name: "grant owner", cmd: domain.CmdGrantOrgRole, fresh: true, want: ownersOnly(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			u := m.users["peerIn"].user.ID
 			if c.ok {
 				u = m.spare(t, o, true).user.ID
 			}
 			return rq{method: "PUT", path: grantPath(o, u, o.roleID(domain.RoleOwner), "")}
 		}},
-		{name: "revoke the last owner's owner", want: orgWants(orgLastOwner, forbidden, forbidden, forbidden, forbidden), req: func(_ *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
+		{name: "revoke the last owner's owner", cmd: domain.CmdRevokeOrgRole, want: orgWants(orgLastOwner, forbidden, forbidden, forbidden, forbidden), req: func(_ *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
 			return rq{method: "DELETE", path: grantPath(o, m.users["owner"].user.ID, o.roleID(domain.RoleOwner), "")}
 		}},
 	}
