@@ -523,6 +523,13 @@ func orgMatrixRows() []orgRow {
 			req: func(_ *testing.T, m *orgMatrix, o orgWorld, _ orgCell) rq {
 				return rq{method: "PATCH", path: o.path(""), body: map[string]any{"description": m.fresh("frozen")}}
 			}},
+		// The invitee still sees it, to be told so.
+		{name: "accept an invitation to an archived organization", cmd: domain.CmdAcceptOrgInvitation, archived: true,
+			want: map[string]outcome{oactOwner: orgArchived, oactAdmin: orgArchived, oactDeptIn: orgArchived, oactDeptOut: orgArchived,
+				oactMember: orgArchived, oactStranger: orgNotFound, oactInvitee: orgArchived},
+			req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
+				return rq{method: "POST", path: o.path("/invitation/accept")}
+			}},
 		{name: "broadcast", cmd: domain.CmdBroadcastToOrganization, ws: true, want: orgWide(ok201), req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
 			return rq{method: "POST", path: o.path("/broadcasts"), body: map[string]any{"title": "All hands", "body": "Friday"},
 				frame: orgFrame("broadcast_to_organization", o, map[string]any{"title": "All hands", "body": "Friday"})}
@@ -561,6 +568,16 @@ func orgMatrixRows() []orgRow {
 			}
 			return rq{method: "DELETE", path: o.path("/members/" + u)}
 		}},
+		// Removing ends the member's grants, so it needs what they hold: an owner is removed by
+		// owners only. Fresh: a second owner would let the last one go in the rows below.
+		{name: "remove an owner", cmd: domain.CmdRemoveOrgMember, fresh: true, want: ownersOnly(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+			u := m.users["owner"].user.ID
+			if c.ok {
+				u = m.spare(t, o, true).user.ID
+				m.grantTo(t, o, u, o.roleID(domain.RoleOwner), "")
+			}
+			return rq{method: "DELETE", path: o.path("/members/" + u)}
+		}},
 		{name: "leave", cmd: domain.CmdLeaveOrganization, fresh: true, ws: true, want: orgWants(orgLastOwner, ok200, ok200, ok200, ok200), req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
 			return rq{method: "POST", path: o.path("/leave"), frame: orgFrame("leave_organization", o, nil)}
 		}},
@@ -578,6 +595,10 @@ func orgMatrixRows() []orgRow {
 			d, n := m.newDept(t, o, c.side.parent, m.fresh("Old")), m.fresh("New")
 			return rq{method: "PATCH", path: o.path("/departments/" + d), body: map[string]any{"name": n},
 				frame: orgFrame("rename_department", o, map[string]any{"department_id": d, "name": n})}
+		}},
+		// A grant over a department counts there too, not only below it.
+		{name: "rename the department a grant is over", cmd: domain.CmdRenameDepartment, want: inSubtree(ok200), req: func(_ *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+			return rq{method: "PATCH", path: o.path("/departments/" + c.side.parent), body: map[string]any{"name": m.fresh("Top renamed")}}
 		}},
 		{name: "move department within the subtree", cmd: domain.CmdMoveDepartment, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			d := m.newDept(t, o, c.side.parent, m.fresh("Moving"))
@@ -679,6 +700,12 @@ func orgMatrixRows() []orgRow {
 			return rq{method: "PUT", path: grantPath(o, u, o.deptAdmRole, d),
 				frame: orgFrame("grant_org_role", o, map[string]any{"user_id": u, "role_id": o.deptAdmRole, "department_id": d})}
 		}},
+		// Nobody hands out what they do not hold: the department admin has no broadcast.
+		{name: "grant a role with a permission the granter lacks", cmd: domain.CmdGrantOrgRole, want: orgWants(ok200, ok200, forbidden, forbidden, forbidden),
+			req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
+				d, r := m.newDept(t, o, c.side.parent, m.fresh("Announcing")), m.newRole(t, o, []string{domain.PermManageMembers, domain.PermBroadcast})
+				return rq{method: "PUT", path: grantPath(o, c.side.peer.user.ID, r, d)}
+			}},
 		{name: "revoke the department admin role over a department", cmd: domain.CmdRevokeOrgRole, want: inSubtree(ok200), req: func(t *testing.T, m *orgMatrix, o orgWorld, c orgCell) rq {
 			d, u := m.newDept(t, o, c.side.parent, m.fresh("Revoked")), c.side.peer.user.ID
 			m.grantTo(t, o, u, o.deptAdmRole, d)
