@@ -19,14 +19,19 @@ import (
 )
 
 type options struct {
-	Only        string `help:"Run one part only: move or snapshot." enum:",move,snapshot" default:""`
-	Members     int    `help:"Members of the organization in the snapshot part." default:"50000"`
-	Departments int    `help:"Departments of the organization in the snapshot part (a tree of three children each: 2,000 make 8 levels)." default:"2000"`
-	Batch       int    `help:"Events per transaction while appending the organization's history." default:"5000"`
-	Rounds      int    `help:"Timed rounds of each part." default:"3"`
-	Profile     string `help:"Write a CPU profile of the last takeover from the snapshot to this file."`
-	Verbose     bool   `help:"Log the command processor's lines."`
-	Depth       int    `kong:"-"`
+	Only        string        `help:"Run one part only: move or snapshot." enum:",move,snapshot" default:""`
+	Binary      string        `help:"The chorus binary, for the move part." default:"bin/chorus"`
+	Database    string        `help:"Postgres server URL for the move part (a fresh database is created on it and dropped at the end)." default:"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"`
+	Moved       int           `help:"Members of the department the move part moves." default:"5000"`
+	Workers     int           `help:"Concurrent clients setting the move part up." default:"8"`
+	Follow      time.Duration `help:"How long the move part waits for the rooms to follow before it fails." default:"60s"`
+	Members     int           `help:"Members of the organization in the snapshot part." default:"50000"`
+	Departments int           `help:"Departments of the organization in the snapshot part (a tree of three children each: 2,000 make 8 levels)." default:"2000"`
+	Batch       int           `help:"Events per transaction while appending the organization's history." default:"5000"`
+	Rounds      int           `help:"Timed rounds of each part." default:"3"`
+	Profile     string        `help:"Write a CPU profile of the last takeover from the snapshot to this file."`
+	Verbose     bool          `help:"Log the command processor's lines."`
+	Depth       int           `kong:"-"`
 }
 
 func main() {
@@ -42,13 +47,18 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
-	if o.Members < 1 || o.Departments < 1 || o.Batch < 1 || o.Rounds < 1 {
+	if o.Members < 1 || o.Departments < 1 || o.Batch < 1 || o.Rounds < 1 || o.Moved < 1 || o.Workers < 1 {
 		return fmt.Errorf("want members, departments, batch and rounds ≥ 1")
 	}
 	for n := 0; n < o.Departments; n = 3*n + 1 {
 		o.Depth++
 	}
 	fmt.Printf("machine: %s, %d CPUs, %s/%s, %s\n", cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	if o.Only == "" || o.Only == "move" {
+		if err := benchMove(ctx, o); err != nil {
+			return fmt.Errorf("move: %w", err)
+		}
+	}
 	if o.Only == "" || o.Only == "snapshot" {
 		if err := benchSnapshot(ctx, o); err != nil {
 			return fmt.Errorf("snapshot: %w", err)
