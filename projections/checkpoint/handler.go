@@ -86,3 +86,34 @@ func StoreError(err error) error {
 	}
 	return Unavailable(err)
 }
+
+// BatchStore is a projection's store as its handler drives it: ApplyBatch applies a batch with
+// the projection's checkpoints in the same transaction, Checkpoints reads them.
+type BatchStore interface {
+	ApplyBatch(ctx context.Context, recs []Record) error
+	Checkpoints(ctx context.Context) (map[string]map[int32]int64, error)
+}
+
+// StoreHandler is the Handler of a projection that is a BatchStore and nothing more: a batch is
+// applied by the store (a database failure marked Unavailable, so it is retried rather than
+// dead-lettered), and a record its projector gives up on is skipped and counted in Dead.
+type StoreHandler struct {
+	Projection string
+	Store      BatchStore
+	Dead       DeadLetters
+}
+
+// Checkpoints are the store's.
+func (h StoreHandler) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
+	return h.Store.Checkpoints(ctx)
+}
+
+// Handle applies a batch.
+func (h StoreHandler) Handle(ctx context.Context, recs []Record) error {
+	return StoreError(h.Store.ApplyBatch(ctx, recs))
+}
+
+// Skip moves the projection's checkpoint past a dead-lettered record and counts it.
+func (h StoreHandler) Skip(ctx context.Context, rec Record, cause error) error {
+	return h.Dead.Skip(ctx, h.Projection, rec, cause)
+}

@@ -24,32 +24,10 @@ var Definition = checkpoint.Definition{
 	},
 }
 
-// Handler projects events into notifications, checkpoint in the same transaction. A record it
-// cannot project is dead-lettered by its projector and skipped (Skip), like the read model's:
-// without Skip one such record stopped the notifications of its whole partition, the projector
-// retrying it for ever.
-type Handler struct {
-	store *Store
-	dead  checkpoint.DeadLetters
-}
-
-// NewHandler projects into store (the one the process's queries and relay read) and counts dead
-// letters in dead.
-func NewHandler(store *Store, dead checkpoint.DeadLetters) *Handler {
-	return &Handler{store: store, dead: dead}
-}
-
-// Checkpoints are the notifications'.
-func (h *Handler) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
-	return h.store.Checkpoints(ctx)
-}
-
-// Handle applies a batch.
-func (h *Handler) Handle(ctx context.Context, recs []Record) error {
-	return checkpoint.StoreError(h.store.ApplyBatch(ctx, recs))
-}
-
-// Skip moves the notifications' checkpoint past a dead-lettered record.
-func (h *Handler) Skip(ctx context.Context, rec Record, cause error) error {
-	return h.dead.Skip(ctx, Projection, rec, cause)
+// NewHandler projects events into notifications in store (the one the process's queries and
+// relay read), checkpoint in the same transaction. A record it cannot project is dead-lettered by
+// its projector, counted in dead and skipped, like the read model's: without that one such
+// record stopped the notifications of its whole partition, the projector retrying it for ever.
+func NewHandler(store *Store, dead checkpoint.DeadLetters) checkpoint.StoreHandler {
+	return checkpoint.StoreHandler{Projection: Projection, Store: store, Dead: dead}
 }

@@ -113,28 +113,8 @@ func (s *Store) apply(ctx context.Context, schema, projection string, recs []Rec
 	return applied, queued, nil
 }
 
-// Handler runs the manager in a projector.
-type Handler struct {
-	store *Store
-	dead  checkpoint.DeadLetters
-}
-
-// NewHandler applies into store and counts dead letters in dead.
-func NewHandler(store *Store, dead checkpoint.DeadLetters) *Handler {
-	return &Handler{store: store, dead: dead}
-}
-
-// Checkpoints are the manager's.
-func (h *Handler) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
-	return h.store.Checkpoints(ctx)
-}
-
-// Handle applies a batch.
-func (h *Handler) Handle(ctx context.Context, recs []Record) error {
-	return checkpoint.StoreError(h.store.ApplyBatch(ctx, recs))
-}
-
-// Skip moves the manager past a dead-lettered record (one its tables cannot take: a bug).
-func (h *Handler) Skip(ctx context.Context, rec Record, cause error) error {
-	return h.dead.Skip(ctx, Projection, rec, cause)
+// NewHandler runs the manager in a projector: it applies into store and counts dead letters (a
+// record its tables cannot take: a bug) in dead.
+func NewHandler(store *Store, dead checkpoint.DeadLetters) checkpoint.StoreHandler {
+	return checkpoint.StoreHandler{Projection: Projection, Store: store, Dead: dead}
 }
