@@ -208,14 +208,20 @@ func deptParam(c echo.Context) (uuid.UUID, error) {
 	return idParam(c, "dept_id", domain.CodeDepartmentNotFound, "no such department")
 }
 
-// orgAndDept are the organization and department of /orgs/{id}/departments/{dept_id}/….
-func orgAndDept(c echo.Context) (uuid.UUID, uuid.UUID, error) {
+// orgAnd are the organization of /orgs/{id}/… and the id of path parameter name below it; a
+// malformed one is 404 with code and msg.
+func orgAnd(c echo.Context, name, code, msg string) (uuid.UUID, uuid.UUID, error) {
 	orgID, err := orgParam(c)
 	if err != nil {
 		return uuid.Nil, uuid.Nil, err
 	}
-	deptID, err := deptParam(c)
-	return orgID, deptID, err
+	id, err := idParam(c, name, code, msg)
+	return orgID, id, err
+}
+
+// orgAndDept are the organization and department of /orgs/{id}/departments/{dept_id}/….
+func orgAndDept(c echo.Context) (uuid.UUID, uuid.UUID, error) {
+	return orgAnd(c, "dept_id", domain.CodeDepartmentNotFound, "no such department")
 }
 
 // orgDeptUser are the ids of /orgs/{id}/departments/{dept_id}/members/{user_id}/….

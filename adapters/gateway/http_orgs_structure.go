@@ -236,12 +236,7 @@ func (g *Gateway) definePosition(c echo.Context) error {
 
 // positionParam is the job position of /orgs/{id}/positions/{position_id}.
 func positionParam(c echo.Context) (uuid.UUID, uuid.UUID, error) {
-	orgID, err := orgParam(c)
-	if err != nil {
-		return uuid.Nil, uuid.Nil, err
-	}
-	id, err := idParam(c, "position_id", domain.CodePositionNotFound, "no such position")
-	return orgID, id, err
+	return orgAnd(c, "position_id", domain.CodePositionNotFound, "no such position")
 }
 
 // updatePosition: PATCH /orgs/{id}/positions/{position_id} {name?, rank?}.
@@ -296,12 +291,7 @@ func (g *Gateway) createOrgRole(c echo.Context) error {
 
 // roleParam is the organization and role of /orgs/{id}/…/roles/{role_id}.
 func roleParam(c echo.Context) (uuid.UUID, uuid.UUID, error) {
-	orgID, err := orgParam(c)
-	if err != nil {
-		return uuid.Nil, uuid.Nil, err
-	}
-	id, err := idParam(c, "role_id", domain.CodeRoleNotFound, "no such role")
-	return orgID, id, err
+	return orgAnd(c, "role_id", domain.CodeRoleNotFound, "no such role")
 }
 
 // updateOrgRole: PATCH /orgs/{id}/roles/{role_id} {name?, permissions?}: custom roles only.

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
 )
 
 // Log appends records to the notification-events topic, keyed by user id, and returns once
@@ -49,32 +50,14 @@ func NewRelay(store *Store, log Log, pushes Pusher, logger *slog.Logger) *Relay 
 
 // Run announces until ctx ends: after every batch the store commits with new notifications,
 // and every second for whatever is left (a failed attempt, another process's leftovers).
-func (r *Relay) Run(ctx context.Context) error {
-	ticker := time.NewTicker(relayPoll)
-	defer ticker.Stop()
-	for {
-		if _, err := r.Flush(ctx); err != nil && ctx.Err() == nil {
-			r.logger.Error("announce notifications failed; retrying", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-r.store.Committed():
-		case <-ticker.C:
-		}
-	}
-}
+func (r *Relay) Run(ctx context.Context) error { return r.loop().Run(ctx) }
 
 // Flush announces everything in the outbox and returns how many notifications it announced.
-func (r *Relay) Flush(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		n, more, err := r.flushOnce(ctx)
-		total += n
-		if err != nil || !more {
-			return total, err
-		}
-	}
+func (r *Relay) Flush(ctx context.Context) (int, error) { return r.loop().Flush(ctx) }
+
+func (r *Relay) loop() checkpoint.OutboxLoop {
+	return checkpoint.OutboxLoop{Committed: r.store.Committed(), Poll: relayPoll, FlushOnce: r.flushOnce,
+		Failed: func(err error) { r.logger.Error("announce notifications failed; retrying", "err", err) }}
 }
 
 // flushOnce announces up to relayBatch notifications in outbox order in one transaction that

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
 )
 
 // Sender sends a command and waits for its answer (commands.Dispatcher).
@@ -55,33 +56,15 @@ func NewRelay(store *Store, sender Sender, logger *slog.Logger) *Relay {
 func (r *Relay) Refused() int64 { return r.refused.Load() }
 
 // Run sends until ctx ends: after every batch the store commits with commands, and every second.
-func (r *Relay) Run(ctx context.Context) error {
-	ticker := time.NewTicker(relayPoll)
-	defer ticker.Stop()
-	for {
-		if _, err := r.Flush(ctx); err != nil && ctx.Err() == nil {
-			r.logger.Warn("send department room commands failed; retrying", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-r.store.Committed():
-		case <-ticker.C:
-		}
-	}
-}
+func (r *Relay) Run(ctx context.Context) error { return r.loop().Run(ctx) }
 
 // Flush sends everything in the outbox (unless another relay is sending) and returns how many
 // commands it sent.
-func (r *Relay) Flush(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		n, more, err := r.flushOnce(ctx)
-		total += n
-		if err != nil || !more {
-			return total, err
-		}
-	}
+func (r *Relay) Flush(ctx context.Context) (int, error) { return r.loop().Flush(ctx) }
+
+func (r *Relay) loop() checkpoint.OutboxLoop {
+	return checkpoint.OutboxLoop{Committed: r.store.Committed(), Poll: relayPoll, FlushOnce: r.flushOnce,
+		Failed: func(err error) { r.logger.Warn("send department room commands failed; retrying", "err", err) }}
 }
 
 // errBehind: a command could not be sent; it and those after it wait.
