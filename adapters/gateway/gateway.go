@@ -262,6 +262,9 @@ func New(cfg Config, d Deps) *Gateway {
 		bcrypt:     newBcryptPool(cfg.BcryptWorkers, cfg.BcryptWait),
 	}
 	g.rt.presence = d.Presence
+	if d.Presence != nil {
+		g.rt.log = newPresenceLog()
+	}
 	g.app = commands.NewApplication(commands.Deps{
 		Sender: d.Dispatcher, ReadModel: d.ReadModel, Directory: d.Directory, Registrations: d.Accounts,
 		Passwords: passwords{g}, Statuses: statuses{g}, Limits: d.Limits, Metrics: d.Metrics,
@@ -380,6 +383,8 @@ func (g *Gateway) Shutdown(ctx context.Context) {
 		}
 		<-done
 	}
+	// The sockets' last offlines are queued now: send them while the dispatcher still runs.
+	g.flushPresenceLog(ctx)
 }
 
 // dummy returns the hash compared against for unknown users (built once, at the configured cost).
