@@ -198,6 +198,8 @@ type Deps struct {
 	Pushes PushPublisher
 	// MessageChanges enables resume; nil answers every room of a resume recovered: false.
 	MessageChanges queries.MessageChanges
+	// OnlineTime computes the online-time reports (onlinetime.Store); nil answers them 503.
+	OnlineTime queries.OnlineTimeReports
 }
 
 // Gateway serves the HTTP API and the WebSocket endpoint of one process.
@@ -272,7 +274,7 @@ func New(cfg Config, d Deps) *Gateway {
 	})
 	g.queries = queries.NewApplication(queries.Deps{
 		ReadModel: d.ReadModel, Search: d.Search, Notifications: d.Notifications, Directory: d.Directory, MessageChanges: d.MessageChanges,
-		Names: g.app, Admins: d.Admins, Statuses: statuses{g}, WaitPosition: g.waitForPosition, Logger: g.log,
+		OnlineTime: d.OnlineTime, Names: g.app, Admins: d.Admins, Statuses: statuses{g}, WaitPosition: g.waitForPosition, Logger: g.log,
 	})
 	if d.Pushes != nil {
 		g.rt.pub = d.Pushes
