@@ -8,6 +8,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
+	"github.com/chorus-chat/chorus/projections/onlinetime"
 )
 
 // chorusctl reports online-time: the organization by slug or id, the days in its time zone
@@ -61,5 +65,44 @@ func TestReportsOnlineTime(t *testing.T) {
 	}
 	if _, errs, code := run1("--org", "acme", "--from", "2026-02-02", "--to", "2026-02-02", "--department", uuid.NewString()); code != 1 || !strings.Contains(errs, "no department") {
 		t.Errorf("unknown department: exit %d %s", code, errs)
+	}
+}
+
+// The online-time projection rebuilds and verifies like the others: a tampered session is found
+// and repaired.
+func TestProjectionsRebuildOnlineTime(t *testing.T) {
+	cfg := startBroker(t, 4)
+	l := newEventLog(t, cfg)
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
+	alice := domain.UserIDFor("alice")
+	ev := func(v int64, d domain.EventData) domain.Event {
+		return domain.Event{ID: uuid.New(), Type: d.EventType(), AggregateType: domain.AggregateUser, AggregateID: alice, Version: v,
+			OccurredAt: at, ActorID: domain.SystemActorID, CommandID: uuid.New(), SchemaVersion: domain.CurrentSchemaVersion, Data: d}
+	}
+	l.write(ev(1, domain.UserRegistered{UserID: alice, Username: "alice", DisplayName: "alice", RegisteredAt: at}),
+		ev(2, domain.UserCameOnline{UserID: alice, At: at}),
+		ev(3, domain.UserWentOffline{UserID: alice, Since: at, At: at.Add(time.Minute), Cause: domain.OfflineLeft}),
+		ev(4, domain.UserCameOnline{UserID: alice, At: at.Add(time.Hour)}))
+
+	dbURL, pool := migratedDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store := onlinetime.NewStore(pool)
+	applyLive(t, ctx, cfg, pool, onlinetime.Projection, []string{cfg.Topics.UserEvents}, func(r []checkpoint.Record) error { return store.ApplyBatch(ctx, r) })
+	if out := mustCtl(t, cfg, "--database-url", dbURL, "projections", "verify", "onlinetime"); !strings.Contains(out, "total: 0 differing rows") {
+		t.Fatalf("verify a faithful projection:\n%s", out)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE online_sessions SET ended_at = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if out, errs, code := ctl(t, cfg, "--database-url", dbURL, "projections", "verify", "onlinetime"); code != 1 {
+		t.Fatalf("verify after tampering: exit %d\n%s%s", code, out, errs)
+	}
+	if out := mustCtl(t, cfg, "--database-url", dbURL, "projections", "rebuild", "onlinetime"); !strings.Contains(out, "rebuilt onlinetime") {
+		t.Fatalf("rebuild: %s", out)
+	}
+	var ended, open int
+	if err := pool.QueryRow(ctx, `SELECT count(ended_at), count(*) - count(ended_at) FROM online_sessions WHERE user_id = $1`, alice).Scan(&ended, &open); err != nil || ended != 1 || open != 1 {
+		t.Fatalf("after the rebuild: %d ended, %d open, %v; want one of each", ended, open, err)
 	}
 }
