@@ -36,8 +36,9 @@ import (
 
 // SnapshotFormat is the version of the encoded partition snapshot. A reader rejects any other
 // (and the partition is rebuilt from the log). 2: a room ends with its department link (a flag,
-// then the organization, the department, released, the highest sync's version and part).
-const SnapshotFormat = 2
+// then the organization, the department, released, the highest sync's version and part). 3: a
+// user ends with the start of their open session (online time; the zero time when offline).
+const SnapshotFormat = 3
 
 var snapshotMagic = [3]byte{'C', 'H', 'S'}
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -44,6 +45,13 @@ func (w *encoder) entry(es *EntrySnapshot) error {
 		w.str(u.DisplayName)
 		w.str(u.Email)
 		w.str(u.AvatarURL)
+		var since time.Time // zero: offline
+		if u.OnlineSince != nil {
+			since = *u.OnlineSince
+		}
+		if err := w.time(since); err != nil {
+			return err
+		}
 	case a.Type == domain.AggregateSystem && a.System != nil:
 		s := a.System
 		w.id(s.ID)
@@ -243,6 +251,9 @@ func (d *decoder) entry() EntrySnapshot {
 	case domain.AggregateUser:
 		u := &domain.UserSnapshot{ID: d.id(), Version: d.varint(), Registered: d.bool()}
 		u.Username, u.DisplayName, u.Email, u.AvatarURL = d.str(), d.str(), d.str(), d.str()
+		if since := d.time(); !since.IsZero() {
+			u.OnlineSince = &since
+		}
 		es.Aggregate = domain.AggregateSnapshot{Type: domain.AggregateUser, User: u}
 	case domain.AggregateSystem:
 		s := &domain.SystemSnapshot{ID: d.id(), Version: d.varint(), Published: d.varint()}

@@ -34,6 +34,7 @@ func goldenState(t *testing.T) *PartitionState {
 		{deptRoom, domain.SystemActorID, domain.CreateRoom{Name: "d", Department: &link}},
 		{deptRoom, domain.SystemActorID, domain.SyncDepartmentRoom{SourceVersion: 9, Part: 1,
 			Add: []domain.ManagedMember{{UserID: alice, Username: "alice"}}}},
+		{alice, domain.SystemActorID, domain.RecordPresence{Online: true, At: at.Add(-time.Hour)}},
 	} {
 		d := s.Decide(domain.NewCommand(id(byte(0x10+i)), p.agg, p.actor, "alice", at, p.p), at)
 		if !d.Reply.Accepted {
@@ -102,8 +103,33 @@ func TestSnapshotOfFormatOneIsRefused(t *testing.T) {
 	}
 }
 
-// goldenSegment is what every build since format 2 (a room's department link) writes.
+// A segment of format 2 (before online time) is refused: a user's open session would be lost.
+func TestSnapshotOfFormatTwoIsRefused(t *testing.T) {
+	if _, err := DecodePartitionSnapshot([][]byte{mustHex(t, goldenSegmentFormat2)}); !errors.Is(err, ErrSnapshotFormat) {
+		t.Fatalf("format 2 segment: %v, want ErrSnapshotFormat", err)
+	}
+}
+
+// goldenSegment is what every build since format 3 (a user's open session) writes.
 const goldenSegment = "" +
+	"434853030403000000000000000000000000000000020202010e000000000000000000000000000011010000" +
+	"05743a303a3100010e0000000000000000000000000000010601000172007d5c30c9bfef59c5905bc730b889" +
+	"ef7700000f010000000edf89a9c000000000ffff017d5c30c9bfef59c5905bc730b889ef77056f776e657205" +
+	"616c696365010000000201987d16a8579e518bb0d6bb7109dc68027d5c30c9bfef59c5905bc730b889ef7702" +
+	"0474657874000f010000000edf89a9c000000000ffff0000020e000000000000000000000000000012010000" +
+	"05743a303a32000e00000000000000000000000000001301000005743a303a3302017fee153667f37b537684" +
+	"4f6ff7ac1d3d9f060f010000000edf89a9c000000000ffff7d5c30c9bfef59c5905bc730b889ef7702987d16" +
+	"a8579e518bb0d6bb7109dc680202686904746578740002016301196f0ffb6f665d1aafac0ff4360942e00801" +
+	"000164000000000000000000000000000000000101000f010000000edf89a9c000000000ffff017d5c30c9bf" +
+	"ef59c5905bc730b889ef77066d656d62657205616c696365010000000000010e000000000000000000000000" +
+	"0000020e000000000000000000000000000003001202020e0000000000000000000000000000140100000574" +
+	"3a303a34000e00000000000000000000000000001501000005743a303a3500027d5c30c9bfef59c5905bc730" +
+	"b889ef77040105616c69636505416c69636500000f010000000edf899bb000000000ffff020e000000000000" +
+	"00000000000000001001000005743a303a30000e00000000000000000000000000001601000005743a303a36" +
+	"00"
+
+// goldenSegmentFormat2 was written by the builds of format 2 (a room's department link).
+const goldenSegmentFormat2 = "" +
 	"434853020403000000000000000000000000000000020202010e000000000000000000000000000011010000" +
 	"05743a303a3100010e0000000000000000000000000000010601000172007d5c30c9bfef59c5905bc730b889" +
 	"ef7700000f010000000edf89a9c000000000ffff017d5c30c9bfef59c5905bc730b889ef77056f776e657205" +

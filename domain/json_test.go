@@ -59,6 +59,9 @@ func sampleEvents() map[string]domain.Event {
 		"UserProfileUpdated all": env(1, domain.AggregateUser, domain.UserIDFor("alice"),
 			profileUpdated(str("Al"), str("https://cdn.example/a.png"), str("a@example.com"))),
 		"UserProfileUpdated cleared": env(1, domain.AggregateUser, domain.UserIDFor("alice"), profileUpdated(nil, str(""), str(""))),
+		"UserCameOnline":             env(2, domain.AggregateUser, domain.UserIDFor("alice"), domain.UserCameOnline{UserID: domain.UserIDFor("alice"), At: nowUTC}),
+		"UserWentOffline": env(3, domain.AggregateUser, domain.UserIDFor("alice"), domain.UserWentOffline{
+			UserID: domain.UserIDFor("alice"), Since: nowUTC.Add(-time.Hour), At: nowUTC, Cause: domain.OfflineExpired}),
 		"SystemEventPublished": env(0, domain.AggregateSystem, domain.SystemAggregateID, domain.SystemEventPublished{
 			Kind: "maintenance", Message: "restart at 02:00", Data: json.RawMessage(`{"minutes":5}`), PublishedBy: alice, PublishedAt: nowUTC}),
 	}
@@ -87,8 +90,8 @@ func TestSampleEventsCoverEveryType(t *testing.T) {
 		have[e.Type] = true
 	}
 	types := domain.EventTypes()
-	if len(types) != 17+28+3 { // and the organization's, and the department rooms'
-		t.Errorf("EventTypes() = %v: %d types, want %d", types, len(types), 17+28+3)
+	if len(types) != 17+28+3+2 { // and the organization's, the department rooms', online time's
+		t.Errorf("EventTypes() = %v: %d types, want %d", types, len(types), 17+28+3+2)
 	}
 	for _, typ := range types {
 		if !have[typ] {
@@ -104,7 +107,8 @@ func TestSampleEventsCoverEveryType(t *testing.T) {
 // Room events travel on room aggregates, user events on user aggregates, system events on the
 // system aggregate; the envelope's type is its data's.
 func TestEventAggregateTypes(t *testing.T) {
-	userEvents := map[string]bool{domain.TypeUserRegistered: true, domain.TypeUserProfileUpdated: true}
+	userEvents := map[string]bool{domain.TypeUserRegistered: true, domain.TypeUserProfileUpdated: true,
+		domain.TypeUserCameOnline: true, domain.TypeUserWentOffline: true}
 	for name, e := range sampleEvents() {
 		want := domain.AggregateRoom
 		switch {
@@ -218,22 +222,23 @@ func init() { allCommandTypes = append(allCommandTypes, orgCommandTypes...) }
 func samplePayload(typ string) domain.CommandData {
 	reply := msg1
 	p := map[string]domain.CommandData{
-		domain.CmdRegisterUser:  domain.RegisterUser{Username: "alice", DisplayName: "Alice", Email: "a@example.com"},
-		domain.CmdUpdateProfile: domain.UpdateProfile{DisplayName: str("Al"), AvatarURL: str("https://x/a.png"), Email: str("")},
-		domain.CmdCreateRoom:    domain.CreateRoom{Name: "G", Description: "d", IsPrivate: true, PasswordHash: "$h"},
-		domain.CmdUpdateRoom:    domain.UpdateRoom{Name: str("N"), Description: str("")},
-		domain.CmdDeleteRoom:    domain.DeleteRoom{},
-		domain.CmdJoinRoom:      domain.JoinRoom{PasswordHash: "$2a$10$abcdefghijklmnopqrstuv"},
-		domain.CmdLeaveRoom:     domain.LeaveRoom{},
-		domain.CmdSetRole:       domain.SetRole{UserID: bob, Role: domain.RoleAdmin},
-		domain.CmdKickMember:    domain.KickMember{UserID: bob},
-		domain.CmdBanMember:     domain.BanMember{UserID: bob, Reason: "spam"},
-		domain.CmdUnbanMember:   domain.UnbanMember{UserID: bob},
-		domain.CmdInviteUser:    domain.InviteUser{UserID: carol},
-		domain.CmdSendMessage:   domain.SendMessage{Content: "re", MessageType: domain.MessageImage, ReplyToMessageID: &reply, ClientMsgID: "c1"},
-		domain.CmdEditMessage:   domain.EditMessage{MessageID: msg1, Content: "new 界"},
-		domain.CmdDeleteMessage: domain.DeleteMessage{MessageID: msg1},
-		domain.CmdMarkRead:      domain.MarkRead{Seq: 42},
+		domain.CmdRegisterUser:   domain.RegisterUser{Username: "alice", DisplayName: "Alice", Email: "a@example.com"},
+		domain.CmdUpdateProfile:  domain.UpdateProfile{DisplayName: str("Al"), AvatarURL: str("https://x/a.png"), Email: str("")},
+		domain.CmdCreateRoom:     domain.CreateRoom{Name: "G", Description: "d", IsPrivate: true, PasswordHash: "$h"},
+		domain.CmdUpdateRoom:     domain.UpdateRoom{Name: str("N"), Description: str("")},
+		domain.CmdDeleteRoom:     domain.DeleteRoom{},
+		domain.CmdJoinRoom:       domain.JoinRoom{PasswordHash: "$2a$10$abcdefghijklmnopqrstuv"},
+		domain.CmdLeaveRoom:      domain.LeaveRoom{},
+		domain.CmdSetRole:        domain.SetRole{UserID: bob, Role: domain.RoleAdmin},
+		domain.CmdKickMember:     domain.KickMember{UserID: bob},
+		domain.CmdBanMember:      domain.BanMember{UserID: bob, Reason: "spam"},
+		domain.CmdUnbanMember:    domain.UnbanMember{UserID: bob},
+		domain.CmdInviteUser:     domain.InviteUser{UserID: carol},
+		domain.CmdSendMessage:    domain.SendMessage{Content: "re", MessageType: domain.MessageImage, ReplyToMessageID: &reply, ClientMsgID: "c1"},
+		domain.CmdEditMessage:    domain.EditMessage{MessageID: msg1, Content: "new 界"},
+		domain.CmdDeleteMessage:  domain.DeleteMessage{MessageID: msg1},
+		domain.CmdMarkRead:       domain.MarkRead{Seq: 42},
+		domain.CmdRecordPresence: domain.RecordPresence{At: nowUTC, Cause: domain.OfflineLeft},
 	}[typ]
 	if p == nil {
 		p = deptRoomSamplePayload(typ)

@@ -78,8 +78,8 @@ func TestEveryKindsPayloadsRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	if commands != len(allCommandTypes)+1 { // and publish_system_event
-		t.Errorf("the kinds own %d command types, want %d", commands, len(allCommandTypes)+1)
+	if commands != len(allCommandTypes)+2 { // and publish_system_event, record_presence
+		t.Errorf("the kinds own %d command types, want %d", commands, len(allCommandTypes)+2)
 	}
 }
 

@@ -158,6 +158,9 @@ type UserSnapshot struct {
 	DisplayName string    `json:"display_name,omitempty"`
 	Email       string    `json:"email,omitempty"`
 	AvatarURL   string    `json:"avatar_url,omitempty"`
+	// OnlineSince is the open session's start; absent when offline (and in snapshots older
+	// than online time, when nobody had a session).
+	OnlineSince *time.Time `json:"online_since,omitempty"`
 }
 
 // SystemSnapshot is the system aggregate's state.
@@ -251,13 +254,27 @@ func RestoreRoom(s RoomSnapshot) *Room {
 // Snapshot copies the user's state.
 func (u *User) Snapshot() UserSnapshot {
 	return UserSnapshot{ID: u.id, Version: u.version, Registered: u.registered, Username: u.username,
-		DisplayName: u.displayName, Email: u.email, AvatarURL: u.avatarURL}
+		DisplayName: u.displayName, Email: u.email, AvatarURL: u.avatarURL, OnlineSince: timeOrNil(u.onlineSince)}
 }
 
 // RestoreUser is the user a snapshot was taken of.
 func RestoreUser(s UserSnapshot) *User {
 	return &User{id: s.ID, version: s.Version, registered: s.Registered, username: s.Username,
-		displayName: s.DisplayName, email: s.Email, avatarURL: s.AvatarURL}
+		displayName: s.DisplayName, email: s.Email, avatarURL: s.AvatarURL, onlineSince: timeOrZero(s.OnlineSince)}
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func timeOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }
 
 // Snapshot copies the system aggregate's state.

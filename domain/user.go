@@ -16,6 +16,8 @@ type User struct {
 	displayName string
 	email       string
 	avatarURL   string
+	// onlineSince is the start of the open session (zero when offline): user_presence.go.
+	onlineSince time.Time
 }
 
 // Version is the number of events applied so far.
@@ -36,13 +38,15 @@ func (u *User) Email() string { return u.email }
 // AvatarURL is the current avatar URL, or "".
 func (u *User) AvatarURL() string { return u.avatarURL }
 
-// Decide handles RegisterUser and UpdateProfile.
+// Decide handles RegisterUser, UpdateProfile and RecordPresence.
 func (u *User) Decide(cmd Command, now time.Time) ([]Event, error) {
 	switch p := cmd.Payload.(type) {
 	case RegisterUser:
 		return u.register(cmd, p, now)
 	case UpdateProfile:
 		return u.updateProfile(cmd, p, now)
+	case RecordPresence:
+		return u.recordPresence(cmd, p, now)
 	default:
 		return nil, reject(CodeValidationFailed, "command %s does not apply to a user", cmd.Type)
 	}
@@ -125,6 +129,10 @@ func (u *User) Apply(e Event) {
 		if d.Email != nil {
 			u.email = *d.Email
 		}
+	case UserCameOnline:
+		u.onlineSince = d.At
+	case UserWentOffline:
+		u.onlineSince = time.Time{}
 	}
 }
 

@@ -198,6 +198,8 @@ type Deps struct {
 	Pushes PushPublisher
 	// MessageChanges enables resume; nil answers every room of a resume recovered: false.
 	MessageChanges queries.MessageChanges
+	// OnlineTime computes the online-time reports (onlinetime.Store); nil answers them 503.
+	OnlineTime queries.OnlineTimeReports
 }
 
 // Gateway serves the HTTP API and the WebSocket endpoint of one process.
@@ -262,6 +264,9 @@ func New(cfg Config, d Deps) *Gateway {
 		bcrypt:     newBcryptPool(cfg.BcryptWorkers, cfg.BcryptWait),
 	}
 	g.rt.presence = d.Presence
+	if d.Presence != nil {
+		g.rt.log = newPresenceLog()
+	}
 	g.app = commands.NewApplication(commands.Deps{
 		Sender: d.Dispatcher, ReadModel: d.ReadModel, Directory: d.Directory, Registrations: d.Accounts,
 		Passwords: passwords{g}, Statuses: statuses{g}, Limits: d.Limits, Metrics: d.Metrics,
@@ -269,7 +274,7 @@ func New(cfg Config, d Deps) *Gateway {
 	})
 	g.queries = queries.NewApplication(queries.Deps{
 		ReadModel: d.ReadModel, Search: d.Search, Notifications: d.Notifications, Directory: d.Directory, MessageChanges: d.MessageChanges,
-		Names: g.app, Admins: d.Admins, Statuses: statuses{g}, WaitPosition: g.waitForPosition, Logger: g.log,
+		OnlineTime: d.OnlineTime, Names: g.app, Admins: d.Admins, Statuses: statuses{g}, WaitPosition: g.waitForPosition, Logger: g.log,
 	})
 	if d.Pushes != nil {
 		g.rt.pub = d.Pushes
@@ -380,6 +385,8 @@ func (g *Gateway) Shutdown(ctx context.Context) {
 		}
 		<-done
 	}
+	// The sockets' last offlines are queued now: send them while the dispatcher still runs.
+	g.flushPresenceLog(ctx)
 }
 
 // dummy returns the hash compared against for unknown users (built once, at the configured cost).

@@ -16,6 +16,7 @@ import (
 	"github.com/chorus-chat/chorus/adapters/postgres/pgtest"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/directory"
+	"github.com/chorus-chat/chorus/projections/onlinetime"
 )
 
 // The organizations' reads over HTTP: the world decides the commands with the real
@@ -78,7 +79,7 @@ func newOrgReadEnvWith(t *testing.T, tune func(*Config)) *orgReadEnv {
 		if tune != nil {
 			tune(c)
 		}
-	}, func(d *Deps) { d.Directory = feed.store })
+	}, func(d *Deps) { d.Directory, d.OnlineTime = feed.store, onlinetime.NewStore(pool) })
 	e.w.set(func(w *world) {
 		w.afterDeliver = func(cmd domain.Command) {
 			w.mu.Lock()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
@@ -81,9 +82,11 @@ type Presence interface {
 	// Leave forgets socket conn; when the user has no live socket left it appends offline's push
 	// and reports true.
 	Leave(ctx context.Context, user uuid.UUID, conn string, offline func() (projections.Push, error)) (bool, error)
-	// Sweep forgets up to limit expired entries, announcing offline as Leave does; it reports
-	// how many it found and how many users it announced offline.
-	Sweep(ctx context.Context, limit int, offline func(user uuid.UUID) (projections.Push, error)) (found, announced int, err error)
+	// SweepEnded forgets up to limit expired entries, announcing offline as Leave does; it
+	// reports how many it found and how many users it announced offline, and tells ended of
+	// each of these: the connection whose entry was their last and when it expired.
+	SweepEnded(ctx context.Context, limit int, offline func(user uuid.UUID) (projections.Push, error),
+		ended func(user uuid.UUID, conn string, expiredAt time.Time)) (found, announced int, err error)
 	// Online tells which of users have a live socket.
 	Online(ctx context.Context, users []uuid.UUID) (map[uuid.UUID]bool, error)
 }
@@ -103,6 +106,9 @@ type realtime struct {
 	// RunRealtime, so that no socket waits on Redis to relay them.
 	out    chan projections.Push
 	typing typingGate
+	// log records the presence transitions for online time (presence_log.go); nil without
+	// presence.
+	log *presenceLog
 }
 
 // Push kinds and statuses the gateway originates.
@@ -140,6 +146,14 @@ func (g *Gateway) RunRealtime(ctx context.Context) error {
 		close(done)
 	}
 	defer func() { <-done }()
+	if g.rt.log != nil {
+		logDone := make(chan struct{})
+		go func() {
+			defer close(logDone)
+			g.runPresenceLog(ctx)
+		}()
+		defer func() { <-logDone }()
+	}
 	if g.rt.presence == nil {
 		<-ctx.Done()
 		return nil
@@ -208,7 +222,11 @@ func (g *Gateway) sweepPresence(ctx context.Context) {
 		return presencePush(user, statusOffline, rooms), nil
 	}
 	for ctx.Err() == nil {
-		found, announced, err := g.rt.presence.Sweep(ctx, sweepBatch, build)
+		found, announced, err := g.rt.presence.SweepEnded(ctx, sweepBatch, build, func(user uuid.UUID, conn string, expiredAt time.Time) {
+			// The entry's last refresh, the last sign of life of the user's last socket:
+			// every gateway gives its entries the same ttl.
+			g.recordPresence(user, conn, domain.RecordPresence{At: expiredAt.Add(-g.cfg.PresenceTTL), Cause: domain.OfflineExpired})
+		})
 		if err != nil {
 			if ctx.Err() == nil {
 				g.log.Warn("presence sweep failed", "err", err)
@@ -269,9 +287,14 @@ func (c *conn) refreshPresence(now time.Time) {
 	c.presenceAt = now
 	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
 	defer cancel()
-	_, err := p.Touch(ctx, c.userID, c.id, c.g.cfg.PresenceTTL, func() (projections.Push, error) {
+	on, err := p.Touch(ctx, c.userID, c.id, c.g.cfg.PresenceTTL, func() (projections.Push, error) {
 		return presencePush(c.userID, statusOnline, c.g.hub.roomsOf(c)), nil
 	})
+	if on {
+		// In milliseconds, as Redis keeps the entry's expiry: the offline a sweeper records from
+		// it (its last refresh) is then never before this online.
+		c.g.recordPresence(c.userID, c.id, domain.RecordPresence{Online: true, At: now.Truncate(time.Millisecond)})
+	}
 	if err != nil {
 		c.g.log.Warn("presence refresh failed", "user_id", c.userID, "err", err)
 		// Try again soon rather than a quarter ttl later.
@@ -288,9 +311,12 @@ func (c *conn) presenceOffline(rooms []uuid.UUID) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
 	defer cancel()
-	_, err := p.Leave(ctx, c.userID, c.id, func() (projections.Push, error) {
+	off, err := p.Leave(ctx, c.userID, c.id, func() (projections.Push, error) {
 		return presencePush(c.userID, statusOffline, rooms), nil
 	})
+	if off {
+		c.g.recordPresence(c.userID, c.id, domain.RecordPresence{At: time.Now(), Cause: domain.OfflineLeft})
+	}
 	if err != nil {
 		c.g.log.Warn("presence leave failed; the entry will expire", "user_id", c.userID, "err", err)
 	}

@@ -40,6 +40,7 @@ type Metrics struct {
 	httpDuration    *prometheus.HistogramVec
 	kafkaErrors     *prometheus.CounterVec
 	redisErrors     *prometheus.CounterVec
+	presenceRecords *prometheus.CounterVec
 }
 
 // latencyBuckets span a command's path from a millisecond (one batch on a quiet partition) to
@@ -124,6 +125,10 @@ func New() *Metrics {
 			Name: "chorus_redis_errors_total",
 			Help: "Failed Redis operations, by operation (publish_replies, subscribe_replies, publish_pushes, subscribe_pushes).",
 		}, []string{"op"}),
+		presenceRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_presence_records_total",
+			Help: "Presence transitions a gateway sent to the event log for online time, by outcome (recorded, rejected, failed: given up after retries, dropped: the queue was full).",
+		}, []string{"outcome"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -131,7 +136,7 @@ func New() *Metrics {
 		m.commands, m.commandLatency, m.batchDuration, m.batchSize, m.txnFailures,
 		m.projected, m.projectDuration, m.projectorLag, m.deadLetters, m.failing,
 		m.wsConnections, m.wsFrames, m.pushes, m.httpRequests, m.httpDuration,
-		m.kafkaErrors, m.redisErrors,
+		m.kafkaErrors, m.redisErrors, m.presenceRecords,
 	)
 	return m
 }
@@ -326,5 +331,12 @@ func (m *Metrics) KafkaError(component, kind string) {
 func (m *Metrics) RedisError(op string) {
 	if m != nil {
 		m.redisErrors.WithLabelValues(op).Inc()
+	}
+}
+
+// PresenceRecord counts a presence transition sent for online time, by outcome.
+func (m *Metrics) PresenceRecord(outcome string) {
+	if m != nil {
+		m.presenceRecords.WithLabelValues(outcome).Inc()
 	}
 }

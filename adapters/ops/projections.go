@@ -13,6 +13,7 @@ import (
 	"github.com/chorus-chat/chorus/projections/checkpoint"
 	"github.com/chorus-chat/chorus/projections/directory"
 	"github.com/chorus-chat/chorus/projections/notify"
+	"github.com/chorus-chat/chorus/projections/onlinetime"
 	"github.com/chorus-chat/chorus/projections/orgrooms"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 	"github.com/chorus-chat/chorus/projections/search"
@@ -144,8 +145,19 @@ var OrgRooms = Projection{
 	},
 }
 
+// OnlineTime is the users' sessions online (user-events), which the online-time report reads
+// with the directory's members and departments.
+var OnlineTime = Projection{
+	Definition: onlinetime.Definition,
+	Topics:     func(t kafka.Topics) []string { return []string{t.UserEvents} },
+	Gather:     true,
+	Handler: func(e Env) (checkpoint.Handler, error) {
+		return onlinetime.NewHandler(onlinetime.NewStore(e.Pool), e.deadLetters()), nil
+	},
+}
+
 // Projections are the projections the server runs, in the order the status shows them.
-var Projections = []Projection{ReadModel, Push, Search, Notifications, Directory, OrgRooms}
+var Projections = []Projection{ReadModel, Push, Search, Notifications, Directory, OrgRooms, OnlineTime}
 
 // projectionOf is the projection the server runs under name, if any.
 func projectionOf(name string) (*Projection, bool) {

@@ -199,12 +199,24 @@ func (p *Presence) transition(ctx context.Context, s *goredis.Script, user uuid.
 // many expired entries it found (limit means there may be more) and how many users it
 // announced offline.
 func (p *Presence) Sweep(ctx context.Context, limit int, offline func(user uuid.UUID) (projections.Push, error)) (found, announced int, err error) {
+	return p.SweepEnded(ctx, limit, offline, nil)
+}
+
+// SweepEnded is Sweep that also tells ended, when it is not nil, of each user it announced
+// offline: the connection whose expired entry was their last, and when that entry expired
+// (its last refresh plus the ttl it was given), for online time.
+func (p *Presence) SweepEnded(ctx context.Context, limit int, offline func(user uuid.UUID) (projections.Push, error),
+	ended func(user uuid.UUID, conn string, expiredAt time.Time)) (found, announced int, err error) {
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	members, err := p.cl.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: p.entries, Start: "-inf", Stop: now, ByScore: true, Count: int64(limit)}).Result()
+	entries, err := p.cl.ZRangeArgsWithScores(ctx, goredis.ZRangeArgs{Key: p.entries, Start: "-inf", Stop: now, ByScore: true, Count: int64(limit)}).Result()
 	if err != nil {
 		return 0, 0, fmt.Errorf("expired presence entries: %w", err)
 	}
-	for _, m := range members {
+	members := make([]string, len(entries))
+	for i, z := range entries {
+		members[i], _ = z.Member.(string)
+	}
+	for i, m := range members {
 		u, conn, ok := strings.Cut(m, " ")
 		user, perr := uuid.Parse(u)
 		if !ok || perr != nil {
@@ -218,6 +230,9 @@ func (p *Presence) Sweep(ctx context.Context, limit int, offline func(user uuid.
 		}
 		if off {
 			announced++
+			if ended != nil {
+				ended(user, conn, time.UnixMilli(int64(entries[i].Score)))
+			}
 		}
 	}
 	return len(members), announced, nil

@@ -27,6 +27,7 @@ import (
 	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/directory"
 	"github.com/chorus-chat/chorus/projections/notify"
+	"github.com/chorus-chat/chorus/projections/onlinetime"
 	"github.com/chorus-chat/chorus/projections/orgrooms"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 	"github.com/chorus-chat/chorus/projections/search"
@@ -160,6 +161,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		deps := &gateway.Deps{
 			Logger: log.With("role", roleGateway), Metrics: met,
 			Search: env.Search, Notifications: env.Notify, Directory: env.Directory, Admins: cfg.AdminUsers,
+			OnlineTime: onlinetime.NewStore(env.Pool),
 		}
 		cl, err := kafka.NewCommandLog(kcfg, log)
 		if err != nil {

@@ -2,7 +2,7 @@
 // from Kafka (read committed, merged by event time, as JSON lines or CSV), counts events, and
 // shows how far each projection is behind the log; it rebuilds a projection (the read model,
 // search, notifications, the organization directory) beside the live one and swaps it in, or
-// verifies it against a rebuild.
+// verifies it against a rebuild; and it reports the members' online time (reports online-time).
 // Only `projections rebuild` changes anything (it replaces the projection's tables with rebuilt
 // ones); `projections verify` writes a scratch schema it drops again. The work is package
 // adapters/ops's, which the gateways' /api/v1/admin endpoints also run.
@@ -59,6 +59,9 @@ type cli struct {
 		Rebuild rebuildCmd `cmd:"" help:"Rebuild a projection from offset 0 beside the live one, then swap it in atomically (${rebuildable})."`
 		Verify  verifyCmd  `cmd:"" help:"Rebuild a projection into a scratch copy and compare it with the live one; exit 1 if they differ (${rebuildable})."`
 	} `cmd:"" help:"Inspect and rebuild the projections (read model, search, notifications, pushes)."`
+	Reports struct {
+		OnlineTime onlineTimeCmd `cmd:"" name:"online-time" help:"Seconds each member of an organization was online, per day in its time zone, as JSON or CSV."`
+	} `cmd:"" help:"Reports for analysts, from the projections in Postgres."`
 }
 
 // env is what a command runs with.

@@ -113,6 +113,8 @@ type Deps struct {
 	Notifications  NotificationStore
 	Directory      Directory
 	MessageChanges MessageChanges
+	// OnlineTime computes the online-time reports; nil answers them unavailable.
+	OnlineTime OnlineTimeReports
 	// Names and Admins tell the server's admins (by username, in any letter case): they, and
 	// only they, see other users' emails and find users by email. Names may be nil only
 	// without admins.
@@ -137,6 +139,7 @@ type Application struct {
 	notes   NotificationStore
 	dir     Directory
 	changes MessageChanges
+	online  OnlineTimeReports
 	names   Names
 	admins  map[string]bool
 	status  Statuses
@@ -148,7 +151,7 @@ type Application struct {
 func NewApplication(d Deps) *Application {
 	a := &Application{
 		rm: d.ReadModel, search: d.Search, notes: d.Notifications, dir: d.Directory, changes: d.MessageChanges,
-		names: d.Names, admins: adminSet(d.Admins), status: d.Statuses, wait: d.WaitPosition, log: d.Logger,
+		online: d.OnlineTime, names: d.Names, admins: adminSet(d.Admins), status: d.Statuses, wait: d.WaitPosition, log: d.Logger,
 	}
 	if a.wait == nil {
 		a.wait = func(ctx context.Context, pos domain.Position, until WaitFunc) error {

@@ -1,0 +1,84 @@
+// Package onlinetime is the online-time read model: the users' sessions online (user-events:
+// UserCameOnline, UserWentOffline; domain/user_presence.go) and the report over them, seconds
+// online per member and day of an organization, in its time zone.
+package onlinetime
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
+)
+
+// Projection is the name under which the projection stores its checkpoints.
+const Projection = "onlinetime"
+
+// Record is one event as read from the log, with where it sits there.
+type Record = checkpoint.Record
+
+// Definition is the projection's row in the table of projections.
+var Definition = checkpoint.Definition{
+	Name:   Projection,
+	Tables: []string{"online_sessions"},
+	ApplyIn: func(ctx context.Context, pool *pgxpool.Pool, schema, projection string, recs []checkpoint.Record) error {
+		if schema == "" {
+			return fmt.Errorf("onlinetime: apply batch: no schema given")
+		}
+		return NewStore(pool).apply(ctx, schema, projection, recs)
+	},
+}
+
+// Store is the sessions in Postgres, and the report over them.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// NewStore returns a Store over pool, whose database must be migrated.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Checkpoints returns the projection's next offsets.
+func (s *Store) Checkpoints(ctx context.Context) (map[string]map[int32]int64, error) {
+	return checkpoint.Load(ctx, s.pool, Projection)
+}
+
+// ApplyBatch applies recs and advances the checkpoints past them, in one transaction.
+func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
+	return s.apply(ctx, "", Projection, recs)
+}
+
+func (s *Store) apply(ctx context.Context, schema, projection string, recs []Record) error {
+	_, err := checkpoint.Apply(ctx, s.pool, schema, projection, recs, func(st *checkpoint.Statements, r Record) {
+		st.Describe(r, queueEvent(&st.Batch, r.Event))
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("onlinetime: %w", err)
+	}
+	return nil
+}
+
+// queueEvent queues what e does to the sessions. Both statements are keyed by the session's
+// start, so a record applied twice (a rebuild over a live table, say) changes nothing, and an
+// offline whose online was never seen still leaves its session.
+func queueEvent(b *pgx.Batch, e domain.Event) []string {
+	switch d := e.Data.(type) {
+	case domain.UserCameOnline:
+		b.Queue(`INSERT INTO online_sessions (user_id, started_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, d.UserID, d.At)
+		return []string{"open session"}
+	case domain.UserWentOffline:
+		b.Queue(`INSERT INTO online_sessions (user_id, started_at, ended_at, cause) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (user_id, started_at) DO UPDATE SET ended_at = EXCLUDED.ended_at, cause = EXCLUDED.cause`,
+			d.UserID, d.Since, d.At, d.Cause)
+		return []string{"end session"}
+	}
+	return nil
+}
+
+// NewHandler runs the projection in a projector: it applies into store and counts dead letters
+// in dead.
+func NewHandler(store *Store, dead checkpoint.DeadLetters) checkpoint.StoreHandler {
+	return checkpoint.StoreHandler{Projection: Projection, Store: store, Dead: dead}
+}
