@@ -262,8 +262,11 @@ func New(cfg Config, d Deps) *Gateway {
 		bcrypt:     newBcryptPool(cfg.BcryptWorkers, cfg.BcryptWait),
 	}
 	g.rt.presence = d.Presence
+	// The read model keeps the proxy grants (readmodel.Store does); one that does not refuses
+	// every command sent on behalf of another user.
+	proxies, _ := d.ReadModel.(commands.Proxies)
 	g.app = commands.NewApplication(commands.Deps{
-		Sender: d.Dispatcher, ReadModel: d.ReadModel, Directory: d.Directory, Registrations: d.Accounts,
+		Sender: d.Dispatcher, ReadModel: d.ReadModel, Directory: d.Directory, Registrations: d.Accounts, Proxies: proxies,
 		Passwords: passwords{g}, Statuses: statuses{g}, Limits: d.Limits, Metrics: d.Metrics,
 		Budgets: cfg.Budgets, PositionWait: cfg.PositionWait, Logger: g.log,
 	})
@@ -315,6 +318,8 @@ func (g *Gateway) Routes(e *echo.Echo) {
 
 	api.GET("/users/me", g.me, query...)
 	api.PATCH("/users/me", g.updateProfile, authed...)
+	api.POST("/users/me/proxies", g.grantProxy, authed...) // http_proxies.go
+	api.DELETE("/users/:id/proxies/:grant_id", g.revokeProxy, authed...)
 	api.GET("/users/:id", g.userByID, query...)
 	api.GET("/users", g.searchUsers, query...)
 	api.GET("/search/messages", g.searchMessages, bounded...) // waits for ?position= on the search index itself
