@@ -69,3 +69,12 @@ func principalOf(c echo.Context) (uuid.UUID, error) {
 	}
 	return id, nil
 }
+
+// listProxies: GET /users/me/proxies?position= (queries.Proxies).
+func (g *Gateway) listProxies(c echo.Context) error {
+	list, err := g.queries.Proxies(c.Request().Context(), currentUser(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list)
+}

@@ -220,3 +220,39 @@ func TestProxyWS(t *testing.T) {
 		t.Fatalf("after the revocation: %v", f)
 	}
 }
+
+func (w *world) ProxyGrantsOf(_ context.Context, user uuid.UUID, at time.Time) ([]projections.ProxyGrant, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []projections.ProxyGrant
+	for _, g := range w.proxies {
+		if (g.PrincipalID == user || g.DelegateID == user) && g.EndsAt.After(at) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// Each user lists the grants they gave and hold, and nobody else's.
+func TestProxyListHTTP(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, _ := e.user("alice")
+	bob, bobID := e.user("bob")
+	carol, _ := e.user("carol")
+	id := e.grant(alice, map[string]any{"delegate_id": bobID, "scope": "rooms", "starts_at": hours(1), "ends_at": hours(2)})
+	for _, c := range []struct {
+		token           string
+		given, received int
+	}{{alice, 1, 0}, {bob, 0, 1}, {carol, 0, 0}} {
+		r := e.mustDo(http.StatusOK, "GET", "/api/v1/users/me/proxies", c.token, nil)
+		given, received := r.body["given"].([]any), r.body["received"].([]any)
+		if len(given) != c.given || len(received) != c.received {
+			t.Fatalf("list: %s", r.raw)
+		}
+		for _, g := range append(given, received...) {
+			if g.(map[string]any)["id"] != id || g.(map[string]any)["org_id"] != nil {
+				t.Fatalf("list: %s", r.raw)
+			}
+		}
+	}
+}

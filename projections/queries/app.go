@@ -113,6 +113,8 @@ type Deps struct {
 	Notifications  NotificationStore
 	Directory      Directory
 	MessageChanges MessageChanges
+	// Proxies may be nil: the proxy grants are then not served (unavailable).
+	Proxies Proxies
 	// Names and Admins tell the server's admins (by username, in any letter case): they, and
 	// only they, see other users' emails and find users by email. Names may be nil only
 	// without admins.
@@ -137,6 +139,7 @@ type Application struct {
 	notes   NotificationStore
 	dir     Directory
 	changes MessageChanges
+	proxies Proxies
 	names   Names
 	admins  map[string]bool
 	status  Statuses
@@ -147,7 +150,7 @@ type Application struct {
 // NewApplication builds the queries over their ports.
 func NewApplication(d Deps) *Application {
 	a := &Application{
-		rm: d.ReadModel, search: d.Search, notes: d.Notifications, dir: d.Directory, changes: d.MessageChanges,
+		rm: d.ReadModel, search: d.Search, notes: d.Notifications, dir: d.Directory, changes: d.MessageChanges, proxies: d.Proxies,
 		names: d.Names, admins: adminSet(d.Admins), status: d.Statuses, wait: d.WaitPosition, log: d.Logger,
 	}
 	if a.wait == nil {

@@ -20,12 +20,7 @@ func (s *Store) ProxyGrants(ctx context.Context, principal, delegate uuid.UUID, 
 	if err != nil {
 		return nil, fmt.Errorf("proxy grants of %s to %s: %w", principal, delegate, err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (projections.ProxyGrant, error) {
-		var g projections.ProxyGrant
-		err := r.Scan(&g.ID, &g.PrincipalID, &g.DelegateID, &g.Scope, &g.OrgID, &g.StartsAt, &g.EndsAt)
-		g.StartsAt, g.EndsAt = g.StartsAt.UTC(), g.EndsAt.UTC()
-		return g, err
-	})
+	out, err := pgx.CollectRows(rows, scanProxyGrant)
 	if err != nil {
 		return nil, fmt.Errorf("proxy grants of %s to %s: %w", principal, delegate, err)
 	}
@@ -44,4 +39,27 @@ func (s *Store) RoomOrganization(ctx context.Context, room uuid.UUID) (uuid.UUID
 		return uuid.Nil, fmt.Errorf("organization of room %s: %w", room, err)
 	}
 	return org, nil
+}
+
+// ProxyGrantsOf lists the grants user gave or holds that have not ended at at, by start
+// (queries.Proxies).
+func (s *Store) ProxyGrantsOf(ctx context.Context, user uuid.UUID, at time.Time) ([]projections.ProxyGrant, error) {
+	rows, err := s.pool.Query(ctx, `SELECT grant_id, principal_id, delegate_id, scope, org_id, starts_at, ends_at
+		FROM user_proxies WHERE (principal_id = $1 OR delegate_id = $1) AND ends_at > $2
+		ORDER BY starts_at, grant_id`, user, at)
+	if err != nil {
+		return nil, fmt.Errorf("proxy grants of %s: %w", user, err)
+	}
+	out, err := pgx.CollectRows(rows, scanProxyGrant)
+	if err != nil {
+		return nil, fmt.Errorf("proxy grants of %s: %w", user, err)
+	}
+	return out, nil
+}
+
+func scanProxyGrant(r pgx.CollectableRow) (projections.ProxyGrant, error) {
+	var g projections.ProxyGrant
+	err := r.Scan(&g.ID, &g.PrincipalID, &g.DelegateID, &g.Scope, &g.OrgID, &g.StartsAt, &g.EndsAt)
+	g.StartsAt, g.EndsAt = g.StartsAt.UTC(), g.EndsAt.UTC()
+	return g, err
 }

@@ -63,3 +63,27 @@ func TestProxyGrantsAndSentBy(t *testing.T) {
 		t.Fatalf("after the revocation: %+v %v", gs, err)
 	}
 }
+
+// A user's list holds the grants they gave and hold that have not ended.
+func TestProxyGrantsOf(t *testing.T) {
+	ctx := context.Background()
+	store := readmodel.NewStore(pgtest.New(t))
+	log := newEventLog(t)
+	alice, _, r1 := log.register("alice")
+	bob, _, r2 := log.register("bob")
+	carol, _, r3 := log.register("carol")
+	start := log.now
+	grant := func(principal, delegate uuid.UUID) []readmodel.Record {
+		return log.do(domain.NewCommand(uuid.New(), domain.ProxiesIDFor(principal), principal, "p", log.now, domain.GrantProxy{
+			PrincipalID: principal, DelegateID: delegate, Scope: domain.ProxyScopeRooms, StartsAt: start.Add(time.Hour), EndsAt: start.Add(2 * time.Hour)}))
+	}
+	apply(t, store, r1, r2, r3, grant(alice, bob), grant(bob, carol))
+	for user, want := range map[uuid.UUID]int{alice: 1, bob: 2, carol: 1} {
+		if gs, err := store.ProxyGrantsOf(ctx, user, start); err != nil || len(gs) != want {
+			t.Errorf("grants of %s: %+v %v, want %d", user, gs, err, want)
+		}
+	}
+	if gs, err := store.ProxyGrantsOf(ctx, bob, start.Add(2*time.Hour)); err != nil || len(gs) != 0 {
+		t.Errorf("ended grants listed: %+v %v", gs, err)
+	}
+}
