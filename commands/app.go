@@ -93,8 +93,10 @@ type Deps struct {
 	// and the password attempt limit are off, and the room quota is held per process only.
 	Limits   Limits
 	Statuses Statuses
-	Metrics  Metrics
-	Budgets  Budgets
+	// Proxies may be nil: commands on behalf of another user are then refused.
+	Proxies Proxies
+	Metrics Metrics
+	Budgets Budgets
 	// PositionWait bounds how long a use case waits for the read model to include its own
 	// accepted command before it reads it back.
 	PositionWait time.Duration
@@ -106,6 +108,7 @@ type Application struct {
 	send         Sender
 	rm           ReadModel
 	dir          Directory
+	proxies      Proxies
 	reg          Registrations
 	pw           Passwords
 	status       Statuses
@@ -125,7 +128,7 @@ type Application struct {
 // NewApplication builds the use cases over their ports.
 func NewApplication(d Deps) *Application {
 	a := &Application{
-		send: d.Sender, rm: d.ReadModel, dir: d.Directory, reg: d.Registrations, pw: d.Passwords, status: d.Statuses,
+		send: d.Sender, rm: d.ReadModel, dir: d.Directory, proxies: d.Proxies, reg: d.Registrations, pw: d.Passwords, status: d.Statuses,
 		met: d.Metrics, log: d.Logger, positionWait: d.PositionWait,
 		limits: d.Limits, budgets: d.Budgets.withDefaults(),
 		names: nameCache{m: map[uuid.UUID]string{}},

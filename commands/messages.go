@@ -74,7 +74,11 @@ func (a *Application) SendMessage(ctx context.Context, actor uuid.UUID, in SendM
 			if err != nil {
 				return nil, err
 			}
-			return MessageResult{Message: projections.MessageOf(d.Message), Position: r.Position}, nil
+			m := projections.MessageOf(d.Message)
+			for _, e := range r.Events {
+				m.SentBy = e.ActingID // a delegate's, under on_behalf_of
+			}
+			return MessageResult{Message: m, Position: r.Position}, nil
 		},
 	}, nil
 }

@@ -166,7 +166,8 @@ const (
 func (w *encoder) event(agg, cmd uuid.UUID, ev *domain.Event) error {
 	// Field by field only at the current schema version of MessageSent: the decoder rejects any
 	// other, so that a snapshot never hides a change of the event's shape.
-	if ms, ok := ev.Data.(domain.MessageSent); ok && ev.SchemaVersion == domain.SchemaVersion(domain.TypeMessageSent) {
+	// A delegate's message (acting_id) is rare enough to go as JSON, which keeps every field.
+	if ms, ok := ev.Data.(domain.MessageSent); ok && ev.SchemaVersion == domain.SchemaVersion(domain.TypeMessageSent) && ev.ActingID == nil {
 		m := ms.Message
 		var f byte
 		if ev.AggregateID == agg {

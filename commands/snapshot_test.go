@@ -197,8 +197,8 @@ func TestSnapshotKnowsEveryFieldOfMessageSent(t *testing.T) {
 	if n := reflect.TypeFor[domain.MessageData]().NumField(); n != 9 {
 		t.Fatalf("MessageData has %d fields; commands/snapshot.go encodes 9", n)
 	}
-	if n := reflect.TypeFor[domain.Event]().NumField(); n != 10 {
-		t.Fatalf("Event has %d fields; commands/snapshot.go encodes 10", n)
+	if n := reflect.TypeFor[domain.Event]().NumField(); n != 11 {
+		t.Fatalf("Event has %d fields; commands/snapshot.go encodes 10 (and a delegate's MessageSent as JSON)", n)
 	}
 }
 
@@ -220,6 +220,38 @@ func TestSnapshotKeepsUnusualMessageSent(t *testing.T) {
 	ps := &PartitionSnapshot{Entries: []EntrySnapshot{{
 		Aggregate: domain.AggregateSnapshot{Type: domain.AggregateRoom, Room: &rs},
 		Recent:    []*Reply{{CommandID: uuid.New(), Accepted: true, Position: "chat-events:1:2", Events: []domain.Event{ev}}},
+	}}}
+	segs, err := ps.Encode(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := DecodePartitionSnapshot(segs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := back.Entries[0].Recent[0].Events[0]; !reflect.DeepEqual(got, ev) {
+		t.Fatalf("event came back as\n%+v\nwant\n%+v", got, ev)
+	}
+}
+
+// A delegate's MessageSent keeps acting_id through a snapshot (it is written as JSON).
+func TestSnapshotKeepsDelegatesMessageSent(t *testing.T) {
+	room, acting := uuid.New(), uuid.New()
+	ev := domain.Event{
+		ID: uuid.New(), Type: domain.TypeMessageSent, AggregateType: domain.AggregateRoom, AggregateID: room, Version: 2,
+		OccurredAt: time.Unix(1_700_000_000, 0).UTC(), ActorID: uuid.New(), CommandID: uuid.New(),
+		SchemaVersion: domain.SchemaVersion(domain.TypeMessageSent), ActingID: &acting,
+		Data: domain.MessageSent{RoomID: room, Message: domain.MessageData{ID: uuid.New(), RoomID: room, Content: "c",
+			MessageType: domain.MessageText, Seq: 1, CreatedAt: time.Unix(1_700_000_000, 0).UTC()}},
+	}
+	rs := domain.NewRoom(room).Snapshot()
+	ps := &PartitionSnapshot{Entries: []EntrySnapshot{{
+		Aggregate: domain.AggregateSnapshot{Type: domain.AggregateRoom, Room: &rs},
+		Recent:    []*Reply{{CommandID: ev.CommandID, Accepted: true, Position: "chat-events:1:2", Events: []domain.Event{ev}}},
 	}}}
 	segs, err := ps.Encode(1 << 20)
 	if err != nil {

@@ -26,6 +26,7 @@ func eventsOf(cmd Command, version int64, now time.Time, data ...EventData) []Ev
 			CommandID:     cmd.ID,
 			SchemaVersion: SchemaVersion(d.EventType()),
 			Data:          d,
+			ActingID:      cmd.ActingID,
 		}
 	}
 	return out

@@ -42,6 +42,9 @@ type Command struct {
 	// CorrelationID joins the log lines of one request across processes (the gateway's
 	// X-Request-ID, or one made per request or frame); it never enters an event.
 	CorrelationID string `json:"correlation_id,omitempty"`
+	// ActingID is the delegate who sent the command for ActorID under a proxy grant (proxy.go),
+	// nil otherwise; it is copied into every event of the command.
+	ActingID *uuid.UUID `json:"acting_id,omitempty"`
 }
 
 // CommandData is the typed payload of one command type.

@@ -51,6 +51,9 @@ type Event struct {
 	CommandID     uuid.UUID `json:"command_id"`
 	SchemaVersion int       `json:"schema_version"`
 	Data          EventData `json:"data"`
+	// ActingID is the delegate who acted for ActorID (a command sent with on_behalf_of), absent
+	// otherwise: events without one are written exactly as before it existed.
+	ActingID *uuid.UUID `json:"acting_id,omitempty"`
 }
 
 // EventData is the typed payload of one event type.

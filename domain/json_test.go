@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -71,6 +72,12 @@ func sampleEvents() map[string]domain.Event {
 	for name, d := range deptRoomSampleData() {
 		out[name] = env(2, domain.AggregateRoom, deptRoomID, d)
 	}
+	for name, d := range proxySampleData() {
+		out[name] = env(1, domain.AggregateProxies, domain.ProxiesIDFor(alice), d)
+	}
+	byDelegate := env(3, domain.AggregateRoom, roomID, sent("m3", alice, "for alice", domain.MessageText, nil, 3, ""))
+	byDelegate.ActingID = &bob
+	out["MessageSent by a delegate"] = byDelegate
 	return out
 }
 
@@ -90,8 +97,8 @@ func TestSampleEventsCoverEveryType(t *testing.T) {
 		have[e.Type] = true
 	}
 	types := domain.EventTypes()
-	if len(types) != 17+28+3+2 { // and the organization's, the department rooms', online time's
-		t.Errorf("EventTypes() = %v: %d types, want %d", types, len(types), 17+28+3+2)
+	if len(types) != 17+28+3+2+2 { // and the organization's, the department rooms', online time's, the proxies'
+		t.Errorf("EventTypes() = %v: %d types, want %d", types, len(types), 17+28+3+2+2)
 	}
 	for _, typ := range types {
 		if !have[typ] {
@@ -118,6 +125,8 @@ func TestEventAggregateTypes(t *testing.T) {
 			want = domain.AggregateSystem
 		case isOrgEventType(e.Type):
 			want = domain.AggregateOrganization
+		case e.Type == domain.TypeProxyGranted || e.Type == domain.TypeProxyRevoked:
+			want = domain.AggregateProxies
 		}
 		if e.AggregateType != want || e.Type != e.Data.EventType() {
 			t.Errorf("%s: aggregate_type %q type %q data %T", name, e.AggregateType, e.Type, e.Data)
@@ -216,7 +225,10 @@ var allCommandTypes = []string{
 	domain.CmdMarkRead, domain.CmdSyncDepartmentRoom, domain.CmdReleaseDepartmentRoom,
 }
 
-func init() { allCommandTypes = append(allCommandTypes, orgCommandTypes...) }
+func init() {
+	allCommandTypes = append(allCommandTypes, orgCommandTypes...)
+	allCommandTypes = append(allCommandTypes, domain.CmdGrantProxy, domain.CmdRevokeProxy)
+}
 
 // samplePayload is a payload of a command type, with every field set.
 func samplePayload(typ string) domain.CommandData {
@@ -242,6 +254,9 @@ func samplePayload(typ string) domain.CommandData {
 	}[typ]
 	if p == nil {
 		p = deptRoomSamplePayload(typ)
+	}
+	if p == nil {
+		p = proxySamplePayload(typ)
 	}
 	if p == nil {
 		return orgSamplePayload(typ)
@@ -337,7 +352,13 @@ func TestEventEnvelopeFieldNames(t *testing.T) {
 			got = append(got, k)
 		}
 		sort.Strings(got)
-		if !reflect.DeepEqual(got, want) {
+		if want := want; e.ActingID != nil { // a delegate's event, and only it, names them
+			want = append(slices.Clone(want), "acting_id")
+			sort.Strings(want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: envelope keys %v, want %v", name, got, want)
+			}
+		} else if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: envelope keys %v, want %v", name, got, want)
 		}
 		var occurred string

@@ -97,6 +97,11 @@ var kinds = []Kind{
 			event[PositionAssigned](), event[PositionUnassigned](), event[OrgRoleCreated](), event[OrgRoleUpdated](),
 			event[OrgRoleDeleted](), event[OrgRoleGranted](), event[OrgRoleRevoked](), event[OrgBroadcastSent](),
 			event[DepartmentRoomCreated]()}},
+	{Name: AggregateProxies, Stream: StreamUsers, SnapshotTag: 6,
+		New:       func(id uuid.UUID) Aggregate { return &Proxies{id: id} },
+		Snapshots: stateSnapshots(AggregateProxies, (*Proxies).ID, (*Proxies).Snapshot, RestoreProxies),
+		Commands:  []Codec[CommandData]{command[GrantProxy](), command[RevokeProxy]()},
+		Events:    []Codec[EventData]{event[ProxyGranted](), event[ProxyRevoked]()}},
 }
 
 // Codec names one payload type (a command's or an event's) and decodes its JSON into a value

@@ -126,7 +126,9 @@ func PushesOf(e domain.Event) ([]Push, error) {
 	switch d := e.Data.(type) {
 	case domain.MessageSent:
 		p.RoomID, p.Kind = d.RoomID, PushMessage
-		frame = MessageFrame{Type: PushMessage, Message: MessageOf(d.Message)}
+		m := MessageOf(d.Message)
+		m.SentBy = e.ActingID
+		frame = MessageFrame{Type: PushMessage, Message: m}
 	case domain.MessageUpdated:
 		p.RoomID, p.Kind = d.RoomID, PushMessageUpdated
 		frame = MessageFrame{Type: PushMessageUpdated, Message: MessageOfUpdate(d)}

@@ -51,6 +51,9 @@ type Message struct {
 	CreatedAt        time.Time  `json:"created_at"`
 	EditedAt         *time.Time `json:"edited_at"`
 	Deleted          bool       `json:"deleted"`
+	// SentBy is the delegate who sent the message for its sender (a proxy grant), absent when
+	// the sender sent it.
+	SentBy *uuid.UUID `json:"sent_by,omitempty"`
 }
 
 // Member is one entry of a room's member list.

@@ -17,10 +17,20 @@ import (
 
 // answer executes the action a use case prepared (unless preparing it failed with err) and
 // answers the request with status and the action's result. The success status is the HTTP
-// route's: 201 where the command creates a resource, 200 otherwise.
+// route's: 201 where the command creates a resource, 200 otherwise. With On-Behalf-Of the
+// command is the principal's, if a grant of theirs lets the caller send it (ActFor).
 func (g *Gateway) answer(c echo.Context, status int, act commands.Action, err error) error {
 	if err != nil {
 		return err
+	}
+	if principal, err := principalOf(c); err != nil || principal != uuid.Nil {
+		if err == nil {
+			act, err = g.app.ActFor(c.Request().Context(), act, principal)
+		}
+		if err != nil {
+			g.app.Discard(act)
+			return err
+		}
 	}
 	res, err := g.app.Execute(c.Request().Context(), act)
 	if err != nil {

@@ -98,6 +98,12 @@ func (r response) errCode() string {
 // do sends a request; body is JSON-encoded unless it is a string (sent as is).
 func (e *env) do(method, path, token string, body any) response {
 	e.t.Helper()
+	return e.doHeaders(method, path, token, nil, body)
+}
+
+// doHeaders is do with more request headers.
+func (e *env) doHeaders(method, path, token string, headers map[string]string, body any) response {
+	e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -119,6 +125,9 @@ func (e *env) do(method, path, token string, body any) response {
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

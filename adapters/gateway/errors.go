@@ -61,6 +61,7 @@ var statusByCode = map[string]int{
 	domain.CodeDepartmentNotFound: http.StatusNotFound,
 	domain.CodePositionNotFound:   http.StatusNotFound,
 	domain.CodeRoleNotFound:       http.StatusNotFound,
+	domain.CodeProxyNotFound:      http.StatusNotFound,
 	domain.CodeOrgArchived:        http.StatusConflict,
 	domain.CodeSlugTaken:          http.StatusConflict,
 	domain.CodeNameTaken:          http.StatusConflict,

@@ -34,6 +34,8 @@ type world struct {
 	attempts map[uuid.UUID]string // command id -> password hash
 	creds    map[string]cred      // lower-cased username
 	sessions map[string]fakeSession
+	proxies  map[uuid.UUID]projections.ProxyGrant // grant id -> grant (http_proxies_test.go)
+	roomOrgs map[uuid.UUID]uuid.UUID              // a department room's organization
 
 	// Set by tests.
 	gw           *Gateway
@@ -166,7 +168,11 @@ func (w *world) project(e domain.Event) {
 		r.room.MemberCount = len(r.members)
 	case domain.MessageSent:
 		r := w.rooms[d.RoomID]
-		r.messages = append(r.messages, projections.MessageOf(d.Message))
+		m := projections.MessageOf(d.Message)
+		m.SentBy = e.ActingID
+		r.messages = append(r.messages, m)
+	case domain.ProxyGranted, domain.ProxyRevoked:
+		w.projectProxy(d)
 	case domain.UserProfileUpdated:
 		u := w.users[d.UserID]
 		if d.DisplayName != nil {

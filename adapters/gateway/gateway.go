@@ -267,14 +267,18 @@ func New(cfg Config, d Deps) *Gateway {
 	if d.Presence != nil {
 		g.rt.log = newPresenceLog()
 	}
+	// The read model keeps the proxy grants (readmodel.Store does); one that does not refuses
+	// every command sent on behalf of another user.
+	proxies, _ := d.ReadModel.(commands.Proxies)
+	proxyReads, _ := d.ReadModel.(queries.Proxies)
 	g.app = commands.NewApplication(commands.Deps{
-		Sender: d.Dispatcher, ReadModel: d.ReadModel, Directory: d.Directory, Registrations: d.Accounts,
+		Sender: d.Dispatcher, ReadModel: d.ReadModel, Directory: d.Directory, Registrations: d.Accounts, Proxies: proxies,
 		Passwords: passwords{g}, Statuses: statuses{g}, Limits: d.Limits, Metrics: d.Metrics,
 		Budgets: cfg.Budgets, PositionWait: cfg.PositionWait, Logger: g.log,
 	})
 	g.queries = queries.NewApplication(queries.Deps{
 		ReadModel: d.ReadModel, Search: d.Search, Notifications: d.Notifications, Directory: d.Directory, MessageChanges: d.MessageChanges,
-		OnlineTime: d.OnlineTime, Names: g.app, Admins: d.Admins, Statuses: statuses{g}, WaitPosition: g.waitForPosition, Logger: g.log,
+		OnlineTime: d.OnlineTime, Proxies: proxyReads, Names: g.app, Admins: d.Admins, Statuses: statuses{g}, WaitPosition: g.waitForPosition, Logger: g.log,
 	})
 	if d.Pushes != nil {
 		g.rt.pub = d.Pushes
@@ -320,6 +324,9 @@ func (g *Gateway) Routes(e *echo.Echo) {
 
 	api.GET("/users/me", g.me, query...)
 	api.PATCH("/users/me", g.updateProfile, authed...)
+	api.GET("/users/me/proxies", g.listProxies, query...)
+	api.POST("/users/me/proxies", g.grantProxy, authed...) // http_proxies.go
+	api.DELETE("/users/:id/proxies/:grant_id", g.revokeProxy, authed...)
 	api.GET("/users/:id", g.userByID, query...)
 	api.GET("/users", g.searchUsers, query...)
 	api.GET("/search/messages", g.searchMessages, bounded...) // waits for ?position= on the search index itself

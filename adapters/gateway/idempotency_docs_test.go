@@ -69,7 +69,7 @@ func TestIdempotencyKeyRoutesMatchTheDocs(t *testing.T) {
 		"seq":1,"user_id":"` + other.String() + `","event_type":"maintenance","message":"m","display_name":"d",
 		"position_id":"` + uuid.NewString() + `"}`
 	ids := strings.NewReplacer(":id", room.String(), ":mid", uuid.NewString(), ":user_id", other.String(), ":name", "read_model",
-		":dept_id", uuid.NewString(), ":position_id", uuid.NewString(), ":role_id", uuid.NewString())
+		":dept_id", uuid.NewString(), ":position_id", uuid.NewString(), ":role_id", uuid.NewString(), ":grant_id", uuid.NewString())
 
 	var keyed []string
 	ec := echo.New()

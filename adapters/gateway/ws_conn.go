@@ -43,6 +43,9 @@ type conn struct {
 	// with ws, before the writer starts (nil: every frame is written alone).
 	batch  *batchedConn
 	userID uuid.UUID
+	// onBehalfOf is the current frame's on_behalf_of (uuid.Nil: none), written and read only by
+	// the reading goroutine (handleFrame, startCommand).
+	onBehalfOf uuid.UUID
 	// id names the socket in the shared presence record.
 	id string
 	// ctx ends when the socket is done, which cancels its pending dispatches.

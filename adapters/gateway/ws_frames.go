@@ -35,6 +35,8 @@ const (
 type frameHeader struct {
 	Type string          `json:"type"`
 	ID   json.RawMessage `json:"id"`
+	// OnBehalfOf names the principal a delegate sends a room command for (http_proxies.go).
+	OnBehalfOf *string `json:"on_behalf_of"`
 }
 
 // Fields of the command frames. Required fields are pointers so that a missing field is told
@@ -102,6 +104,16 @@ func (c *conn) handleFrame(data []byte) {
 	if len(id) > 0 {
 		id = canonicalID(id)
 	}
+	// Read by startCommand, on this goroutine, for the command this frame starts.
+	c.onBehalfOf = uuid.Nil
+	if h.OnBehalfOf != nil && *h.OnBehalfOf != "" {
+		p, err := uuid.Parse(*h.OnBehalfOf)
+		if err != nil {
+			c.enqueue(errorFrame(id, codeInvalidFrame, "on_behalf_of must be a user id"))
+			return
+		}
+		c.onBehalfOf = p
+	}
 	switch h.Type {
 	case framePing:
 		c.enqueue(encodeFrame(pongFrame{Type: "pong", ID: id}))
@@ -163,6 +175,8 @@ func (c *conn) handleFrame(data []byte) {
 		c.reauth(id, data)
 	case "":
 		c.enqueue(errorFrame(id, codeInvalidFrame, "type is required"))
+	case frameGrantProxy, frameRevokeProxy:
+		c.handleProxyFrame(h.Type, id, data) // ws_proxies.go
 	default:
 		if !c.handleOrgFrame(h.Type, id, data) { // ws_orgs.go
 			c.enqueue(errorFrame(id, codeInvalidFrame, "unknown frame type "+quoteShort(h.Type)))
@@ -204,8 +218,12 @@ func (c *conn) checked(id json.RawMessage, err error) bool {
 // The command is held on the socket from before its dispatch to after its answer is queued,
 // so pushes it causes cannot overtake the answer.
 func (c *conn) startCommand(id json.RawMessage, prepare func(context.Context) (commands.Action, error)) {
+	principal := c.onBehalfOf
 	c.startTask(func() {
 		act, err := prepare(c.ctx)
+		if err == nil && principal != uuid.Nil {
+			act, err = c.g.app.ActFor(c.ctx, act, principal)
+		}
 		if err != nil {
 			c.enqueue(c.errorFrameOf(id, err))
 			return

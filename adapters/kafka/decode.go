@@ -31,6 +31,13 @@ func DecodeEvent(b []byte) (domain.Event, error) {
 			return domain.Event{}, fmt.Errorf("event %s: %w", id.name, err)
 		}
 	}
+	if env.actingGiven {
+		id, err := uuid.Parse(env.ActingID)
+		if err != nil {
+			return domain.Event{}, fmt.Errorf("event acting_id: %w", err)
+		}
+		e.ActingID = &id
+	}
 	e.Data, e.SchemaVersion, err = domain.DecodeData(env.Type, int(env.SchemaVersion), env.Data)
 	if err != nil {
 		return domain.Event{}, err

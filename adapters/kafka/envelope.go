@@ -31,6 +31,10 @@ type Envelope struct {
 	// idsGiven has bit i set when id i (id, aggregate_id, actor_id, command_id) was given as a
 	// string, possibly "": DecodeEvent refuses "" as encoding/json does, but not an absent id.
 	idsGiven uint8
+	// ActingID is the delegate of a command sent on behalf of another (domain.Event's), valid
+	// when actingGiven: absent from every other event, and written back only when given.
+	ActingID    string
+	actingGiven bool
 }
 
 // ParseEnvelope decodes an event record's value: a JSON object with at least occurred_at (RFC
@@ -80,6 +84,12 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 		case "command_id":
 			ids[3], e.CommandID, err = s.idField()
 			e.idsGiven |= 1 << 3
+		case "acting_id":
+			var raw []byte
+			if raw, e.ActingID, err = s.idField(); raw != nil {
+				e.ActingID = string(raw)
+			}
+			e.actingGiven = true
 		case "type":
 			e.Type, err = s.internedField()
 		case "aggregate_type":
@@ -151,7 +161,7 @@ func ParseEnvelope(b []byte) (Envelope, error) {
 
 // envelopeKeys are the envelope's member names, as the contract spells them.
 var envelopeKeys = [...]string{"id", "aggregate_id", "actor_id", "command_id", "type", "aggregate_type", "version",
-	"schema_version", "occurred_at", "data"}
+	"schema_version", "occurred_at", "data", "acting_id"}
 
 // envelopeKey is the envelope member a key names, "" for none. It names one as encoding/json
 // would, so that DecodeEvent reads what json.Unmarshal into a domain.Event reads: a key that
@@ -272,6 +282,10 @@ func (e *Envelope) AppendJSON(dst []byte, redact bool) ([]byte, error) {
 	dst, err := e.AppendData(dst, redact)
 	if err != nil {
 		return dst, err
+	}
+	if e.actingGiven {
+		dst = append(dst, `,"acting_id":`...)
+		dst = appendJSONString(dst, e.ActingID)
 	}
 	return append(dst, '}'), nil
 }

@@ -115,6 +115,8 @@ type Deps struct {
 	MessageChanges MessageChanges
 	// OnlineTime computes the online-time reports; nil answers them unavailable.
 	OnlineTime OnlineTimeReports
+	// Proxies may be nil: the proxy grants are then not served (unavailable).
+	Proxies Proxies
 	// Names and Admins tell the server's admins (by username, in any letter case): they, and
 	// only they, see other users' emails and find users by email. Names may be nil only
 	// without admins.
@@ -140,6 +142,7 @@ type Application struct {
 	dir     Directory
 	changes MessageChanges
 	online  OnlineTimeReports
+	proxies Proxies
 	names   Names
 	admins  map[string]bool
 	status  Statuses
@@ -151,7 +154,7 @@ type Application struct {
 func NewApplication(d Deps) *Application {
 	a := &Application{
 		rm: d.ReadModel, search: d.Search, notes: d.Notifications, dir: d.Directory, changes: d.MessageChanges,
-		online: d.OnlineTime, names: d.Names, admins: adminSet(d.Admins), status: d.Statuses, wait: d.WaitPosition, log: d.Logger,
+		online: d.OnlineTime, proxies: d.Proxies, names: d.Names, admins: adminSet(d.Admins), status: d.Statuses, wait: d.WaitPosition, log: d.Logger,
 	}
 	if a.wait == nil {
 		a.wait = func(ctx context.Context, pos domain.Position, until WaitFunc) error {

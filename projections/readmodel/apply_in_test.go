@@ -4,6 +4,9 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/chorus-chat/chorus/adapters/postgres/pgtest"
 	"github.com/chorus-chat/chorus/domain"
@@ -22,8 +25,14 @@ func TestApplyBatchInWritesTheGivenSchema(t *testing.T) {
 	bob, _, r2 := log.register("bob")
 	room, r3 := log.createRoom(alice, "General", false, "")
 	batch := concat(r1, r2, r3, log.join(room, bob), log.send(room, alice, "one"), log.send(room, bob, "two"))
+	// A proxy grant and a message a delegate sent (sent_by), copied into the generation as inserted live.
+	batch = append(batch, log.do(domain.NewCommand(uuid.New(), domain.ProxiesIDFor(alice), alice, "alice", log.now, domain.GrantProxy{
+		PrincipalID: alice, DelegateID: bob, Scope: domain.ProxyScopeMessages, StartsAt: log.now, EndsAt: log.now.Add(time.Hour)}))...)
+	send := domain.NewCommand(uuid.New(), room, alice, "alice", log.now, domain.SendMessage{Content: "for alice", MessageType: domain.MessageText})
+	send.ActingID = &bob
+	batch = append(batch, log.do(send)...)
 
-	tables := []string{"users", "rooms", "room_members", "room_bans", "room_invitations", "messages", "room_message_changes"}
+	tables := []string{"users", "rooms", "room_members", "room_bans", "room_invitations", "messages", "room_message_changes", "user_proxies"}
 	const schema = `Gen "1"` // needs quoting
 	if _, err := pool.Exec(ctx, `CREATE SCHEMA "Gen ""1"""`); err != nil {
 		t.Fatal(err)
@@ -47,8 +56,11 @@ func TestApplyBatchInWritesTheGivenSchema(t *testing.T) {
 	if n := count(`SELECT count(*) FROM public.messages`) + count(`SELECT count(*) FROM public.users`); n != 0 {
 		t.Fatalf("ApplyBatchIn wrote %d rows into the live tables", n)
 	}
-	if n := count(`SELECT count(*) FROM "Gen ""1""".messages`); n != 2 {
-		t.Fatalf("generation has %d messages, want 2", n)
+	if n := count(`SELECT count(*) FROM "Gen ""1""".messages WHERE sent_by IS NULL`); n != 2 {
+		t.Fatalf("generation has %d messages of their senders, want 2", n)
+	}
+	if n := count(`SELECT count(*) FROM "Gen ""1""".messages WHERE sent_by IS NOT NULL`); n != 1 {
+		t.Fatalf("generation has %d messages of a delegate, want 1", n)
 	}
 	if n := count(`SELECT count(*) FROM projection_checkpoints WHERE projection = 'readmodel@gen'`); n == 0 {
 		t.Fatal("no checkpoint for the generation")

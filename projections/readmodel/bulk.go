@@ -186,7 +186,8 @@ func (b *bulk) finish(ctx context.Context, tx pgx.Tx, st *checkpoint.Statements)
 // unnested), with their entries in the change log.
 type messageRun struct {
 	ids, rooms, senders, replies projtx.UUIDs
-	hasReply                     []bool
+	sentBy                       projtx.UUIDs
+	hasReply, hasSentBy          []bool
 	seqs, versions               []int64
 	contents, types, clientIDs   []string
 	createdAt                    []time.Time
@@ -219,6 +220,11 @@ func (m *messageRun) add(r Record, d domain.MessageSent, touched map[uuid.UUID]r
 	m.senders = append(m.senders, msg.SenderID)
 	m.replies = append(m.replies, reply)
 	m.hasReply = append(m.hasReply, msg.ReplyToMessageID != nil)
+	var by uuid.UUID
+	if r.Event.ActingID != nil {
+		by = *r.Event.ActingID
+	}
+	m.sentBy, m.hasSentBy = append(m.sentBy, by), append(m.hasSentBy, r.Event.ActingID != nil)
 	m.seqs = append(m.seqs, msg.Seq)
 	m.versions = append(m.versions, r.Event.Version)
 	m.contents = append(m.contents, msg.Content)
@@ -237,11 +243,12 @@ func (m *messageRun) add(r Record, d domain.MessageSent, touched map[uuid.UUID]r
 // in one statement (the log costs a second row per message, not a second statement).
 const sqlInsertMessages = `WITH m AS (
 		SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[], $6::text[],
-			$7::uuid[], $8::bool[], $9::text[], $10::timestamptz[], $11::bigint[])
-			AS m(id, room_id, seq, sender_id, content, message_type, reply_to, has_reply, client_msg_id, created_at, version)
+			$7::uuid[], $8::bool[], $9::text[], $10::timestamptz[], $11::bigint[], $12::uuid[], $13::bool[])
+			AS m(id, room_id, seq, sender_id, content, message_type, reply_to, has_reply, client_msg_id, created_at, version, sent_by, has_sent_by)
 	), inserted AS (
-		INSERT INTO messages (id, room_id, seq, sender_id, content, message_type, reply_to_message_id, client_msg_id, created_at)
-		SELECT id, room_id, seq, sender_id, content, message_type, CASE WHEN has_reply THEN reply_to END, NULLIF(client_msg_id, ''), created_at
+		INSERT INTO messages (id, room_id, seq, sender_id, content, message_type, reply_to_message_id, client_msg_id, created_at, sent_by)
+		SELECT id, room_id, seq, sender_id, content, message_type, CASE WHEN has_reply THEN reply_to END, NULLIF(client_msg_id, ''), created_at,
+			CASE WHEN has_sent_by THEN sent_by END
 		FROM m
 		ON CONFLICT DO NOTHING
 	)
@@ -255,7 +262,7 @@ func (m *messageRun) flush(st *checkpoint.Statements) {
 		return
 	}
 	st.Batch.Queue(sqlInsertMessages, m.ids, m.rooms, m.seqs, m.senders, m.contents, m.types,
-		m.replies, m.hasReply, m.clientIDs, m.createdAt, m.versions)
+		m.replies, m.hasReply, m.clientIDs, m.createdAt, m.versions, m.sentBy, m.hasSentBy)
 	st.Note(fmt.Sprintf("insert %d messages and log them (MessageSent from %s:%d:%d to %s:%d:%d)", m.len(),
 		m.first.Topic, m.first.Partition, m.first.Offset, m.last.Topic, m.last.Partition, m.last.Offset))
 	*m = messageRun{}
@@ -269,18 +276,21 @@ func (m *messageRun) copy(ctx context.Context, tx pgx.Tx) error {
 	msgs := make([][]any, m.len())
 	changes := make([][]any, m.len())
 	for i := range m.ids {
-		var reply, clientID any
+		var reply, clientID, sentBy any
 		if m.hasReply[i] {
 			reply = m.replies[i]
+		}
+		if m.hasSentBy[i] {
+			sentBy = m.sentBy[i]
 		}
 		if m.clientIDs[i] != "" {
 			clientID = m.clientIDs[i]
 		}
-		msgs[i] = []any{m.ids[i], m.rooms[i], m.seqs[i], m.senders[i], m.contents[i], m.types[i], reply, clientID, m.createdAt[i]}
+		msgs[i] = []any{m.ids[i], m.rooms[i], m.seqs[i], m.senders[i], m.contents[i], m.types[i], reply, clientID, m.createdAt[i], sentBy}
 		changes[i] = []any{m.rooms[i], m.versions[i], changeSent, m.ids[i], m.seqs[i]}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"messages"},
-		[]string{"id", "room_id", "seq", "sender_id", "content", "message_type", "reply_to_message_id", "client_msg_id", "created_at"},
+		[]string{"id", "room_id", "seq", "sender_id", "content", "message_type", "reply_to_message_id", "client_msg_id", "created_at", "sent_by"},
 		pgx.CopyFromRows(msgs)); err != nil {
 		return fmt.Errorf("copy %d messages (MessageSent from %s:%d:%d): %w", m.len(), m.first.Topic, m.first.Partition, m.first.Offset, err)
 	}

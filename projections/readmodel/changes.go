@@ -51,7 +51,7 @@ func (s *Store) MessageChangesAfter(ctx context.Context, roomID uuid.UUID, lastS
 				ORDER BY seq DESC LIMIT 1), 0) AS version
 		)
 		SELECT c.kind, m.id, m.room_id, m.sender_id, CASE WHEN m.deleted THEN '' ELSE m.content END, m.message_type,
-		       m.reply_to_message_id, m.seq, m.created_at, m.edited_at, m.deleted
+		       m.reply_to_message_id, m.seq, m.created_at, m.edited_at, m.deleted, m.sent_by
 		FROM room_message_changes c JOIN messages m ON m.id = c.message_id
 		WHERE c.room_id = $1 AND c.version > (SELECT version FROM since)
 		ORDER BY c.version

@@ -51,6 +51,17 @@ func queueEvent(b *pgx.Batch, e domain.Event) []string {
 			WHERE id = $1`, d.RoomID, d.Name, d.Description, d.UpdatedAt)
 		return []string{"update room"}
 
+	case domain.ProxyGranted:
+		b.Queue(`INSERT INTO user_proxies (grant_id, principal_id, delegate_id, scope, org_id, starts_at, ends_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (grant_id) DO NOTHING`,
+			d.GrantID, d.PrincipalID, d.DelegateID, d.Scope, d.OrgID, d.StartsAt, d.EndsAt)
+		return []string{"insert proxy grant"}
+
+	case domain.ProxyRevoked:
+		// A grant is revoked once, after it was granted: a replay deletes the row it inserted.
+		b.Queue(`DELETE FROM user_proxies WHERE grant_id = $1`, d.GrantID)
+		return []string{"delete proxy grant"}
+
 	case domain.RoomDeleted:
 		b.Queue(`UPDATE rooms SET deleted_at = COALESCE(deleted_at, $2) WHERE id = $1`, d.RoomID, d.DeletedAt)
 		return []string{"delete room"}

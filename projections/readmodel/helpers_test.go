@@ -46,7 +46,7 @@ func (l *eventLog) do(cmd domain.Command) []readmodel.Record {
 		l.t.Fatalf("decide %s: %v", cmd.Type, err)
 	}
 	topic := chatTopic
-	if cmd.AggregateType == domain.AggregateUser {
+	if cmd.AggregateType == domain.AggregateUser || cmd.AggregateType == domain.AggregateProxies {
 		topic = userTopic
 	}
 	recs := make([]readmodel.Record, len(events))

@@ -218,7 +218,7 @@ func (s *Store) RoomsOwnedBy(ctx context.Context, userID uuid.UUID) (int, error)
 }
 
 const messageColumns = `id, room_id, sender_id, CASE WHEN deleted THEN '' ELSE content END, message_type,
-	reply_to_message_id, seq, created_at, edited_at, deleted`
+	reply_to_message_id, seq, created_at, edited_at, deleted, sent_by`
 
 // Messages returns a page of a room's history, oldest first, and whether more messages lie
 // beyond it in the direction paged (older ones for the latest page and for BeforeSeq, newer
@@ -275,7 +275,7 @@ func scanMessageAfter(r pgx.Row, lead ...any) (projections.Message, error) {
 		editedAt *time.Time
 	)
 	err := r.Scan(append(lead, &m.ID, &m.RoomID, &m.SenderID, &m.Content, &m.MessageType, &m.ReplyToMessageID, &m.Seq,
-		&m.CreatedAt, &editedAt, &m.Deleted)...)
+		&m.CreatedAt, &editedAt, &m.Deleted, &m.SentBy)...)
 	m.CreatedAt = m.CreatedAt.UTC()
 	if editedAt != nil {
 		t := editedAt.UTC()
