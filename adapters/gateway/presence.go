@@ -82,10 +82,10 @@ type Presence interface {
 	// Leave forgets socket conn; when the user has no live socket left it appends offline's push
 	// and reports true.
 	Leave(ctx context.Context, user uuid.UUID, conn string, offline func() (projections.Push, error)) (bool, error)
-	// SweepEnded forgets up to limit expired entries, announcing offline as Leave does; it
+	// Sweep forgets up to limit expired entries, announcing offline as Leave does; it
 	// reports how many it found and how many users it announced offline, and tells ended of
 	// each of these: the connection whose entry was their last and when it expired.
-	SweepEnded(ctx context.Context, limit int, offline func(user uuid.UUID) (projections.Push, error),
+	Sweep(ctx context.Context, limit int, offline func(user uuid.UUID) (projections.Push, error),
 		ended func(user uuid.UUID, conn string, expiredAt time.Time)) (found, announced int, err error)
 	// Online tells which of users have a live socket.
 	Online(ctx context.Context, users []uuid.UUID) (map[uuid.UUID]bool, error)
@@ -222,7 +222,7 @@ func (g *Gateway) sweepPresence(ctx context.Context) {
 		return presencePush(user, statusOffline, rooms), nil
 	}
 	for ctx.Err() == nil {
-		found, announced, err := g.rt.presence.SweepEnded(ctx, sweepBatch, build, func(user uuid.UUID, conn string, expiredAt time.Time) {
+		found, announced, err := g.rt.presence.Sweep(ctx, sweepBatch, build, func(user uuid.UUID, conn string, expiredAt time.Time) {
 			// The entry's last refresh, the last sign of life of the user's last socket:
 			// every gateway gives its entries the same ttl.
 			g.recordPresence(user, conn, domain.RecordPresence{At: expiredAt.Add(-g.cfg.PresenceTTL), Cause: domain.OfflineExpired})

@@ -197,15 +197,10 @@ func (p *Presence) transition(ctx context.Context, s *goredis.Script, user uuid.
 // user who has no live entry left; offline builds that push. Several gateways may sweep at
 // once: each entry is forgotten, and each offline announced, by exactly one. It returns how
 // many expired entries it found (limit means there may be more) and how many users it
-// announced offline.
-func (p *Presence) Sweep(ctx context.Context, limit int, offline func(user uuid.UUID) (projections.Push, error)) (found, announced int, err error) {
-	return p.SweepEnded(ctx, limit, offline, nil)
-}
-
-// SweepEnded is Sweep that also tells ended, when it is not nil, of each user it announced
-// offline: the connection whose expired entry was their last, and when that entry expired
-// (its last refresh plus the ttl it was given), for online time.
-func (p *Presence) SweepEnded(ctx context.Context, limit int, offline func(user uuid.UUID) (projections.Push, error),
+// announced offline. It tells ended, when it is not nil, of each user it announced offline: the
+// connection whose expired entry was their last, and when that entry expired (its last refresh
+// plus the ttl it was given), for online time.
+func (p *Presence) Sweep(ctx context.Context, limit int, offline func(user uuid.UUID) (projections.Push, error),
 	ended func(user uuid.UUID, conn string, expiredAt time.Time)) (found, announced int, err error) {
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
 	entries, err := p.cl.ZRangeArgsWithScores(ctx, goredis.ZRangeArgs{Key: p.entries, Start: "-inf", Stop: now, ByScore: true, Count: int64(limit)}).Result()

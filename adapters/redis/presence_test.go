@@ -240,7 +240,7 @@ func TestPresenceExpiredEntriesAreSweptOnce(t *testing.T) {
 				defer wg.Done()
 				n, a, err := p.Sweep(ctx, 100, func(u uuid.UUID) (projections.Push, error) {
 					return presencePush(u, "offline", uuid.New()), nil
-				})
+				}, nil)
 				if err != nil {
 					t.Error(err)
 				}
@@ -254,7 +254,7 @@ func TestPresenceExpiredEntriesAreSweptOnce(t *testing.T) {
 		}
 		f.expectPush(gone, "offline")
 		f.expectNoPush()
-		if n, _, err := f.presence.Sweep(ctx, 100, nil); err != nil || n != 0 {
+		if n, _, err := f.presence.Sweep(ctx, 100, nil, nil); err != nil || n != 0 {
 			t.Fatalf("second sweep found %d (%v)", n, err)
 		}
 		// alive's dead socket was forgotten, its live one still counts; leaving it announces offline.
@@ -281,7 +281,7 @@ func TestPresenceRefreshBeforeSweepKeepsUserOnline(t *testing.T) {
 		if on, err := f.presence.Touch(ctx, user, "s", time.Minute, builder(user, "online", &built)); err != nil || on {
 			t.Fatalf("refresh after expiry: %v %v", on, err)
 		}
-		if n, a, err := f.presence.Sweep(ctx, 100, nil); err != nil || n != 0 || a != 0 {
+		if n, a, err := f.presence.Sweep(ctx, 100, nil, nil); err != nil || n != 0 || a != 0 {
 			t.Fatalf("sweep found %d, announced %d (%v)", n, a, err)
 		}
 		if !f.online(user) {
