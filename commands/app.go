@@ -340,13 +340,23 @@ func eventData[T domain.EventData](r Reply) (T, error) {
 // command, so that what is read next shows it. Not reaching it is logged, not failed: the
 // caller lays the command's own change over what it reads.
 func (a *Application) waitPosition(ctx context.Context, position string) {
+	a.waitIn(ctx, a.rm, "read model", position)
+}
+
+// positionWaiter is a projection that can be waited for (the read model, the directory).
+type positionWaiter interface {
+	WaitFor(ctx context.Context, pos domain.Position, timeout time.Duration) error
+}
+
+// waitIn is waitPosition on projection w, named store in the log.
+func (a *Application) waitIn(ctx context.Context, w positionWaiter, store, position string) {
 	pos, err := domain.ParsePosition(position)
 	if err != nil {
 		a.log.Error("accepted reply carries a malformed position", "position", position, "err", err)
 		return
 	}
-	if err := a.rm.WaitFor(ctx, pos, a.positionWait); err != nil {
-		a.log.Warn("read model did not reach an accepted command's position", "position", position, "err", err)
+	if err := w.WaitFor(ctx, pos, a.positionWait); err != nil {
+		a.log.Warn(store+" did not reach an accepted command's position", "position", position, "err", err)
 	}
 }
 

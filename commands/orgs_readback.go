@@ -25,11 +25,7 @@ func (a *Application) readBack(ctx context.Context, r Reply, what string, read f
 	if a.dir == nil {
 		return positionOnly(r)
 	}
-	if pos, err := domain.ParsePosition(r.Position); err != nil {
-		a.log.Error("accepted reply carries a malformed position", "position", r.Position, "err", err)
-	} else if err := a.dir.WaitFor(ctx, pos, a.positionWait); err != nil {
-		a.log.Warn("directory did not reach an accepted command's position", "position", r.Position, "err", err)
-	}
+	a.waitIn(ctx, a.dir, "directory", r.Position)
 	v, err := read()
 	if err != nil {
 		a.log.Warn("organization change: cannot read it back", "what", what, "err", err)
