@@ -47,6 +47,8 @@ type Config struct {
 	SessionTTL        time.Duration `env:"CHORUS_SESSION_TTL" envDefault:"24h"`
 	BcryptCost        int           `env:"CHORUS_BCRYPT_COST" envDefault:"10"`
 	Pprof             bool          `env:"CHORUS_PPROF" envDefault:"false"`
+	// WebUI: a gateway serves the web client at / and the admin console at /admin.
+	WebUI bool `env:"CHORUS_WEB_UI" envDefault:"true"`
 	// How long a refreshed token keeps working (adapters/gateway/sessions.go).
 	SessionRefreshGrace time.Duration `env:"CHORUS_SESSION_REFRESH_GRACE" envDefault:"60s"`
 	// Realtime (adapters/gateway/presence.go) and projector dead letters (cmd/chorus/realtime.go).

@@ -23,6 +23,7 @@ import (
 	"github.com/chorus-chat/chorus/adapters/ops"
 	"github.com/chorus-chat/chorus/adapters/postgres"
 	"github.com/chorus-chat/chorus/adapters/redis"
+	"github.com/chorus-chat/chorus/adapters/webui"
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/directory"
@@ -210,6 +211,13 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		}
 		gw = gateway.New(gcfg, *deps)
 		gw.Routes(e)
+		if cfg.WebUI {
+			ui, err := webui.New()
+			if err != nil {
+				return err
+			}
+			ui.Register(e) // the web client at /, the admin console at /admin
+		}
 		if err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Subscribe(roleCtx, gw.Deliver); err != nil {
 			return err
 		}
