@@ -1,40 +1,145 @@
+// The chat client's shell: sign-in and registration, the socket (ws.js), and the sections a
+// signed-in user moves between. Each section is a module exporting mount(el, ctx), which fills
+// el and may return a function that tears it down; ctx is the one object sections share:
+//
+//   ctx.user                    the signed-in user (the login's User)
+//   ctx.api(method, path, body?, opts?)  the HTTP API (api.js), On-Behalf-Of added when acting
+//   ctx.socket                  the live socket (ws.js): socket.on(type, fn) → unsubscribe,
+//                               socket.send(frame) → Promise of the ack's result, socket.state
+//   ctx.show(section, params?)  go to a section ('rooms', 'search', 'notifications', 'orgs')
+//   ctx.openRoom(roomId, seq?)  the rooms section with that room open, scrolled to seq
+//   ctx.banner(text, kind?)     a dismissible line at the top (system events, errors)
+//   ctx.actingFor               null, or {id, username}: commands go On-Behalf-Of that user
 import { api, el, session, saveSession, clearSession } from './api.js';
+import { Socket } from './ws.js';
+import * as rooms from './rooms.js';
 
 const app = document.getElementById('app');
 
-function signIn(message) {
-  const error = el('p', { class: 'error', role: 'alert' }, message || '');
-  const username = el('input', { name: 'username', autocomplete: 'username', required: true });
-  const password = el('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
-  const form = el('form', { class: 'card', 'aria-label': 'Sign in' },
-    el('h1', {}, 'Chorus'),
-    el('label', {}, 'Username', username),
-    el('label', {}, 'Password', password),
-    el('button', { type: 'submit' }, 'Sign in'),
-    error);
-  form.addEventListener('submit', async (ev) => {
+// sections, in the order the navigation shows them; modules add themselves here.
+const sections = [
+  { name: 'rooms', label: 'Rooms', module: rooms },
+];
+
+let ctx = null;
+
+function form(label, fields, submit, extra) {
+  const error = el('p', { class: 'error', role: 'alert' });
+  const f = el('form', { class: 'card', 'aria-label': label }, el('h1', {}, 'Chorus'), ...fields,
+    el('button', { type: 'submit' }, label), error, extra || null);
+  f.addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    error.textContent = '';
     try {
-      saveSession(await api('POST', '/auth/login', { username: username.value, password: password.value }));
-      home();
+      await submit();
     } catch (e) {
       error.textContent = e.message;
     }
   });
-  app.replaceChildren(form);
+  return f;
+}
+
+function input(name, label, attrs = {}) {
+  const i = el('input', { name, ...attrs });
+  return [el('label', {}, label, i), i];
+}
+
+function signIn(message) {
+  const [lu, username] = input('username', 'Username', { autocomplete: 'username', required: true });
+  const [lp, password] = input('password', 'Password', { type: 'password', autocomplete: 'current-password', required: true });
+  const toRegister = el('button', { type: 'button', class: 'secondary', onclick: () => register() }, 'Create an account');
+  const f = form('Sign in', [lu, lp], async () => {
+    saveSession(await api('POST', '/auth/login', { username: username.value, password: password.value }));
+    home();
+  }, toRegister);
+  if (message) f.querySelector('.error').textContent = message;
+  app.replaceChildren(f);
+  username.focus();
+}
+
+function register() {
+  const [lu, username] = input('username', 'Username', { autocomplete: 'username', required: true });
+  const [ld, display] = input('display_name', 'Display name', { autocomplete: 'name' });
+  const [lp, password] = input('password', 'Password', { type: 'password', autocomplete: 'new-password', required: true });
+  const back = el('button', { type: 'button', class: 'secondary', onclick: () => signIn() }, 'I have an account');
+  app.replaceChildren(form('Register', [lu, ld, lp], async () => {
+    const body = { username: username.value, password: password.value };
+    if (display.value) body.display_name = display.value;
+    await api('POST', '/auth/register', body);
+    saveSession(await api('POST', '/auth/login', { username: username.value, password: password.value }));
+    home();
+  }, back));
+  username.focus();
 }
 
 function home() {
   const s = session();
   if (!s) return signIn();
-  const out = el('button', { class: 'secondary' }, 'Sign out');
+  const main = el('section', { id: 'section', class: 'section' });
+  const banners = el('div', { id: 'banners', role: 'status' });
+  const nav = el('nav', { 'aria-label': 'Sections' });
+  const state = el('span', { id: 'conn', class: 'conn' });
+  let teardown = null;
+  let current = null;
+
+  const socket = new Socket(() => session()?.token);
+  socket.onState = (st) => {
+    state.textContent = st === 'open' ? '' : st === 'connecting' ? 'Connecting…' : 'Reconnecting…';
+    state.dataset.state = st;
+  };
+
+  ctx = {
+    user: s.user,
+    actingFor: null,
+    socket,
+    api(method, path, body, opts = {}) {
+      if (ctx.actingFor && !opts.onBehalfOf) opts = { ...opts, onBehalfOf: ctx.actingFor.id };
+      return api(method, path, body, opts);
+    },
+    show(name, params = {}) {
+      const sec = sections.find((x) => x.name === name);
+      if (!sec) return;
+      teardown?.();
+      current = name;
+      for (const b of nav.querySelectorAll('button')) b.setAttribute('aria-current', b.dataset.section === name ? 'page' : 'false');
+      main.replaceChildren();
+      teardown = sec.module.mount(main, ctx, params) || null;
+    },
+    openRoom(roomId, seq) {
+      ctx.show('rooms', { roomId, seq });
+    },
+    banner(text, kind = 'info') {
+      const close = el('button', { class: 'secondary', 'aria-label': 'Dismiss' }, '×');
+      const b = el('div', { class: 'banner ' + kind }, el('span', {}, text), close);
+      close.addEventListener('click', () => b.remove());
+      banners.append(b);
+    },
+    get section() { return current; },
+  };
+
+  for (const sec of sections) {
+    nav.append(el('button', { class: 'secondary', 'data-section': sec.name, onclick: () => ctx.show(sec.name) }, sec.label));
+  }
+  const out = el('button', { class: 'secondary', id: 'signout' }, 'Sign out');
   out.addEventListener('click', async () => {
     try { await api('POST', '/auth/logout'); } catch { /* signed out anyway */ }
-    clearSession();
-    signIn();
+    signOut();
   });
-  app.replaceChildren(el('header', {}, el('span', { id: 'me' }, s.user.username), ' ', out));
+  app.replaceChildren(
+    el('header', { class: 'top' }, el('strong', {}, 'Chorus'), nav, state,
+      el('span', { id: 'me', title: s.user.display_name || '' }, s.user.username), out),
+    banners, main);
+  socket.on('system_event', (f) => ctx.banner(f.event?.message || f.event?.event_type || 'system event', 'system'));
+  socket.connect();
+  ctx.show('rooms');
 }
 
-api.onUnauthorized = () => signIn('Your session ended: sign in again.');
+function signOut(message) {
+  ctx?.socket.close();
+  ctx = null;
+  clearSession();
+  signIn(message);
+}
+
+api.onUnauthorized = () => signOut('Your session ended: sign in again.');
 home();
