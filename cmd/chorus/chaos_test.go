@@ -854,7 +854,7 @@ func runChaos(t *testing.T, c *chaosCluster, faults []chaosFault) {
 			// Known gap: the all-in-one server's Redis is in its process; killed, it forgets
 			// the socket's entry with it, and nothing ends a session whose user does not come
 			// back (docs/operations.md).
-			if c.all == nil {
+			if f.name != "kill -9 all-in-one" {
 				presence.addLeaver(leaver)
 			}
 		}
@@ -880,7 +880,9 @@ func runChaos(t *testing.T, c *chaosCluster, faults []chaosFault) {
 		time.Sleep(time.Second)
 	}
 	close(stop)
+	stopped := time.Now()
 	wg.Wait()
+	t.Logf("the writers stopped within %v", time.Since(stopped).Round(time.Millisecond))
 
 	// Every process the test did not kill on purpose is still the run it was.
 	for _, p := range c.everything() {
@@ -987,8 +989,12 @@ func runChaos(t *testing.T, c *chaosCluster, faults []chaosFault) {
 
 	// What the organization writers were told is in the directory, the department rooms, the
 	// grants; the sockets' sessions open while they are, and end after.
+	checking := time.Now()
 	orgs.check(t, c.brokerAddr)
+	t.Logf("the organization checks took %v", time.Since(checking).Round(time.Millisecond))
+	checking = time.Now()
 	presence.check(t, c.dbURL)
+	t.Logf("the presence checks took %v", time.Since(checking).Round(time.Millisecond))
 
 	// Every projection is what a rebuild from the log makes.
 	for _, name := range []string{"readmodel", "search", "notifications", "directory", "orgrooms", "onlinetime"} {
