@@ -767,7 +767,7 @@ type chaosPresence struct {
 	steady   sync.WaitGroup
 	done     chan struct{}
 	mu       sync.Mutex
-	leavers []*presenceClient // closed already, checked with the others
+	leavers  []*presenceClient // closed already, checked with the others
 }
 
 // addLeaver records a leaver for the check.
