@@ -80,8 +80,9 @@ type Presence interface {
 	// online it appends online's push and reports true.
 	Touch(ctx context.Context, user uuid.UUID, conn string, ttl time.Duration, online func() (projections.Push, error)) (bool, error)
 	// Leave forgets socket conn; when the user has no live socket left it appends offline's push
-	// and reports true.
-	Leave(ctx context.Context, user uuid.UUID, conn string, offline func() (projections.Push, error)) (bool, error)
+	// and reports off. It reports forgotten when conn's entry was gone and nothing else showed
+	// the user online (Redis restarted and lost them, or a sweeper ended conn already).
+	Leave(ctx context.Context, user uuid.UUID, conn string, offline func() (projections.Push, error)) (off, forgotten bool, err error)
 	// Sweep forgets up to limit expired entries, announcing offline as Leave does; it
 	// reports how many it found and how many users it announced offline, and tells ended of
 	// each of these: the connection whose entry was their last and when it expired.
@@ -311,10 +312,15 @@ func (c *conn) presenceOffline(rooms []uuid.UUID) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
 	defer cancel()
-	off, err := p.Leave(ctx, c.userID, c.id, func() (projections.Push, error) {
+	off, forgotten, err := p.Leave(ctx, c.userID, c.id, func() (projections.Push, error) {
 		return presencePush(c.userID, statusOffline, rooms), nil
 	})
-	if off {
+	// Forgotten: Redis lost the user's entries (it restarted) before this socket refreshed its
+	// own, so no sweeper will ever find it; nothing shows another socket of the user live
+	// either. The session ends here, as for a last socket; if it had been ended already (a
+	// sweeper found the entry expired) the user aggregate records nothing more, and another
+	// socket of the user refreshing later opens a new one.
+	if off || forgotten {
 		c.g.recordPresence(c.userID, c.id, domain.RecordPresence{At: time.Now(), Cause: domain.OfflineLeft})
 	}
 	if err != nil {

@@ -132,3 +132,44 @@ func TestPresenceLogNeverBlocks(t *testing.T) {
 		t.Fatalf("%d transitions pending, want the queue's %d", n, presenceLogQueue)
 	}
 }
+
+// forget drops every key of the shared deployment's Redis, as a Redis restarted without
+// persistence has.
+func (r *sharedRedis) forget(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	cl := r.conn.Client()
+	defer cl.Close()
+	keys, err := cl.Keys(ctx, r.conn.Prefix+":*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) > 0 {
+		if err := cl.Del(ctx, keys...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Redis restarted (it forgot every presence entry) and then the user's only socket closed,
+// before it refreshed its entry: the session still ends, left, when the socket closed. Nothing
+// in Redis would ever end it otherwise: no entry to sweep, no flag saying the user was online.
+func TestOnlineTimeSessionEndsWhenRedisForgotTheSocket(t *testing.T) {
+	shared := newSharedRedis(t)
+	e := newRealtimeEnv(t, nil, nil, shared.wire(t))
+	bobTok, bobID := e.user("bob")
+	ws := e.dial(bobTok)
+	waitSessionEvents(t, e.w, bobID, 1)
+	shared.forget(t)
+	closed := time.Now()
+	ws.Close()
+	evs := waitSessionEvents(t, e.w, bobID, 2)
+	on, ok1 := evs[0].Data.(domain.UserCameOnline)
+	off, ok2 := evs[1].Data.(domain.UserWentOffline)
+	if !ok1 || !ok2 || off.Cause != domain.OfflineLeft || !off.Since.Equal(on.At) {
+		t.Fatalf("session events %+v", evs)
+	}
+	if d := off.At.Sub(closed); d < -time.Second || d > time.Second {
+		t.Fatalf("session ended at %v, the socket closed at %v", off.At, closed)
+	}
+}

@@ -100,12 +100,18 @@ return 1
 // leaveScript: KEYS as touchScript; ARGV conn, member, now, mode, msg id, payload, maxlen,
 // onlyExpired. Forgets conn; announces the user offline when no live entry is left. With
 // onlyExpired (the sweeper) it does nothing unless conn's entry is still there and expired.
+// It answers 2 (forgotten, and announces nothing) when conn's entry is not there and nothing
+// else says the user is online (no live entry, no announced flag).
 var leaveScript = goredis.NewScript(pushXADD + `
 local now = tonumber(ARGV[3])
 local entry = redis.call('ZSCORE', KEYS[3], ARGV[2])
 if not entry then
-  -- Already swept (its offline, if due, was announced then) or never recorded.
+  -- Already swept (its offline, if due, was announced then), never recorded, or forgotten by
+  -- a Redis that restarted.
   redis.call('ZREM', KEYS[1], ARGV[1])
+  if ARGV[9] ~= '1' and redis.call('EXISTS', KEYS[2]) == 0 and redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[3], '+inf') == 0 then
+    return 2
+  end
   return 0
 end
 if ARGV[9] == '1' and tonumber(entry) > now then return 0 end
@@ -137,16 +143,25 @@ func (p *Presence) Touch(ctx context.Context, user uuid.UUID, conn string, ttl t
 	args := func(mode, id, payload string) []any {
 		return []any{conn, entryMember(user, conn), now.UnixMilli(), now.Add(ttl).UnixMilli(), mode, id, payload, p.maxLen, ttl.Milliseconds()}
 	}
-	return p.transition(ctx, touchScript, user, args, online)
+	n, err := p.transition(ctx, touchScript, user, args, online)
+	return n == 1, err
 }
 
 // Leave forgets connection conn of user. When it was the user's last live connection, the push
-// that offline builds is appended in the same step and Leave reports true.
-func (p *Presence) Leave(ctx context.Context, user uuid.UUID, conn string, offline func() (projections.Push, error)) (bool, error) {
-	return p.leave(ctx, user, conn, false, offline)
+// that offline builds is appended in the same step and Leave reports off. It reports forgotten
+// (and appends nothing) when Redis held neither conn's entry nor any other sign of the user
+// online: it restarted and lost them, or a sweeper found conn's entry expired and announced the
+// offline already. Either way no live socket of the user is known: the caller may end the user's
+// session (online time), which nothing else would do after a restart.
+func (p *Presence) Leave(ctx context.Context, user uuid.UUID, conn string, offline func() (projections.Push, error)) (off, forgotten bool, err error) {
+	n, err := p.leave(ctx, user, conn, false, offline)
+	return n == 1, n == leaveForgotten, err
 }
 
-func (p *Presence) leave(ctx context.Context, user uuid.UUID, conn string, onlyExpired bool, offline func() (projections.Push, error)) (bool, error) {
+// leaveForgotten is leaveScript's answer when nothing in Redis showed the user online.
+const leaveForgotten = 2
+
+func (p *Presence) leave(ctx context.Context, user uuid.UUID, conn string, onlyExpired bool, offline func() (projections.Push, error)) (int, error) {
 	now := time.Now().UnixMilli()
 	flag := "0"
 	if onlyExpired {
@@ -164,32 +179,32 @@ func (p *Presence) leave(ctx context.Context, user uuid.UUID, conn string, onlyE
 // query for the user's rooms) is built only when a transition is due, then again with it. The
 // second run decides afresh: if another gateway made the transition in between, nothing is
 // announced twice.
-func (p *Presence) transition(ctx context.Context, s *goredis.Script, user uuid.UUID, args func(mode, id, payload string) []any, build func() (projections.Push, error)) (bool, error) {
+func (p *Presence) transition(ctx context.Context, s *goredis.Script, user uuid.UUID, args func(mode, id, payload string) []any, build func() (projections.Push, error)) (int, error) {
 	keys := p.keys(user)
 	n, err := s.Run(ctx, p.cl, keys, args(modeProbe, "", "")...).Int()
 	if err != nil {
-		return false, fmt.Errorf("presence of %s: %w", user, err)
+		return 0, fmt.Errorf("presence of %s: %w", user, err)
 	}
 	if n != needPush {
-		return n == 1, nil
+		return n, nil
 	}
 	push, err := build()
 	if err != nil {
-		return false, fmt.Errorf("presence push of %s: %w", user, err)
+		return 0, fmt.Errorf("presence push of %s: %w", user, err)
 	}
 	mode, payload := modeSilent, ""
 	if len(push.Frame) > 0 {
 		b, err := json.Marshal(push)
 		if err != nil {
-			return false, fmt.Errorf("encode presence push: %w", err)
+			return 0, fmt.Errorf("encode presence push: %w", err)
 		}
 		mode, payload = modePush, string(b)
 	}
 	n, err = s.Run(ctx, p.cl, keys, args(mode, uuid.NewString(), payload)...).Int()
 	if err != nil {
-		return false, fmt.Errorf("presence of %s: %w", user, err)
+		return 0, fmt.Errorf("presence of %s: %w", user, err)
 	}
-	return n == 1, nil
+	return n, nil
 }
 
 // Sweep forgets up to limit connection entries that expired without being left (their gateway
@@ -219,11 +234,11 @@ func (p *Presence) Sweep(ctx context.Context, limit int, offline func(user uuid.
 			p.cl.ZRem(ctx, p.entries, m)
 			continue
 		}
-		off, err := p.leave(ctx, user, conn, true, func() (projections.Push, error) { return offline(user) })
+		n, err := p.leave(ctx, user, conn, true, func() (projections.Push, error) { return offline(user) })
 		if err != nil {
 			return len(members), announced, err
 		}
-		if off {
+		if n == 1 {
 			announced++
 			if ended != nil {
 				ended(user, conn, time.UnixMilli(int64(entries[i].Score)))

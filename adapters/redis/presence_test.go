@@ -136,13 +136,13 @@ func TestPresenceOnlineWhileAnySocketIsOpen(t *testing.T) {
 		if !f.online(user) {
 			t.Fatal("not online with two sockets")
 		}
-		if off, err := f.presence.Leave(ctx, user, "a", builder(user, "offline", &built, room)); err != nil || off {
+		if off, _, err := f.presence.Leave(ctx, user, "a", builder(user, "offline", &built, room)); err != nil || off {
 			t.Fatalf("leave of one of two sockets: %v %v", off, err)
 		}
 		if !f.online(user) {
 			t.Fatal("not online with one socket left")
 		}
-		off, err := f.presence.Leave(ctx, user, "b", builder(user, "offline", &built, room))
+		off, _, err := f.presence.Leave(ctx, user, "b", builder(user, "offline", &built, room))
 		if err != nil || !off {
 			t.Fatalf("leave of the last socket: %v %v, want an offline transition", off, err)
 		}
@@ -151,7 +151,7 @@ func TestPresenceOnlineWhileAnySocketIsOpen(t *testing.T) {
 			t.Fatal("online after the last socket left")
 		}
 		// Leaving twice announces nothing.
-		if off, err := f.presence.Leave(ctx, user, "b", builder(user, "offline", &built, room)); err != nil || off {
+		if off, _, err := f.presence.Leave(ctx, user, "b", builder(user, "offline", &built, room)); err != nil || off {
 			t.Fatalf("second leave: %v %v", off, err)
 		}
 		// Back online: announced again.
@@ -197,7 +197,7 @@ func TestPresenceWithoutRoomsAppendsNothing(t *testing.T) {
 		if !f.online(user) {
 			t.Fatal("not online")
 		}
-		if off, err := f.presence.Leave(ctx, user, "s", silent); err != nil || !off {
+		if off, _, err := f.presence.Leave(ctx, user, "s", silent); err != nil || !off {
 			t.Fatalf("leave: %v %v", off, err)
 		}
 		f.expectNoPush()
@@ -258,7 +258,7 @@ func TestPresenceExpiredEntriesAreSweptOnce(t *testing.T) {
 			t.Fatalf("second sweep found %d (%v)", n, err)
 		}
 		// alive's dead socket was forgotten, its live one still counts; leaving it announces offline.
-		if off, err := f.presence.Leave(ctx, alive, "live", builder(alive, "offline", &built)); err != nil || !off {
+		if off, _, err := f.presence.Leave(ctx, alive, "live", builder(alive, "offline", &built)); err != nil || !off {
 			t.Fatalf("leave alive: %v %v", off, err)
 		}
 		f.expectPush(alive, "offline")
@@ -310,7 +310,7 @@ func TestPresenceConcurrentTransitionsAlternate(t *testing.T) {
 						t.Error(err)
 						return
 					}
-					if _, err := f.presence.Leave(ctx, user, c, builder(user, "offline", &built, uuid.New())); err != nil {
+					if _, _, err := f.presence.Leave(ctx, user, c, builder(user, "offline", &built, uuid.New())); err != nil {
 						t.Error(err)
 						return
 					}
@@ -395,4 +395,54 @@ func BenchmarkPresenceOnline200(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// A Redis that restarted forgot every entry: a socket leaving then is reported forgotten (its
+// gateway ends the session itself), unless another socket of the user refreshed since; a
+// socket whose entry is still there is never forgotten.
+func TestPresenceLeaveAfterRedisForgotIsReported(t *testing.T) {
+	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+		f := newPresenceFixture(t, conn)
+		ctx := context.Background()
+		user := uuid.New()
+		var built atomic.Int32
+		for _, c := range []string{"a", "b", "c"} {
+			if _, err := f.presence.Touch(ctx, user, c, time.Minute, builder(user, "online", &built)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if off, forgotten, err := f.presence.Leave(ctx, user, "a", builder(user, "offline", &built)); err != nil || off || forgotten {
+			t.Fatalf("leave of one of three sockets: off %v forgotten %v %v", off, forgotten, err)
+		}
+		// Redis restarts: everything under the prefix is gone.
+		cl := conn.Client()
+		defer cl.Close()
+		keys, err := cl.Keys(ctx, conn.Prefix+":*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) > 0 {
+			cl.Del(ctx, keys...)
+		}
+		// b refreshes (the user is online again), c leaves: not forgotten, b is live.
+		if on, err := f.presence.Touch(ctx, user, "b", time.Minute, builder(user, "online", &built)); err != nil || !on {
+			t.Fatalf("refresh after the restart: %v %v, want online", on, err)
+		}
+		if off, forgotten, err := f.presence.Leave(ctx, user, "c", builder(user, "offline", &built)); err != nil || off || forgotten {
+			t.Fatalf("leave of a forgotten socket beside a live one: off %v forgotten %v %v", off, forgotten, err)
+		}
+		if off, forgotten, err := f.presence.Leave(ctx, user, "b", builder(user, "offline", &built)); err != nil || !off || forgotten {
+			t.Fatalf("leave of the last live socket: off %v forgotten %v %v", off, forgotten, err)
+		}
+		// Forgotten again, with nothing live: reported.
+		cl.Del(ctx, keys...)
+		if _, err := f.presence.Touch(ctx, user, "d", time.Minute, builder(user, "online", &built)); err != nil {
+			t.Fatal(err)
+		}
+		keys, _ = cl.Keys(ctx, conn.Prefix+":*").Result()
+		cl.Del(ctx, keys...)
+		if off, forgotten, err := f.presence.Leave(ctx, user, "d", builder(user, "offline", &built)); err != nil || off || !forgotten {
+			t.Fatalf("leave of the only socket after a restart: off %v forgotten %v %v, want forgotten", off, forgotten, err)
+		}
+	})
 }
