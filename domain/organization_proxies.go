@@ -23,13 +23,13 @@ import (
 
 // Command and event types of the proxies an organization authorizes.
 const (
-	CmdAuthorizeProxy                 = "authorize_proxy"
-	CmdRevokeOrgProxy                 = "revoke_org_proxy"
-	CmdRecordProxyRefusal             = "record_proxy_refusal"
-	TypeProxyAuthorized               = "ProxyAuthorized"
-	TypeProxyRevocationAuthorized     = "ProxyRevocationAuthorized"
-	TypeProxyAuthorizationRefused     = "ProxyAuthorizationRefused"
-	maxProxyRefusalMessageRunes       = 1000
+	CmdAuthorizeProxy             = "authorize_proxy"
+	CmdRevokeOrgProxy             = "revoke_org_proxy"
+	CmdRecordProxyRefusal         = "record_proxy_refusal"
+	TypeProxyAuthorized           = "ProxyAuthorized"
+	TypeProxyRevocationAuthorized = "ProxyRevocationAuthorized"
+	TypeProxyAuthorizationRefused = "ProxyAuthorizationRefused"
+	maxProxyRefusalMessageRunes   = 1000
 )
 
 var (
@@ -132,12 +132,12 @@ type ProxyAuthorizationRefused struct {
 	Message         string    `json:"message"`
 }
 
-func (AuthorizeProxy) CommandType() string            { return CmdAuthorizeProxy }
-func (RevokeOrgProxy) CommandType() string            { return CmdRevokeOrgProxy }
-func (RecordProxyRefusal) CommandType() string        { return CmdRecordProxyRefusal }
-func (ProxyAuthorized) EventType() string             { return TypeProxyAuthorized }
-func (ProxyRevocationAuthorized) EventType() string   { return TypeProxyRevocationAuthorized }
-func (ProxyAuthorizationRefused) EventType() string   { return TypeProxyAuthorizationRefused }
+func (AuthorizeProxy) CommandType() string          { return CmdAuthorizeProxy }
+func (RevokeOrgProxy) CommandType() string          { return CmdRevokeOrgProxy }
+func (RecordProxyRefusal) CommandType() string      { return CmdRecordProxyRefusal }
+func (ProxyAuthorized) EventType() string           { return TypeProxyAuthorized }
+func (ProxyRevocationAuthorized) EventType() string { return TypeProxyRevocationAuthorized }
+func (ProxyAuthorizationRefused) EventType() string { return TypeProxyAuthorizationRefused }
 
 // mayGrantProxiesFor tells whether actor holds grant_proxies over user: over the whole
 // organization, or over a department subtree that holds one of user's departments (the scope
