@@ -164,6 +164,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		deps := &gateway.Deps{
 			Logger: log.With("role", roleGateway), Metrics: met,
 			Search: env.Search, Notifications: env.Notify, Directory: env.Directory, Admins: cfg.AdminUsers,
+			OrgProxies: env.OrgProxies,
 			OnlineTime: onlinetime.NewStore(env.Pool),
 		}
 		cl, err := kafka.NewCommandLog(kcfg, log)

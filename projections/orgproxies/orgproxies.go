@@ -29,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
 )
 
@@ -167,39 +168,20 @@ func NewHandler(store *Store, dead checkpoint.DeadLetters) checkpoint.StoreHandl
 	return checkpoint.StoreHandler{Projection: Projection, Store: store, Dead: dead}
 }
 
-// Authorization is one authorization as the manager knows it, with what became of it (Status,
-// read with the read model's grants): "granted" (a grant in force or to come in the read
-// model), "refused" (Code and Message say why), "revoked" (a revocation the read model has
-// applied), "pending" (a revocation not applied yet) or "not_in_force" (a grant the read model
-// does not hold: not made yet, or revoked or ended since).
-type Authorization struct {
-	ID           uuid.UUID  `json:"id"`
-	OrgID        uuid.UUID  `json:"org_id"`
-	Kind         string     `json:"kind"`
-	GrantID      uuid.UUID  `json:"grant_id"`
-	PrincipalID  uuid.UUID  `json:"principal_id"`
-	DelegateID   *uuid.UUID `json:"delegate_id,omitempty"`
-	Scope        *string    `json:"scope,omitempty"`
-	StartsAt     *time.Time `json:"starts_at,omitempty"`
-	EndsAt       *time.Time `json:"ends_at,omitempty"`
-	AuthorizedBy uuid.UUID  `json:"authorized_by"`
-	AuthorizedAt time.Time  `json:"authorized_at"`
-	Status       string     `json:"status"`
-	Code         string     `json:"code,omitempty"`
-	Message      string     `json:"message,omitempty"`
-}
+// Authorization is one authorization with what became of it (projections.ProxyAuthorization).
+type Authorization = projections.ProxyAuthorization
 
 // Statuses of an authorization.
 const (
-	StatusPending    = "pending"
-	StatusGranted    = "granted"
-	StatusRevoked    = "revoked"
-	StatusRefused    = "refused"
-	StatusNotInForce = "not_in_force"
+	StatusPending    = projections.ProxyStatusPending
+	StatusGranted    = projections.ProxyStatusGranted
+	StatusRevoked    = projections.ProxyStatusRevoked
+	StatusRefused    = projections.ProxyStatusRefused
+	StatusNotInForce = projections.ProxyStatusNotInForce
 )
 
 // ErrNotFound: no such authorization (yet: the manager may lag behind the organization).
-var ErrNotFound = errors.New("no such proxy authorization")
+var ErrNotFound = projections.ErrNotFound
 
 // authorizationSQL reads authorizations with whether their grant is in the read model
 // (user_proxies): a grant is granted once there, a revocation done once gone from there.
