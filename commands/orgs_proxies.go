@@ -97,10 +97,10 @@ func (a *Application) AuthorizeProxy(ctx context.Context, actor uuid.UUID, in Au
 
 // precheckGrant refuses, from the read model, what the principal's proxies would refuse.
 func (a *Application) precheckGrant(ctx context.Context, principal, delegate uuid.UUID, scope string, org uuid.UUID, starts, ends time.Time) error {
-	if a.proxies == nil {
+	if a.proxyLookups == nil {
 		return nil
 	}
-	grants, err := a.proxies.ProxyGrantsOf(ctx, principal, time.Now())
+	grants, err := a.proxyLookups.ProxyGrantsOf(ctx, principal, time.Now())
 	if err != nil {
 		return err
 	}
@@ -128,10 +128,10 @@ func (a *Application) RevokeOrgProxy(ctx context.Context, actor, org, grant uuid
 	if err := checkKey(key); err != nil {
 		return Action{}, err
 	}
-	if a.proxies == nil {
+	if a.proxyLookups == nil {
 		return Action{}, newError(CodeUnavailable, "proxy grants are not available on this gateway")
 	}
-	g, err := a.proxies.ProxyGrant(ctx, grant)
+	g, err := a.proxyLookups.ProxyGrant(ctx, grant)
 	if errors.Is(err, projections.ErrNotFound) || (err == nil && (g.OrgID == nil || *g.OrgID != org)) {
 		return Action{}, newError(domain.CodeProxyNotFound, "no grant %s in this organization's rooms", grant)
 	}

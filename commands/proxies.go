@@ -20,12 +20,16 @@ import (
 
 // Proxies is what the use cases read of the proxy grants (readmodel.Store). ProxyGrants lists
 // the grants of principal to delegate in force at at; RoomOrganization is the organization a
-// room belongs to (a department's room), uuid.Nil for any other room; ProxyGrantsOf lists the
-// grants a user gave or holds that have not ended at at; ProxyGrant is one grant not revoked
-// (projections.ErrNotFound else).
+// room belongs to (a department's room), uuid.Nil for any other room.
 type Proxies interface {
 	ProxyGrants(ctx context.Context, principal, delegate uuid.UUID, at time.Time) ([]projections.ProxyGrant, error)
 	RoomOrganization(ctx context.Context, room uuid.UUID) (uuid.UUID, error)
+}
+
+// ProxyLookups is what the organizations' proxy use cases read of the grants (readmodel.Store):
+// ProxyGrantsOf lists the grants a user gave or holds that have not ended at at; ProxyGrant is
+// one grant not revoked (projections.ErrNotFound else).
+type ProxyLookups interface {
 	ProxyGrantsOf(ctx context.Context, user uuid.UUID, at time.Time) ([]projections.ProxyGrant, error)
 	ProxyGrant(ctx context.Context, id uuid.UUID) (projections.ProxyGrant, error)
 }

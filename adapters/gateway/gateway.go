@@ -274,9 +274,11 @@ func New(cfg Config, d Deps) *Gateway {
 	// every command sent on behalf of another user.
 	proxies, _ := d.ReadModel.(commands.Proxies)
 	proxyReads, _ := d.ReadModel.(queries.Proxies)
+	proxyLookups, _ := d.ReadModel.(commands.ProxyLookups)
 	g.app = commands.NewApplication(commands.Deps{
 		Sender: d.Dispatcher, ReadModel: d.ReadModel, Directory: d.Directory, Registrations: d.Accounts, Proxies: proxies, OrgProxies: d.OrgProxies,
-		Passwords: passwords{g}, Statuses: statuses{g}, Limits: d.Limits, Metrics: d.Metrics,
+		ProxyLookups: proxyLookups,
+		Passwords:    passwords{g}, Statuses: statuses{g}, Limits: d.Limits, Metrics: d.Metrics,
 		Budgets: cfg.Budgets, PositionWait: cfg.PositionWait, Logger: g.log,
 	})
 	g.queries = queries.NewApplication(queries.Deps{

@@ -107,7 +107,9 @@ func (s *stack) goRun(fn func(context.Context) error) (stop func()) {
 
 var org = domain.OrgIDFor("acme")
 
-func cmdID(key string) uuid.UUID { return uuid.NewSHA1(uuid.NameSpaceOID, []byte("orgproxies-test:"+key)) }
+func cmdID(key string) uuid.UUID {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte("orgproxies-test:"+key))
+}
 
 // org sends an organization command by alice, the owner, and returns its events.
 func (s *stack) org(key string, p domain.CommandData) []domain.Event {
@@ -119,8 +121,7 @@ func (s *stack) org(key string, p domain.CommandData) []domain.Event {
 	return r.Events
 }
 
-// status waits until the authorization's status is not want's opposite: it polls until it is
-// one of want.
+// status polls until the authorization's status is one of want.
 func (s *stack) status(auth uuid.UUID, want ...string) orgproxies.Authorization {
 	s.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -149,8 +150,7 @@ func (s *stack) count(q string, args ...any) int {
 	return n
 }
 
-// proxiesVersion is the number of events of bob's proxies, from the log (the command
-// processor's state answers a grant_proxy the same for a known command).
+// grantsOf is the number of principal's grants in the read model.
 func (s *stack) grantsOf(principal uuid.UUID) int {
 	return s.count(`SELECT count(*) FROM user_proxies WHERE principal_id = $1`, principal)
 }
