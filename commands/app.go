@@ -95,8 +95,14 @@ type Deps struct {
 	Statuses Statuses
 	// Proxies may be nil: commands on behalf of another user are then refused.
 	Proxies Proxies
-	Metrics Metrics
-	Budgets Budgets
+	// OrgProxies may be nil: an admin's grant or revocation for a member then answers pending
+	// at once (its outcome unknown to the gateway).
+	OrgProxies OrgProxies
+	// ProxyLookups may be nil: an admin's grant is then not pre-checked, and an admin's
+	// revocation is unavailable.
+	ProxyLookups ProxyLookups
+	Metrics      Metrics
+	Budgets      Budgets
 	// PositionWait bounds how long a use case waits for the read model to include its own
 	// accepted command before it reads it back.
 	PositionWait time.Duration
@@ -109,6 +115,8 @@ type Application struct {
 	rm           ReadModel
 	dir          Directory
 	proxies      Proxies
+	orgProxies   OrgProxies
+	proxyLookups ProxyLookups
 	reg          Registrations
 	pw           Passwords
 	status       Statuses
@@ -128,7 +136,7 @@ type Application struct {
 // NewApplication builds the use cases over their ports.
 func NewApplication(d Deps) *Application {
 	a := &Application{
-		send: d.Sender, rm: d.ReadModel, dir: d.Directory, proxies: d.Proxies, reg: d.Registrations, pw: d.Passwords, status: d.Statuses,
+		send: d.Sender, rm: d.ReadModel, dir: d.Directory, proxies: d.Proxies, orgProxies: d.OrgProxies, proxyLookups: d.ProxyLookups, reg: d.Registrations, pw: d.Passwords, status: d.Statuses,
 		met: d.Metrics, log: d.Logger, positionWait: d.PositionWait,
 		limits: d.Limits, budgets: d.Budgets.withDefaults(),
 		names: nameCache{m: map[uuid.UUID]string{}},

@@ -26,6 +26,14 @@ type Proxies interface {
 	RoomOrganization(ctx context.Context, room uuid.UUID) (uuid.UUID, error)
 }
 
+// ProxyLookups is what the organizations' proxy use cases read of the grants (readmodel.Store):
+// ProxyGrantsOf lists the grants a user gave or holds that have not ended at at; ProxyGrant is
+// one grant not revoked (projections.ErrNotFound else).
+type ProxyLookups interface {
+	ProxyGrantsOf(ctx context.Context, user uuid.UUID, at time.Time) ([]projections.ProxyGrant, error)
+	ProxyGrant(ctx context.Context, id uuid.UUID) (projections.ProxyGrant, error)
+}
+
 // GrantProxy is the input of grant_proxy. Times are RFC 3339; an absent starts_at is now.
 type GrantProxy struct {
 	DelegateID *string

@@ -97,8 +97,8 @@ func TestSampleEventsCoverEveryType(t *testing.T) {
 		have[e.Type] = true
 	}
 	types := domain.EventTypes()
-	if len(types) != 17+28+3+2+2 { // and the organization's, the department rooms', online time's, the proxies'
-		t.Errorf("EventTypes() = %v: %d types, want %d", types, len(types), 17+28+3+2+2)
+	if len(types) != 17+28+3+3+2+2 { // and the organization's, its proxies', the department rooms', online time's, the proxies'
+		t.Errorf("EventTypes() = %v: %d types, want %d", types, len(types), 17+28+3+3+2+2)
 	}
 	for _, typ := range types {
 		if !have[typ] {

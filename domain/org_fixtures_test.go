@@ -127,7 +127,7 @@ func orgOf(t testing.TB, given ...domain.EventData) *domain.Organization {
 
 // orgSampleData is one event of every organization type, for the JSON tests (sampleEvents).
 func orgSampleData() map[string]domain.EventData {
-	return map[string]domain.EventData{
+	out := map[string]domain.EventData{
 		"OrganizationCreated": orgCreated(),
 		"OrganizationUpdated": domain.OrganizationUpdated{OrgID: orgID, Name: str("Acme Inc"), TimeZone: str("UTC"),
 			UpdatedBy: alice, UpdatedAt: nowUTC},
@@ -166,6 +166,10 @@ func orgSampleData() map[string]domain.EventData {
 		"DepartmentRoomCreated": domain.DepartmentRoomCreated{OrgID: orgID, DepartmentID: deptBackend,
 			RoomID: domain.DepartmentRoomIDFor(orgID, deptBackend), Name: "backend", CreatedBy: bob},
 	}
+	for name, d := range orgProxySampleData() {
+		out[name] = d
+	}
+	return out
 }
 
 // isOrgEventType tells whether typ is an event type of the organization.
@@ -188,10 +192,14 @@ var orgCommandTypes = []string{
 	domain.CmdDefinePosition, domain.CmdUpdatePosition, domain.CmdDeletePosition, domain.CmdAssignPosition,
 	domain.CmdUnassignPosition, domain.CmdCreateOrgRole, domain.CmdUpdateOrgRole, domain.CmdDeleteOrgRole,
 	domain.CmdGrantOrgRole, domain.CmdRevokeOrgRole, domain.CmdBroadcastToOrganization, domain.CmdCreateDepartmentRoom,
+	domain.CmdAuthorizeProxy, domain.CmdRevokeOrgProxy, domain.CmdRecordProxyRefusal,
 }
 
 // orgSamplePayload is a payload of an organization command type, with every field set.
 func orgSamplePayload(typ string) domain.CommandData {
+	if p := orgProxySamplePayload(typ); p != nil {
+		return p
+	}
 	return map[string]domain.CommandData{
 		domain.CmdCreateOrganization:      domain.CreateOrganization{Name: "Acme", Slug: "acme", Description: "d", TimeZone: "Asia/Tokyo"},
 		domain.CmdUpdateOrganization:      domain.UpdateOrganization{Name: str("A"), Description: str(""), TimeZone: str("UTC")},

@@ -181,6 +181,16 @@ func orgRows() []orgRow {
 		{"create_department_room sales", domain.CreateDepartmentRoom{DepartmentID: deptSales, Name: "sales"}, byOwners(one(func(_ string, a uuid.UUID) domain.EventData {
 			return domain.DepartmentRoomCreated{OrgID: orgID, DepartmentID: deptSales, RoomID: domain.DepartmentRoomIDFor(orgID, deptSales), Name: "sales", CreatedBy: a}
 		}))},
+		// bob's role holds no grant_proxies: org_proxies_test.go has a department admin's.
+		{"authorize_proxy for ted to vic", orgProxySamplePayload(domain.CmdAuthorizeProxy), byOwners(one(func(k string, a uuid.UUID) domain.EventData {
+			return authorized(k, orgProxySamplePayload(domain.CmdAuthorizeProxy).(domain.AuthorizeProxy), a)
+		}))},
+		{"revoke_org_proxy of ted", orgProxySamplePayload(domain.CmdRevokeOrgProxy), byOwners(one(func(k string, a uuid.UUID) domain.EventData {
+			return domain.ProxyRevocationAuthorized{OrgID: orgID, AuthorizationID: domain.ProxyAuthorizationIDFor(cid(k)),
+				GrantID: domain.AuthorizedProxyGrantID(sampleAuth), PrincipalID: ted, RevokedBy: a, RevokedAt: nowUTC}
+		}))},
+		{"record_proxy_refusal by a user", orgProxySamplePayload(domain.CmdRecordProxyRefusal),
+			[5]outcome{forbidden, forbidden, forbidden, forbidden, orgNotFound}},
 	}
 }
 

@@ -425,8 +425,13 @@ func (o *Organization) needAll(actor uuid.UUID, perms []string, scope uuid.UUID)
 // (org_not_found), but for accepting or declining their invitation; an archived one answers
 // org_archived to everything but unarchive.
 func (o *Organization) Decide(cmd Command, now time.Time) ([]Event, error) {
-	if c, ok := cmd.Payload.(CreateOrganization); ok {
+	switch c := cmd.Payload.(type) {
+	case CreateOrganization:
 		return o.create(cmd, c, now)
+	case RecordProxyRefusal:
+		if cmd.ActorID == SystemActorID { // the server, whom no organization counts among its members
+			return o.recordProxyRefusal(cmd, c, now)
+		}
 	}
 	if err := o.checkVisible(cmd); err != nil {
 		return nil, err
@@ -465,6 +470,12 @@ func (o *Organization) Decide(cmd Command, now time.Time) ([]Event, error) {
 			Left: true, RemovedBy: cmd.ActorID, RemovedAt: now.UTC()}), nil
 	case BroadcastToOrganization:
 		return o.broadcast(cmd, p, now)
+	case AuthorizeProxy:
+		return o.authorizeProxy(cmd, p, now)
+	case RevokeOrgProxy:
+		return o.revokeOrgProxy(cmd, p, now)
+	case RecordProxyRefusal:
+		return nil, reject(CodeForbidden, "only the server records what a principal's proxies refused")
 	default:
 		return o.decideStructure(cmd, now)
 	}

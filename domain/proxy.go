@@ -78,11 +78,17 @@ type GrantProxy struct {
 	OrgID       *uuid.UUID `json:"org_id,omitempty"`
 	StartsAt    time.Time  `json:"starts_at"`
 	EndsAt      time.Time  `json:"ends_at"`
+	// Authorization is set when the server relays a grant an organization authorized (an
+	// admin granting for a member, organization_proxies.go); OrgID is then that organization.
+	Authorization *ProxyAuthorization `json:"authorization,omitempty"`
 }
 
 // RevokeProxy ends a grant before its time.
 type RevokeProxy struct {
 	GrantID uuid.UUID `json:"grant_id"`
+	// Authorization is set when the server relays a revocation an organization authorized; it
+	// ends only a grant that organization authorized.
+	Authorization *ProxyAuthorization `json:"authorization,omitempty"`
 }
 
 // ProxyGranted records a grant.
@@ -94,7 +100,10 @@ type ProxyGranted struct {
 	OrgID       *uuid.UUID `json:"org_id,omitempty"`
 	StartsAt    time.Time  `json:"starts_at"`
 	EndsAt      time.Time  `json:"ends_at"`
-	GrantedBy   uuid.UUID  `json:"granted_by"`
+	// GrantedBy is the principal, or the admin whose authorization the server relayed.
+	GrantedBy uuid.UUID `json:"granted_by"`
+	// Authorization: the organization's authorization the grant was made under, if any.
+	Authorization *ProxyAuthorization `json:"authorization,omitempty"`
 }
 
 // ProxyRevoked ends a grant.
@@ -102,8 +111,12 @@ type ProxyRevoked struct {
 	GrantID     uuid.UUID `json:"grant_id"`
 	PrincipalID uuid.UUID `json:"principal_id"`
 	DelegateID  uuid.UUID `json:"delegate_id"`
-	RevokedBy   uuid.UUID `json:"revoked_by"`
-	RevokedAt   time.Time `json:"revoked_at"`
+	// RevokedBy is the principal, the delegate, or the admin whose authorization the server
+	// relayed.
+	RevokedBy uuid.UUID `json:"revoked_by"`
+	RevokedAt time.Time `json:"revoked_at"`
+	// Authorization: the organization's authorization the revocation was made under, if any.
+	Authorization *ProxyAuthorization `json:"authorization,omitempty"`
 }
 
 func (GrantProxy) CommandType() string  { return CmdGrantProxy }
@@ -119,6 +132,8 @@ type ProxyGrant struct {
 	OrgID      *uuid.UUID `json:"org_id,omitempty"`
 	StartsAt   time.Time  `json:"starts_at"`
 	EndsAt     time.Time  `json:"ends_at"`
+	// Authorization: the organization's authorization it was made under, if any.
+	Authorization *ProxyAuthorization `json:"authorization,omitempty"`
 }
 
 // Proxies is a principal's grants: those not revoked, ended ones dropped as later grants come.
@@ -156,8 +171,10 @@ func RestoreProxies(s ProxiesSnapshot) *Proxies {
 	return &Proxies{id: s.ID, version: s.Version, principal: s.Principal, grants: slices.Clone(s.Grants)}
 }
 
-// Decide handles GrantProxy and RevokeProxy. Only the principal grants (an admin granting for
-// a member, with grant_proxies, is not built yet); the principal or the delegate revokes.
+// Decide handles GrantProxy and RevokeProxy. The principal grants, or the server relaying an
+// organization's authorization (organization_proxies.go); the principal or the delegate
+// revokes, or the server relaying the authorization of the organization that authorized the
+// grant.
 func (p *Proxies) Decide(cmd Command, now time.Time) ([]Event, error) {
 	switch c := cmd.Payload.(type) {
 	case GrantProxy:
@@ -169,30 +186,63 @@ func (p *Proxies) Decide(cmd Command, now time.Time) ([]Event, error) {
 	}
 }
 
-func (p *Proxies) grant(cmd Command, c GrantProxy, now time.Time) ([]Event, error) {
+// checkProxyTerms is the rule of a grant's terms, the same for a principal's own grant and one
+// an organization authorizes: a delegate other than the principal, a known scope, a range that
+// has not ended and lasts at most MaxProxyDuration.
+func checkProxyTerms(principal, delegate uuid.UUID, scope string, starts, ends, now time.Time) error {
 	switch {
-	case c.PrincipalID == uuid.Nil || ProxiesIDFor(c.PrincipalID) != cmd.AggregateID:
-		return nil, reject(CodeValidationFailed, "principal_id does not match the grants addressed")
+	case delegate == uuid.Nil:
+		return reject(CodeValidationFailed, "delegate_id is required")
+	case delegate == principal:
+		return reject(CodeValidationFailed, "a proxy to yourself grants nothing")
+	case scope != ProxyScopeMessages && scope != ProxyScopeRooms:
+		return reject(CodeValidationFailed, "scope must be %q or %q", ProxyScopeMessages, ProxyScopeRooms)
+	case starts.IsZero() || ends.IsZero():
+		return reject(CodeValidationFailed, "starts_at and ends_at are required")
+	case !ends.After(starts):
+		return reject(CodeValidationFailed, "ends_at must be after starts_at")
+	case !ends.After(now):
+		return reject(CodeValidationFailed, "ends_at is in the past")
+	case ends.Sub(starts) > MaxProxyDuration:
+		return reject(CodeValidationFailed, "a grant lasts at most %d days", int(MaxProxyDuration/(24*time.Hour)))
+	}
+	return nil
+}
+
+// granter is who a grant is by: the principal, or the admin of an authorization the server
+// relays (then limited to that organization's rooms).
+func (p *Proxies) granter(cmd Command, c GrantProxy) (uuid.UUID, error) {
+	switch {
 	case cmd.ActingID != nil:
-		return nil, reject(CodeForbidden, "a delegate cannot grant proxies")
+		return uuid.Nil, reject(CodeForbidden, "a delegate cannot grant proxies")
+	case c.Authorization != nil:
+		a := c.Authorization
+		if cmd.ActorID != SystemActorID {
+			return uuid.Nil, reject(CodeForbidden, "only the server relays an organization's authorization")
+		}
+		if a.OrgID == uuid.Nil || a.AuthorizedBy == uuid.Nil || c.OrgID == nil || *c.OrgID != a.OrgID {
+			return uuid.Nil, reject(CodeValidationFailed, "an authorized grant is limited to the rooms of the organization that authorized it")
+		}
+		return a.AuthorizedBy, nil
 	case cmd.ActorID != c.PrincipalID:
-		return nil, reject(CodeForbidden, "only the principal can grant a proxy for themselves")
-	case c.DelegateID == uuid.Nil:
-		return nil, reject(CodeValidationFailed, "delegate_id is required")
-	case c.DelegateID == c.PrincipalID:
-		return nil, reject(CodeValidationFailed, "a proxy to yourself grants nothing")
-	case c.Scope != ProxyScopeMessages && c.Scope != ProxyScopeRooms:
-		return nil, reject(CodeValidationFailed, "scope must be %q or %q", ProxyScopeMessages, ProxyScopeRooms)
-	case c.OrgID != nil && *c.OrgID == uuid.Nil:
+		return uuid.Nil, reject(CodeForbidden, "only the principal, or an admin of an organization with grant_proxies, can grant a proxy")
+	}
+	return c.PrincipalID, nil
+}
+
+func (p *Proxies) grant(cmd Command, c GrantProxy, now time.Time) ([]Event, error) {
+	if c.PrincipalID == uuid.Nil || ProxiesIDFor(c.PrincipalID) != cmd.AggregateID {
+		return nil, reject(CodeValidationFailed, "principal_id does not match the grants addressed")
+	}
+	by, err := p.granter(cmd, c)
+	if err != nil {
+		return nil, err
+	}
+	if c.OrgID != nil && *c.OrgID == uuid.Nil {
 		return nil, reject(CodeValidationFailed, "org_id, when given, must be an organization id")
-	case c.StartsAt.IsZero() || c.EndsAt.IsZero():
-		return nil, reject(CodeValidationFailed, "starts_at and ends_at are required")
-	case !c.EndsAt.After(c.StartsAt):
-		return nil, reject(CodeValidationFailed, "ends_at must be after starts_at")
-	case !c.EndsAt.After(now):
-		return nil, reject(CodeValidationFailed, "ends_at is in the past")
-	case c.EndsAt.Sub(c.StartsAt) > MaxProxyDuration:
-		return nil, reject(CodeValidationFailed, "a grant lasts at most %d days", int(MaxProxyDuration/(24*time.Hour)))
+	}
+	if err := checkProxyTerms(c.PrincipalID, c.DelegateID, c.Scope, c.StartsAt, c.EndsAt, now); err != nil {
+		return nil, err
 	}
 	live := 0
 	for _, g := range p.grants {
@@ -213,7 +263,7 @@ func (p *Proxies) grant(cmd Command, c GrantProxy, now time.Time) ([]Event, erro
 	}
 	return eventsOf(cmd, p.version, now, ProxyGranted{GrantID: ProxyGrantIDFor(cmd.ID), PrincipalID: c.PrincipalID,
 		DelegateID: c.DelegateID, Scope: c.Scope, OrgID: c.OrgID, StartsAt: c.StartsAt.UTC(), EndsAt: c.EndsAt.UTC(),
-		GrantedBy: cmd.ActorID}), nil
+		GrantedBy: by, Authorization: c.Authorization}), nil
 }
 
 func (p *Proxies) revoke(cmd Command, c RevokeProxy, now time.Time) ([]Event, error) {
@@ -222,11 +272,43 @@ func (p *Proxies) revoke(cmd Command, c RevokeProxy, now time.Time) ([]Event, er
 		return nil, reject(CodeProxyNotFound, "no grant %s", c.GrantID)
 	}
 	g := p.grants[i]
-	if cmd.ActingID != nil || (cmd.ActorID != p.principal && cmd.ActorID != g.DelegateID) {
+	by := cmd.ActorID
+	switch {
+	case cmd.ActingID != nil:
+		return nil, reject(CodeForbidden, "only the principal or the delegate can revoke a grant")
+	case c.Authorization != nil:
+		if cmd.ActorID != SystemActorID {
+			return nil, reject(CodeForbidden, "only the server relays an organization's authorization")
+		}
+		if g.Authorization == nil || g.Authorization.OrgID != c.Authorization.OrgID {
+			return nil, reject(CodeForbidden, "an organization revokes only the grants it authorized")
+		}
+		by = c.Authorization.AuthorizedBy
+	case cmd.ActorID != p.principal && cmd.ActorID != g.DelegateID:
 		return nil, reject(CodeForbidden, "only the principal or the delegate can revoke a grant")
 	}
 	return eventsOf(cmd, p.version, now, ProxyRevoked{GrantID: g.ID, PrincipalID: p.principal, DelegateID: g.DelegateID,
-		RevokedBy: cmd.ActorID, RevokedAt: now.UTC()}), nil
+		RevokedBy: by, RevokedAt: now.UTC(), Authorization: c.Authorization}), nil
+}
+
+// Applied recognizes an authorized grant the server relays again (the process manager after a
+// crash, past the partition's memory of command ids): its grant's id derives from the command
+// id, so a grant in force with that id was made by it, and is answered as it was instead of
+// being refused as an overlap of itself.
+func (p *Proxies) Applied(cmd Command) ([]Event, bool) {
+	c, ok := cmd.Payload.(GrantProxy)
+	if !ok || c.Authorization == nil {
+		return nil, false
+	}
+	id := ProxyGrantIDFor(cmd.ID)
+	i := slices.IndexFunc(p.grants, func(g ProxyGrant) bool { return g.ID == id })
+	if i < 0 {
+		return nil, false
+	}
+	g := p.grants[i]
+	return eventsOf(cmd, -1, cmd.IssuedAt, ProxyGranted{GrantID: g.ID, PrincipalID: p.principal, DelegateID: g.DelegateID,
+		Scope: g.Scope, OrgID: g.OrgID, StartsAt: g.StartsAt, EndsAt: g.EndsAt, GrantedBy: g.Authorization.AuthorizedBy,
+		Authorization: g.Authorization}), true
 }
 
 // Apply folds a proxy event.
@@ -239,7 +321,7 @@ func (p *Proxies) Apply(e Event) {
 		// as small as the grants in force.
 		p.grants = slices.DeleteFunc(p.grants, func(g ProxyGrant) bool { return !g.EndsAt.After(e.OccurredAt) })
 		p.grants = append(p.grants, ProxyGrant{ID: d.GrantID, DelegateID: d.DelegateID, Scope: d.Scope, OrgID: d.OrgID,
-			StartsAt: d.StartsAt, EndsAt: d.EndsAt})
+			StartsAt: d.StartsAt, EndsAt: d.EndsAt, Authorization: d.Authorization})
 	case ProxyRevoked:
 		p.grants = slices.DeleteFunc(p.grants, func(g ProxyGrant) bool { return g.ID == d.GrantID })
 	}

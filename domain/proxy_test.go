@@ -17,6 +17,9 @@ func proxySampleData() map[string]domain.EventData {
 			Scope: domain.ProxyScopeMessages, OrgID: &proxyOrg, StartsAt: nowUTC, EndsAt: nowUTC.Add(72 * time.Hour), GrantedBy: alice},
 		"ProxyGranted everywhere": domain.ProxyGranted{GrantID: domain.ProxyGrantIDFor(cid("grant2")), PrincipalID: alice,
 			DelegateID: carol, Scope: domain.ProxyScopeRooms, StartsAt: nowUTC, EndsAt: nowUTC.Add(time.Hour), GrantedBy: alice},
+		"ProxyGranted by an organization": domain.ProxyGranted{GrantID: domain.AuthorizedProxyGrantID(sampleAuth), PrincipalID: alice,
+			DelegateID: bob, Scope: domain.ProxyScopeRooms, OrgID: &proxyOrg, StartsAt: nowUTC, EndsAt: nowUTC.Add(time.Hour), GrantedBy: dave,
+			Authorization: &domain.ProxyAuthorization{OrgID: proxyOrg, AuthorizationID: sampleAuth, AuthorizedBy: dave}},
 		"ProxyRevoked": domain.ProxyRevoked{GrantID: domain.ProxyGrantIDFor(cid("grant")), PrincipalID: alice, DelegateID: bob,
 			RevokedBy: bob, RevokedAt: nowUTC},
 	}

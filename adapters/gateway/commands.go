@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -35,6 +36,9 @@ func (g *Gateway) answer(c echo.Context, status int, act commands.Action, err er
 	res, err := g.app.Execute(c.Request().Context(), act)
 	if err != nil {
 		return err
+	}
+	if p, ok := res.(interface{ Pending() bool }); ok && p.Pending() {
+		status = http.StatusAccepted // accepted, its outcome not known yet (an admin's proxy grant)
 	}
 	return c.JSON(status, res)
 }

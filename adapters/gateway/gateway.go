@@ -166,6 +166,9 @@ type Deps struct {
 	// nil: those reads answer 503 unavailable, profiles show no organizations and the changes
 	// answer only their position.
 	Directory Directory
+	// OrgProxies answers what became of an organization's proxy authorizations (the
+	// orgproxies manager's store); nil: an admin's grant or revocation answers 202 pending.
+	OrgProxies commands.OrgProxies
 	// Operations runs the admin operations on the projections (http_ops.go); nil answers them
 	// 503. Its jobs run on until they end or Shutdown interrupts them (a rebuild interrupted
 	// leaves the live projection untouched and resumes on the next run).
@@ -271,9 +274,11 @@ func New(cfg Config, d Deps) *Gateway {
 	// every command sent on behalf of another user.
 	proxies, _ := d.ReadModel.(commands.Proxies)
 	proxyReads, _ := d.ReadModel.(queries.Proxies)
+	proxyLookups, _ := d.ReadModel.(commands.ProxyLookups)
 	g.app = commands.NewApplication(commands.Deps{
-		Sender: d.Dispatcher, ReadModel: d.ReadModel, Directory: d.Directory, Registrations: d.Accounts, Proxies: proxies,
-		Passwords: passwords{g}, Statuses: statuses{g}, Limits: d.Limits, Metrics: d.Metrics,
+		Sender: d.Dispatcher, ReadModel: d.ReadModel, Directory: d.Directory, Registrations: d.Accounts, Proxies: proxies, OrgProxies: d.OrgProxies,
+		ProxyLookups: proxyLookups,
+		Passwords:    passwords{g}, Statuses: statuses{g}, Limits: d.Limits, Metrics: d.Metrics,
 		Budgets: cfg.Budgets, PositionWait: cfg.PositionWait, Logger: g.log,
 	})
 	g.queries = queries.NewApplication(queries.Deps{

@@ -55,6 +55,9 @@ func (g *Gateway) orgRoutes(api *echo.Group, mw ...echo.MiddlewareFunc) {
 	api.DELETE("/orgs/:id/roles/:role_id", g.deleteOrgRole, mw...)
 	api.PUT("/orgs/:id/members/:user_id/roles/:role_id", g.grantOrgRole, mw...)
 	api.DELETE("/orgs/:id/members/:user_id/roles/:role_id", g.revokeOrgRole, mw...)
+
+	api.POST("/orgs/:id/proxies", g.authorizeProxy, mw...) // http_orgs_proxies.go
+	api.DELETE("/orgs/:id/proxies/:grant_id", g.revokeOrgProxy, mw...)
 }
 
 type createOrgRequest struct {

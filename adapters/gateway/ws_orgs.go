@@ -35,6 +35,10 @@ type orgFrame struct {
 	Permissions  *[]string `json:"permissions"`
 	Title        *string   `json:"title"`
 	Body         *string   `json:"body"`
+	// authorize_proxy's and revoke_org_proxy's (http_orgs_proxies.go)
+	PrincipalID *string `json:"principal_id"`
+	GrantID     *string `json:"grant_id"`
+	grantProxyRequest
 	commandKeyField
 }
 
@@ -206,6 +210,19 @@ var orgFrames = map[string]orgFrameCall{
 	domain.CmdRevokeOrgRole: func(a *commands.Application, actor, org uuid.UUID, f orgFrame, r *frameIDs) prepareFunc {
 		in := grantOf(org, f, r)
 		return func(ctx context.Context) (commands.Action, error) { return a.RevokeOrgRole(ctx, actor, in) }
+	},
+	domain.CmdAuthorizeProxy: func(a *commands.Application, actor, org uuid.UUID, f orgFrame, r *frameIDs) prepareFunc {
+		in := commands.AuthorizeProxy{OrgID: org, PrincipalID: f.PrincipalID, GrantProxy: f.input(f.ClientCommandID)}
+		if r.err == nil {
+			r.err = in.Check()
+		}
+		return func(ctx context.Context) (commands.Action, error) { return a.AuthorizeProxy(ctx, actor, in) }
+	},
+	domain.CmdRevokeOrgProxy: func(a *commands.Application, actor, org uuid.UUID, f orgFrame, r *frameIDs) prepareFunc {
+		grant := r.id("grant_id", f.GrantID)
+		return func(ctx context.Context) (commands.Action, error) {
+			return a.RevokeOrgProxy(ctx, actor, org, grant, f.ClientCommandID)
+		}
 	},
 }
 

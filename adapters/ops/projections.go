@@ -14,6 +14,7 @@ import (
 	"github.com/chorus-chat/chorus/projections/directory"
 	"github.com/chorus-chat/chorus/projections/notify"
 	"github.com/chorus-chat/chorus/projections/onlinetime"
+	"github.com/chorus-chat/chorus/projections/orgproxies"
 	"github.com/chorus-chat/chorus/projections/orgrooms"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 	"github.com/chorus-chat/chorus/projections/search"
@@ -51,6 +52,9 @@ type Env struct {
 	// queries' waiters then learn of its batches by polling).
 	Directory *directory.Store
 	OrgRooms  *orgrooms.Store
+	// OrgProxies is the organizations' proxies manager's store (the gateway reads its
+	// authorizations).
+	OrgProxies *orgproxies.Store
 	// Pushes opens a publisher to the push stream; its caller closes it with the process.
 	Pushes func() (projections.PushPublisher, error)
 	Log    *slog.Logger
@@ -145,6 +149,22 @@ var OrgRooms = Projection{
 	},
 }
 
+// OrgProxies is the process manager of the proxies organizations authorize
+// (projections/orgproxies): its table and checkpoint like a projection's, and beside its
+// projector a relay that sends the grant and revoke commands it queues and records what the
+// principals' proxies refuse (cmd/chorus).
+var OrgProxies = Projection{
+	Definition: orgproxies.Definition,
+	Topics:     func(t kafka.Topics) []string { return []string{t.OrgEvents} },
+	Handler: func(e Env) (checkpoint.Handler, error) {
+		store := e.OrgProxies
+		if store == nil {
+			store = orgproxies.NewStore(e.Pool)
+		}
+		return orgproxies.NewHandler(store, e.deadLetters()), nil
+	},
+}
+
 // OnlineTime is the users' sessions online (user-events), which the online-time report reads
 // with the directory's members and departments.
 var OnlineTime = Projection{
@@ -157,7 +177,7 @@ var OnlineTime = Projection{
 }
 
 // Projections are the projections the server runs, in the order the status shows them.
-var Projections = []Projection{ReadModel, Push, Search, Notifications, Directory, OrgRooms, OnlineTime}
+var Projections = []Projection{ReadModel, Push, Search, Notifications, Directory, OrgRooms, OrgProxies, OnlineTime}
 
 // projectionOf is the projection the server runs under name, if any.
 func projectionOf(name string) (*Projection, bool) {

@@ -11,6 +11,7 @@ import (
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
 	"github.com/chorus-chat/chorus/projections/notify"
+	"github.com/chorus-chat/chorus/projections/orgproxies"
 	"github.com/chorus-chat/chorus/projections/orgrooms"
 )
 
@@ -52,25 +53,35 @@ func runProjectors(cfg Config, kcfg kafka.Config, env ops.Env, rconn *redis.Conn
 	return nil
 }
 
-// runOrgRoomsRelay runs, beside the department rooms' manager (when this process runs it), the
-// relay that sends the room commands it queues: through the command log, as a gateway sends,
-// with its replies on a channel of its own.
-func runOrgRoomsRelay(ctx context.Context, cfg Config, kcfg kafka.Config, env ops.Env, replies *redis.Replies,
+// runManagerRelays runs, beside each process manager this process runs (the department rooms',
+// the organizations' proxies'), the relay that sends the commands it queues: through the
+// command log, as a gateway sends, with its replies on a channel of its own.
+func runManagerRelays(ctx context.Context, cfg Config, kcfg kafka.Config, env ops.Env, replies *redis.Replies,
 	run func(string, func(context.Context) error), cleanups *[]func(), log *slog.Logger,
 ) error {
-	if !cfg.runs(ops.OrgRooms) {
-		return nil
+	dispatcher := func(name string) (*commands.Dispatcher, error) {
+		cl, err := kafka.NewCommandLog(kcfg, log)
+		if err != nil {
+			return nil, err
+		}
+		*cleanups = append(*cleanups, func() { _ = cl.Close() })
+		replyTo := replies.Channel(cfg.InstanceID + "-" + name)
+		disp := commands.NewDispatcher(cl, replyTo, cfg.CommandTimeout)
+		return disp, replies.Listen(ctx, replyTo, disp.Resolve)
 	}
-	cl, err := kafka.NewCommandLog(kcfg, log)
-	if err != nil {
-		return err
+	if cfg.runs(ops.OrgRooms) {
+		disp, err := dispatcher("orgrooms")
+		if err != nil {
+			return err
+		}
+		run("orgrooms-relay", orgrooms.NewRelay(env.OrgRooms, disp, log).Run)
 	}
-	*cleanups = append(*cleanups, func() { _ = cl.Close() })
-	replyTo := replies.Channel(cfg.InstanceID + "-orgrooms")
-	disp := commands.NewDispatcher(cl, replyTo, cfg.CommandTimeout)
-	if err := replies.Listen(ctx, replyTo, disp.Resolve); err != nil {
-		return err
+	if cfg.runs(ops.OrgProxies) {
+		disp, err := dispatcher("orgproxies")
+		if err != nil {
+			return err
+		}
+		run("orgproxies-relay", orgproxies.NewRelay(env.OrgProxies, disp, log).Run)
 	}
-	run("orgrooms-relay", orgrooms.NewRelay(env.OrgRooms, disp, log).Run)
 	return nil
 }

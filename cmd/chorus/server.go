@@ -29,6 +29,7 @@ import (
 	"github.com/chorus-chat/chorus/projections/directory"
 	"github.com/chorus-chat/chorus/projections/notify"
 	"github.com/chorus-chat/chorus/projections/onlinetime"
+	"github.com/chorus-chat/chorus/projections/orgproxies"
 	"github.com/chorus-chat/chorus/projections/orgrooms"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 	"github.com/chorus-chat/chorus/projections/search"
@@ -128,6 +129,8 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		// Shared by the directory's projector and the gateway's organization reads.
 		Directory: directory.NewStore(pool, kcfg.Topics.OrgEvents),
 		OrgRooms:  orgrooms.NewStore(pool),
+		// Shared by the manager's projector and the gateway's proxy authorizations.
+		OrgProxies: orgproxies.NewStore(pool),
 		Pushes: func() (projections.PushPublisher, error) {
 			pub, err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Publisher()
 			if err != nil {
@@ -141,7 +144,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		if err := runProjectors(cfg, kcfg, env, rconn, pushMaxLen, run, &cleanups, met, health.watch, log); err != nil {
 			return err
 		}
-		if err := runOrgRoomsRelay(roleCtx, cfg, kcfg, env, replies, run, &cleanups, log); err != nil {
+		if err := runManagerRelays(roleCtx, cfg, kcfg, env, replies, run, &cleanups, log); err != nil {
 			return err
 		}
 	}
@@ -162,6 +165,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		deps := &gateway.Deps{
 			Logger: log.With("role", roleGateway), Metrics: met,
 			Search: env.Search, Notifications: env.Notify, Directory: env.Directory, Admins: cfg.AdminUsers,
+			OrgProxies: env.OrgProxies,
 			OnlineTime: onlinetime.NewStore(env.Pool),
 		}
 		cl, err := kafka.NewCommandLog(kcfg, log)

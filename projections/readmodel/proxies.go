@@ -63,3 +63,20 @@ func scanProxyGrant(r pgx.CollectableRow) (projections.ProxyGrant, error) {
 	g.StartsAt, g.EndsAt = g.StartsAt.UTC(), g.EndsAt.UTC()
 	return g, err
 }
+
+// ProxyGrant is the grant id if it was made and not revoked (projections.ErrNotFound else).
+func (s *Store) ProxyGrant(ctx context.Context, id uuid.UUID) (projections.ProxyGrant, error) {
+	rows, err := s.pool.Query(ctx, `SELECT grant_id, principal_id, delegate_id, scope, org_id, starts_at, ends_at
+		FROM user_proxies WHERE grant_id = $1`, id)
+	if err != nil {
+		return projections.ProxyGrant{}, fmt.Errorf("proxy grant %s: %w", id, err)
+	}
+	g, err := pgx.CollectExactlyOneRow(rows, scanProxyGrant)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return projections.ProxyGrant{}, projections.ErrNotFound
+	}
+	if err != nil {
+		return projections.ProxyGrant{}, fmt.Errorf("proxy grant %s: %w", id, err)
+	}
+	return g, nil
+}
