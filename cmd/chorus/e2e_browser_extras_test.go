@@ -221,4 +221,13 @@ func TestBrowserExtras(t *testing.T) {
 	)
 	extrasWait(t, tab, "directory-finds-bob", 10*time.Second, fmt.Sprintf(
 		`[...document.querySelectorAll('#org-directory li')].map((li) => li.dataset.username).join() === %q`, bob.user.Username))
+
+	// At a phone's width every section fits: nothing wider than the screen.
+	run(t, tab, "phone width", 10*time.Second, chromedp.EmulateViewport(390, 800, chromedp.EmulateMobile))
+	for _, sec := range []string{"orgs", "search", "notifications"} {
+		run(t, tab, "phone "+sec, 10*time.Second, chromedp.Click(chromedp.CSS(`nav button[data-section=`+sec+`]`)),
+			chromedp.WaitVisible(chromedp.CSS(`nav button[data-section=`+sec+`][aria-current=page]`)))
+		extrasWait(t, tab, "phone-fits-"+sec, 5*time.Second, `document.documentElement.scrollWidth <= window.innerWidth`)
+	}
+	screenshot(t, tab, "extras-notifications-phone")
 }
