@@ -112,7 +112,9 @@ export function mount(root, ctx) {
   }
 
   let before = '';
+  let gen = 0;
   async function load(reset) {
+    const my = ++gen;
     if (reset) {
       before = '';
       items.clear();
@@ -123,6 +125,7 @@ export function mount(root, ctx) {
     if (before) q.set('before', before);
     try {
       const page = await ctx.api('GET', '/notifications?' + q);
+      if (my !== gen) return;
       for (const n of page.notifications || []) if (!items.has(n.id)) show(n, true);
       const ns = page.notifications || [];
       if (ns.length) before = ns[ns.length - 1].id;
