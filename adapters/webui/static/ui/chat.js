@@ -13,12 +13,18 @@
 import { api, el, session, saveSession, clearSession } from './api.js';
 import { Socket } from './ws.js';
 import * as rooms from './rooms.js';
+import * as search from './search.js';
+import * as notifications from './notifications.js';
+import * as orgs from './orgs.js';
 
 const app = document.getElementById('app');
 
 // sections, in the order the navigation shows them; modules add themselves here.
 const sections = [
   { name: 'rooms', label: 'Rooms', module: rooms },
+  { name: 'search', label: 'Search', module: search },
+  { name: 'notifications', label: 'Notifications', module: notifications },
+  { name: 'orgs', label: 'Organizations', module: orgs },
 ];
 
 let ctx = null;
@@ -129,7 +135,9 @@ function home() {
     el('header', { class: 'top' }, el('strong', {}, 'Chorus'), nav, state,
       el('span', { id: 'me', title: s.user.display_name || '' }, s.user.username), out),
     banners, main);
-  socket.on('system_event', (f) => ctx.banner(f.event?.message || f.event?.event_type || 'system event', 'system'));
+  socket.on('system_event', (f) => f.event?.event_type !== 'org_broadcast' && ctx.banner(f.event?.message || f.event?.event_type || 'system event', 'system'));
+  // a section may also export start(ctx, navButton): run once per sign-in (badges, banners).
+  for (const sec of sections) sec.module.start?.(ctx, nav.querySelector(`[data-section="${sec.name}"]`));
   socket.connect();
   ctx.show('rooms');
 }
