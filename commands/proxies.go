@@ -146,7 +146,7 @@ func (a *Application) ActFor(ctx context.Context, act Action, principal uuid.UUI
 
 func (a *Application) proxyAllows(ctx context.Context, principal, delegate uuid.UUID, cmd domain.Command) error {
 	if !domain.ProxyScopeCovers(domain.ProxyScopeRooms, cmd.Type) {
-		return newError(domain.CodeForbidden, "%s cannot be sent on behalf of another user", cmd.Type)
+		return notDelegable(cmd.Type)
 	}
 	if a.proxies == nil {
 		return newError(domain.CodeForbidden, "this server does not take commands on behalf of others")
@@ -175,6 +175,17 @@ func (a *Application) proxyAllows(ctx context.Context, principal, delegate uuid.
 		return nil
 	}
 	return newError(domain.CodeForbidden, "no grant in force lets you send %s on behalf of %s", cmd.Type, principal)
+}
+
+// notDelegable is the refusal of a command no grant can cover, whatever its scope or
+// organization: only room commands are sent on behalf of another user. An organization's
+// command, even with a grant limited to that organization, is its sender's own: the
+// organization authorizes its members, not their delegates.
+func notDelegable(commandType string) error {
+	if k, err := domain.KindOfCommand(commandType); err == nil && k.Name == domain.AggregateOrganization {
+		return newError(domain.CodeForbidden, "%s is an organization command: a proxy grant covers room commands only, so it cannot be sent on behalf of another user", commandType)
+	}
+	return newError(domain.CodeForbidden, "%s cannot be sent on behalf of another user: a proxy grant covers room commands only", commandType)
 }
 
 // Discard frees what an action holds without dispatching it (a transport refusing it after the

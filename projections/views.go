@@ -37,6 +37,17 @@ type Room struct {
 	UnreadCount *int64 `json:"unread_count,omitempty"`
 	// LastReadSeq is the seq up to which the caller has read the room.
 	LastReadSeq *int64 `json:"last_read_seq,omitempty"`
+	// Department is the department that owns a department room, absent for any other room.
+	Department *RoomDepartment `json:"department,omitempty"`
+}
+
+// RoomDepartment is the department a department room belongs to (domain/room_department.go).
+// Name is the department's as the directory has it, absent while the directory has not got
+// there.
+type RoomDepartment struct {
+	OrgID        uuid.UUID `json:"org_id"`
+	DepartmentID uuid.UUID `json:"department_id"`
+	Name         string    `json:"name,omitempty"`
 }
 
 // Message is the contract's Message.

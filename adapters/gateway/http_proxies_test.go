@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -255,4 +256,36 @@ func TestProxyListHTTP(t *testing.T) {
 			}
 		}
 	}
+}
+
+// No grant covers an organization's command, not even one of the rooms scope limited to that
+// organization from its owner: forbidden, saying why, and nothing is dispatched.
+func TestProxyOrganizationCommandsForbidden(t *testing.T) {
+	o := newOrgEnv(t)
+	o.grant(o.owner, map[string]any{"delegate_id": o.memberID, "scope": "rooms", "org_id": o.orgID, "ends_at": hours(1)})
+	o.grant(o.owner, map[string]any{"delegate_id": o.memberID, "scope": "rooms", "ends_at": hours(1)})
+	var before int
+	o.w.set(func(w *world) { before = len(w.dispatched) })
+	for what, r := range map[string]response{
+		"update":       o.doFor("PATCH", o.org, o.member, o.ownerID, map[string]any{"description": "for the owner"}),
+		"department":   o.doFor("POST", o.org+"/departments", o.member, o.ownerID, map[string]any{"name": "Delegated"}),
+		"create":       o.doFor("POST", "/api/v1/orgs", o.member, o.ownerID, map[string]any{"name": "Other", "slug": "other"}),
+		"slug taken":   o.doFor("POST", "/api/v1/orgs", o.member, o.ownerID, map[string]any{"name": "Acme", "slug": "acme"}),
+		"add a member": o.doFor("POST", o.org+"/members", o.member, o.ownerID, map[string]any{"user_id": o.strangerID.String()}),
+	} {
+		wantErr(t, what, r, http.StatusForbidden, domain.CodeForbidden)
+		msg, _ := r.body["error"].(map[string]any)["message"].(string)
+		if !strings.Contains(msg, "is an organization command") {
+			t.Errorf("%s: the refusal does not say why: %q", what, msg)
+		}
+	}
+	f := wsCall(t, o.dial(o.member), "u1", map[string]any{"type": "update_organization", "org_id": o.orgID.String(), "description": "x", "on_behalf_of": o.ownerID.String()})
+	wantErrFrame(t, "frame", f, domain.CodeForbidden)
+	o.w.set(func(w *world) {
+		for _, c := range w.dispatched[before:] {
+			if c.ActingID != nil {
+				t.Errorf("dispatched on behalf of the owner: %+v", c)
+			}
+		}
+	})
 }

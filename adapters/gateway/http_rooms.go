@@ -34,14 +34,14 @@ func (g *Gateway) createRoom(c echo.Context) error {
 	return g.answer(c, http.StatusCreated, act, err)
 }
 
-// listRooms: GET /rooms?q=&mine=&limit=&cursor=. The default page is the largest, so that a
+// listRooms: GET /rooms?q=&mine=&org=&limit=&cursor=. The default page is the largest, so that a
 // client that does not page gets what the unpaged listing gave (and now a next_cursor).
 func (g *Gateway) listRooms(c echo.Context) error {
 	text, err := textQuery(c, "q")
 	if err != nil {
 		return err
 	}
-	in := queries.Rooms{Text: text, Cursor: c.QueryParam("cursor")}
+	in := queries.Rooms{Text: text, Org: c.QueryParam("org"), Cursor: c.QueryParam("cursor")}
 	limit, err := intParam(c, "limit", queries.MaxRoomsLimit, 1, queries.MaxRoomsLimit)
 	if err != nil {
 		return err

@@ -85,6 +85,11 @@ func (r result) errCode() string {
 // doJSON makes one call; body (if not nil) is sent as JSON. A transport failure is an error,
 // any HTTP status is a result.
 func doJSON(ctx context.Context, base, token, method, path string, body any) (result, error) {
+	return doJSONWith(ctx, base, token, method, path, body, nil)
+}
+
+// doJSONWith is doJSON with more request headers (On-Behalf-Of, Idempotency-Key).
+func doJSONWith(ctx context.Context, base, token, method, path string, body any, header http.Header) (result, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -102,6 +107,11 @@ func doJSON(ctx context.Context, base, token, method, path string, body any) (re
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {

@@ -3,9 +3,8 @@ package main_test
 // The organization commands' authorization matrix over the real multi-process stack: every
 // organization command, made by each kind of user of an organization, answers what
 // docs/protocol.md ("Organizations") says, over HTTP and, for a sample, as WebSocket frames.
-//
-// The delegate column (a user acting for another with on_behalf_of) belongs to user
-// proxies, which are not built yet: it joins the matrix with them.
+// Its delegate column (users acting for the owner under a proxy grant) is in
+// e2e_org_delegate_test.go.
 
 import (
 	"context"
@@ -41,6 +40,7 @@ var orgActors = []string{oactOwner, oactAdmin, oactDeptIn, oactDeptOut, oactMemb
 var userOf = map[string]string{
 	oactOwner: "owner", oactAdmin: "admin", oactDeptIn: "dept", oactDeptOut: "dept",
 	oactMember: "member", oactStranger: "stranger", oactInvitee: "invitee",
+	oactDelegateRooms: "drooms", oactDelegateMessages: "dmessages", oactDelegateOrg: "dorg",
 }
 
 var (
@@ -114,7 +114,8 @@ type orgMatrix struct {
 	sockets map[string]*answers
 	spares  chan account // users no organization has heard of, for successes that add one
 	shared  orgWorld
-	frozen  orgWorld // archived
+	frozen  orgWorld      // archived
+	rooms   delegateRooms // where the delegates' room cells aim
 	n       atomic.Int64
 }
 
@@ -140,15 +141,19 @@ type orgRow struct {
 
 func TestE2EOrgAuthorizationMatrix(t *testing.T) {
 	skipShort(t)
-	// The matrix asks about rights, not budgets: its owner prepares hundreds of commands.
+	// The matrix asks about rights, not budgets: its owner prepares hundreds of commands. The
+	// admin reads the log at the end (what the delegates' cells made).
+	opsName := "omx_ops_" + randomHex(3)
 	c := startCluster(t, map[string]string{
 		"CHORUS_USER_COMMAND_RATE": "10000", "CHORUS_USER_COMMAND_BURST": "10000",
 		"CHORUS_HTTP_RATE": "10000", "CHORUS_HTTP_BURST": "10000",
 		"CHORUS_WS_FRAME_RATE": "10000", "CHORUS_WS_FRAME_BURST": "10000",
+		"CHORUS_ADMIN_USERS": opsName,
 	})
 	c.warmUp()
 	start := time.Now()
 	m := newOrgMatrix(t, c)
+	m.addDelegates(t, c, opsName)
 	t.Logf("users and organizations set up in %v", time.Since(start).Round(time.Millisecond))
 
 	rows := orgMatrixRows()
@@ -161,8 +166,8 @@ func TestE2EOrgAuthorizationMatrix(t *testing.T) {
 	// nothing).
 	applied := map[string]int{}
 	for _, row := range rows {
-		for _, actor := range orgActors {
-			want, ok := row.want[actor]
+		for _, actor := range append(orgActors[:len(orgActors):len(orgActors)], orgDelegates...) {
+			want, ok := orgWant(row, actor)
 			if !ok {
 				t.Fatalf("row %q has no expectation for %s", row.name, actor)
 			}
@@ -201,11 +206,14 @@ func TestE2EOrgAuthorizationMatrix(t *testing.T) {
 			}
 		}
 	}
+	made := &delegateEvents{counts: map[string]int{}, atMost: map[string]bool{}}
+	roomCells := m.startDelegateRoomCells(t, sem, &wg, made)
 	wg.Wait()
-	t.Logf("%d cells (%d rows × %d actors, over HTTP and, for a sample, WebSocket) in %v",
-		cells, len(rows), len(orgActors), time.Since(start).Round(time.Millisecond))
+	t.Logf("%d cells (%d rows × %d actors and %d delegates, over HTTP and, for a sample, WebSocket) and %d delegates' room cells in %v",
+		cells, len(rows), len(orgActors), len(orgDelegates), roomCells, time.Since(start).Round(time.Millisecond))
 	if !t.Failed() {
 		m.checkApplied(t, applied)
+		m.checkDelegatesApplied(t, made)
 	}
 }
 
@@ -447,7 +455,7 @@ func (m *orgMatrix) spare(t *testing.T, o orgWorld, member bool) account {
 func (m *orgMatrix) checkHTTP(t *testing.T, actor string, req request, want outcome) {
 	t.Helper()
 	a := m.users[userOf[actor]]
-	res, err := doJSON(context.Background(), a.base, a.token, req.method, req.path, req.body)
+	res, err := doJSONWith(context.Background(), a.base, a.token, req.method, req.path, req.body, m.principalHeader(actor))
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.method, req.path, err)
 	}
@@ -469,6 +477,9 @@ func (m *orgMatrix) checkWS(t *testing.T, actor string, frame map[string]any, wa
 	f := map[string]any{"id": id}
 	for k, v := range frame {
 		f[k] = v
+	}
+	if p := orgPrincipals[actor]; p != "" {
+		f["on_behalf_of"] = m.users[p].user.ID
 	}
 	ans := m.sockets[userOf[actor]].send(t, id, f)
 	switch {

@@ -76,6 +76,17 @@ func TestProjectionsRebuildAndVerify(t *testing.T) {
 	for i, r := range rooms {
 		l.write(roomEvent(r, 1, at, domain.RoomCreated{RoomID: r, Name: fmt.Sprintf("room %d", i), OwnerID: u, CreatedAt: at}))
 	}
+	// A department room and one released since (its department deleted): their department
+	// columns are verified as every other.
+	org := uuid.New()
+	for i, r := range []uuid.UUID{roomOn(3, 4), roomOn(3, 4)} {
+		dept := uuid.New()
+		l.write(roomEvent(r, 1, at, domain.RoomCreated{RoomID: r, Name: fmt.Sprintf("department %d", i), OwnerID: domain.SystemActorID, IsPrivate: true, CreatedAt: at}))
+		l.write(roomEvent(r, 2, at, domain.RoomLinkedToDepartment{RoomID: r, OrgID: org, DepartmentID: dept}))
+		if i == 1 {
+			l.write(roomEvent(r, 3, at, domain.RoomReleased{RoomID: r, OrgID: org, DepartmentID: dept, ReleasedAt: at}))
+		}
+	}
 	// 30 messages, one transaction each: several batches with --batch 4.
 	for i := range 30 {
 		r := rooms[i%3]
@@ -89,6 +100,9 @@ func TestProjectionsRebuildAndVerify(t *testing.T) {
 	var n int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM messages`).Scan(&n); err != nil || n != 30 {
 		t.Fatalf("live messages: %d, %v", n, err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM rooms WHERE department_org_id = $1`, org).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("live department rooms: %d, %v", n, err)
 	}
 
 	// push keeps no tables: there is nothing to rebuild.

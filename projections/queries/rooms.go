@@ -25,7 +25,9 @@ type Rooms struct {
 	// Text keeps the rooms whose name contains it; "" keeps all.
 	Text string
 	// Mine keeps only the viewer's rooms.
-	Mine  bool
+	Mine bool
+	// Org keeps only the department rooms of that organization (an id); "" keeps every room.
+	Org   string
 	Limit int
 	// Cursor is where the previous page ended, as it was handed out; "" starts at the first room.
 	Cursor string
@@ -40,6 +42,13 @@ type RoomList struct {
 // Rooms lists a page of the rooms the viewer may see.
 func (a *Application) Rooms(ctx context.Context, viewer uuid.UUID, in Rooms) (RoomList, error) {
 	q := readmodel.RoomListQuery{Q: in.Text, Mine: in.Mine, Limit: in.Limit}
+	if in.Org != "" {
+		org, err := uuid.Parse(in.Org)
+		if err != nil {
+			return RoomList{}, errValidation("org must be an organization id")
+		}
+		q.Org = org
+	}
 	if in.Cursor != "" {
 		cur, err := readmodel.ParseRoomCursor(in.Cursor)
 		if err != nil {

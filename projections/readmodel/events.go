@@ -62,6 +62,15 @@ func queueEvent(b *pgx.Batch, e domain.Event) []string {
 		b.Queue(`DELETE FROM user_proxies WHERE grant_id = $1`, d.GrantID)
 		return []string{"delete proxy grant"}
 
+	case domain.RoomLinkedToDepartment:
+		b.Queue(`UPDATE rooms SET department_org_id = $2, department_id = $3 WHERE id = $1`, d.RoomID, d.OrgID, d.DepartmentID)
+		return []string{"link room to department"}
+
+	case domain.RoomReleased:
+		// The department was deleted: the room stays, no longer a department's.
+		b.Queue(`UPDATE rooms SET department_org_id = NULL, department_id = NULL WHERE id = $1`, d.RoomID)
+		return []string{"release room"}
+
 	case domain.RoomDeleted:
 		b.Queue(`UPDATE rooms SET deleted_at = COALESCE(deleted_at, $2) WHERE id = $1`, d.RoomID, d.DeletedAt)
 		return []string{"delete room"}

@@ -75,13 +75,28 @@ func (s *Store) SearchUsers(ctx context.Context, q string, limit, offset int, by
 	return users, nil
 }
 
-const roomColumns = `r.id, r.name, r.description, r.owner_id, r.is_private, r.member_count, r.created_at, r.updated_at`
+// roomColumns are a room's columns, from rooms r joined with roomDepartmentJoin.
+const roomColumns = `r.id, r.name, r.description, r.owner_id, r.is_private, r.member_count, r.created_at, r.updated_at,
+	r.department_org_id, r.department_id, dept.name`
+
+// roomDepartmentJoin finds a department room's department in the directory, for its name: the
+// directory is another projection, which may not have the department yet (the name is then
+// absent) or may have renamed it already.
+const roomDepartmentJoin = `LEFT JOIN org_departments dept ON dept.id = r.department_id AND dept.org_id = r.department_org_id`
 
 // scanRoom scans roomColumns into r, then any further columns into more.
 func scanRoom(row pgx.Row, r *projections.Room, more ...any) error {
+	var org, dept *uuid.UUID
+	var deptName *string
 	err := row.Scan(append([]any{&r.ID, &r.Name, &r.Description, &r.OwnerID, &r.IsPrivate, &r.MemberCount,
-		&r.CreatedAt, &r.UpdatedAt}, more...)...)
+		&r.CreatedAt, &r.UpdatedAt, &org, &dept, &deptName}, more...)...)
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	if org != nil && dept != nil {
+		r.Department = &projections.RoomDepartment{OrgID: *org, DepartmentID: *dept}
+		if deptName != nil {
+			r.Department.Name = *deptName
+		}
+	}
 	return err
 }
 
@@ -92,7 +107,7 @@ func (s *Store) Room(ctx context.Context, id uuid.UUID) (projections.Room, error
 		r         projections.Room
 		deletedAt *time.Time
 	)
-	err := scanRoom(s.pool.QueryRow(ctx, `SELECT `+roomColumns+`, r.deleted_at FROM rooms r WHERE r.id = $1`, id), &r, &deletedAt)
+	err := scanRoom(s.pool.QueryRow(ctx, `SELECT `+roomColumns+`, r.deleted_at FROM rooms r `+roomDepartmentJoin+` WHERE r.id = $1`, id), &r, &deletedAt)
 	if err != nil {
 		return projections.Room{}, notFound(fmt.Sprintf("room %s", id), err)
 	}

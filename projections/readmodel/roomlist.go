@@ -28,6 +28,8 @@ type RoomListQuery struct {
 	Q string
 	// Mine keeps only the rooms the viewer is a member of.
 	Mine bool
+	// Org keeps only the department rooms of that organization; uuid.Nil keeps every room.
+	Org uuid.UUID
 	// Limit is the page size: 1 to MaxRoomList; anything else is MaxRoomList.
 	Limit int
 	// After is where the previous page ended (its next cursor); nil starts at the first room.
@@ -104,6 +106,10 @@ func (s *Store) ListRooms(ctx context.Context, viewer uuid.UUID, q RoomListQuery
 		args = append(args, q.After.Name, q.After.ID)
 		after = `AND (r.name, r.id) > ($4::text, $5::uuid)`
 	}
+	if q.Org != uuid.Nil {
+		args = append(args, q.Org)
+		after += fmt.Sprintf(` AND r.department_org_id = $%d`, len(args))
+	}
 	// The count walks the (room_id, seq) index from the marker on, so it costs what is unread,
 	// and only for the viewer's own rooms. One row past the page tells whether there is a next.
 	rows, err := s.pool.Query(ctx, `SELECT `+roomColumns+`, m.last_read_seq,
@@ -113,6 +119,7 @@ func (s *Store) ListRooms(ctx context.Context, viewer uuid.UUID, q RoomListQuery
 			END
 		FROM rooms r
 		`+join+` room_members m ON m.room_id = r.id AND m.user_id = $1
+		`+roomDepartmentJoin+`
 		WHERE r.deleted_at IS NULL
 		  AND (NOT r.is_private OR m.user_id IS NOT NULL OR EXISTS (
 				SELECT 1 FROM room_invitations i WHERE i.room_id = r.id AND i.user_id = $1))
