@@ -555,7 +555,9 @@ func orgMatrixRows() []orgRow {
 		}},
 		// A grant the read model does not hold for the organization is not found before anything
 		// is decided, for anyone (the manager's tests revoke real ones).
-		{name: "revoke an unknown proxy", cmd: domain.CmdRevokeOrgProxy, want: orgEveryoneGot(outcome{http.StatusNotFound, domain.CodeProxyNotFound}),
+		// The grant is looked up before anything else, as a named user is (docs/protocol.md, User
+		// proxies): an unknown one is 404 for delegates too.
+		{name: "revoke an unknown proxy", cmd: domain.CmdRevokeOrgProxy, want: withDelegates(orgEveryoneGot(outcome{http.StatusNotFound, domain.CodeProxyNotFound})),
 			req: func(_ *testing.T, _ *orgMatrix, o orgWorld, _ orgCell) rq {
 				return rq{method: "DELETE", path: o.path("/proxies/" + uuid.NewString())}
 			}},

@@ -56,6 +56,16 @@ func orgWant(row orgRow, actor string) (outcome, bool) {
 	return outcome{}, false
 }
 
+// withDelegates gives the delegates the outcome every account kind has in want (a row whose
+// answer comes before any authorization).
+func withDelegates(want map[string]outcome) map[string]outcome {
+	o := want[orgActors[0]]
+	for _, a := range orgDelegates {
+		want[a] = o
+	}
+	return want
+}
+
 // orgPrincipals is the account kind each delegate acts for.
 var orgPrincipals = map[string]string{oactDelegateRooms: "owner", oactDelegateMessages: "owner", oactDelegateOrg: "owner"}
 
