@@ -54,4 +54,3 @@ func (s countedSender) Dispatch(ctx context.Context, cmd domain.Command) (comman
 	}
 	return r, err
 }
-
