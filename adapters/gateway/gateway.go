@@ -275,7 +275,7 @@ func New(cfg Config, d Deps) *Gateway {
 	// every command sent on behalf of another user.
 	proxies, _ := d.ReadModel.(commands.Proxies)
 	proxyReads, _ := d.ReadModel.(queries.Proxies)
-	var sender commands.Sender = d.Dispatcher
+	sender := d.Dispatcher
 	if d.Metrics != nil {
 		sender = countedSender{Sender: d.Dispatcher, met: d.Metrics}
 	}

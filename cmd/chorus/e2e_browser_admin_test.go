@@ -276,5 +276,16 @@ func TestBrowserAdminConsole(t *testing.T) {
 		}
 	}
 	screenshot(t, tab, "admin-health")
+
+	// 10. At a phone's width the console still fits: nothing wider than the screen.
+	run(t, tab, "phone width", 20*time.Second,
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Click(chromedp.CSS(`nav button[data-section=events]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#chart-by-day g.bar`)))
+	if w := eval[int](t, tab, `document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
+		screenshot(t, tab, "admin-events-phone-overflow")
+		t.Fatalf("at 390 px the events page is %d px wider than the screen", w)
+	}
+	screenshot(t, tab, "admin-events-phone")
 	t.Logf("console scenario done in %v", time.Since(start).Round(time.Millisecond))
 }
