@@ -11,9 +11,12 @@ export function mount(root, ctx) {
   const updated = el('p', { class: 'muted', id: 'proj-updated' });
   const error = errorLine();
   const list = el('div', { id: 'projections' });
-  const jobs = el('div', { id: 'jobs', 'aria-live': 'polite' });
-  root.append(el('h1', {}, 'Projections'), updated, error, list, el('h2', {}, 'Jobs on this gateway'), jobs);
-  let running = false;
+  const jobs = el('div', { id: 'jobs' });
+  // Only a job's change of state is announced, not every refresh of the page.
+  const announce = el('p', { class: 'sr-only', role: 'status', id: 'job-announce' });
+  root.append(el('h1', {}, 'Projections'), updated, error, list, el('h2', {}, 'Jobs on this gateway'), announce, jobs);
+  let busy = new Set(); // projections with a job running here
+  const seen = new Map(); // job id → state last shown
 
   async function start(kind, name) {
     error.textContent = '';
@@ -41,8 +44,8 @@ export function mount(root, ctx) {
       : null;
     const actions = rebuildable.includes(p.projection)
       ? el('div', { class: 'actions' },
-        el('button', { class: 'secondary', 'data-action': 'rebuild', disabled: running, onclick: () => start('rebuild', p.projection) }, `Rebuild ${p.projection}`),
-        el('button', { class: 'secondary', 'data-action': 'verify', disabled: running, onclick: () => start('verify', p.projection) }, `Verify ${p.projection}`))
+        el('button', { class: 'secondary', 'data-action': 'rebuild', disabled: busy.has(p.projection), onclick: () => start('rebuild', p.projection) }, `Rebuild ${p.projection}`),
+        el('button', { class: 'secondary', 'data-action': 'verify', disabled: busy.has(p.projection), onclick: () => start('verify', p.projection) }, `Verify ${p.projection}`))
       : null;
     const parts = table(null, ['topic', 'partition', 'checkpoint', 'log end', 'lag (events)', 'lag (s)', 'state'],
       p.partitions.map((x) => [`${x.topic}`, String(x.partition), x.checkpoint ?? '—', num(x.end_offset), num(x.lag_events),
@@ -88,13 +91,17 @@ export function mount(root, ctx) {
       ctx.api('GET', '/admin/projections'),
       ctx.api('GET', '/admin/jobs').catch(() => ({ jobs: [] })),
     ]);
-    running = js.jobs.some((j) => j.state === 'running');
+    busy = new Set(js.jobs.filter((j) => j.state === 'running').map((j) => j.projection));
+    for (const j of js.jobs) {
+      if (seen.has(j.id) && seen.get(j.id) !== j.state) announce.textContent = `${j.kind} of ${j.projection} ${j.state}`;
+      seen.set(j.id, j.state);
+    }
     rerender(list, status.projections.map(projection));
     rerender(jobs, js.jobs.length ? js.jobs.map(job) : [el('p', { class: 'muted' }, 'No job yet.')]);
     updated.textContent = `Updated at ${time(status.checked_at)}; refreshed every 2 s while this tab is shown.`;
     updated.dataset.checkedAt = status.checked_at;
     error.textContent = '';
-    return running ? 1000 : 2000;
+    return busy.size ? 1000 : 2000;
   }
 
   return poll(() => refresh().catch((e) => {
