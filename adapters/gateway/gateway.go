@@ -173,6 +173,8 @@ type Deps struct {
 	// 503. Its jobs run on until they end or Shutdown interrupts them (a rebuild interrupted
 	// leaves the live projection untouched and resumes on the next run).
 	Operations Operations
+	// Overview answers GET /admin/overview (http_overview.go); nil answers it 503.
+	Overview Overview
 	// Admins name the server's admins by username (in any letter case, as usernames are unique
 	// without regard to case): they, and only they, may publish system events, run the admin
 	// operations and see other users' emails.
@@ -220,6 +222,8 @@ type Gateway struct {
 
 	// ops runs the admin operations on the projections; nil answers 503.
 	ops *jobs
+	// overviews answers GET /admin/overview; nil answers 503.
+	overviews Overview
 
 	// userLimits and authLimits bound HTTP requests per user and per address (nil: no limit).
 	userLimits, authLimits *limiters
@@ -260,7 +264,7 @@ func New(cfg Config, d Deps) *Gateway {
 	cfg = cfg.withDefaults()
 	g := &Gateway{
 		cfg: cfg, rm: d.ReadModel, acc: d.Accounts, log: log.With("component", "gateway"),
-		logEnds: d.LogEnds, sessions: d.SessionBus, met: d.Metrics,
+		logEnds: d.LogEnds, sessions: d.SessionBus, met: d.Metrics, overviews: d.Overview,
 		hub:        newHub(),
 		userLimits: newLimiters(cfg.RateLimits.RequestRate, cfg.RateLimits.RequestBurst),
 		authLimits: newLimiters(cfg.RateLimits.AuthRate, cfg.RateLimits.AuthBurst),
@@ -275,8 +279,12 @@ func New(cfg Config, d Deps) *Gateway {
 	proxies, _ := d.ReadModel.(commands.Proxies)
 	proxyReads, _ := d.ReadModel.(queries.Proxies)
 	proxyLookups, _ := d.ReadModel.(commands.ProxyLookups)
+	sender := d.Dispatcher
+	if d.Metrics != nil {
+		sender = countedSender{Sender: d.Dispatcher, met: d.Metrics}
+	}
 	g.app = commands.NewApplication(commands.Deps{
-		Sender: d.Dispatcher, ReadModel: d.ReadModel, Directory: d.Directory, Registrations: d.Accounts, Proxies: proxies, OrgProxies: d.OrgProxies,
+		Sender: sender, ReadModel: d.ReadModel, Directory: d.Directory, Registrations: d.Accounts, Proxies: proxies, OrgProxies: d.OrgProxies,
 		ProxyLookups: proxyLookups,
 		Passwords:    passwords{g}, Statuses: statuses{g}, Limits: d.Limits, Metrics: d.Metrics,
 		Budgets: cfg.Budgets, PositionWait: cfg.PositionWait, Logger: g.log,
@@ -339,6 +347,7 @@ func (g *Gateway) Routes(e *echo.Echo) {
 	api.GET("/notifications", g.listNotifications, bounded...)
 	api.POST("/notifications/:id/read", g.markNotificationRead, authed...)
 	api.POST("/admin/system-events", g.publishSystemEvent, authed...)
+	api.GET("/admin/overview", g.overview, authed...)
 	api.GET("/admin/events", g.replayEvents, authed...)
 	api.GET("/admin/events/stats", g.eventStats, authed...)
 	api.GET("/admin/projections", g.projectionStatus, authed...)

@@ -24,6 +24,7 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	commands        *prometheus.CounterVec
+	commandsSent    *prometheus.CounterVec
 	commandLatency  prometheus.Histogram
 	batchDuration   prometheus.Histogram
 	batchSize       prometheus.Histogram
@@ -56,6 +57,10 @@ func New() *Metrics {
 			Name: "chorus_commands_total",
 			Help: "Commands decided by the command processors of this process, by command type, result (accepted, rejected) and rejection code (empty when accepted).",
 		}, []string{"type", "result", "code"}),
+		commandsSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_commands_sent_total",
+			Help: "Commands this gateway sent to the command log and the answer it got, by result (accepted, rejected, failed: unavailable, timeout or canceled).",
+		}, []string{"result"}),
 		commandLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "chorus_command_latency_seconds",
 			Help:    "Time from a command's issued_at (set by the gateway) to its reply being sent, after its transaction committed.",
@@ -133,7 +138,7 @@ func New() *Metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.commands, m.commandLatency, m.batchDuration, m.batchSize, m.txnFailures,
+		m.commands, m.commandsSent, m.commandLatency, m.batchDuration, m.batchSize, m.txnFailures,
 		m.projected, m.projectDuration, m.projectorLag, m.deadLetters, m.failing,
 		m.wsConnections, m.wsFrames, m.pushes, m.httpRequests, m.httpDuration,
 		m.kafkaErrors, m.redisErrors, m.presenceRecords,
@@ -167,6 +172,54 @@ func (m *Metrics) CommandDecided(commandType string, accepted bool, code string)
 		result = ResultRejected
 	}
 	m.commands.WithLabelValues(commandType, result, code).Inc()
+}
+
+// Label value of chorus_commands_sent_total's result for a command that got no decision.
+const ResultFailed = "failed"
+
+// CommandSent counts one command a gateway sent, by the answer it got: accepted or rejected
+// by the aggregate, or failed (no decision reached the gateway).
+func (m *Metrics) CommandSent(result string) {
+	if m != nil {
+		m.commandsSent.WithLabelValues(result).Inc()
+	}
+}
+
+// Sums are the values of the named metrics as /metrics shows them at this moment, each summed
+// over its series (a histogram counts its observations); a metric without any series is 0.
+// What /metrics serves is read from the same registry, so the two never disagree.
+func (m *Metrics) Sums(names ...string) (map[string]float64, error) {
+	out := make(map[string]float64, len(names))
+	for _, n := range names {
+		out[n] = 0
+	}
+	if m == nil {
+		return out, nil
+	}
+	families, err := m.reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range families {
+		if _, ok := out[f.GetName()]; !ok {
+			continue
+		}
+		sum := 0.0
+		for _, s := range f.GetMetric() {
+			switch {
+			case s.Counter != nil:
+				sum += s.GetCounter().GetValue()
+			case s.Gauge != nil:
+				sum += s.GetGauge().GetValue()
+			case s.Histogram != nil:
+				sum += float64(s.GetHistogram().GetSampleCount())
+			case s.Untyped != nil:
+				sum += s.GetUntyped().GetValue()
+			}
+		}
+		out[f.GetName()] = sum
+	}
+	return out, nil
 }
 
 // CommandReplied observes one command's time from issued to replied. A zero issuedAt (a command

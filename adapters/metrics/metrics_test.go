@@ -31,6 +31,10 @@ func TestNilMetricsMeasureNothing(t *testing.T) {
 	m.HTTPRequest("GET", "/x", 200, time.Millisecond)
 	m.KafkaError("c", "consumer")
 	m.RedisError("publish_replies")
+	m.CommandSent(metrics.ResultAccepted)
+	if sums, err := m.Sums("chorus_commands_sent_total"); err != nil || sums["chorus_commands_sent_total"] != 0 {
+		t.Fatalf("nil metrics' sums: %v %v", sums, err)
+	}
 	if m.Registry() != nil {
 		t.Fatal("nil metrics has a registry")
 	}
@@ -64,6 +68,38 @@ func TestHandlerExposesTheSeries(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// The overview's figures are /metrics' own: each metric summed over its series, absent ones 0.
+func TestSumsAreWhatMetricsShows(t *testing.T) {
+	m := metrics.New()
+	m.CommandDecided("join_room", false, "room_not_found")
+	m.CommandDecided("send_message", true, "")
+	m.CommandDecided("send_message", true, "")
+	m.CommandSent(metrics.ResultAccepted)
+	m.CommandSent(metrics.ResultFailed)
+	m.WebSocketOpened()
+	m.WebSocketOpened()
+	m.WebSocketOpened()
+	m.WebSocketClosed()
+	m.HTTPRequest("GET", "/x", 200, time.Millisecond)
+	sums, err := m.Sums("chorus_commands_total", "chorus_commands_sent_total", "chorus_websocket_connections",
+		"chorus_http_request_duration_seconds", "chorus_pushes_delivered_total", "no_such_metric")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"chorus_commands_total": 3, "chorus_commands_sent_total": 2, "chorus_websocket_connections": 2,
+		"chorus_http_request_duration_seconds": 1, "chorus_pushes_delivered_total": 0, "no_such_metric": 0}
+	for k, v := range want {
+		if sums[k] != v {
+			t.Errorf("%s: %v, want %v (all: %v)", k, sums[k], v, sums)
+		}
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if body, _ := io.ReadAll(rec.Body); !strings.Contains(string(body), `chorus_commands_sent_total{result="failed"} 1`) {
+		t.Errorf("/metrics lacks the failed command sent:\n%s", body)
 	}
 }
 

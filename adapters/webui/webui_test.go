@@ -36,7 +36,7 @@ func get(e *echo.Echo, path string, hdr map[string]string) *httptest.ResponseRec
 // a file the browser has.
 func TestPagesServed(t *testing.T) {
 	_, e := serve(t)
-	for _, path := range []string{"/", "/admin", "/ui/chat.js", "/ui/admin.js", "/ui/api.js", "/ui/style.css"} {
+	for _, path := range []string{"/", "/admin", "/ui/chat.js", "/ui/admin.js", "/ui/api.js", "/ui/style.css", "/ui/admin.css", "/ui/admin/projections.js", "/ui/admin/chart.js"} {
 		rec := get(e, path, map[string]string{"Accept-Encoding": "gzip, br"})
 		if rec.Code != http.StatusOK {
 			t.Fatalf("GET %s: %d", path, rec.Code)

@@ -167,6 +167,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 			Search: env.Search, Notifications: env.Notify, Directory: env.Directory, Admins: cfg.AdminUsers,
 			OrgProxies: env.OrgProxies,
 			OnlineTime: onlinetime.NewStore(env.Pool),
+			Overview:   overview{instance: cfg.InstanceID, roles: roleNames(roles), health: health, met: met},
 		}
 		cl, err := kafka.NewCommandLog(kcfg, log)
 		if err != nil {
@@ -366,7 +367,18 @@ func newHealth(kcfg kafka.Config, pool *pgxpool.Pool, rc *redis.Conn) (*health, 
 func (h *health) close() { _ = h.client.Close() }
 
 func (h *health) handler(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	body := h.report(c.Request().Context())
+	status := http.StatusOK
+	if !body["ready"].(bool) {
+		status = http.StatusServiceUnavailable
+	}
+	return c.JSON(status, body)
+}
+
+// report is /readyz's answer: ready, the checks of the broker, the database and Redis, and the
+// projections this process runs (with degraded) when it runs any.
+func (h *health) report(ctx context.Context) map[string]any {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	checks := map[string]string{}
 	ok := true
@@ -387,13 +399,9 @@ func (h *health) handler(c echo.Context) error {
 	} else {
 		checks["redis"] = "ok"
 	}
-	status := http.StatusOK
-	if !ok {
-		status = http.StatusServiceUnavailable
-	}
 	body := map[string]any{"ready": ok, "checks": checks}
 	if projs, failing := h.projections(); projs != nil {
 		body["projections"], body["degraded"] = projs, failing
 	}
-	return c.JSON(status, body)
+	return body
 }
