@@ -258,16 +258,21 @@ func TestBrowserChat(t *testing.T) {
 // TestBrowserChatReconnect: ana's tab talks to gateway 1, which is killed (-9) and started again
 // at the same address while bob keeps sending over HTTP to gateway 2. The tab shows
 // "Reconnecting…", a message ana types meanwhile waits as pending, and once back every message
-// is shown exactly once, in order, hers delivered once.
+// is shown exactly once, in order, hers delivered once. Then she sends for bob, who granted her a
+// proxy, and the message shows as sent by her for him.
 func TestBrowserChatReconnect(t *testing.T) {
 	skipShort(t)
 	c := startCluster(t, nil)
 	c.warmUp()
-	register(t, c.gwURL(0), "ana")
-	anaAcc := account{user: apiUser{Username: "ana"}, token: login(t, c.gwURL(0), "ana"), base: c.gwURL(0)}
+	anaUser := register(t, c.gwURL(0), "ana")
+	anaAcc := account{user: anaUser, token: login(t, c.gwURL(0), "ana"), base: c.gwURL(0)}
 	bob := newAccount(t, c.gwURL(1), "bob")
 	room, _ := bob.createRoom(t, "Relay")
 	anaAcc.join(t, room.ID)
+	// bob lets ana send messages for him
+	call(t, bob.base, bob.token, "POST", "/api/v1/users/me/proxies", map[string]any{
+		"delegate_id": anaUser.ID, "scope": "messages", "ends_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+	}, http.StatusCreated, nil)
 	post := func(text string) {
 		call(t, bob.base, bob.token, "POST", "/api/v1/rooms/"+room.ID+"/messages", map[string]any{"content": text}, http.StatusCreated, nil)
 	}
@@ -322,4 +327,18 @@ func TestBrowserChatReconnect(t *testing.T) {
 		t.Fatalf("the message typed offline is in history %d times, want once", n)
 	}
 	screenshot(t, tab, "chat-reconnected")
+
+	// acting for bob under his grant: the message is his, shown as sent by ana for him
+	run(t, tab, "act for bob", 20*time.Second,
+		chromedp.WaitVisible(chromedp.CSS(`#act-as`)),
+		chromedp.SetValue(chromedp.CSS(`#act-as`), bob.user.ID),
+		waitJS(`document.querySelector('#act-as').dispatchEvent(new Event('change')) || true`),
+		waitText(`.composer .acting`, "Sending for bob"),
+		send("on bob's behalf"),
+		waitJS(withText(`.messages .msg:not(.pending)`, "on bob's behalf")+`?.querySelector('.sentby')?.textContent === 'sent by E2E ana for E2E bob'`))
+	page = historyPage{}
+	call(t, bob.base, bob.token, "GET", "/api/v1/rooms/"+room.ID+"/messages?limit=1", nil, http.StatusOK, &page)
+	if len(page.Messages) != 1 || page.Messages[0].Content != "on bob's behalf" || page.Messages[0].SenderID != bob.user.ID {
+		t.Fatalf("the message sent for bob: %+v, want it bob's", page.Messages)
+	}
 }
