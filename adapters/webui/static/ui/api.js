@@ -55,7 +55,7 @@ export async function api(method, path, body, opts = {}) {
   }
   if (!res.ok) {
     const err = (data && data.error) || {};
-    if (res.status === 401 && s) {
+    if (res.status === 401 && path !== '/auth/login') {
       clearSession();
       api.onUnauthorized?.();
     }
@@ -79,4 +79,14 @@ export function el(tag, attrs = {}, ...children) {
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
   return e;
+}
+
+// uuid is a random (v4) UUID, for idempotency keys and client_msg_id. crypto.randomUUID exists
+// only in secure contexts; getRandomValues everywhere.
+export function uuid() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

@@ -1,6 +1,8 @@
 // The chat client's shell: sign-in and registration, the socket (ws.js), and the sections a
-// signed-in user moves between. Each section is a module exporting mount(el, ctx), which fills
-// el and may return a function that tears it down; ctx is the one object sections share:
+// signed-in user moves between. Each section is a module exporting mount(el, ctx, params), which
+// fills el and may return a function that tears it down, and optionally navigate(params), which
+// ctx.show calls instead of mounting again when the section is already shown. ctx is the one
+// object sections share:
 //
 //   ctx.user                    the signed-in user (the login's User)
 //   ctx.api(method, path, body?, opts?)  the HTTP API (api.js), On-Behalf-Of added when acting
@@ -10,12 +12,19 @@
 //   ctx.openRoom(roomId, seq?)  the rooms section with that room open, scrolled to seq
 //   ctx.banner(text, kind?)     a dismissible line at the top (system events, errors)
 //   ctx.actingFor               null, or {id, username}: commands go On-Behalf-Of that user
+//                               (chosen in the header's "Act as"; a 'chorus:acting' event on
+//                               window tells sections it changed)
+//
+// The session (token) is kept for the tab (sessionStorage); a 401 on any call, a socket closed
+// with 4001 or a token past its expires_at goes back to sign-in. The token is refreshed ten
+// minutes before it ends and handed to the socket with reauth.
 import { api, el, session, saveSession, clearSession } from './api.js';
 import { Socket } from './ws.js';
 import * as rooms from './rooms.js';
 import * as search from './search.js';
 import * as notifications from './notifications.js';
 import * as orgs from './orgs.js';
+import { fetchUser } from './users.js';
 
 const app = document.getElementById('app');
 
@@ -105,6 +114,7 @@ function home() {
     show(name, params = {}) {
       const sec = sections.find((x) => x.name === name);
       if (!sec) return;
+      if (name === current && sec.module.navigate) return sec.module.navigate(params);
       teardown?.();
       current = name;
       for (const b of nav.querySelectorAll('button')) b.setAttribute('aria-current', b.dataset.section === name ? 'page' : 'false');
@@ -135,11 +145,58 @@ function home() {
     el('header', { class: 'top' }, el('strong', {}, 'Chorus'), nav, state,
       el('span', { id: 'me', title: s.user.display_name || '' }, s.user.username), out),
     banners, main);
+  socket.on('close', ({ code }) => {
+    if (code === 4001) return signOut('Your session ended: sign in again.');
+    // a socket refused at the upgrade (401) shows as a plain drop: ask the API, whose 401 signs out
+    if (socket.attempt >= 2) api('GET', '/users/me').catch(() => {});
+  });
+  app.querySelector('header.top').insertBefore(actAs(), out);
+  refreshLater(socket);
   socket.on('system_event', (f) => f.event?.event_type !== 'org_broadcast' && ctx.banner(f.event?.message || f.event?.event_type || 'system event', 'system'));
   // a section may also export start(ctx, navButton): run once per sign-in (badges, banners).
   for (const sec of sections) sec.module.start?.(ctx, nav.querySelector(`[data-section="${sec.name}"]`));
   socket.connect();
   ctx.show('rooms');
+}
+
+// actAs is the header's "Act as" selector, offered when the user holds proxy grants in force:
+// it sets ctx.actingFor, and messages then go for that user (shown "sent by … for …").
+function actAs() {
+  const sel = el('select', { id: 'act-as', 'aria-label': 'Act as' }, el('option', { value: '' }, 'Acting as myself'));
+  const wrap = el('label', { class: 'act-as', hidden: true }, 'Act as', sel);
+  const me = ctx;
+  api('GET', '/users/me/proxies').then(async (r) => {
+    const now = Date.now();
+    const ids = [...new Set(r.received.filter((g) => Date.parse(g.starts_at) <= now && Date.parse(g.ends_at) > now).map((g) => g.principal_id))];
+    for (const id of ids) {
+      const u = await fetchUser(me, id);
+      sel.append(el('option', { value: id }, 'For ' + (u ? u.username : id)));
+    }
+    wrap.hidden = ids.length === 0;
+  }).catch(() => {});
+  sel.addEventListener('change', () => {
+    const opt = sel.selectedOptions[0];
+    me.actingFor = sel.value ? { id: sel.value, username: opt.textContent.replace(/^For /, '') } : null;
+    document.body.classList.toggle('acting', !!me.actingFor);
+    window.dispatchEvent(new CustomEvent('chorus:acting'));
+  });
+  return wrap;
+}
+
+// refreshLater refreshes the token ten minutes before it ends and moves the socket onto it.
+function refreshLater(socket) {
+  const s = session();
+  if (!s) return;
+  const mine = ctx;
+  setTimeout(async () => {
+    if (ctx !== mine) return;
+    try {
+      const r = await api('POST', '/auth/refresh');
+      saveSession(r);
+      await socket.send({ type: 'reauth', token: r.token }).catch(() => {});
+      refreshLater(socket);
+    } catch { /* a 401 signs out */ }
+  }, Math.max(0, Date.parse(s.expires_at) - Date.now() - 600000));
 }
 
 function signOut(message) {

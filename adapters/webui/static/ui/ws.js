@@ -1,6 +1,9 @@
 // The socket: one WebSocket to /ws for the signed-in user, reconnected with backoff when it
 // drops. Frames are dispatched by type to listeners; send() numbers a frame and resolves with
-// its ack's result (or rejects with the error frame's {code, message}).
+// its ack's result (or rejects with the error frame's {code, message}); notify() sends a frame
+// that gets no answer (typing). Listeners of 'open' get {reconnected}: true after a drop, when
+// the sections resume what they show. A heartbeat keeps a quiet socket open (the server closes
+// one after 60 s without a frame).
 import { APIError } from './api.js';
 
 export class Socket {
@@ -13,6 +16,8 @@ export class Socket {
     this.closed = false;
     this.attempt = 0;
     this.onState = null;
+    this.opened = 0;
+    this.beat = null;
   }
 
   on(type, fn) {
@@ -35,7 +40,12 @@ export class Socket {
 
   connect() {
     const token = this.token();
-    if (!token || this.closed) return;
+    if (this.closed) return;
+    if (!token) { // the session ended while away: as the server's 4001 would say
+      this.setState('closed');
+      this.emit('close', { code: 4001, reason: 'session_expired' });
+      return;
+    }
     this.setState(this.attempt ? 'reconnecting' : 'connecting');
     const url = new URL('/ws', location.href);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -44,8 +54,11 @@ export class Socket {
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;
+      this.opened++;
+      clearInterval(this.beat);
+      this.beat = setInterval(() => this.notify({ type: 'heartbeat' }), 25000);
       this.setState('open');
-      this.emit('open', {});
+      this.emit('open', { reconnected: this.opened > 1 });
     };
     ws.onmessage = (ev) => {
       let f;
@@ -60,6 +73,8 @@ export class Socket {
       this.emit(f.type, f);
     };
     ws.onclose = (ev) => {
+      clearInterval(this.beat);
+      if (this.ws !== ws) return;
       for (const p of this.pending.values()) p.reject(new APIError(0, 'disconnected', 'the connection dropped'));
       this.pending.clear();
       if (this.closed) return this.setState('closed');
@@ -82,6 +97,12 @@ export class Socket {
       this.pending.set(id, { resolve, reject });
       this.ws.send(JSON.stringify({ ...frame, id }));
     });
+  }
+
+  // notify sends a frame without an id: nothing answers it but an error, which listeners of
+  // 'error' see. It is dropped when the socket is not open.
+  notify(frame) {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
   }
 
   close() {
