@@ -70,6 +70,8 @@ type ProjectionStatus struct {
 	Group        string `json:"group"`
 	GroupState   string `json:"group_state"` // as the broker says (Stable, Empty, ...) or "unknown"
 	GroupMembers int    `json:"group_members"`
+	// Rebuildable says whether rebuild and verify take the projection (it keeps tables).
+	Rebuildable bool `json:"rebuildable"`
 	// State is the worst of the partitions' (behind, then unknown, then live), or rebuilding
 	// while a new generation is being built beside the live one.
 	State       string  `json:"state"`
@@ -147,7 +149,8 @@ func Status(ctx context.Context, d Deps, o StatusOptions) (StatusReport, error) 
 			}
 		}
 		sort.Strings(ts)
-		ps := ProjectionStatus{Projection: name, Group: ProjectorGroup(name), GroupState: "unknown", DeadLetters: dead[name]}
+		ps := ProjectionStatus{Projection: name, Group: ProjectorGroup(name), GroupState: "unknown", DeadLetters: dead[name],
+			Rebuildable: known && def.Rebuildable()}
 		if g, ok := groups[ps.Group]; ok {
 			ps.GroupState, ps.GroupMembers = g.State, len(g.Members)
 		}

@@ -4,8 +4,6 @@
 import { el } from '../api.js';
 import { poll, num, time, errorLine, table, rerender } from './kit.js';
 
-// rebuildable are the projections POST /admin/projections/{name}/rebuild and /verify take.
-const rebuildable = ['readmodel', 'search', 'notifications', 'directory', 'orgrooms', 'onlinetime'];
 
 export function mount(root, ctx) {
   const updated = el('p', { class: 'muted', id: 'proj-updated' });
@@ -42,7 +40,7 @@ export function mount(root, ctx) {
       ? el('ul', { class: 'failures' }, p.failures.map((f) => el('li', { class: 'error' },
         `${f.instance}: ${f.failures} failures since ${time(f.since)}: ${f.error}`)))
       : null;
-    const actions = rebuildable.includes(p.projection)
+    const actions = p.rebuildable
       ? el('div', { class: 'actions' },
         el('button', { class: 'secondary', 'data-action': 'rebuild', disabled: busy.has(p.projection), onclick: () => start('rebuild', p.projection) }, `Rebuild ${p.projection}`),
         el('button', { class: 'secondary', 'data-action': 'verify', disabled: busy.has(p.projection), onclick: () => start('verify', p.projection) }, `Verify ${p.projection}`))
