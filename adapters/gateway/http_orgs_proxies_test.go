@@ -53,7 +53,7 @@ type proxyFeed struct {
 	mgr     *orgproxies.Store
 	rm      *readmodel.Store
 	mu      sync.Mutex
-	next    int64                      // the next offset to apply
+	next    int64                       // the next offset to apply
 	pending map[int64]checkpoint.Record // arrived ahead of next (concurrent dispatches)
 	held    bool
 	heldRM  []checkpoint.Record
