@@ -145,7 +145,7 @@ func (a *Application) RevokeOrgProxy(ctx context.Context, actor, org, grant uuid
 		}
 		res, err := a.awaitAuthorization(ctx, d.OrgID, d.AuthorizationID, projections.ProxyStatusRevoked, r.Position)
 		if err == nil && res.Authorization.ID == uuid.Nil {
-			res.Authorization = projections.ProxyAuthorization{ID: d.AuthorizationID, OrgID: d.OrgID, Kind: "revoke", GrantID: d.GrantID,
+			res.Authorization = projections.ProxyAuthorization{ID: d.AuthorizationID, OrgID: d.OrgID, Kind: projections.ProxyKindRevoke, GrantID: d.GrantID,
 				PrincipalID: d.PrincipalID, AuthorizedBy: d.RevokedBy, AuthorizedAt: d.RevokedAt, Status: projections.ProxyStatusPending}
 		}
 		return res, err
@@ -153,7 +153,7 @@ func (a *Application) RevokeOrgProxy(ctx context.Context, actor, org, grant uuid
 }
 
 func pendingOf(d domain.ProxyAuthorized) projections.ProxyAuthorization {
-	return projections.ProxyAuthorization{ID: d.AuthorizationID, OrgID: d.OrgID, Kind: "grant", GrantID: d.GrantID,
+	return projections.ProxyAuthorization{ID: d.AuthorizationID, OrgID: d.OrgID, Kind: projections.ProxyKindGrant, GrantID: d.GrantID,
 		PrincipalID: d.PrincipalID, DelegateID: &d.DelegateID, Scope: &d.Scope, StartsAt: &d.StartsAt, EndsAt: &d.EndsAt,
 		AuthorizedBy: d.AuthorizedBy, AuthorizedAt: d.AuthorizedAt, Status: projections.ProxyStatusPending}
 }
@@ -172,7 +172,9 @@ func (a *Application) awaitAuthorization(ctx context.Context, org, id uuid.UUID,
 		switch {
 		case err == nil && v.Status == projections.ProxyStatusRefused:
 			return res, &domain.Error{Code: v.Code, Message: "the principal's proxies refused it: " + v.Message}
-		case err == nil && v.Status == done:
+		case err == nil && (v.Status == done || done == projections.ProxyStatusGranted &&
+			(v.Status == projections.ProxyStatusEnded || v.Status == projections.ProxyStatusRevoked)):
+			// A grant made and revoked (or ended) before the answer was made all the same.
 			res.Authorization = v
 			return res, nil
 		case err != nil && !errors.Is(err, projections.ErrNotFound):

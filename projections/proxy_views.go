@@ -1,6 +1,9 @@
 package projections
 
 import (
+	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,10 +31,11 @@ func ProxyGrantOf(d domain.ProxyGranted) ProxyGrant {
 
 // ProxyAuthorization is a grant or revocation an organization's admin made for a member
 // (domain.ProxyAuthorized, domain.ProxyRevocationAuthorized), with what became of it (Status,
-// read with the read model's grants): "granted" (a grant in force or to come), "refused" (Code
-// and Message say why), "revoked" (a revocation the read model has applied), "pending" (a
-// revocation, or a grant just made, not applied yet) or "not_in_force" (a grant the read model
-// does not hold: not made yet, or revoked or ended since).
+// read with the read model's grants). A grant is "pending" until the read model holds it (the
+// manager has not made it yet), then "granted" (in force or to come), "ended" (past its
+// ends_at) or "revoked" (by anyone: RevokedBy and RevokedAt say who and when), unless "refused"
+// (Code and Message say why). A revocation is "pending" until the read model no longer holds
+// the grant in force, then "revoked", unless "refused".
 type ProxyAuthorization struct {
 	ID           uuid.UUID  `json:"id"`
 	OrgID        uuid.UUID  `json:"org_id"`
@@ -47,13 +51,66 @@ type ProxyAuthorization struct {
 	Status       string     `json:"status"`
 	Code         string     `json:"code,omitempty"`
 	Message      string     `json:"message,omitempty"`
+	// RevokedBy and RevokedAt: who revoked a grant, and when (status "revoked", a grant only).
+	RevokedBy *uuid.UUID `json:"revoked_by,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
 // Statuses of a proxy authorization.
 const (
-	ProxyStatusPending    = "pending"
-	ProxyStatusGranted    = "granted"
-	ProxyStatusRevoked    = "revoked"
-	ProxyStatusRefused    = "refused"
-	ProxyStatusNotInForce = "not_in_force"
+	ProxyStatusPending = "pending"
+	ProxyStatusGranted = "granted"
+	ProxyStatusEnded   = "ended"
+	ProxyStatusRevoked = "revoked"
+	ProxyStatusRefused = "refused"
 )
+
+// Kinds of proxy authorization.
+const (
+	ProxyKindGrant  = "grant"
+	ProxyKindRevoke = "revoke"
+)
+
+// ProxyAuthorizationQuery selects a page of an organization's proxy authorizations, newest
+// first.
+type ProxyAuthorizationQuery struct {
+	// Kind keeps one kind (ProxyKindGrant, ProxyKindRevoke); "" keeps both.
+	Kind string
+	// Scoped keeps only the authorizations whose principal is, as the directory holds it now,
+	// a member of one of Departments or of a department below one of them (none: nothing).
+	Scoped      bool
+	Departments []uuid.UUID
+	// Before keeps those after it in the order (older), nil starts at the newest.
+	Before *ProxyAuthorizationCursor
+	Limit  int
+}
+
+// ProxyAuthorizationCursor is where a page of authorizations ended: the last one's
+// authorized_at and id.
+type ProxyAuthorizationCursor struct {
+	At time.Time
+	ID uuid.UUID
+}
+
+// String is the cursor as handed out (next_cursor): the time in microseconds since the epoch
+// and the id.
+func (c ProxyAuthorizationCursor) String() string {
+	return strconv.FormatInt(c.At.UnixMicro(), 10) + "_" + c.ID.String()
+}
+
+// ParseProxyAuthorizationCursor reads a cursor String made.
+func ParseProxyAuthorizationCursor(s string) (ProxyAuthorizationCursor, error) {
+	at, id, ok := strings.Cut(s, "_")
+	if !ok {
+		return ProxyAuthorizationCursor{}, errors.New("malformed cursor")
+	}
+	us, err := strconv.ParseInt(at, 10, 64)
+	if err != nil {
+		return ProxyAuthorizationCursor{}, errors.New("malformed cursor")
+	}
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return ProxyAuthorizationCursor{}, errors.New("malformed cursor")
+	}
+	return ProxyAuthorizationCursor{At: time.UnixMicro(us).UTC(), ID: u}, nil
+}

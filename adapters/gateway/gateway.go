@@ -167,7 +167,9 @@ type Deps struct {
 	// answer only their position.
 	Directory Directory
 	// OrgProxies answers what became of an organization's proxy authorizations (the
-	// orgproxies manager's store); nil: an admin's grant or revocation answers 202 pending.
+	// orgproxies manager's store); nil: an admin's grant or revocation answers 202 pending. If
+	// it is also a queries.OrgProxies (orgproxies.Store is), it serves GET /orgs/{id}/proxies;
+	// else that answers 503.
 	OrgProxies commands.OrgProxies
 	// Operations runs the admin operations on the projections (http_ops.go); nil answers them
 	// 503. Its jobs run on until they end or Shutdown interrupts them (a rebuild interrupted
@@ -283,6 +285,8 @@ func New(cfg Config, d Deps) *Gateway {
 	if d.Metrics != nil {
 		sender = countedSender{Sender: d.Dispatcher, met: d.Metrics}
 	}
+	// The store that answers what became of an authorization also lists them (orgproxies.Store).
+	orgProxyReads, _ := d.OrgProxies.(queries.OrgProxies)
 	g.app = commands.NewApplication(commands.Deps{
 		Sender: sender, ReadModel: d.ReadModel, Directory: d.Directory, Registrations: d.Accounts, Proxies: proxies, OrgProxies: d.OrgProxies,
 		ProxyLookups: proxyLookups,
@@ -291,7 +295,7 @@ func New(cfg Config, d Deps) *Gateway {
 	})
 	g.queries = queries.NewApplication(queries.Deps{
 		ReadModel: d.ReadModel, Search: d.Search, Notifications: d.Notifications, Directory: d.Directory, MessageChanges: d.MessageChanges,
-		OnlineTime: d.OnlineTime, Proxies: proxyReads, Names: g.app, Admins: d.Admins, Statuses: statuses{g}, WaitPosition: g.waitForPosition, Logger: g.log,
+		OnlineTime: d.OnlineTime, Proxies: proxyReads, OrgProxies: orgProxyReads, Names: g.app, Admins: d.Admins, Statuses: statuses{g}, WaitPosition: g.waitForPosition, Logger: g.log,
 	})
 	if d.Pushes != nil {
 		g.rt.pub = d.Pushes

@@ -7,6 +7,7 @@ import (
 
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections/queries"
 )
 
 // An organization's admin grants a proxy for a member, or revokes one the organization made
@@ -46,4 +47,23 @@ func (g *Gateway) revokeOrgProxy(c echo.Context) error {
 	}
 	act, err := g.app.RevokeOrgProxy(c.Request().Context(), currentUser(c), org, grant, idempotencyKey(c))
 	return g.answer(c, http.StatusOK, act, err)
+}
+
+// orgProxyGrants: GET /orgs/{id}/proxies?limit=&cursor=&position=: the grants the organization's
+// admins made, newest first, each with its status (queries.OrgProxyGrants says who reads which).
+func (g *Gateway) orgProxyGrants(c echo.Context) error {
+	read, err := g.orgRead(c)
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(c, "limit", queries.DefaultOrgProxiesLimit, 1, queries.MaxOrgProxiesLimit)
+	if err != nil {
+		return err
+	}
+	page, err := g.queries.OrgProxyGrants(c.Request().Context(), currentUser(c),
+		queries.OrgProxyGrants{OrgRead: read, Limit: int(limit), Cursor: c.QueryParam("cursor")})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page)
 }

@@ -36,6 +36,7 @@ func (g *Gateway) orgReadRoutes(api *echo.Group, mw ...echo.MiddlewareFunc) {
 	api.GET("/orgs/:id/broadcasts", g.orgBroadcasts, mw...)
 	api.GET("/orgs/:id/audit", g.orgAudit, mw...)
 	api.GET("/orgs/:id/reports/online-time", g.orgOnlineTime, mw...) // http_orgs_reports.go
+	api.GET("/orgs/:id/proxies", g.orgProxyGrants, mw...)            // http_orgs_proxies.go
 	api.GET("/users/me/org-invitations", g.myOrgInvitations, mw...)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/checkpoint"
 	"github.com/chorus-chat/chorus/projections/orgproxies"
 	"github.com/chorus-chat/chorus/projections/readmodel"
@@ -152,7 +153,7 @@ func (s *stack) count(q string, args ...any) int {
 
 // grantsOf is the number of principal's grants in the read model.
 func (s *stack) grantsOf(principal uuid.UUID) int {
-	return s.count(`SELECT count(*) FROM user_proxies WHERE principal_id = $1`, principal)
+	return s.count(`SELECT count(*) FROM user_proxies WHERE principal_id = $1 AND revoked_at IS NULL`, principal)
 }
 
 // An admin's authorization becomes the principal's grant, made by the server with the
@@ -173,7 +174,7 @@ func TestAuthorizedProxiesBecomeGrants(t *testing.T) {
 	evs := s.org("authorize", domain.AuthorizeProxy{PrincipalID: bob, DelegateID: carol, Scope: domain.ProxyScopeMessages,
 		StartsAt: start, EndsAt: start.Add(24 * time.Hour)})
 	auth := evs[0].Data.(domain.ProxyAuthorized)
-	s.status(auth.AuthorizationID, orgproxies.StatusNotInForce)
+	s.status(auth.AuthorizationID, orgproxies.StatusPending)
 	if n := s.count(`SELECT count(*) FROM orgproxies_outbox`); n != 1 {
 		t.Fatalf("outbox holds %d commands, want 1", n)
 	}
@@ -242,9 +243,36 @@ func TestAuthorizedProxiesBecomeGrants(t *testing.T) {
 	if a := s.status(evs[0].Data.(domain.ProxyRevocationAuthorized).AuthorizationID, orgproxies.StatusRefused); a.Code != domain.CodeProxyNotFound {
 		t.Fatalf("second revocation: %+v", a)
 	}
-	list, err := s.env.OrgProxies.ProxyAuthorizations(s.ctx, org, nil, 10)
-	if err != nil || len(list) != 4 {
-		t.Fatalf("list: %d, %v", len(list), err)
+	// The grant reads revoked, by alice, told apart from one not made yet (pending) and one
+	// past its end.
+	if a := s.status(auth.AuthorizationID, orgproxies.StatusRevoked); a.RevokedBy == nil || *a.RevokedBy != alice || a.RevokedAt == nil {
+		t.Fatalf("the revoked grant: %+v", a)
+	}
+	list, next, err := s.env.OrgProxies.ProxyAuthorizations(s.ctx, org, projections.ProxyAuthorizationQuery{Limit: 10})
+	if err != nil || len(list) != 4 || next != nil {
+		t.Fatalf("list: %d, %v, %v", len(list), next, err)
+	}
+	// Pages of one grant each, newest first, and the cursor ends them.
+	var seen []uuid.UUID
+	q := projections.ProxyAuthorizationQuery{Kind: orgproxies.KindGrant, Limit: 1}
+	for {
+		page, next, err := s.env.OrgProxies.ProxyAuthorizations(s.ctx, org, q)
+		if err != nil || len(page) != 1 || page[0].Kind != orgproxies.KindGrant {
+			t.Fatalf("page: %+v, %v", page, err)
+		}
+		seen = append(seen, page[0].ID)
+		if next == nil {
+			break
+		}
+		q.Before = next
+	}
+	if len(seen) != 2 || seen[0] != overlap.AuthorizationID || seen[1] != auth.AuthorizationID {
+		t.Fatalf("grants by page: %v; want %s then %s", seen, overlap.AuthorizationID, auth.AuthorizationID)
+	}
+	// Scoped to departments bob is in none of: nothing.
+	if scoped, _, err := s.env.OrgProxies.ProxyAuthorizations(s.ctx, org, projections.ProxyAuthorizationQuery{Scoped: true,
+		Departments: []uuid.UUID{uuid.New()}, Limit: 10}); err != nil || len(scoped) != 0 {
+		t.Fatalf("scoped: %+v, %v", scoped, err)
 	}
 	stopRelay()
 	stopProj()

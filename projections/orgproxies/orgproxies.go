@@ -96,8 +96,8 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 
 // Kinds of authorization (orgproxies_authorizations.kind).
 const (
-	KindGrant  = "grant"
-	KindRevoke = "revoke"
+	KindGrant  = projections.ProxyKindGrant
+	KindRevoke = projections.ProxyKindRevoke
 )
 
 func (s *Store) apply(ctx context.Context, schema, projection string, recs []Record) (int, error) {
@@ -173,30 +173,36 @@ type Authorization = projections.ProxyAuthorization
 
 // Statuses of an authorization.
 const (
-	StatusPending    = projections.ProxyStatusPending
-	StatusGranted    = projections.ProxyStatusGranted
-	StatusRevoked    = projections.ProxyStatusRevoked
-	StatusRefused    = projections.ProxyStatusRefused
-	StatusNotInForce = projections.ProxyStatusNotInForce
+	StatusPending = projections.ProxyStatusPending
+	StatusGranted = projections.ProxyStatusGranted
+	StatusEnded   = projections.ProxyStatusEnded
+	StatusRevoked = projections.ProxyStatusRevoked
+	StatusRefused = projections.ProxyStatusRefused
 )
 
 // ErrNotFound: no such authorization (yet: the manager may lag behind the organization).
 var ErrNotFound = projections.ErrNotFound
 
-// authorizationSQL reads authorizations with whether their grant is in the read model
-// (user_proxies): a grant is granted once there, a revocation done once gone from there.
+// MaxAuthorizations bounds a page of ProxyAuthorizations.
+const MaxAuthorizations = 500
+
+// authorizationSQL reads authorizations with their grant as the read model holds it
+// (user_proxies, which keeps a revoked grant marked revoked): a grant is made once there, a
+// revocation done once the grant is revoked there (or not there at all).
 const authorizationSQL = `SELECT a.authorization_id, a.org_id, a.kind, a.grant_id, a.principal_id, a.delegate_id, a.scope,
 	a.starts_at, a.ends_at, a.authorized_by, a.authorized_at, coalesce(a.refused_code, ''), coalesce(a.refused_message, ''),
-	EXISTS (SELECT 1 FROM user_proxies p WHERE p.grant_id = a.grant_id)
-	FROM orgproxies_authorizations a`
+	p.grant_id IS NOT NULL, p.ends_at, p.revoked_at, p.revoked_by
+	FROM orgproxies_authorizations a LEFT JOIN user_proxies p ON p.grant_id = a.grant_id`
 
 func scanAuthorization(r pgx.CollectableRow) (Authorization, error) {
 	var a Authorization
-	var inForce bool
+	var held bool
+	var ends, revokedAt *time.Time
+	var revokedBy *uuid.UUID
 	err := r.Scan(&a.ID, &a.OrgID, &a.Kind, &a.GrantID, &a.PrincipalID, &a.DelegateID, &a.Scope, &a.StartsAt, &a.EndsAt,
-		&a.AuthorizedBy, &a.AuthorizedAt, &a.Code, &a.Message, &inForce)
+		&a.AuthorizedBy, &a.AuthorizedAt, &a.Code, &a.Message, &held, &ends, &revokedAt, &revokedBy)
 	a.AuthorizedAt = a.AuthorizedAt.UTC()
-	for _, t := range []*time.Time{a.StartsAt, a.EndsAt} {
+	for _, t := range []*time.Time{a.StartsAt, a.EndsAt, revokedAt} {
 		if t != nil {
 			*t = t.UTC()
 		}
@@ -204,11 +210,15 @@ func scanAuthorization(r pgx.CollectableRow) (Authorization, error) {
 	switch {
 	case a.Code != "":
 		a.Status = StatusRefused
-	case a.Kind == KindGrant && inForce:
-		a.Status = StatusGranted
+	case a.Kind == KindGrant && !held:
+		a.Status = StatusPending
+	case a.Kind == KindGrant && revokedAt != nil:
+		a.Status, a.RevokedAt, a.RevokedBy = StatusRevoked, revokedAt, revokedBy
+	case a.Kind == KindGrant && ends != nil && !ends.After(time.Now()):
+		a.Status = StatusEnded
 	case a.Kind == KindGrant:
-		a.Status = StatusNotInForce
-	case !inForce:
+		a.Status = StatusGranted
+	case !held || revokedAt != nil:
 		a.Status = StatusRevoked
 	default:
 		a.Status = StatusPending
@@ -233,17 +243,41 @@ func (s *Store) ProxyAuthorization(ctx context.Context, org, id uuid.UUID) (Auth
 	return a, nil
 }
 
-// ProxyAuthorizations lists org's authorizations, newest first, at most limit; by, when not
-// nil, keeps those its admin made.
-func (s *Store) ProxyAuthorizations(ctx context.Context, org uuid.UUID, by *uuid.UUID, limit int) ([]Authorization, error) {
-	rows, err := s.pool.Query(ctx, authorizationSQL+` WHERE a.org_id = $1 AND ($2::uuid IS NULL OR a.authorized_by = $2)
-		ORDER BY a.authorized_at DESC, a.authorization_id LIMIT $3`, org, by, limit)
+// ProxyAuthorizations lists a page of org's authorizations, newest first (by authorized_at
+// descending, then id), as q selects, and the cursor of the next page (nil on the last). A scoped query
+// keeps the principals who are members of the departments' subtrees as the directory holds
+// them (org_departments' paths, org_department_members).
+func (s *Store) ProxyAuthorizations(ctx context.Context, org uuid.UUID, q projections.ProxyAuthorizationQuery) (
+	[]Authorization, *projections.ProxyAuthorizationCursor, error) {
+	if q.Limit <= 0 || q.Limit > MaxAuthorizations {
+		return nil, nil, fmt.Errorf("proxy authorizations: limit %d out of 1..%d", q.Limit, MaxAuthorizations)
+	}
+	var beforeAt *time.Time
+	var beforeID *uuid.UUID
+	if q.Before != nil {
+		beforeAt, beforeID = &q.Before.At, &q.Before.ID
+	}
+	depts := q.Departments
+	if depts == nil {
+		depts = []uuid.UUID{}
+	}
+	rows, err := s.pool.Query(ctx, authorizationSQL+` WHERE a.org_id = $1 AND ($2 = '' OR a.kind = $2)
+		AND ($3::timestamptz IS NULL OR a.authorized_at < $3 OR a.authorized_at = $3 AND a.authorization_id > $4::uuid)
+		AND (NOT $5 OR EXISTS (SELECT 1 FROM org_department_members m JOIN org_departments d ON d.id = m.department_id
+			WHERE m.org_id = a.org_id AND m.user_id = a.principal_id AND d.path && $6::uuid[]))
+		ORDER BY a.authorized_at DESC, a.authorization_id LIMIT $7`,
+		org, q.Kind, beforeAt, beforeID, q.Scoped, depts, q.Limit+1)
 	if err != nil {
-		return nil, fmt.Errorf("proxy authorizations of %s: %w", org, err)
+		return nil, nil, fmt.Errorf("proxy authorizations of %s: %w", org, err)
 	}
 	out, err := pgx.CollectRows(rows, scanAuthorization)
 	if err != nil {
-		return nil, fmt.Errorf("proxy authorizations of %s: %w", org, err)
+		return nil, nil, fmt.Errorf("proxy authorizations of %s: %w", org, err)
 	}
-	return out, nil
+	if len(out) <= q.Limit {
+		return out, nil, nil
+	}
+	out = out[:q.Limit]
+	last := out[len(out)-1]
+	return out, &projections.ProxyAuthorizationCursor{At: last.AuthorizedAt, ID: last.ID}, nil
 }

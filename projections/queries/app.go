@@ -117,6 +117,8 @@ type Deps struct {
 	OnlineTime OnlineTimeReports
 	// Proxies may be nil: the proxy grants are then not served (unavailable).
 	Proxies Proxies
+	// OrgProxies may be nil: the organizations' proxy grants are then not served (unavailable).
+	OrgProxies OrgProxies
 	// Names and Admins tell the server's admins (by username, in any letter case): they, and
 	// only they, see other users' emails and find users by email. Names may be nil only
 	// without admins.
@@ -143,6 +145,7 @@ type Application struct {
 	changes MessageChanges
 	online  OnlineTimeReports
 	proxies Proxies
+	orgProx OrgProxies
 	names   Names
 	admins  map[string]bool
 	status  Statuses
@@ -154,7 +157,7 @@ type Application struct {
 func NewApplication(d Deps) *Application {
 	a := &Application{
 		rm: d.ReadModel, search: d.Search, notes: d.Notifications, dir: d.Directory, changes: d.MessageChanges,
-		online: d.OnlineTime, proxies: d.Proxies, names: d.Names, admins: adminSet(d.Admins), status: d.Statuses, wait: d.WaitPosition, log: d.Logger,
+		online: d.OnlineTime, proxies: d.Proxies, orgProx: d.OrgProxies, names: d.Names, admins: adminSet(d.Admins), status: d.Statuses, wait: d.WaitPosition, log: d.Logger,
 	}
 	if a.wait == nil {
 		a.wait = func(ctx context.Context, pos domain.Position, until WaitFunc) error {

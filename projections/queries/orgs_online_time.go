@@ -3,7 +3,6 @@ package queries
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -90,24 +89,13 @@ func (a *Application) mayReadOnlineTime(ctx context.Context, viewer uuid.UUID, i
 	if in.UserID != nil && *in.UserID == viewer {
 		return true, nil
 	}
-	grants, err := a.dir.Grants(ctx, in.OrgID, directory.GrantQuery{UserID: &viewer})
-	if err != nil {
-		return false, err
+	all, depts, err := a.permScopes(ctx, in.OrgID, viewer, domain.PermReadOnlineTime)
+	if err != nil || all {
+		return all, err
 	}
-	roles, err := a.dir.Roles(ctx, in.OrgID)
-	if err != nil {
-		return false, err
-	}
-	scopes := map[uuid.UUID]bool{} // the departments the viewer holds it over; uuid.Nil: all
-	for _, g := range grants {
-		i := slices.IndexFunc(roles, func(r directory.Role) bool { return r.ID == g.RoleID })
-		if i < 0 || !slices.Contains(roles[i].Permissions, domain.PermReadOnlineTime) {
-			continue
-		}
-		if g.DepartmentID == nil {
-			return true, nil
-		}
-		scopes[*g.DepartmentID] = true
+	scopes := map[uuid.UUID]bool{} // the departments the viewer holds it over
+	for _, d := range depts {
+		scopes[d] = true
 	}
 	if in.DepartmentID == nil || len(scopes) == 0 {
 		return false, nil

@@ -58,9 +58,11 @@ func queueEvent(b *pgx.Batch, e domain.Event) []string {
 		return []string{"insert proxy grant"}
 
 	case domain.ProxyRevoked:
-		// A grant is revoked once, after it was granted: a replay deletes the row it inserted.
-		b.Queue(`DELETE FROM user_proxies WHERE grant_id = $1`, d.GrantID)
-		return []string{"delete proxy grant"}
+		// A grant is revoked once, after it was granted. The row stays, marked revoked (the
+		// grants in force skip it), so that an organization's list tells revoked from not made.
+		b.Queue(`UPDATE user_proxies SET revoked_at = COALESCE(revoked_at, $2), revoked_by = COALESCE(revoked_by, $3)
+			WHERE grant_id = $1`, d.GrantID, d.RevokedAt, d.RevokedBy)
+		return []string{"mark proxy grant revoked"}
 
 	case domain.RoomLinkedToDepartment:
 		b.Queue(`UPDATE rooms SET department_org_id = $2, department_id = $3 WHERE id = $1`, d.RoomID, d.OrgID, d.DepartmentID)

@@ -15,7 +15,7 @@ import (
 // ProxyGrants lists the grants of principal to delegate in force at at (commands.Proxies).
 func (s *Store) ProxyGrants(ctx context.Context, principal, delegate uuid.UUID, at time.Time) ([]projections.ProxyGrant, error) {
 	rows, err := s.pool.Query(ctx, `SELECT grant_id, principal_id, delegate_id, scope, org_id, starts_at, ends_at
-		FROM user_proxies WHERE principal_id = $1 AND delegate_id = $2 AND starts_at <= $3 AND ends_at > $3
+		FROM user_proxies WHERE principal_id = $1 AND delegate_id = $2 AND revoked_at IS NULL AND starts_at <= $3 AND ends_at > $3
 		ORDER BY starts_at`, principal, delegate, at)
 	if err != nil {
 		return nil, fmt.Errorf("proxy grants of %s to %s: %w", principal, delegate, err)
@@ -45,7 +45,7 @@ func (s *Store) RoomOrganization(ctx context.Context, room uuid.UUID) (uuid.UUID
 // (queries.Proxies).
 func (s *Store) ProxyGrantsOf(ctx context.Context, user uuid.UUID, at time.Time) ([]projections.ProxyGrant, error) {
 	rows, err := s.pool.Query(ctx, `SELECT grant_id, principal_id, delegate_id, scope, org_id, starts_at, ends_at
-		FROM user_proxies WHERE (principal_id = $1 OR delegate_id = $1) AND ends_at > $2
+		FROM user_proxies WHERE (principal_id = $1 OR delegate_id = $1) AND revoked_at IS NULL AND ends_at > $2
 		ORDER BY starts_at, grant_id`, user, at)
 	if err != nil {
 		return nil, fmt.Errorf("proxy grants of %s: %w", user, err)
@@ -67,7 +67,7 @@ func scanProxyGrant(r pgx.CollectableRow) (projections.ProxyGrant, error) {
 // ProxyGrant is the grant id if it was made and not revoked (projections.ErrNotFound else).
 func (s *Store) ProxyGrant(ctx context.Context, id uuid.UUID) (projections.ProxyGrant, error) {
 	rows, err := s.pool.Query(ctx, `SELECT grant_id, principal_id, delegate_id, scope, org_id, starts_at, ends_at
-		FROM user_proxies WHERE grant_id = $1`, id)
+		FROM user_proxies WHERE grant_id = $1 AND revoked_at IS NULL`, id)
 	if err != nil {
 		return projections.ProxyGrant{}, fmt.Errorf("proxy grant %s: %w", id, err)
 	}

@@ -2,6 +2,7 @@ package readmodel_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/chorus-chat/chorus/adapters/postgres/pgtest"
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
 
@@ -17,7 +19,8 @@ import (
 // replay of the log changes nothing.
 func TestProxyGrantsAndSentBy(t *testing.T) {
 	ctx := context.Background()
-	store := readmodel.NewStore(pgtest.New(t))
+	pool := pgtest.New(t)
+	store := readmodel.NewStore(pool)
 	log := newEventLog(t)
 	alice, _, r1 := log.register("alice")
 	bob, _, r2 := log.register("bob")
@@ -61,6 +64,18 @@ func TestProxyGrantsAndSentBy(t *testing.T) {
 	apply(t, store, revoked)
 	if gs, err := store.ProxyGrants(ctx, alice, bob, at); err != nil || len(gs) != 0 {
 		t.Fatalf("after the revocation: %+v %v", gs, err)
+	}
+	id := grant[0].Event.Data.(domain.ProxyGranted).GrantID
+	if g, err := store.ProxyGrant(ctx, id); !errors.Is(err, projections.ErrNotFound) {
+		t.Errorf("the revoked grant by id: %+v %v", g, err)
+	}
+	if gs, err := store.ProxyGrantsOf(ctx, bob, at); err != nil || len(gs) != 0 {
+		t.Errorf("bob's grants after the revocation: %+v %v", gs, err)
+	}
+	// Kept, marked revoked by alice (an organization's list tells revoked from not made).
+	var by uuid.UUID
+	if err := pool.QueryRow(ctx, `SELECT revoked_by FROM user_proxies WHERE grant_id = $1 AND revoked_at IS NOT NULL`, id).Scan(&by); err != nil || by != alice {
+		t.Errorf("the revoked row: revoked by %s, %v; want alice", by, err)
 	}
 }
 
