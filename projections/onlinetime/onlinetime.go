@@ -1,6 +1,8 @@
 // Package onlinetime is the online-time read model: the users' sessions online (user-events:
-// UserCameOnline, UserWentOffline; domain/user_presence.go) and the report over them, seconds
-// online per member and day of an organization, in its time zone.
+// UserCameOnline, UserWentOffline; domain/user_presence.go), the closed sessions' seconds per
+// local day in every time zone an organization uses (org-events: OrganizationCreated,
+// OrganizationUpdated; totals.go), and the report over them, seconds online per member and day
+// of an organization, in its time zone.
 package onlinetime
 
 import (
@@ -23,7 +25,7 @@ type Record = checkpoint.Record
 // Definition is the projection's row in the table of projections.
 var Definition = checkpoint.Definition{
 	Name:   Projection,
-	Tables: []string{"online_sessions"},
+	Tables: []string{"online_sessions", "online_zones", "online_daily"},
 	ApplyIn: func(ctx context.Context, pool *pgxpool.Pool, schema, projection string, recs []checkpoint.Record) error {
 		if schema == "" {
 			return fmt.Errorf("onlinetime: apply batch: no schema given")
@@ -51,7 +53,18 @@ func (s *Store) ApplyBatch(ctx context.Context, recs []Record) error {
 }
 
 func (s *Store) apply(ctx context.Context, schema, projection string, recs []Record) error {
+	lock := zonesLock(recs)
 	_, err := checkpoint.Apply(ctx, s.pool, schema, projection, recs, func(st *checkpoint.Statements, r Record) {
+		if lock != "" {
+			// The planner's estimates for the days a session is cut into (generate_series)
+			// are far too high: without this it compiled each end's statement (30 ms for a
+			// statement that runs in 0.3 ms).
+			st.Batch.Queue(`SET LOCAL jit = off`)
+			st.Batch.Queue(lock, zonesLockKey(schema))
+			st.Note("jit off")
+			st.Note("lock the zones")
+			lock = ""
+		}
 		st.Describe(r, queueEvent(&st.Batch, r.Event))
 	}, nil)
 	if err != nil {
@@ -60,19 +73,31 @@ func (s *Store) apply(ctx context.Context, schema, projection string, recs []Rec
 	return nil
 }
 
-// queueEvent queues what e does to the sessions. Both statements are keyed by the session's
-// start, so a record applied twice (a rebuild over a live table, say) changes nothing, and an
-// offline whose online was never seen still leaves its session.
+// queueEvent queues what e does to the sessions, and to the daily totals. The session
+// statements are keyed by the session's start, so a record applied twice (a rebuild over a live
+// table, say) changes nothing, and an offline whose online was never seen still leaves its
+// session. The totals move by the difference between the session's end as it was and as it
+// becomes (nothing when it was already ended there), so they too change once.
 func queueEvent(b *pgx.Batch, e domain.Event) []string {
 	switch d := e.Data.(type) {
 	case domain.UserCameOnline:
 		b.Queue(`INSERT INTO online_sessions (user_id, started_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, d.UserID, d.At)
 		return []string{"open session"}
 	case domain.UserWentOffline:
+		b.Queue(sqlEndDaily, d.UserID, d.Since, d.At)
 		b.Queue(`INSERT INTO online_sessions (user_id, started_at, ended_at, cause) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (user_id, started_at) DO UPDATE SET ended_at = EXCLUDED.ended_at, cause = EXCLUDED.cause`,
 			d.UserID, d.Since, d.At, d.Cause)
-		return []string{"end session"}
+		return []string{"add session to daily totals", "end session"}
+	case domain.OrganizationCreated:
+		b.Queue(sqlAddZone, zoneName(d.TimeZone))
+		return []string{"add time zone"}
+	case domain.OrganizationUpdated:
+		if d.TimeZone == nil {
+			return nil
+		}
+		b.Queue(sqlAddZone, zoneName(*d.TimeZone))
+		return []string{"add time zone"}
 	}
 	return nil
 }
