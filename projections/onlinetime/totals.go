@@ -72,27 +72,28 @@ func pieces(zone, s, e string) string {
 }
 
 var (
-	// sqlEndDaily moves the totals of every zone for the end of user $1's session started at $2
-	// at $3, run before the session's row is written: it adds [$2, $3) and takes away the span
-	// the session had if it had already ended elsewhere; nothing when it had ended at $3
-	// already (a record applied twice). Rows whose sum comes to 0 are deleted.
+	// sqlEndDaily moves the totals of every zone for the ends of sessions a batch brings
+	// (arrays: $1 user, $2 start, $3 end; one entry a session), run before the batch writes them
+	// to online_sessions: for each it adds [start, end) and takes away the span the session had
+	// if it had already ended elsewhere; nothing when it had ended there already (a record
+	// applied twice). Rows whose sum comes to 0 are deleted.
 	sqlEndDaily = `MERGE INTO online_daily t
 		USING (
-			SELECT z.zone, p.day, sum(c.sign * p.micros)::bigint AS micros
+			SELECT z.zone, c.user_id, p.day, sum(c.sign * p.micros)::bigint AS micros
 			FROM online_zones z
 			CROSS JOIN (
-				SELECT $3::timestamptz AS e, 1 AS sign
-				WHERE NOT EXISTS (SELECT 1 FROM online_sessions x WHERE x.user_id = $1::uuid AND x.started_at = $2::timestamptz AND x.ended_at = $3::timestamptz)
+				SELECT n.user_id, n.s, n.e, 1 AS sign FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS n(user_id, s, e)
+				WHERE NOT EXISTS (SELECT 1 FROM online_sessions x WHERE x.user_id = n.user_id AND x.started_at = n.s AND x.ended_at = n.e)
 				UNION ALL
-				SELECT x.ended_at, -1 FROM online_sessions x
-				WHERE x.user_id = $1::uuid AND x.started_at = $2::timestamptz AND x.ended_at <> $3::timestamptz
+				SELECT x.user_id, x.started_at, x.ended_at, -1 FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS n(user_id, s, e)
+				JOIN online_sessions x ON x.user_id = n.user_id AND x.started_at = n.s AND x.ended_at <> n.e
 			) c
-			CROSS JOIN ` + pieces("z.zone", "$2::timestamptz", "c.e") + ` p
-			GROUP BY z.zone, p.day
-		) s ON t.time_zone = s.zone AND t.user_id = $1::uuid AND t.day = s.day
+			CROSS JOIN ` + pieces("z.zone", "c.s", "c.e") + ` p
+			GROUP BY z.zone, c.user_id, p.day
+		) s ON t.time_zone = s.zone AND t.user_id = s.user_id AND t.day = s.day
 		WHEN MATCHED AND t.micros + s.micros = 0 THEN DELETE
 		WHEN MATCHED THEN UPDATE SET micros = t.micros + s.micros
-		WHEN NOT MATCHED AND s.micros <> 0 THEN INSERT (time_zone, user_id, day, micros) VALUES (s.zone, $1::uuid, s.day, s.micros)`
+		WHEN NOT MATCHED AND s.micros <> 0 THEN INSERT (time_zone, user_id, day, micros) VALUES (s.zone, s.user_id, s.day, s.micros)`
 
 	// sqlAddZone adds zone $1 unless it is there already or Postgres does not know it (the
 	// report then computes from the sessions, and fails as it did before), and fills its totals

@@ -374,4 +374,3 @@ func evens(us []uuid.UUID) []uuid.UUID {
 	}
 	return out
 }
-
