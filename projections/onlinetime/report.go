@@ -88,29 +88,37 @@ const daysSQL = `days AS MATERIALIZED (
 	span AS (SELECT min(lo) AS lo, max(hi) AS hi FROM days),
 	scope AS (` + scopeSQL + `)`
 
-// totalsSQL is what secondsSQL computes (exactly, in microseconds, to seconds at the end) from the daily totals of the
-// organization's zone $7 (online_daily: the closed sessions), to which it adds the open sessions
-// up to $6 and from which it takes the closed sessions that start at or after $6 (which the
-// sessions' computation leaves out), each cut at the days' bounds as there. The open ones are
-// found by a partial index, the ones after $6 by the sessions' key: neither reads a member's
-// history.
-const totalsSQL = `
+// The totals' path reads what secondsSQL computes (exactly, in microseconds, rounded to seconds
+// once) in two statements on one snapshot, member by member (LATERAL: index scans of the
+// member's rows, whatever their history): totalsSQL the closed sessions' microseconds of each
+// day from the daily totals of the organization's zone $7 (online_daily), and lateSQL what
+// changes them up to $6: the open sessions up to $6 (a partial index finds them), less the
+// closed sessions that start at or after $6 (which the sessions' computation leaves out), each
+// cut at the days' bounds as there.
+const (
+	totalsSQL = `
+	WITH scope AS (` + scopeSQL + `)
+	SELECT scope.user_id, t.day, t.micros
+	FROM scope CROSS JOIN LATERAL (
+		SELECT t.day, t.micros FROM online_daily t
+		WHERE t.time_zone = $6 AND t.user_id = scope.user_id AND t.day BETWEEN $4::date AND $5::date) t`
+
+	lateSQL = `
 	WITH ` + daysSQL + `,
 	late AS (
 		SELECT x.user_id, x.started_at AS s, $6::timestamptz AS e, 1 AS sign
-		FROM scope JOIN online_sessions x ON x.user_id = scope.user_id CROSS JOIN span
-		WHERE x.ended_at IS NULL AND x.started_at < $6 AND x.started_at < span.hi AND $6 > span.lo
+		FROM scope CROSS JOIN span CROSS JOIN LATERAL (
+			SELECT x.user_id, x.started_at FROM online_sessions x
+			WHERE x.user_id = scope.user_id AND x.ended_at IS NULL AND x.started_at < $6 AND x.started_at < span.hi) x
+		WHERE $6 > span.lo
 		UNION ALL
 		SELECT x.user_id, x.started_at, x.ended_at, -1
-		FROM scope JOIN online_sessions x ON x.user_id = scope.user_id CROSS JOIN span
-		WHERE x.started_at >= $6 AND x.started_at < span.hi AND x.ended_at > span.lo),
-	parts AS (
-		SELECT t.user_id, t.day, t.micros::numeric AS micros
-		FROM scope JOIN online_daily t ON t.time_zone = $7 AND t.user_id = scope.user_id AND t.day BETWEEN $4::date AND $5::date
-		UNION ALL
-		SELECT l.user_id, dy.day, l.sign * extract(epoch FROM LEAST(l.e, dy.hi) - GREATEST(l.s, dy.lo)) * 1000000
-		FROM late l JOIN days dy ON dy.lo < l.e AND dy.hi > l.s)
-	SELECT user_id, day, (sum(micros) / 1000000)::float8 FROM parts GROUP BY user_id, day`
+		FROM scope CROSS JOIN span CROSS JOIN LATERAL (
+			SELECT x.user_id, x.started_at, x.ended_at FROM online_sessions x
+			WHERE x.user_id = scope.user_id AND x.started_at >= $6 AND x.started_at < span.hi AND x.ended_at > span.lo) x)
+	SELECT l.user_id, dy.day, (l.sign * extract(epoch FROM LEAST(l.e, dy.hi) - GREATEST(l.s, dy.lo)) * 1000000)::bigint
+	FROM late l JOIN days dy ON dy.lo < l.e AND dy.hi > l.s`
+)
 
 // Report computes the report of q: from the daily totals of the organization's time zone when
 // the projection keeps them (it has seen an organization with that zone), else from the sessions.
@@ -163,28 +171,11 @@ func (s *Store) report(ctx context.Context, q ReportQuery, totals bool) (Report,
 		return Report{}, fmt.Errorf("online time: members: %w", err)
 	}
 	if totals && kept {
-		rows, err = tx.Query(ctx, totalsSQL, q.OrgID, q.UserID, q.DepartmentID, out.From, out.To, q.Now, out.TimeZone)
+		err = totalsIn(ctx, tx, q, &out, index)
 	} else {
-		rows, err = tx.Query(ctx, secondsSQL, q.OrgID, q.UserID, q.DepartmentID, out.From, out.To, q.Now)
+		err = sessionsIn(ctx, tx, q, &out, index)
 	}
 	if err != nil {
-		return Report{}, fmt.Errorf("online time: %w", err)
-	}
-	defer rows.Close()
-	var (
-		user uuid.UUID
-		day  time.Time
-		secs float64
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&user, &day, &secs}, func() error {
-		if i, ok := index[user]; ok && secs >= 0.5 {
-			n := int64(secs + 0.5)
-			u := &out.Users[i]
-			u.Days = append(u.Days, DaySeconds{Date: day.Format(DateLayout), Seconds: n})
-			u.TotalSeconds += n
-		}
-		return nil
-	}); err != nil {
 		return Report{}, fmt.Errorf("online time: %w", err)
 	}
 	for i := range out.Users {
@@ -223,4 +214,71 @@ func WriteCSV(w io.Writer, r Report) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// sessionsIn fills out's days from the sessions (secondsSQL).
+func sessionsIn(ctx context.Context, tx pgx.Tx, q ReportQuery, out *Report, index map[uuid.UUID]int) error {
+	rows, err := tx.Query(ctx, secondsSQL, q.OrgID, q.UserID, q.DepartmentID, out.From, out.To, q.Now)
+	if err != nil {
+		return err
+	}
+	var (
+		user uuid.UUID
+		day  time.Time
+		secs float64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&user, &day, &secs}, func() error {
+		if i, ok := index[user]; ok && secs >= 0.5 {
+			n := int64(secs + 0.5)
+			u := &out.Users[i]
+			u.Days = append(u.Days, DaySeconds{Date: day.Format(DateLayout), Seconds: n})
+			u.TotalSeconds += n
+		}
+		return nil
+	})
+	return err
+}
+
+// totalsIn fills out's days from the daily totals of out's zone and the sessions after them
+// (totalsSQL, lateSQL), in microseconds, rounded to seconds once per day as sessionsIn rounds.
+func totalsIn(ctx context.Context, tx pgx.Tx, q ReportQuery, out *Report, index map[uuid.UUID]int) error {
+	type key struct {
+		user int
+		day  int64 // days since 1970-01-01
+	}
+	micros := make(map[key]int64, len(out.Users)*8)
+	var (
+		user uuid.UUID
+		day  time.Time
+		n    int64
+	)
+	add := func() error {
+		if i, ok := index[user]; ok {
+			micros[key{i, day.Unix() / 86400}] += n
+		}
+		return nil
+	}
+	rows, err := tx.Query(ctx, totalsSQL, q.OrgID, q.UserID, q.DepartmentID, out.From, out.To, out.TimeZone)
+	if err != nil {
+		return err
+	}
+	if _, err := pgx.ForEachRow(rows, []any{&user, &day, &n}, add); err != nil {
+		return err
+	}
+	rows, err = tx.Query(ctx, lateSQL, q.OrgID, q.UserID, q.DepartmentID, out.From, out.To, q.Now)
+	if err != nil {
+		return err
+	}
+	if _, err := pgx.ForEachRow(rows, []any{&user, &day, &n}, add); err != nil {
+		return err
+	}
+	for k, m := range micros {
+		if m >= 500000 {
+			secs := (m + 500000) / 1000000
+			u := &out.Users[k.user]
+			u.Days = append(u.Days, DaySeconds{Date: time.Unix(k.day*86400, 0).UTC().Format(DateLayout), Seconds: secs})
+			u.TotalSeconds += secs
+		}
+	}
+	return nil
 }
