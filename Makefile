@@ -72,6 +72,7 @@ bench: build
 	$(GO) run ./cmd/chorus-recovery-bench $(RECOVERY_BENCH_ARGS) # partition takeover over 1M events, with and without a snapshot (a few minutes)
 	$(GO) run ./cmd/chorus-directory-bench $(DIRECTORY_BENCH_ARGS) # the organization directory: 50,000 members in 2,000 departments (a minute or two)
 	$(GO) run ./cmd/chorus-org-bench $(ORG_BENCH_ARGS) # moving a department of 5,000 members with its rooms; snapshot and takeover of a 50,000-member organization (a few minutes)
+	$(GO) run ./cmd/chorus-onlinetime-bench $(ONLINETIME_BENCH_ARGS) # the online-time report of a 5,000-member department over 30 days (450,000 sessions), from the daily totals against the sessions (a few minutes)
 	$(MAKE) --no-print-directory bench-replay
 	$(MAKE) --no-print-directory bench-rebuild
 	$(MAKE) --no-print-directory bench-micro

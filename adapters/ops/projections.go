@@ -165,11 +165,12 @@ var OrgProxies = Projection{
 	},
 }
 
-// OnlineTime is the users' sessions online (user-events), which the online-time report reads
-// with the directory's members and departments.
+// OnlineTime is the users' sessions online (user-events) and their daily totals in every time
+// zone an organization uses (org-events), which the online-time report reads with the
+// directory's members and departments.
 var OnlineTime = Projection{
 	Definition: onlinetime.Definition,
-	Topics:     func(t kafka.Topics) []string { return []string{t.UserEvents} },
+	Topics:     func(t kafka.Topics) []string { return []string{t.UserEvents, t.OrgEvents} },
 	Gather:     true,
 	Handler: func(e Env) (checkpoint.Handler, error) {
 		return onlinetime.NewHandler(onlinetime.NewStore(e.Pool), e.deadLetters()), nil

@@ -63,17 +63,14 @@ const scopeSQL = `
 		WHERE d.org_id = $1 AND d.path @> ARRAY[$3::uuid]))
 	ORDER BY m.username_lower, m.user_id`
 
-// secondsSQL is the seconds of each member of the scope in each day $4..$5, a day being from
-// its midnight to the next in the organization's time zone (23 or 25 hours across a change of
-// daylight saving time): the days' bounds are computed once, then each session (an open one
-// ending at $6) is cut at the bounds of the days it overlaps.
+// secondsSQL is the seconds of each member of the scope in each day $4..$5, computed from the
+// sessions, a day being from its midnight to the next in the organization's time zone (23 or 25
+// hours across a change of daylight saving time): the days' bounds are computed once, then each
+// session (an open one ending at $6; none starting at or after $6) is cut at the bounds of the
+// days it overlaps. The straight computation: what the totals (totalsSQL) must agree with, and
+// what a zone without totals is reported from.
 const secondsSQL = `
-	WITH days AS MATERIALIZED (
-		SELECT d::date AS day, d AT TIME ZONE o.time_zone AS lo, (d + interval '1 day') AT TIME ZONE o.time_zone AS hi
-		FROM organizations o, generate_series($4::date::timestamp, $5::date::timestamp, interval '1 day') AS d
-		WHERE o.id = $1),
-	span AS (SELECT min(lo) AS lo, max(hi) AS hi FROM days),
-	scope AS (` + scopeSQL + `),
+	WITH ` + daysSQL + `,
 	cut AS (
 		SELECT x.user_id, x.started_at AS s, COALESCE(x.ended_at, $6) AS e
 		FROM scope JOIN online_sessions x ON x.user_id = scope.user_id CROSS JOIN span
@@ -82,13 +79,67 @@ const secondsSQL = `
 	FROM cut c JOIN days dy ON dy.lo < c.e AND dy.hi > c.s
 	GROUP BY c.user_id, dy.day`
 
-// Report computes the report of q. The organization must exist (the caller checked it).
+// daysSQL is the days $4..$5 of organization $1 (day, lo, hi: its bounds), their span, and the
+// scope's members.
+const daysSQL = `days AS MATERIALIZED (
+		SELECT d::date AS day, d AT TIME ZONE o.time_zone AS lo, (d + interval '1 day') AT TIME ZONE o.time_zone AS hi
+		FROM organizations o, generate_series($4::date::timestamp, $5::date::timestamp, interval '1 day') AS d
+		WHERE o.id = $1),
+	span AS (SELECT min(lo) AS lo, max(hi) AS hi FROM days),
+	scope AS (` + scopeSQL + `)`
+
+// The totals' path reads what secondsSQL computes (exactly, in microseconds, rounded to seconds
+// once) in two statements on one snapshot, member by member (LATERAL: index scans of the
+// member's rows, whatever their history): totalsSQL the closed sessions' microseconds of each
+// day from the daily totals of the organization's zone $7 (online_daily), and lateSQL what
+// changes them up to $6: the open sessions up to $6 (a partial index finds them), less the
+// closed sessions that start at or after $6 (which the sessions' computation leaves out), each
+// cut at the days' bounds as there.
+const (
+	totalsSQL = `
+	WITH scope AS (` + scopeSQL + `)
+	SELECT scope.user_id, t.day, t.micros
+	FROM scope CROSS JOIN LATERAL (
+		SELECT t.day, t.micros FROM online_daily t
+		WHERE t.time_zone = $6 AND t.user_id = scope.user_id AND t.day BETWEEN $4::date AND $5::date) t`
+
+	lateSQL = `
+	WITH ` + daysSQL + `,
+	late AS (
+		SELECT x.user_id, x.started_at AS s, $6::timestamptz AS e, 1 AS sign
+		FROM scope CROSS JOIN span CROSS JOIN LATERAL (
+			SELECT x.user_id, x.started_at FROM online_sessions x
+			WHERE x.user_id = scope.user_id AND x.ended_at IS NULL AND x.started_at < $6 AND x.started_at < span.hi) x
+		WHERE $6 > span.lo
+		UNION ALL
+		SELECT x.user_id, x.started_at, x.ended_at, -1
+		FROM scope CROSS JOIN span CROSS JOIN LATERAL (
+			SELECT x.user_id, x.started_at, x.ended_at FROM online_sessions x
+			WHERE x.user_id = scope.user_id AND x.started_at >= $6 AND x.started_at < span.hi AND x.ended_at > span.lo) x)
+	SELECT l.user_id, dy.day, (l.sign * extract(epoch FROM LEAST(l.e, dy.hi) - GREATEST(l.s, dy.lo)) * 1000000)::bigint
+	FROM late l JOIN days dy ON dy.lo < l.e AND dy.hi > l.s`
+)
+
+// Report computes the report of q: from the daily totals of the organization's time zone when
+// the projection keeps them (it has seen an organization with that zone), else from the sessions.
+// The organization must exist (the caller checked it).
 func (s *Store) Report(ctx context.Context, q ReportQuery) (Report, error) {
+	return s.report(ctx, q, true)
+}
+
+// ReportFromSessions computes the report of q from the sessions alone, as Report did before the
+// daily totals: what they are checked and measured against.
+func (s *Store) ReportFromSessions(ctx context.Context, q ReportQuery) (Report, error) {
+	return s.report(ctx, q, false)
+}
+
+func (s *Store) report(ctx context.Context, q ReportQuery, totals bool) (Report, error) {
 	out := Report{OrgID: q.OrgID, From: q.From.Format(DateLayout), To: q.To.Format(DateLayout), DepartmentID: q.DepartmentID, Users: []UserTime{}}
-	// One read-only transaction, without JIT: the planner's estimate for the days each session
-	// is spread over (generate_series) is far too high, and compiling the plan took longer
-	// than running it (2 s of a 5,000-member month).
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	// One read-only transaction on one snapshot (the totals and the sessions agree), without
+	// JIT: the planner's estimate for the days each session is spread over (generate_series)
+	// is far too high, and compiling the plan took longer than running it (2 s of a
+	// 5,000-member month).
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead})
 	if err != nil {
 		return Report{}, fmt.Errorf("online time: %w", err)
 	}
@@ -96,7 +147,9 @@ func (s *Store) Report(ctx context.Context, q ReportQuery) (Report, error) {
 	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
 		return Report{}, fmt.Errorf("online time: %w", err)
 	}
-	if err := tx.QueryRow(ctx, `SELECT time_zone FROM organizations WHERE id = $1`, q.OrgID).Scan(&out.TimeZone); err != nil {
+	var kept bool
+	if err := tx.QueryRow(ctx, `SELECT o.time_zone, EXISTS (SELECT 1 FROM online_zones z WHERE z.zone = o.time_zone)
+		FROM organizations o WHERE o.id = $1`, q.OrgID).Scan(&out.TimeZone, &kept); err != nil {
 		return Report{}, fmt.Errorf("online time: organization %s: %w", q.OrgID, err)
 	}
 	rows, err := tx.Query(ctx, scopeSQL, q.OrgID, q.UserID, q.DepartmentID)
@@ -117,30 +170,12 @@ func (s *Store) Report(ctx context.Context, q ReportQuery) (Report, error) {
 	if err := rows.Err(); err != nil {
 		return Report{}, fmt.Errorf("online time: members: %w", err)
 	}
-	rows, err = tx.Query(ctx, secondsSQL, q.OrgID, q.UserID, q.DepartmentID, out.From, out.To, q.Now)
+	if totals && kept {
+		err = totalsIn(ctx, tx, q, &out, index)
+	} else {
+		err = sessionsIn(ctx, tx, q, &out, index)
+	}
 	if err != nil {
-		return Report{}, fmt.Errorf("online time: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			user uuid.UUID
-			day  time.Time
-			secs float64
-		)
-		if err := rows.Scan(&user, &day, &secs); err != nil {
-			return Report{}, fmt.Errorf("online time: %w", err)
-		}
-		i, ok := index[user]
-		if !ok || secs < 0.5 {
-			continue
-		}
-		n := int64(secs + 0.5)
-		u := &out.Users[i]
-		u.Days = append(u.Days, DaySeconds{Date: day.Format(DateLayout), Seconds: n})
-		u.TotalSeconds += n
-	}
-	if err := rows.Err(); err != nil {
 		return Report{}, fmt.Errorf("online time: %w", err)
 	}
 	for i := range out.Users {
@@ -179,4 +214,71 @@ func WriteCSV(w io.Writer, r Report) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// sessionsIn fills out's days from the sessions (secondsSQL).
+func sessionsIn(ctx context.Context, tx pgx.Tx, q ReportQuery, out *Report, index map[uuid.UUID]int) error {
+	rows, err := tx.Query(ctx, secondsSQL, q.OrgID, q.UserID, q.DepartmentID, out.From, out.To, q.Now)
+	if err != nil {
+		return err
+	}
+	var (
+		user uuid.UUID
+		day  time.Time
+		secs float64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&user, &day, &secs}, func() error {
+		if i, ok := index[user]; ok && secs >= 0.5 {
+			n := int64(secs + 0.5)
+			u := &out.Users[i]
+			u.Days = append(u.Days, DaySeconds{Date: day.Format(DateLayout), Seconds: n})
+			u.TotalSeconds += n
+		}
+		return nil
+	})
+	return err
+}
+
+// totalsIn fills out's days from the daily totals of out's zone and the sessions after them
+// (totalsSQL, lateSQL), in microseconds, rounded to seconds once per day as sessionsIn rounds.
+func totalsIn(ctx context.Context, tx pgx.Tx, q ReportQuery, out *Report, index map[uuid.UUID]int) error {
+	type key struct {
+		user int
+		day  int64 // days since 1970-01-01
+	}
+	micros := make(map[key]int64, len(out.Users)*8)
+	var (
+		user uuid.UUID
+		day  time.Time
+		n    int64
+	)
+	add := func() error {
+		if i, ok := index[user]; ok {
+			micros[key{i, day.Unix() / 86400}] += n
+		}
+		return nil
+	}
+	rows, err := tx.Query(ctx, totalsSQL, q.OrgID, q.UserID, q.DepartmentID, out.From, out.To, out.TimeZone)
+	if err != nil {
+		return err
+	}
+	if _, err := pgx.ForEachRow(rows, []any{&user, &day, &n}, add); err != nil {
+		return err
+	}
+	rows, err = tx.Query(ctx, lateSQL, q.OrgID, q.UserID, q.DepartmentID, out.From, out.To, q.Now)
+	if err != nil {
+		return err
+	}
+	if _, err := pgx.ForEachRow(rows, []any{&user, &day, &n}, add); err != nil {
+		return err
+	}
+	for k, m := range micros {
+		if m >= 500000 {
+			secs := (m + 500000) / 1000000
+			u := &out.Users[k.user]
+			u.Days = append(u.Days, DaySeconds{Date: time.Unix(k.day*86400, 0).UTC().Format(DateLayout), Seconds: secs})
+			u.TotalSeconds += secs
+		}
+	}
+	return nil
 }
