@@ -72,7 +72,7 @@ func TestProjectionsStatus(t *testing.T) {
 	for _, p := range all.Projections {
 		names = append(names, p.Projection)
 	}
-	if got := strings.Join(names, ","); got != "readmodel,push,search,notifications,directory,orgrooms,onlinetime" {
+	if got := strings.Join(names, ","); got != "readmodel,push,search,notifications,directory,orgrooms,orgproxies,onlinetime" {
 		t.Fatalf("default projections %q", got)
 	}
 

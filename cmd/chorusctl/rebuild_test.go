@@ -108,7 +108,7 @@ func TestProjectionsRebuildAndVerify(t *testing.T) {
 	// push keeps no tables: there is nothing to rebuild.
 	for _, cmd := range []string{"rebuild", "verify"} {
 		_, errs, code := ctl(t, cfg, "--database-url", dbURL, "projections", cmd, "push")
-		if code != 2 || !strings.Contains(errs, "only readmodel, search, notifications, directory, orgrooms, onlinetime can be rebuilt") {
+		if code != 2 || !strings.Contains(errs, "only readmodel, search, notifications, directory, orgrooms, orgproxies, onlinetime can be rebuilt") {
 			t.Fatalf("%s search: exit %d: %s", cmd, code, errs)
 		}
 	}
