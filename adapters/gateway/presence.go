@@ -35,7 +35,7 @@ type RealtimeConfig struct {
 	// crashed gateways) and announces their users offline.
 	PresenceSweepInterval time.Duration
 	// PresenceFlushInterval is how often the gateway writes its sockets' users' last activity to
-	// Deps.LastSeen, and how often at most its reconciler looks for sessions left open
+	// Deps.LastSeen, and how often its reconciler looks for sessions left open
 	// (presence_reconcile.go).
 	PresenceFlushInterval time.Duration
 }
@@ -182,12 +182,19 @@ func (g *Gateway) RunRealtime(ctx context.Context) error {
 	}
 	t := time.NewTicker(g.cfg.PresenceSweepInterval)
 	defer t.Stop()
+	var reconcile <-chan time.Time // nil without LastSeen: never
+	if g.rt.lastSeen != nil {
+		r := time.NewTicker(g.cfg.PresenceFlushInterval)
+		defer r.Stop()
+		reconcile = r.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 			g.sweepPresence(ctx)
+		case <-reconcile:
 			g.reconcilePresence(ctx)
 		}
 	}

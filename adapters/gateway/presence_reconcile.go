@@ -21,7 +21,7 @@ import (
 //     write (LastSeen.Seen: a Postgres table, which outlives Redis). A heartbeat costs the socket
 //     an atomic store; 10,000 sockets a statement of at most 10,000 rows every few seconds. A
 //     write that fails is retried with the next one.
-//   - every gateway's sweeper loop reconciles, at most every PresenceFlushInterval: it pages
+//   - every gateway's sweeper loop reconciles, every PresenceFlushInterval: it pages
 //     through the online-time projection's open sessions whose user was last seen (or which
 //     started) more than PresenceTTL + reconcileMargin ago, skips the users Redis shows live or
 //     that have a socket on this gateway, and sends record_presence offline, cause reconciled,
@@ -65,15 +65,14 @@ func (c RealtimeConfig) reconcileMargin() time.Duration {
 }
 
 // ReconcileBound is how long after its user's last activity a session left open (its gateway
-// dead, its entries lost by Redis) is ended at the latest: the presence TTL and the margin,
-// plus one reconcile interval.
+// dead, its entries lost by Redis) is sent to end at the latest: the presence TTL and the
+// margin, plus one reconcile interval (the flush interval).
 func (c RealtimeConfig) ReconcileBound() time.Duration {
 	return c.PresenceTTL + c.reconcileMargin() + c.PresenceFlushInterval
 }
 
 // reconcileState is the sweeper goroutine's own.
 type reconcileState struct {
-	next time.Time // no reconcile before
 	// sent are the sessions (user and start) whose offline was queued, and when: not sent
 	// again while the projection catches up with it.
 	sent map[reconcileKey]time.Time
@@ -156,17 +155,13 @@ func (h *hub) hasUser(user uuid.UUID) bool {
 }
 
 // reconcilePresence ends the online sessions left open (see the top of the file); it runs on the
-// sweeper's goroutine, at most every PresenceFlushInterval.
+// sweeper's goroutine, every PresenceFlushInterval.
 func (g *Gateway) reconcilePresence(ctx context.Context) {
 	if g.rt.lastSeen == nil {
 		return
 	}
 	st := &g.rt.reconcile
 	now := time.Now()
-	if now.Before(st.next) {
-		return
-	}
-	st.next = now.Add(g.cfg.PresenceFlushInterval)
 	if st.sent == nil {
 		st.sent = map[reconcileKey]time.Time{}
 	}

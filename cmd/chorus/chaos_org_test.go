@@ -854,13 +854,17 @@ func (cp *chaosPresence) check(t *testing.T, dbURL string) {
 		for {
 			n, all := open(p.acc.user.ID)
 			if n == 0 {
-				summary = append(summary, fmt.Sprintf("%s: %d sockets, %d sessions", p.acc.user.Username, p.opened, all))
+				line := fmt.Sprintf("%s: %d sockets, %d sessions", p.acc.user.Username, p.opened, all)
 				// (Killed before its online reached the log, it has no session at all.)
 				if s := sessionsOf(t, db, p.acc.user.ID); !p.killedAt.IsZero() && len(s) > 0 {
-					if msg := reconciledProblem(s[len(s)-1], p.killedAt, chaosPresenceFlush); msg != "" {
+					last := s[len(s)-1]
+					if msg := reconciledProblem(last, p.killedAt, chaosPresenceFlush); msg != "" {
 						t.Errorf("%s, online when the all-in-one server was killed: %s", p.acc.user.Username, msg)
+					} else {
+						line += fmt.Sprintf(" (reconciled at %v before the kill)", p.killedAt.Sub(*last.end).Round(time.Millisecond))
 					}
 				}
+				summary = append(summary, line)
 				break
 			}
 			if time.Now().After(deadline) {
