@@ -233,6 +233,7 @@ func init() {
 // samplePayload is a payload of a command type, with every field set.
 func samplePayload(typ string) domain.CommandData {
 	reply := msg1
+	since := nowUTC.Add(-time.Hour)
 	p := map[string]domain.CommandData{
 		domain.CmdRegisterUser:   domain.RegisterUser{Username: "alice", DisplayName: "Alice", Email: "a@example.com"},
 		domain.CmdUpdateProfile:  domain.UpdateProfile{DisplayName: str("Al"), AvatarURL: str("https://x/a.png"), Email: str("")},
@@ -250,7 +251,7 @@ func samplePayload(typ string) domain.CommandData {
 		domain.CmdEditMessage:    domain.EditMessage{MessageID: msg1, Content: "new 界"},
 		domain.CmdDeleteMessage:  domain.DeleteMessage{MessageID: msg1},
 		domain.CmdMarkRead:       domain.MarkRead{Seq: 42},
-		domain.CmdRecordPresence: domain.RecordPresence{At: nowUTC, Cause: domain.OfflineLeft},
+		domain.CmdRecordPresence: domain.RecordPresence{At: nowUTC, Cause: domain.OfflineReconciled, Since: &since},
 	}[typ]
 	if p == nil {
 		p = deptRoomSamplePayload(typ)
@@ -267,18 +268,19 @@ func samplePayload(typ string) domain.CommandData {
 // The command payload fields are snake_case as documented.
 func TestCommandPayloadFieldNames(t *testing.T) {
 	want := map[string][]string{
-		domain.CmdUpdateProfile: {"display_name", "avatar_url", "email"},
-		domain.CmdUpdateRoom:    {"name", "description"},
-		domain.CmdDeleteRoom:    {},
-		domain.CmdJoinRoom:      {"password_hash"},
-		domain.CmdSetRole:       {"user_id", "role"},
-		domain.CmdKickMember:    {"user_id"},
-		domain.CmdBanMember:     {"user_id", "reason"},
-		domain.CmdUnbanMember:   {"user_id"},
-		domain.CmdInviteUser:    {"user_id"},
-		domain.CmdEditMessage:   {"message_id", "content"},
-		domain.CmdDeleteMessage: {"message_id"},
-		domain.CmdMarkRead:      {"seq"},
+		domain.CmdUpdateProfile:  {"display_name", "avatar_url", "email"},
+		domain.CmdUpdateRoom:     {"name", "description"},
+		domain.CmdDeleteRoom:     {},
+		domain.CmdJoinRoom:       {"password_hash"},
+		domain.CmdSetRole:        {"user_id", "role"},
+		domain.CmdKickMember:     {"user_id"},
+		domain.CmdBanMember:      {"user_id", "reason"},
+		domain.CmdUnbanMember:    {"user_id"},
+		domain.CmdInviteUser:     {"user_id"},
+		domain.CmdEditMessage:    {"message_id", "content"},
+		domain.CmdDeleteMessage:  {"message_id"},
+		domain.CmdMarkRead:       {"seq"},
+		domain.CmdRecordPresence: {"online", "at", "cause", "since"},
 	}
 	for typ, keys := range want {
 		b, _ := json.Marshal(samplePayload(typ))

@@ -23,6 +23,10 @@ const (
 	OfflineLeft       = "left"       // the user's last socket closed
 	OfflineExpired    = "expired"    // their last entry expired: the gateway died; at = its last refresh
 	OfflineSuperseded = "superseded" // a new session began while this one was still open
+	// OfflineReconciled: nothing in Redis knew the user any more (their gateway died and Redis
+	// lost its entries), and a gateway's reconciler ended the session at the user's last
+	// activity its gateways had written to Postgres; the offline names the session (Since).
+	OfflineReconciled = "reconciled"
 )
 
 // presenceClockSkew is how far ahead of the processor's clock a transition may be dated: the
@@ -30,13 +34,15 @@ const (
 const presenceClockSkew = time.Minute
 
 // RecordPresence reports a presence transition of the user it is sent to: Online at the first
-// live socket anywhere, or offline at the end of the last one (Cause left or expired). Only the
-// server sends it (actor SystemActorID), with the id PresenceCommandID, so a retry is the same
-// command.
+// live socket anywhere, or offline at the end of the last one (Cause left or expired), or the
+// end of the session that started at Since, found left open (Cause reconciled; Since is given
+// with that cause only). Only the server sends it (actor SystemActorID), with the id
+// PresenceCommandID, so a retry is the same command.
 type RecordPresence struct {
-	Online bool      `json:"online"`
-	At     time.Time `json:"at"`
-	Cause  string    `json:"cause,omitempty"`
+	Online bool       `json:"online"`
+	At     time.Time  `json:"at"`
+	Cause  string     `json:"cause,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
 }
 
 // UserCameOnline opens a session at At.
@@ -88,13 +94,20 @@ func PresenceCommandID(user uuid.UUID, conn string, online bool, at time.Time) u
 //   - offline while a session is open ends it at At, or is accepted without events when At is
 //     before the session's start (the offline of an earlier session, arriving after it was
 //     superseded);
-//   - offline while offline is accepted without events.
+//   - offline while offline is accepted without events;
+//   - a reconciled offline ends the open session only if it is the one it names (Since), at At
+//     or at its start if At is before it; otherwise (it ended already, or another one is open)
+//     it is accepted without events. So a reconciler ends a session once, however many send it,
+//     and never a session it did not see.
 func (u *User) recordPresence(cmd Command, p RecordPresence, now time.Time) ([]Event, error) {
 	if cmd.ActorID != SystemActorID {
 		return nil, reject(CodeForbidden, "only the server records presence")
 	}
 	if !u.registered {
 		return nil, reject(CodeUserNotFound, "user %s does not exist", cmd.AggregateID)
+	}
+	if p.Online && p.Since != nil {
+		return nil, reject(CodeValidationFailed, "since is given only with cause %q", OfflineReconciled)
 	}
 	if p.At.IsZero() || p.At.After(now.Add(presenceClockSkew)) {
 		return nil, reject(CodeValidationFailed, "at must be a time not after now")
@@ -112,11 +125,36 @@ func (u *User) recordPresence(cmd Command, p RecordPresence, now time.Time) ([]E
 			UserWentOffline{UserID: u.id, Since: since, At: at, Cause: OfflineSuperseded},
 			UserCameOnline{UserID: u.id, At: at}), nil
 	}
-	if p.Cause != OfflineLeft && p.Cause != OfflineExpired {
-		return nil, reject(CodeValidationFailed, "cause must be %q or %q", OfflineLeft, OfflineExpired)
+	switch {
+	case p.Cause == OfflineReconciled:
+		if p.Since == nil || p.Since.IsZero() {
+			return nil, reject(CodeValidationFailed, "a reconciled offline must name its session's start (since)")
+		}
+		if !online || !sameInstant(*p.Since, since) {
+			return []Event{}, nil
+		}
+		return eventsOf(cmd, u.version, now, UserWentOffline{UserID: u.id, Since: since, At: latest(at, since), Cause: p.Cause}), nil
+	case p.Cause != OfflineLeft && p.Cause != OfflineExpired:
+		return nil, reject(CodeValidationFailed, "cause must be %q, %q or %q", OfflineLeft, OfflineExpired, OfflineReconciled)
+	case p.Since != nil:
+		return nil, reject(CodeValidationFailed, "since is given only with cause %q", OfflineReconciled)
 	}
 	if !online || at.Before(since) {
 		return []Event{}, nil
 	}
 	return eventsOf(cmd, u.version, now, UserWentOffline{UserID: u.id, Since: since, At: at, Cause: p.Cause}), nil
+}
+
+// sameInstant tells whether a session's start read back from a store (Postgres keeps
+// microseconds) is the start the aggregate holds.
+func sameInstant(a, b time.Time) bool {
+	d := a.Sub(b)
+	return d > -time.Microsecond && d < time.Microsecond
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
 }

@@ -14,6 +14,11 @@ func presence(key string, online bool, at time.Time, cause string) domain.Comman
 		domain.RecordPresence{Online: online, At: at, Cause: cause})
 }
 
+func reconciled(key string, since, at time.Time) domain.Command {
+	return domain.NewCommand(cid(key), domain.UserIDFor("alice"), domain.SystemActorID, "", now,
+		domain.RecordPresence{At: at, Cause: domain.OfflineReconciled, Since: &since})
+}
+
 func TestUserPresence(t *testing.T) {
 	alice := domain.UserIDFor("alice")
 	t1, t2, t3 := nowUTC.Add(-3*time.Hour), nowUTC.Add(-2*time.Hour), nowUTC.Add(-time.Hour)
@@ -52,6 +57,27 @@ func TestUserPresence(t *testing.T) {
 			when: presence("p13", false, t2, ""), code: domain.CodeValidationFailed},
 		{name: "an offline cannot claim superseded", given: []domain.EventData{reg, on(t1)},
 			when: presence("p14", false, t2, domain.OfflineSuperseded), code: domain.CodeValidationFailed},
+
+		// Reconciled: the offline names the session it ends.
+		{name: "a reconciled offline ends the session it names at the last activity", given: []domain.EventData{reg, on(t1)},
+			when: reconciled("r1", t1, t2), then: []domain.EventData{off(t1, t2, domain.OfflineReconciled)}},
+		{name: "a reconciled offline never ends a session before its start", given: []domain.EventData{reg, on(t2)},
+			when: reconciled("r2", t2, t1), then: []domain.EventData{off(t2, t2, domain.OfflineReconciled)}},
+		{name: "a session read back in microseconds is the same session", given: []domain.EventData{reg, on(t1.Add(123456789))},
+			when: reconciled("r3", t1.Add(123456789).Truncate(time.Microsecond), t2),
+			then: []domain.EventData{off(t1.Add(123456789), t2, domain.OfflineReconciled)}},
+		{name: "a reconciled offline of a session already ended is a no-op", given: []domain.EventData{reg, on(t1), off(t1, t2, domain.OfflineLeft)},
+			when: reconciled("r4", t1, t2), then: []domain.EventData{}},
+		{name: "a reconciled offline never ends a newer session", given: []domain.EventData{reg, on(t1), off(t1, t2, domain.OfflineSuperseded), on(t2)},
+			when: reconciled("r5", t1, t3), then: []domain.EventData{}},
+		{name: "a reconciled offline must name its session", given: []domain.EventData{reg, on(t1)},
+			when: presence("r6", false, t2, domain.OfflineReconciled), code: domain.CodeValidationFailed},
+		{name: "only a reconciled offline names a session", given: []domain.EventData{reg, on(t1)},
+			when: domain.NewCommand(cid("r7"), alice, domain.SystemActorID, "", now,
+				domain.RecordPresence{At: t2, Cause: domain.OfflineLeft, Since: &t1}), code: domain.CodeValidationFailed},
+		{name: "an online names no session", given: []domain.EventData{reg},
+			when: domain.NewCommand(cid("r8"), alice, domain.SystemActorID, "", now,
+				domain.RecordPresence{Online: true, At: t2, Since: &t1}), code: domain.CodeValidationFailed},
 	}
 	runScenarios(t, domain.AggregateUser, alice, cases)
 }

@@ -207,6 +207,11 @@ type Deps struct {
 	MessageChanges queries.MessageChanges
 	// OnlineTime computes the online-time reports (onlinetime.Store); nil answers them 503.
 	OnlineTime queries.OnlineTimeReports
+	// LastSeen keeps the users' last activity where it outlives Redis (postgres.LastSeen): with
+	// Presence, the gateway writes its sockets' there and its reconciler ends the online
+	// sessions left open by a dead gateway whose entries Redis lost (presence_reconcile.go).
+	// nil: neither.
+	LastSeen LastSeen
 }
 
 // Gateway serves the HTTP API and the WebSocket endpoint of one process.
@@ -275,6 +280,7 @@ func New(cfg Config, d Deps) *Gateway {
 	g.rt.presence = d.Presence
 	if d.Presence != nil {
 		g.rt.log = newPresenceLog()
+		g.rt.lastSeen = d.LastSeen
 	}
 	// The read model keeps the proxy grants (readmodel.Store does); one that does not refuses
 	// every command sent on behalf of another user.

@@ -34,14 +34,20 @@ type RealtimeConfig struct {
 	// PresenceSweepInterval is how often the gateway looks for expired presence entries (of
 	// crashed gateways) and announces their users offline.
 	PresenceSweepInterval time.Duration
+	// PresenceFlushInterval is how often the gateway writes its sockets' users' last activity to
+	// Deps.LastSeen, and how often its reconciler looks for sessions left open
+	// (presence_reconcile.go).
+	PresenceFlushInterval time.Duration
 }
 
 // DefaultRealtimeConfig is the seed's: 20 frames/s with bursts of 40, one typing frame a second,
-// 1000 changes per room on resume, a 300 s presence ttl swept every 10 s.
+// 1000 changes per room on resume, a 300 s presence ttl swept every 10 s, last activity written
+// every 5 s.
 func DefaultRealtimeConfig() RealtimeConfig {
 	return RealtimeConfig{
 		FrameRate: 20, FrameBurst: 40, TypingInterval: time.Second, ResumeLimit: 1000,
 		PresenceTTL: 300 * time.Second, PresenceSweepInterval: 10 * time.Second,
+		PresenceFlushInterval: 5 * time.Second,
 	}
 }
 
@@ -66,6 +72,9 @@ func (c RealtimeConfig) withDefaults(connectionTimeout time.Duration) RealtimeCo
 	c.PresenceTTL = max(c.PresenceTTL, 2*connectionTimeout)
 	if c.PresenceSweepInterval <= 0 {
 		c.PresenceSweepInterval = d.PresenceSweepInterval
+	}
+	if c.PresenceFlushInterval <= 0 {
+		c.PresenceFlushInterval = d.PresenceFlushInterval
 	}
 	return c
 }
@@ -110,6 +119,10 @@ type realtime struct {
 	// log records the presence transitions for online time (presence_log.go); nil without
 	// presence.
 	log *presenceLog
+	// lastSeen keeps the users' last activity, and reconcile what the reconciler sent
+	// (presence_reconcile.go); lastSeen is nil without presence or without Deps.LastSeen.
+	lastSeen  LastSeen
+	reconcile reconcileState
 }
 
 // Push kinds and statuses the gateway originates.
@@ -159,14 +172,30 @@ func (g *Gateway) RunRealtime(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	if g.rt.lastSeen != nil {
+		seenDone := make(chan struct{})
+		go func() {
+			defer close(seenDone)
+			g.runLastSeen(ctx)
+		}()
+		defer func() { <-seenDone }()
+	}
 	t := time.NewTicker(g.cfg.PresenceSweepInterval)
 	defer t.Stop()
+	var reconcile <-chan time.Time // nil without LastSeen: never
+	if g.rt.lastSeen != nil {
+		r := time.NewTicker(g.cfg.PresenceFlushInterval)
+		defer r.Stop()
+		reconcile = r.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 			g.sweepPresence(ctx)
+		case <-reconcile:
+			g.reconcilePresence(ctx)
 		}
 	}
 }
@@ -257,7 +286,9 @@ func presencePush(user uuid.UUID, status string, rooms []uuid.UUID) projections.
 
 // presenceOnline records a socket that just opened; its user may become online.
 func (c *conn) presenceOnline() {
-	c.refreshPresence(time.Now())
+	now := time.Now()
+	c.lastActive.Store(now.UnixMilli())
+	c.refreshPresence(now)
 }
 
 // presenceActive refreshes the socket's entry on activity (any frame, a WebSocket ping or pong)
@@ -270,6 +301,7 @@ func (c *conn) presenceActive(heartbeat bool) {
 		return
 	}
 	now := time.Now()
+	c.lastActive.Store(now.UnixMilli()) // for the last seen times (presence_reconcile.go)
 	every := c.g.cfg.PresenceTTL / 4
 	if heartbeat {
 		every = heartbeatRefresh

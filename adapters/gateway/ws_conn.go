@@ -61,6 +61,9 @@ type conn struct {
 	limiter *rate.Limiter
 	// presenceAt is when the socket last refreshed its presence entry. Reader only.
 	presenceAt time.Time
+	// lastActive is when the socket was last active (unix ms): written by the reader, read by
+	// the flush of the last seen times (presence_reconcile.go).
+	lastActive atomic.Int64
 
 	// mu serializes everything that enqueues, so that an ack and the pushes held back for it
 	// enter the queue in that order.

@@ -42,6 +42,7 @@ type Metrics struct {
 	kafkaErrors     *prometheus.CounterVec
 	redisErrors     *prometheus.CounterVec
 	presenceRecords *prometheus.CounterVec
+	reconciled      prometheus.Counter
 }
 
 // latencyBuckets span a command's path from a millisecond (one batch on a quiet partition) to
@@ -134,6 +135,10 @@ func New() *Metrics {
 			Name: "chorus_presence_records_total",
 			Help: "Presence transitions a gateway sent to the event log for online time, by outcome (recorded, rejected, failed: given up after retries, dropped: the queue was full).",
 		}, []string{"outcome"}),
+		reconciled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chorus_presence_reconciled_total",
+			Help: "Online sessions a gateway's reconciler found left open (their gateway died and Redis lost their presence) and sent to end at their user's last activity.",
+		}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -141,7 +146,7 @@ func New() *Metrics {
 		m.commands, m.commandsSent, m.commandLatency, m.batchDuration, m.batchSize, m.txnFailures,
 		m.projected, m.projectDuration, m.projectorLag, m.deadLetters, m.failing,
 		m.wsConnections, m.wsFrames, m.pushes, m.httpRequests, m.httpDuration,
-		m.kafkaErrors, m.redisErrors, m.presenceRecords,
+		m.kafkaErrors, m.redisErrors, m.presenceRecords, m.reconciled,
 	)
 	return m
 }
@@ -391,5 +396,12 @@ func (m *Metrics) RedisError(op string) {
 func (m *Metrics) PresenceRecord(outcome string) {
 	if m != nil {
 		m.presenceRecords.WithLabelValues(outcome).Inc()
+	}
+}
+
+// PresenceReconciled counts online sessions a reconciler sent to end.
+func (m *Metrics) PresenceReconciled(n int) {
+	if m != nil {
+		m.reconciled.Add(float64(n))
 	}
 }

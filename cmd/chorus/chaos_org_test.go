@@ -49,6 +49,11 @@ const (
 	// chaosPresenceTTL is the deployment's CHORUS_PRESENCE_TTL: short, so that the sessions of
 	// a killed gateway's sockets end within the run.
 	chaosPresenceTTL = 4 * time.Second
+	// chaosPresenceSweep and chaosPresenceFlush are its CHORUS_PRESENCE_SWEEP_INTERVAL and
+	// CHORUS_PRESENCE_FLUSH_INTERVAL: a session left open (its gateway dead, Redis having lost
+	// its entries) ends within the ttl, twice the flush, a sweep and a flush of its last activity.
+	chaosPresenceSweep = 200 * time.Millisecond
+	chaosPresenceFlush = time.Second
 	// steadySockets keep a socket open all along, flappingSockets open and close one all the
 	// time.
 	steadySockets   = 4
@@ -61,7 +66,8 @@ const (
 func chaosPresenceVars(vars map[string]string) map[string]string {
 	vars["CHORUS_PRESENCE_TTL"] = chaosPresenceTTL.String()
 	vars["CHORUS_WS_CONNECTION_TIMEOUT"] = (chaosPresenceTTL / 2).String()
-	vars["CHORUS_PRESENCE_SWEEP_INTERVAL"] = "200ms"
+	vars["CHORUS_PRESENCE_SWEEP_INTERVAL"] = chaosPresenceSweep.String()
+	vars["CHORUS_PRESENCE_FLUSH_INTERVAL"] = chaosPresenceFlush.String()
 	return vars
 }
 
@@ -645,6 +651,9 @@ type presenceClient struct {
 	conn     *websocket.Conn
 	opened   int
 	failures int
+	// killedAt: a leaver whose socket's server (the all-in-one, with its Redis) was killed then;
+	// its session must end reconciled, at its last activity before.
+	killedAt time.Time
 }
 
 func (p *presenceClient) run(bases []string, first int, stop <-chan struct{}) {
@@ -845,7 +854,17 @@ func (cp *chaosPresence) check(t *testing.T, dbURL string) {
 		for {
 			n, all := open(p.acc.user.ID)
 			if n == 0 {
-				summary = append(summary, fmt.Sprintf("%s: %d sockets, %d sessions", p.acc.user.Username, p.opened, all))
+				line := fmt.Sprintf("%s: %d sockets, %d sessions", p.acc.user.Username, p.opened, all)
+				// (Killed before its online reached the log, it has no session at all.)
+				if s := sessionsOf(t, db, p.acc.user.ID); !p.killedAt.IsZero() && len(s) > 0 {
+					last := s[len(s)-1]
+					if msg := reconciledProblem(last, p.killedAt, chaosPresenceFlush); msg != "" {
+						t.Errorf("%s, online when the all-in-one server was killed: %s", p.acc.user.Username, msg)
+					} else {
+						line += fmt.Sprintf(" (reconciled at %v before the kill)", p.killedAt.Sub(*last.end).Round(time.Millisecond))
+					}
+				}
+				summary = append(summary, line)
 				break
 			}
 			if time.Now().After(deadline) {

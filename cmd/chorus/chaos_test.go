@@ -851,12 +851,13 @@ func runChaos(t *testing.T, c *chaosCluster, faults []chaosFault) {
 		f.inject(t, c, r, long)
 		if leaver != nil {
 			leaver.closeConn()
-			// Known gap: the all-in-one server's Redis is in its process; killed, it forgets
-			// the socket's entry with it, and nothing ends a session whose user does not come
-			// back (docs/operations.md).
-			if f.name != "kill -9 all-in-one" {
-				presence.addLeaver(leaver)
+			// The all-in-one server's Redis is in its process; killed, it forgets the socket's
+			// entry with it: the server started again reconciles the session, at the leaver's
+			// last activity before the kill (docs/operations.md).
+			if f.name == "kill -9 all-in-one" {
+				leaver.killedAt = began
 			}
+			presence.addLeaver(leaver)
 		}
 		// Recovered: every service ready, and a new post acknowledged in every room (so on
 		// every partition), counted from the fault's start.

@@ -63,6 +63,9 @@ type Config struct {
 	ResumeLimit           int           `env:"CHORUS_RESUME_LIMIT" envDefault:"1000"`
 	PresenceTTL           time.Duration `env:"CHORUS_PRESENCE_TTL" envDefault:"300s"`
 	PresenceSweepInterval time.Duration `env:"CHORUS_PRESENCE_SWEEP_INTERVAL" envDefault:"10s"`
+	// PresenceFlushInterval: how often a gateway writes its users' last activity to Postgres and
+	// reconciles the sessions left open (adapters/gateway/presence_reconcile.go).
+	PresenceFlushInterval time.Duration `env:"CHORUS_PRESENCE_FLUSH_INTERVAL" envDefault:"5s"`
 	ProjectorAttempts     int           `env:"CHORUS_PROJECTOR_ATTEMPTS" envDefault:"5"`
 	// SnapshotEvery: events a command processor appends to a partition between two snapshots of
 	// its state (adapters/kafka/snapshots.go); 0 disables snapshots.

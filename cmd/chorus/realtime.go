@@ -3,7 +3,10 @@ package main
 import (
 	"log/slog"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/chorus-chat/chorus/adapters/gateway"
+	"github.com/chorus-chat/chorus/adapters/postgres"
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/projections/readmodel"
 )
@@ -14,17 +17,20 @@ func realtimeConfig(cfg Config) gateway.RealtimeConfig {
 	return gateway.RealtimeConfig{
 		FrameRate: cfg.FrameRate, FrameBurst: cfg.FrameBurst, TypingInterval: cfg.TypingInterval,
 		ResumeLimit: cfg.ResumeLimit, PresenceTTL: cfg.PresenceTTL, PresenceSweepInterval: cfg.PresenceSweepInterval,
+		PresenceFlushInterval: cfg.PresenceFlushInterval,
 	}
 }
 
 // setupRealtime gives the gateway its ephemeral state: presence in Redis (announced on the push
-// stream that every gateway reads), a publisher for the pushes it originates (typing), and the
-// read model's message changes for resume. The caller runs the gateway's RunRealtime (its
-// publisher and presence sweeper) as a role until the roles stop (after the gateway's sockets
-// are closed, so their offline announcements go out). Closers are appended to cleanups.
-func setupRealtime(deps *gateway.Deps, store *readmodel.Store, rconn *redis.Conn, pushMaxLen int64,
+// stream that every gateway reads), with the users' last activity in Postgres for the
+// reconciler, a publisher for the pushes it originates (typing), and the read model's message
+// changes for resume. The caller runs the gateway's RunRealtime (its publisher, presence
+// sweeper and reconciler) as a role until the roles stop (after the gateway's sockets are
+// closed, so their offline announcements go out). Closers are appended to cleanups.
+func setupRealtime(deps *gateway.Deps, store *readmodel.Store, pool *pgxpool.Pool, rconn *redis.Conn, pushMaxLen int64,
 	cleanups *[]func(), log *slog.Logger,
 ) error {
+	deps.LastSeen = postgres.NewLastSeen(pool)
 	pushes := redis.NewPushes(rconn, pushMaxLen, log)
 	presence := redis.NewPresence(rconn, pushes)
 	*cleanups = append(*cleanups, func() { _ = presence.Close() })

@@ -208,7 +208,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		sessions := redis.NewSessions(rconn, log).UseMetrics(met)
 		cleanups = append(cleanups, func() { _ = sessions.Close() })
 		deps.SessionBus = sessions
-		if err := setupRealtime(deps, store, rconn, pushMaxLen, &cleanups, log); err != nil {
+		if err := setupRealtime(deps, store, pool, rconn, pushMaxLen, &cleanups, log); err != nil {
 			return err
 		}
 		if err := setupOperations(startCtx, cfg.DatabaseURL, kcfg, deps, &cleanups); err != nil {
