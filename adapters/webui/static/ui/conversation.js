@@ -169,8 +169,8 @@ export function conversation(pane, ctx, room, opts) {
       x.role !== 'member' ? el('span', { class: 'role' }, x.role) : null)));
     drawTools();
   }
-  async function loadMembers() {
-    const r = await ctx.api('GET', `/rooms/${room.id}/members`);
+  async function loadMembers(position) {
+    const r = await ctx.api('GET', `/rooms/${room.id}/members` + (position ? '?position=' + encodeURIComponent(position) : ''));
     members.clear();
     for (const x of r.members) { members.set(x.user.id, x); remember(x.user); }
     drawMembers();

@@ -22,10 +22,12 @@ async function userByName(ctx, name) {
   return u;
 }
 
-// settings(ctx, room, h) → {node, refresh()}: the panel, and what redraws its member rows; h: {members: Map id → Member, role, reload(), onDeleted()}.
+// settings(ctx, room, h) → {node, refresh()}: the panel, and what redraws its member rows; h: {members: Map id → Member, role, reload(position?), onDeleted()}.
 export function settings(ctx, room, h) {
   const status = el('p', { class: 'muted', role: 'status' });
-  const act = (p, done) => p.then(() => { status.textContent = done; return h.reload(); }).catch((e) => { status.textContent = e.message; });
+  // after a command the members are read again as of its position: a read model that has not
+  // applied the command yet would bring a kicked member back into the list
+  const act = (p, done) => p.then((r) => { status.textContent = done; return h.reload(r?.position); }).catch((e) => { status.textContent = e.message; });
   const base = `/rooms/${room.id}`;
 
   const name = el('input', { name: 'name', required: true, maxlength: 100, dir: 'auto' });
