@@ -42,9 +42,6 @@ func checkNames(t *testing.T, tab context.Context, where string) {
 	}
 }
 
-// roomsShown is the expression listing the names in the tab's room list.
-const roomsShown = `[...document.querySelectorAll('#rooms button.room .name')].map((e) => e.textContent)`
-
 func TestBrowserRooms(t *testing.T) {
 	skipShort(t)
 	start := time.Now()
