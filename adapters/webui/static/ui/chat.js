@@ -17,7 +17,8 @@
 //
 // The session (token) is kept for the tab (sessionStorage); a 401 on any call, a socket closed
 // with 4001 or a token past its expires_at goes back to sign-in. The token is refreshed ten
-// minutes before it ends and handed to the socket with reauth.
+// minutes before it ends (a short-lived one when a third of it is left) and handed to the socket
+// with reauth.
 import { api, el, session, saveSession, clearSession } from './api.js';
 import { Socket } from './ws.js';
 import * as rooms from './rooms.js';
@@ -183,7 +184,8 @@ function actAs() {
   return wrap;
 }
 
-// refreshLater refreshes the token ten minutes before it ends and moves the socket onto it.
+// refreshLater refreshes the token ten minutes before it ends (a token that lives shorter, once a
+// third of what is left remains) and moves the socket onto it.
 function refreshLater(socket) {
   const s = session();
   if (!s) return;
@@ -196,7 +198,13 @@ function refreshLater(socket) {
       await socket.send({ type: 'reauth', token: r.token }).catch(() => {});
       refreshLater(socket);
     } catch { /* a 401 signs out */ }
-  }, Math.max(0, Date.parse(s.expires_at) - Date.now() - 600000));
+  }, refreshDelay(Date.parse(s.expires_at) - Date.now()));
+}
+
+// refreshDelay is the wait before refreshing a token that ends in left ms: never so short that a
+// short-lived token (CHORUS_SESSION_TTL of minutes) is refreshed over and over.
+function refreshDelay(left) {
+  return Math.max(1000, left - Math.min(600000, left / 3));
 }
 
 function signOut(message) {

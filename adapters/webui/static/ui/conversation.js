@@ -169,29 +169,50 @@ export function conversation(pane, ctx, room, opts) {
       x.role !== 'member' ? el('span', { class: 'role' }, x.role) : null)));
     drawTools();
   }
-  async function loadMembers() {
-    const r = await ctx.api('GET', `/rooms/${room.id}/members`);
+  async function loadMembers(position) {
+    const r = await ctx.api('GET', `/rooms/${room.id}/members` + (position ? '?position=' + encodeURIComponent(position) : ''));
     members.clear();
     for (const x of r.members) { members.set(x.user.id, x); remember(x.user); }
     drawMembers();
   }
 
+  // the side panel (members or settings): its button toggles it, Escape closes it
+  let panel = null; // the open settings panel: {node, refresh()}
+  const shown = (name) => !side.hidden && side.dataset.panel === name;
   function toggle(button, build) {
-    const open = side.hidden || side.dataset.panel !== button.dataset.panel;
-    for (const b of tools.querySelectorAll('[aria-expanded]')) b.setAttribute('aria-expanded', 'false');
+    const open = !shown(button.dataset.panel);
     side.hidden = !open;
     side.dataset.panel = button.dataset.panel;
-    if (open) { side.replaceChildren(...build()); button.setAttribute('aria-expanded', 'true'); }
+    panel = null;
+    if (open) side.replaceChildren(...build());
+    for (const b of tools.querySelectorAll('[aria-expanded]')) b.setAttribute('aria-expanded', String(shown(b.dataset.panel)));
   }
+  const escape = (ev) => {
+    if (ev.key !== 'Escape' || side.hidden) return;
+    const name = side.dataset.panel;
+    side.hidden = true;
+    panel = null;
+    tools.querySelector(`[data-panel="${name}"]`)?.focus();
+    for (const b of tools.querySelectorAll('[aria-expanded]')) b.setAttribute('aria-expanded', 'false');
+  };
+  side.addEventListener('keydown', escape);
+  tools.addEventListener('keydown', escape);
   function drawTools() {
     const r = role();
-    const mem = el('button', { type: 'button', class: 'secondary small', 'data-panel': 'members', 'aria-expanded': 'false' }, `Members (${members.size})`);
+    const mem = el('button', { type: 'button', class: 'secondary small', 'data-panel': 'members', 'aria-expanded': String(shown('members')) }, `Members (${members.size})`);
     mem.addEventListener('click', () => toggle(mem, () => [el('h3', {}, 'Members'), memberList]));
     tools.replaceChildren(mem);
     if (r === 'owner' || r === 'admin') {
-      const set = el('button', { type: 'button', class: 'secondary small', 'data-panel': 'settings', 'aria-expanded': 'false' }, 'Settings');
-      set.addEventListener('click', () => toggle(set, () => [settings(ctx, room, { members, role: r, reload: loadMembers, onDeleted: opts.onLeft })]));
+      const set = el('button', { type: 'button', class: 'secondary small', 'data-panel': 'settings', 'aria-expanded': String(shown('settings')) }, 'Settings');
+      set.addEventListener('click', () => toggle(set, () => {
+        panel = settings(ctx, room, { members, role: r, reload: loadMembers, onDeleted: opts.onLeft });
+        return [panel.node];
+      }));
       tools.append(set);
+      panel?.refresh();
+    } else if (shown('settings')) { // no longer allowed: the panel goes
+      side.hidden = true;
+      panel = null;
     }
     if (r && r !== 'owner') {
       const leave = el('button', { type: 'button', class: 'secondary small' }, 'Leave');

@@ -19,6 +19,7 @@ export function mount(root, ctx, params = {}) {
   const counted = new Set(); // message ids counted as unread
   let current = null; // {id, conv}
   const unsub = [];
+  let stopped = false; // the section was left
 
   const list = el('ul', { id: 'rooms', class: 'room-list', 'aria-label': 'Your rooms' });
   const invList = el('ul', { id: 'invitations', class: 'room-list', 'aria-label': 'Invitations' });
@@ -137,7 +138,13 @@ export function mount(root, ctx, params = {}) {
     const r = rooms.get(f.room_id);
     if (r && f.seq > (r.last_read_seq || 0)) reload().catch(() => {});
   });
-  on('user_joined', (f) => { if (f.user_id === me && !rooms.has(f.room_id)) reload().catch(() => {}); });
+  // joined elsewhere (another device, a room created there): the frame may come before the read
+  // model has the membership, so the list is read again until it shows the room (for ~10 s)
+  const arrive = (id, n = 0) => {
+    if (stopped || rooms.has(id) || n > 12) return;
+    reload().then(() => { if (!rooms.has(id)) setTimeout(() => arrive(id, n + 1), 200 * (n + 1)); }).catch(() => {});
+  };
+  on('user_joined', (f) => { if (f.user_id === me) arrive(f.room_id); });
   const gone = (id, why) => {
     const r = rooms.get(id);
     rooms.delete(id);
@@ -162,6 +169,7 @@ export function mount(root, ctx, params = {}) {
   placeholder();
   reload().then(() => params.roomId && openRoom(params.roomId, params.seq)).catch((e) => ctx.banner(e.message, 'error'));
   return () => {
+    stopped = true;
     active = null;
     current?.conv.close();
     for (const u of unsub) u();

@@ -22,10 +22,12 @@ async function userByName(ctx, name) {
   return u;
 }
 
-// settings(ctx, room, h) → the panel; h: {members: Map id → Member, role, reload(), onDeleted()}.
+// settings(ctx, room, h) → {node, refresh()}: the panel, and what redraws its member rows; h: {members: Map id → Member, role, reload(position?), onDeleted()}.
 export function settings(ctx, room, h) {
   const status = el('p', { class: 'muted', role: 'status' });
-  const act = (p, done) => p.then(() => { status.textContent = done; return h.reload(); }).catch((e) => { status.textContent = e.message; });
+  // after a command the members are read again as of its position: a read model that has not
+  // applied the command yet would bring a kicked member back into the list
+  const act = (p, done) => p.then((r) => { status.textContent = done; return h.reload(r?.position); }).catch((e) => { status.textContent = e.message; });
   const base = `/rooms/${room.id}`;
 
   const name = el('input', { name: 'name', required: true, maxlength: 100, dir: 'auto' });
@@ -40,7 +42,7 @@ export function settings(ctx, room, h) {
   });
 
   const me = ctx.actingFor?.id || ctx.user.id;
-  const rows = [...h.members.values()].filter((x) => x.user.id !== me && x.role !== 'owner').map((x) => {
+  const rowsOf = () => [...h.members.values()].filter((x) => x.user.id !== me && x.role !== 'owner').map((x) => {
     const uid = x.user.id;
     const row = el('li', {}, el('span', { dir: 'auto' }, label(x.user), ' '), el('span', { class: 'muted' }, '@' + x.user.username));
     if (h.role === 'owner') {
@@ -55,6 +57,13 @@ export function settings(ctx, room, h) {
     }
     return row;
   });
+  // the member rows follow the room's members (joins, leaves, kicks, roles) while the panel is open
+  const memberBox = el('div', {});
+  const drawRows = () => {
+    const rows = rowsOf();
+    memberBox.replaceChildren(rows.length ? el('ul', { class: 'plain' }, rows) : el('p', { class: 'muted' }, 'Nobody else yet.'));
+  };
+  drawRows();
 
   const who = el('input', { name: 'username', autocomplete: 'off', required: true });
   const people = el('form', { class: 'stack', 'aria-label': 'Invite or unban' }, el('label', {}, 'Username', who),
@@ -66,9 +75,10 @@ export function settings(ctx, room, h) {
     act(userByName(ctx, who.value).then((u) => ctx.api('POST', `${base}/invitations`, { user_id: u.id })), `Invited ${who.value}.`);
   });
 
-  return el('div', { class: 'settings' }, el('h3', {}, 'Room settings'), status, edit,
-    el('h4', {}, 'Members'), rows.length ? el('ul', { class: 'plain' }, rows) : el('p', { class: 'muted' }, 'Nobody else yet.'),
+  const node = el('div', { class: 'settings' }, el('h3', {}, 'Room settings'), status, edit,
+    el('h4', {}, 'Members'), memberBox,
     el('h4', {}, 'Invite, ban or unban someone'), people,
     h.role === 'owner' ? [el('h4', {}, 'Delete the room'),
       twoStep('Delete room', 'Delete for everyone, for good?', () => ctx.api('DELETE', base).then(() => h.onDeleted()).catch((e) => { status.textContent = e.message; }))] : null);
+  return { node, refresh: drawRows };
 }
