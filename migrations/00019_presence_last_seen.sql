@@ -11,8 +11,8 @@ CREATE TABLE presence_last_seen (
 );
 
 -- The open sessions, which the reconcilers scan (a rebuild's generation copies the index).
-CREATE INDEX online_sessions_open_idx ON online_sessions (started_at, user_id) WHERE ended_at IS NULL;
+CREATE INDEX online_sessions_open_started_idx ON online_sessions (started_at, user_id) WHERE ended_at IS NULL;
 
 -- +goose Down
-DROP INDEX online_sessions_open_idx;
+DROP INDEX online_sessions_open_started_idx;
 DROP TABLE presence_last_seen;
