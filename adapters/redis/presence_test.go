@@ -273,11 +273,15 @@ func TestPresenceRefreshBeforeSweepKeepsUserOnline(t *testing.T) {
 		ctx := context.Background()
 		var built atomic.Int32
 		user := uuid.New()
-		if _, err := f.presence.Touch(ctx, user, "s", 50*time.Millisecond, builder(user, "online", &built)); err != nil {
+		// The entry expires after ttl and the online flag a ttl later: the refresh must come in
+		// between, which a loaded machine's scheduling must not push past (a 50 ms ttl did).
+		const ttl = 500 * time.Millisecond
+		start := time.Now()
+		if _, err := f.presence.Touch(ctx, user, "s", ttl, builder(user, "online", &built)); err != nil {
 			t.Fatal(err)
 		}
 		f.expectPush(user, "online")
-		time.Sleep(80 * time.Millisecond)
+		time.Sleep(time.Until(start.Add(ttl + 100*time.Millisecond)))
 		if on, err := f.presence.Touch(ctx, user, "s", time.Minute, builder(user, "online", &built)); err != nil || on {
 			t.Fatalf("refresh after expiry: %v %v", on, err)
 		}
