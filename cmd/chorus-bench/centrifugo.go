@@ -174,6 +174,7 @@ func dropKeys(rdb *redis.Client, prefix string) int {
 // centrifugeMember is one member: a connection of its own, subscribed to its room's channel.
 type centrifugeMember struct {
 	user    string
+	probe   *probe
 	client  *centrifuge.Client
 	sub     *centrifuge.Subscription
 	closing atomic.Bool
@@ -192,7 +193,7 @@ func connectCentrifuge(url, secret, user, channel string, pr *probe) (*centrifug
 	if err != nil {
 		return nil, err
 	}
-	m := &centrifugeMember{user: user}
+	m := &centrifugeMember{user: user, probe: pr}
 	m.client = centrifuge.NewJsonClient(url, centrifuge.Config{Token: token})
 	m.client.OnDisconnected(func(centrifuge.DisconnectedEvent) {
 		if !m.closing.Load() {
@@ -240,6 +241,9 @@ func (m *centrifugeMember) send(now time.Time, done func(time.Duration, bool)) e
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_, err := m.sub.Publish(ctx, data)
+		if err != nil {
+			m.probe.failed(err.Error())
+		}
 		done(time.Since(now), err == nil)
 	}()
 	return nil

@@ -188,6 +188,7 @@ func (c *chorusMember) read() {
 			c.pending = map[string]pendingSend{}
 			c.mu.Unlock()
 			for _, p := range failed {
+				c.probe.failed("socket closed before the ack")
 				p.done(0, false)
 			}
 			return
@@ -195,6 +196,7 @@ func (c *chorusMember) read() {
 		var f struct {
 			Type    string `json:"type"`
 			ID      string `json:"id"`
+			Code    string `json:"code"`
 			Message struct {
 				SenderID string `json:"sender_id"`
 				Content  string `json:"content"`
@@ -210,6 +212,9 @@ func (c *chorusMember) read() {
 			p, ok := c.pending[f.ID]
 			delete(c.pending, f.ID)
 			c.mu.Unlock()
+			if ok && f.Type == "error" {
+				c.probe.failed("error frame " + f.Code)
+			}
 			if ok {
 				p.done(now.Sub(p.at), f.Type == "ack")
 			}

@@ -33,6 +33,17 @@ type probe struct{ cur atomic.Pointer[observed] }
 type observed struct {
 	deliv *samples
 	cut   atomic.Int64
+	mu    sync.Mutex
+	why   map[string]int // refused or failed sends by reason
+}
+
+// failed records why a send was refused or failed.
+func (p *probe) failed(reason string) {
+	if o := p.cur.Load(); o != nil {
+		o.mu.Lock()
+		o.why[reason]++
+		o.mu.Unlock()
+	}
 }
 
 func (p *probe) delivered(d time.Duration) {
@@ -82,6 +93,7 @@ type result struct {
 	sent, acks int
 	errors     int64
 	cut        int64
+	why        map[string]int
 	ack, deliv *samples
 	// cpu is the CPU time each meter's process used over the phase (its grace period included,
 	// as are the acks counted), in the order of the meters.
@@ -109,6 +121,9 @@ func (r result) cpuPerAccepted(i int) time.Duration {
 func (r result) print(meters []cpuMeter) {
 	fmt.Printf("  sent %d, accepted %d (%.0f accepted msg/s), rejected/errored %d, sockets cut by the server %d\n",
 		r.sent, r.acks, r.acceptedPerSec(), r.errors, r.cut)
+	for why, n := range r.why {
+		fmt.Printf("  refused or failed: %s (%d)\n", why, n)
+	}
 	fmt.Printf("  ack latency       p50 %-10s p99 %s\n", r.ack.pct(50), r.ack.pct(99))
 	fmt.Printf("  delivery latency  p50 %-10s p99 %s   (send → receipt by another member, %d receipts)\n", r.deliv.pct(50), r.deliv.pct(99), r.deliv.len())
 	if r.cpuErr != nil {
@@ -127,7 +142,7 @@ func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsec
 // the 2 s after the sending stops still count; later ones do not.
 func phase(members []member, pr *probe, meters []cpuMeter, d time.Duration, rate, inFlight int) result {
 	ack := &samples{}
-	obs := &observed{deliv: &samples{}}
+	obs := &observed{deliv: &samples{}, why: map[string]int{}}
 	var acks, errs, sent atomic.Int64
 	var over atomic.Bool
 	cpu0, cpuErr := readCPU(meters)
@@ -190,7 +205,7 @@ func phase(members []member, pr *probe, meters []cpuMeter, d time.Duration, rate
 	time.Sleep(2 * time.Second) // let the last acks and deliveries arrive
 	over.Store(true)
 	pr.cur.Store(nil)
-	r := result{dur: d, sent: int(sent.Load()), acks: int(acks.Load()), errors: errs.Load(), cut: obs.cut.Load(), ack: ack, deliv: obs.deliv}
+	r := result{dur: d, sent: int(sent.Load()), acks: int(acks.Load()), errors: errs.Load(), cut: obs.cut.Load(), why: obs.why, ack: ack, deliv: obs.deliv}
 	cpu1, err := readCPU(meters)
 	if cpuErr == nil {
 		cpuErr = err
