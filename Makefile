@@ -21,7 +21,7 @@ BENCH_ARGS ?=
 FUZZTIME ?= 2m
 FUZZTIME_TEST ?= 2s
 
-.PHONY: build run test chaos fuzz bench bench-replay bench-rebuild bench-micro fmt vet lint clean
+.PHONY: build run test chaos fuzz bench bench-peer bench-replay bench-rebuild bench-micro fmt vet lint clean
 
 build:
 	$(GO) build -o bin/chorus ./cmd/chorus
@@ -76,6 +76,21 @@ bench: build
 	$(MAKE) --no-print-directory bench-replay
 	$(MAKE) --no-print-directory bench-rebuild
 	$(MAKE) --no-print-directory bench-micro
+
+# Chorus against a real peer (issue 12): the same load generator (cmd/chorus-bench --peer) on
+# the all-in-one Chorus, then on Centrifugo with its memory engine and with its Redis engine
+# (the Redis at CENTRIFUGO_REDIS, keys under a prefix of the run's own, removed after), printing
+# the ratios. Centrifugo is installed with go install into bin/peer on first use (needs the
+# module proxy once). Not part of `make test` nor `make bench`; about 2.5 minutes.
+CENTRIFUGO_VERSION ?= v6.9.1
+CENTRIFUGO_REDIS ?= 127.0.0.1:6379
+PEER_BENCH_ARGS ?=
+bench-peer: build
+	@if ! $(GO) version -m bin/peer/centrifugo 2>/dev/null | grep -qE "mod\s+github.com/centrifugal/centrifugo/v6\s+$(CENTRIFUGO_VERSION)\s"; then \
+		echo "bench-peer: installing centrifugo $(CENTRIFUGO_VERSION) into bin/peer"; \
+		GOBIN=$(abspath bin/peer) $(GO) install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION); \
+	fi
+	$(GO) run ./cmd/chorus-bench --peer --centrifugo bin/peer/centrifugo --centrifugo-redis '$(CENTRIFUGO_REDIS)' $(PEER_BENCH_ARGS)
 
 # The Go benchmarks of the hot paths that need no server: deciding a command, a partition
 # snapshot's encoding and decoding, event decoding. Compare two builds with benchstat (several
