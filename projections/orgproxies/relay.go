@@ -66,53 +66,23 @@ func (r *Relay) loop() checkpoint.OutboxLoop {
 		Failed: func(err error) { r.logger.Warn("send proxy commands failed; retrying", "err", err) }}
 }
 
+// outboxRow is one command of the outbox and the principal whose proxies it is for.
+type outboxRow struct {
+	principal uuid.UUID
+	raw       []byte
+}
+
 func (r *Relay) flushOnce(ctx context.Context) (int, bool, error) {
-	tx, err := r.store.pool.Begin(ctx)
-	if err != nil {
-		return 0, false, fmt.Errorf("relay: begin: %w", err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	var mine bool
-	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(relayLock)).Scan(&mine); err != nil {
-		return 0, false, fmt.Errorf("relay: lock: %w", err)
-	}
-	if !mine {
-		return 0, false, nil // another process's relay is sending
-	}
-	rows, err := tx.Query(ctx, `SELECT seq, principal_id, command FROM orgproxies_outbox ORDER BY seq LIMIT $1`, relayBatch)
-	if err != nil {
-		return 0, false, fmt.Errorf("relay: read outbox: %w", err)
-	}
-	type row struct {
-		seq       int64
-		principal uuid.UUID
-		raw       []byte
-	}
-	pending, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (row, error) {
-		var v row
-		err := cr.Scan(&v.seq, &v.principal, &v.raw)
-		return v, err
-	})
-	if err != nil {
-		return 0, false, fmt.Errorf("relay: read outbox: %w", err)
-	}
-	var done []int64
-	var sendErr error
-	for _, p := range pending {
-		if sendErr = r.settle(ctx, p.principal, p.raw); sendErr != nil {
-			break
-		}
-		done = append(done, p.seq)
-	}
-	if len(done) > 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM orgproxies_outbox WHERE seq = ANY($1)`, done); err != nil {
-			return 0, false, fmt.Errorf("relay: drop from outbox: %w", err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return 0, false, fmt.Errorf("relay: commit: %w", err)
-		}
-	}
-	return len(done), sendErr == nil && len(pending) == relayBatch, sendErr
+	return checkpoint.Ordered[outboxRow]{
+		Pool: r.store.pool, Lock: relayLock, Limit: relayBatch,
+		Select: `SELECT seq, principal_id, command FROM orgproxies_outbox ORDER BY seq LIMIT $1`,
+		Delete: `DELETE FROM orgproxies_outbox WHERE seq = ANY($1)`,
+		Scan: func(cr pgx.CollectableRow) (seq int64, row outboxRow, err error) {
+			err = cr.Scan(&seq, &row.principal, &row.raw)
+			return seq, row, err
+		},
+		Settle: func(ctx context.Context, row outboxRow) error { return r.settle(ctx, row.principal, row.raw) },
+	}.FlushOnce(ctx)
 }
 
 // errBehind: a command could not be settled; it and those after it wait.
