@@ -78,11 +78,12 @@ func New() (*Handler, error) {
 
 // Register mounts the client at /, the console at /admin and their files under /ui/.
 func (h *Handler) Register(e *echo.Echo) {
-	e.GET("/", h.serve("index.html"))
-	e.GET("/admin", h.serve("admin.html"))
-	e.GET("/ui/*", func(c echo.Context) error {
-		return h.serve("ui/" + c.Param("*"))(c)
-	})
+	files := func(c echo.Context) error { return h.serve("ui/" + c.Param("*"))(c) }
+	for _, m := range []string{http.MethodGet, http.MethodHead} { // HEAD: the headers alone (curl -I)
+		e.Add(m, "/", h.serve("index.html"))
+		e.Add(m, "/admin", h.serve("admin.html"))
+		e.Add(m, "/ui/*", files)
+	}
 }
 
 // TotalSize is the compressed size of every file together: no page can load more.

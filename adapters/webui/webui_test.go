@@ -58,6 +58,12 @@ func TestPagesServed(t *testing.T) {
 	if rec := get(e, "/ui/../webui.go", nil); rec.Code != http.StatusNotFound {
 		t.Errorf("GET outside the files: %d, want 404", rec.Code)
 	}
+	head := httptest.NewRequest(http.MethodHead, "/", nil)
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, head)
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Security-Policy") == "" {
+		t.Errorf("HEAD /: %d %v", rec.Code, rec.Header())
+	}
 	if rec := get(e, "/ui/nope.js", nil); rec.Code != http.StatusNotFound {
 		t.Errorf("GET a missing file: %d, want 404", rec.Code)
 	}
