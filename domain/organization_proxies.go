@@ -173,6 +173,12 @@ func (o *Organization) authorizeProxy(cmd Command, p AuthorizeProxy, now time.Ti
 	if err := o.needProxyAuthority(cmd, p.PrincipalID); err != nil {
 		return nil, err
 	}
+	// grant_proxies sets up an assistant for someone; it is not the right to act as anyone in
+	// one's subtree. A holder who wants to be another member's delegate asks that member (who
+	// grants it with grant_proxy) or another holder.
+	if p.DelegateID == cmd.ActorID && p.PrincipalID != cmd.ActorID {
+		return nil, reject(CodeForbidden, "you cannot make yourself another member's delegate: the member or another holder of grant_proxies can")
+	}
 	if _, err := o.member(p.PrincipalID); err != nil {
 		return nil, err
 	}
