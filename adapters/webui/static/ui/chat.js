@@ -166,15 +166,24 @@ function actAs() {
   const sel = el('select', { id: 'act-as', 'aria-label': 'Act as' }, el('option', { value: '' }, 'Acting as myself'));
   const wrap = el('label', { class: 'act-as', hidden: true }, 'Act as', sel);
   const me = ctx;
-  api('GET', '/users/me/proxies').then(async (r) => {
+  // The grants held, read at sign-in and again after every reconnect (a read that failed while
+  // the gateway was away, or a grant given meanwhile, is then put right).
+  const load = () => api('GET', '/users/me/proxies').then(async (r) => {
     const now = Date.now();
     const ids = [...new Set(r.received.filter((g) => Date.parse(g.starts_at) <= now && Date.parse(g.ends_at) > now).map((g) => g.principal_id))];
+    const opts = [el('option', { value: '' }, 'Acting as myself')];
     for (const id of ids) {
       const u = await fetchUser(me, id);
-      sel.append(el('option', { value: id }, 'For ' + (u ? u.username : id)));
+      opts.push(el('option', { value: id }, 'For ' + (u ? u.username : id)));
     }
+    const keep = sel.value;
+    sel.replaceChildren(...opts);
+    sel.value = ids.includes(keep) ? keep : '';
+    if (keep) sel.dispatchEvent(new Event('change')); // the name may be known now, or the grant ended
     wrap.hidden = ids.length === 0;
   }).catch(() => {});
+  load();
+  me.socket.on('open', ({ reconnected }) => { if (reconnected && ctx === me) load(); });
   sel.addEventListener('change', () => {
     const opt = sel.selectedOptions[0];
     me.actingFor = sel.value ? { id: sel.value, username: opt.textContent.replace(/^For /, '') } : null;

@@ -13,7 +13,8 @@ const PAGE = 50;
 const PENDING = Number.MAX_SAFE_INTEGER;
 const when = (t) => (t ? Date.parse(t) : 0);
 
-// conversation fills pane with room; opts: {seq, lastRead, onRead(roomId), onLeft(), back()}.
+// conversation fills pane with room; opts: {seq, lastRead, onRead(roomId), onLeft(position?), back()}:
+// onLeft is told the position of the leave or the deletion, so that the room list is read as of it.
 // It returns {close(), rename(room)}.
 export function conversation(pane, ctx, room, opts) {
   const me = ctx.user.id;
@@ -218,7 +219,7 @@ export function conversation(pane, ctx, room, opts) {
       const leave = el('button', { type: 'button', class: 'secondary small' }, 'Leave');
       leave.addEventListener('click', () => {
         if (!leave.classList.contains('confirm')) { leave.classList.add('confirm'); leave.textContent = 'Leave this room?'; return; }
-        ctx.api('POST', `/rooms/${room.id}/leave`).then(() => opts.onLeft()).catch((e) => ctx.banner(e.message, 'error'));
+        ctx.api('POST', `/rooms/${room.id}/leave`).then((r) => opts.onLeft(r?.position)).catch((e) => ctx.banner(e.message, 'error'));
       });
       tools.append(leave);
     }

@@ -54,6 +54,11 @@ export function mount(root, ctx, params = {}) {
       el('button', { type: 'button', class: 'small', onclick: () => join(r).catch((e) => ctx.banner(e.message, 'error')) }, 'Accept'))));
   }
 
+  // left: the rooms a frame said this user left or lost (deleted, kicked) since the page opened.
+  // A list read that the read model answered before that change would bring them back; it is
+  // kept out of the list until the user joins it again.
+  const left = new Set();
+
   async function reload(position) {
     const got = new Map();
     let cursor = null;
@@ -62,7 +67,7 @@ export function mount(root, ctx, params = {}) {
       if (cursor) q.set('cursor', cursor);
       if (position && !cursor) q.set('position', position);
       const page = await ctx.api('GET', '/rooms?' + q);
-      for (const r of page.rooms) got.set(r.id, r);
+      for (const r of page.rooms) if (!left.has(r.id)) got.set(r.id, r);
       cursor = page.next_cursor;
     } while (cursor);
     rooms = got;
@@ -108,7 +113,8 @@ export function mount(root, ctx, params = {}) {
       seq,
       lastRead: room.last_read_seq,
       onRead: (rid, s) => { const r = rooms.get(rid); if (r) { r.unread_count = 0; r.last_read_seq = s; drawList(); } },
-      onLeft: () => { closeRoom(); reload().catch(() => {}); },
+      // read the list as of the leave or deletion: read before it, it would bring the room back
+      onLeft: (position) => { closeRoom(); reload(position).catch(() => {}); },
       back: closeRoom,
     });
     drawList();
@@ -120,6 +126,7 @@ export function mount(root, ctx, params = {}) {
   }
 
   async function join(room, password) {
+    left.delete(room.id);
     const r = await ctx.api('POST', `/rooms/${encodeURIComponent(room.id)}/join`, password ? { password } : undefined);
     await reload(r.position);
     await openRoom(room.id);
@@ -144,10 +151,11 @@ export function mount(root, ctx, params = {}) {
     if (stopped || rooms.has(id) || n > 12) return;
     reload().then(() => { if (!rooms.has(id)) setTimeout(() => arrive(id, n + 1), 200 * (n + 1)); }).catch(() => {});
   };
-  on('user_joined', (f) => { if (f.user_id === me) arrive(f.room_id); });
+  on('user_joined', (f) => { if (f.user_id === me) { left.delete(f.room_id); arrive(f.room_id); } });
   const gone = (id, why) => {
     const r = rooms.get(id);
     rooms.delete(id);
+    left.add(id);
     if (current?.id === id) { closeRoom(); if (r) ctx.banner(`${why}: ${r.name}`, 'info'); }
     drawList();
   };

@@ -22,7 +22,7 @@ async function userByName(ctx, name) {
   return u;
 }
 
-// settings(ctx, room, h) → {node, refresh()}: the panel, and what redraws its member rows; h: {members: Map id → Member, role, reload(position?), onDeleted()}.
+// settings(ctx, room, h) → {node, refresh()}: the panel, and what redraws its member rows; h: {members: Map id → Member, role, reload(position?), onDeleted(position?)}.
 export function settings(ctx, room, h) {
   const status = el('p', { class: 'muted', role: 'status' });
   // after a command the members are read again as of its position: a read model that has not
@@ -79,6 +79,6 @@ export function settings(ctx, room, h) {
     el('h4', {}, 'Members'), memberBox,
     el('h4', {}, 'Invite, ban or unban someone'), people,
     h.role === 'owner' ? [el('h4', {}, 'Delete the room'),
-      twoStep('Delete room', 'Delete for everyone, for good?', () => ctx.api('DELETE', base).then(() => h.onDeleted()).catch((e) => { status.textContent = e.message; }))] : null);
+      twoStep('Delete room', 'Delete for everyone, for good?', () => ctx.api('DELETE', base).then((r) => h.onDeleted(r?.position)).catch((e) => { status.textContent = e.message; }))] : null);
   return { node, refresh: drawRows };
 }
