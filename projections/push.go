@@ -62,6 +62,9 @@ type Push struct {
 	CommandID    uuid.UUID       `json:"command_id"`
 	Position     string          `json:"position,omitempty"`
 	Frame        json.RawMessage `json:"frame"`
+	// OccurredAt is the event's occurred_at, for measuring (chorus_message_stage_seconds'
+	// push_read); zero for the gateways' own pushes.
+	OccurredAt time.Time `json:"at,omitzero"`
 }
 
 // MessageFrame is the server frame `message` / `message_updated`.

@@ -64,7 +64,7 @@ func (h *PushHandler) Handle(ctx context.Context, recs []checkpoint.Record) erro
 		// before they read a new socket's rooms (adapters/gateway/membership.go).
 		pos := domain.Position{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}.String()
 		for i := range ps {
-			ps[i].Position = pos
+			ps[i].Position, ps[i].OccurredAt = pos, r.Event.OccurredAt
 		}
 		pushes = append(pushes, ps...)
 	}

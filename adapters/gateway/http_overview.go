@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -44,6 +45,9 @@ type countedSender struct {
 
 func (s countedSender) Dispatch(ctx context.Context, cmd domain.Command) (commands.Reply, error) {
 	r, err := s.Sender.Dispatch(ctx, cmd)
+	if err == nil {
+		s.met.Stage(metrics.StageAcknowledged, cmd.IssuedAt, time.Now())
+	}
 	switch {
 	case err != nil:
 		s.met.CommandSent(metrics.ResultFailed)

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/chorus-chat/chorus/adapters/metrics"
 	"github.com/chorus-chat/chorus/domain"
 )
 
@@ -21,6 +23,13 @@ const metadataKey = "key"
 type CommandLog struct {
 	topic     string
 	publisher *wkafka.Publisher
+	met       *metrics.Metrics // nil: not measured
+}
+
+// UseMetrics has the log observe when each command reached the topic (StageProduced).
+func (l *CommandLog) UseMetrics(m *metrics.Metrics) *CommandLog {
+	l.met = m
+	return l
 }
 
 // NewCommandLog opens the publisher.
@@ -50,7 +59,11 @@ func (l *CommandLog) Append(ctx context.Context, cmd domain.Command, replyTo str
 	m.Metadata.Set(metadataKey, cmd.AggregateID.String())
 	m.Metadata.Set(HeaderReplyTo, replyTo)
 	m.SetContext(ctx)
-	return l.publisher.Publish(l.topic, m)
+	if err := l.publisher.Publish(l.topic, m); err != nil {
+		return err
+	}
+	l.met.Stage(metrics.StageProduced, cmd.IssuedAt, time.Now())
+	return nil
 }
 
 // Close flushes and closes the publisher.

@@ -296,6 +296,12 @@ func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerM
 		decisions = append(decisions, dd)
 	}
 	last := batch[len(batch)-1]
+	decidedAt := time.Now()
+	w.p.met.BatchStep(metrics.StepDecide, decidedAt.Sub(start))
+	for _, d := range decisions {
+		w.p.met.Stage(metrics.StageFetched, d.cmd.IssuedAt, start)
+	}
+	var appended time.Time
 	if err := w.producer.BeginTxn(); err != nil {
 		return fmt.Errorf("begin txn: %w", err)
 	}
@@ -305,6 +311,7 @@ func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerM
 				return fmt.Errorf("append events: %w", err)
 			}
 		}
+		appended = time.Now()
 		offsets := map[string][]*sarama.PartitionOffsetMetadata{
 			last.Topic: {{Partition: w.part, Offset: last.Offset + 1, LeaderEpoch: -1}},
 		}
@@ -325,10 +332,13 @@ func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerM
 		}
 		return err
 	}
+	committed := time.Now()
 	w.batches++
 	w.snap.appended(out)
 	w.commands += len(batch)
-	w.p.met.BatchCommitted(len(batch), time.Since(start))
+	w.p.met.BatchCommitted(len(batch), committed.Sub(start))
+	w.p.met.BatchStep(metrics.StepAppend, appended.Sub(decidedAt))
+	w.p.met.BatchStep(metrics.StepCommit, committed.Sub(appended))
 	replies := make([]commands.AddressedReply, 0, len(decisions))
 	for _, d := range decisions {
 		if n := len(d.msgs); n > 0 {
@@ -347,7 +357,10 @@ func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerM
 		}
 	}
 	replied := time.Now()
+	w.p.met.BatchStep(metrics.StepReply, replied.Sub(committed))
 	for _, d := range decisions {
+		w.p.met.Stage(metrics.StageCommitted, d.cmd.IssuedAt, committed)
+		w.p.met.Stage(metrics.StageReplied, d.cmd.IssuedAt, replied)
 		typ := d.cmd.Type
 		if typ == "" {
 			typ = "undecodable"

@@ -293,6 +293,7 @@ func (p *Projector) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 func (p *Projector) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := sess.Context()
 	batch := make([]Record, 0, MaxProjectorBatch)
+	occurred := make([]time.Time, 0, MaxProjectorBatch)
 	if start := claim.InitialOffset(); start >= 0 {
 		p.met.ProjectorLag(p.group, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset()-start)
 	}
@@ -320,10 +321,17 @@ func (p *Projector) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.
 			}
 		}
 		started := time.Now()
+		occurred = occurred[:0]
+		for _, r := range batch {
+			occurred = append(occurred, r.Timestamp) // the event's occurred_at (command_processor.go)
+		}
+		p.met.EventAges(p.group, "fetched", occurred, started)
 		if err := p.project(ctx, batch); err != nil {
 			return nil //nolint:nilerr // project fails only when the session ends: the claim is over, not failed
 		}
-		p.met.Projected(p.group, len(batch), time.Since(started))
+		done := time.Now()
+		p.met.EventAges(p.group, "applied", occurred, done)
+		p.met.Projected(p.group, len(batch), done.Sub(started))
 		// The claim's high-water mark is the partition's end as of the last fetch response.
 		p.met.ProjectorLag(p.group, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset()-(batch[len(batch)-1].Offset+1))
 	}

@@ -43,11 +43,39 @@ type Metrics struct {
 	redisErrors     *prometheus.CounterVec
 	presenceRecords *prometheus.CounterVec
 	reconciled      prometheus.Counter
+	stages          *prometheus.HistogramVec
+	batchSteps      *prometheus.HistogramVec
+	eventAges       *prometheus.HistogramVec
 }
 
 // latencyBuckets span a command's path from a millisecond (one batch on a quiet partition) to
 // the gateway's command timeout.
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// stageBuckets resolve a message's path hop by hop: 100 µs to about 5 s in steps of 30%.
+var stageBuckets = prometheus.ExponentialBuckets(0.0001, 1.3, 42)
+
+// Stages of a command on its way from the gateway to its acknowledgement, each observed as the
+// time since the command's issued_at (chorus_message_stage_seconds); the push side is observed
+// from the event's occurred_at, the time its batch was decided (chorus_event_age_seconds, and
+// StagePushRead). Clocks of different machines differ: across machines the figures are only as
+// good as their clock sync.
+const (
+	StageProduced     = "command_produced"     // gateway: the command topic has the record
+	StageFetched      = "command_fetched"      // processor: the record's batch starts being decided
+	StageCommitted    = "command_committed"    // processor: its transaction committed
+	StageReplied      = "command_replied"      // processor: its reply was published
+	StageAcknowledged = "command_acknowledged" // gateway: the reply reached the waiting client
+	StagePushRead     = "push_read"            // gateway: the push was read from the push stream (since occurred_at)
+)
+
+// Steps of a command batch (chorus_command_batch_step_seconds).
+const (
+	StepDecide = "decide" // decoding and deciding the batch's commands
+	StepAppend = "append" // producing its events (within the transaction)
+	StepCommit = "commit" // offsets and the commit of the transaction
+	StepReply  = "reply"  // publishing the replies
+)
 
 // New builds the registry with the Go runtime and process collectors and every Chorus metric.
 func New() *Metrics {
@@ -139,6 +167,21 @@ func New() *Metrics {
 			Name: "chorus_presence_reconciled_total",
 			Help: "Online sessions a gateway's reconciler found left open (their gateway died and Redis lost their presence) and sent to end at their user's last activity.",
 		}),
+		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "chorus_message_stage_seconds",
+			Help:    "Time from a command's issued_at to each stage of its path: command_produced and command_acknowledged at the gateway, command_fetched, command_committed and command_replied at the command processor; push_read: from an event's occurred_at to a gateway reading its push.",
+			Buckets: stageBuckets,
+		}, []string{"stage"}),
+		batchSteps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "chorus_command_batch_step_seconds",
+			Help:    "Time of each step of a command processor's batch: decide, append (produce the events), commit (offsets and end of the transaction), reply.",
+			Buckets: stageBuckets,
+		}, []string{"step"}),
+		eventAges: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "chorus_event_age_seconds",
+			Help:    "Time from an event's occurred_at (its command batch being decided) to a projector of this process fetching it (stage fetched) and having applied it (stage applied), by projector group.",
+			Buckets: stageBuckets,
+		}, []string{"projector", "stage"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -147,6 +190,7 @@ func New() *Metrics {
 		m.projected, m.projectDuration, m.projectorLag, m.deadLetters, m.failing,
 		m.wsConnections, m.wsFrames, m.pushes, m.httpRequests, m.httpDuration,
 		m.kafkaErrors, m.redisErrors, m.presenceRecords, m.reconciled,
+		m.stages, m.batchSteps, m.eventAges,
 	)
 	return m
 }
@@ -403,5 +447,35 @@ func (m *Metrics) PresenceRecord(outcome string) {
 func (m *Metrics) PresenceReconciled(n int) {
 	if m != nil {
 		m.reconciled.Add(float64(n))
+	}
+}
+
+// Stage observes the time from since (a command's issued_at, or for StagePushRead an event's
+// occurred_at) to now at one stage of a message's path. A zero since is not observed.
+func (m *Metrics) Stage(stage string, since, now time.Time) {
+	if m == nil || since.IsZero() {
+		return
+	}
+	m.stages.WithLabelValues(stage).Observe(max(now.Sub(since).Seconds(), 0))
+}
+
+// BatchStep observes one step of a command batch.
+func (m *Metrics) BatchStep(step string, took time.Duration) {
+	if m != nil {
+		m.batchSteps.WithLabelValues(step).Observe(took.Seconds())
+	}
+}
+
+// EventAges observes, for a projector group, the age of each event (since its occurred_at) at
+// one stage, "fetched" or "applied"; zero times are skipped.
+func (m *Metrics) EventAges(projector, stage string, occurred []time.Time, now time.Time) {
+	if m == nil {
+		return
+	}
+	o := m.eventAges.WithLabelValues(projector, stage)
+	for _, t := range occurred {
+		if !t.IsZero() {
+			o.Observe(max(now.Sub(t).Seconds(), 0))
+		}
 	}
 }

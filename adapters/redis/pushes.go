@@ -61,19 +61,41 @@ func (p *Pushes) Publisher() (*PushPublisher, error) {
 	return &PushPublisher{stream: p.stream, pub: pub, met: p.met}, nil
 }
 
-// Publish appends pushes in order.
+// maxPushEntry bounds the pushes' JSON in one stream entry: a batch larger than that (an
+// organization's broadcast to many thousands) is written as several entries.
+const maxPushEntry = 256 << 10
+
+// Publish appends pushes in order: a batch is one stream entry (one XADD), whose payload is the
+// JSON array of its pushes, split only past maxPushEntry. One entry per batch rather than per
+// push saves a round trip per push, and a reader's scan of the embedded Redis's stream (which
+// miniredis walks entry by entry on every read) is shorter for the same span of time.
 func (pp *PushPublisher) Publish(pushes []projections.Push) error {
 	if len(pushes) == 0 {
 		return nil
 	}
-	msgs := make([]*message.Message, len(pushes))
-	for i, p := range pushes {
+	var msgs []*message.Message
+	buf := []byte{'['}
+	flush := func() {
+		if len(buf) > 1 {
+			buf = append(buf, ']')
+			msgs = append(msgs, message.NewMessage(watermill.NewUUID(), buf))
+			buf = []byte{'['}
+		}
+	}
+	for _, p := range pushes {
 		b, err := json.Marshal(p)
 		if err != nil {
 			return fmt.Errorf("encode push: %w", err)
 		}
-		msgs[i] = message.NewMessage(watermill.NewUUID(), b)
+		if len(buf) > 1 && len(buf)+len(b) > maxPushEntry {
+			flush()
+		}
+		if len(buf) > 1 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, b...)
 	}
+	flush()
 	if err := pp.pub.Publish(pp.stream, msgs...); err != nil {
 		pp.met.RedisError("publish_pushes")
 		return err
@@ -141,32 +163,50 @@ func (p *Pushes) read(ctx context.Context, start string, deliver func(projection
 		for _, xs := range res {
 			for _, m := range xs.Messages {
 				last = m.ID
-				push, err := decodePush(m.Values)
+				pushes, err := decodePushes(m.Values)
 				if err != nil {
-					p.log.Warn("bad push skipped", "id", m.ID, "err", err)
+					p.log.Warn("bad push entry skipped", "id", m.ID, "err", err)
 					continue
 				}
-				deliver(push)
+				now := time.Now()
+				for _, push := range pushes {
+					p.met.Stage(metrics.StagePushRead, push.OccurredAt, now)
+					deliver(push)
+				}
 			}
 		}
 	}
 }
 
-// decodePush reads one stream entry as the publisher (watermill-redisstream) wrote it; anything
-// else in the stream is an error (FuzzDecodePush).
-func decodePush(values map[string]any) (push projections.Push, err error) {
+// decodePushes reads one stream entry as the publisher (watermill-redisstream) wrote it: the
+// JSON array of a batch's pushes, or (written before batches were one entry) a single push
+// object. Anything else in the stream is an error (FuzzDecodePush), and so is the whole entry
+// when one of its pushes is.
+func decodePushes(values map[string]any) ([]projections.Push, error) {
 	var unmarshal redisstream.DefaultMarshallerUnmarshaller
 	msg, err := unmarshal.Unmarshal(values)
 	if err != nil {
-		return push, err
+		return nil, err
 	}
-	if err := json.Unmarshal(msg.Payload, &push); err != nil {
-		return push, err
+	payload := bytes.TrimSpace(msg.Payload)
+	var pushes []projections.Push
+	if len(payload) > 0 && payload[0] == '[' {
+		if err := json.Unmarshal(payload, &pushes); err != nil {
+			return nil, err
+		}
+	} else {
+		var push projections.Push
+		if err := json.Unmarshal(payload, &push); err != nil {
+			return nil, err
+		}
+		pushes = []projections.Push{push}
 	}
-	// The frame goes to sockets as it is: one that is not a JSON object (absent, null, a
-	// number) would reach clients as a frame they cannot read.
-	if f := bytes.TrimSpace(push.Frame); len(f) == 0 || f[0] != '{' {
-		return push, fmt.Errorf("push without a frame object")
+	for _, push := range pushes {
+		// The frame goes to sockets as it is: one that is not a JSON object (absent, null, a
+		// number) would reach clients as a frame they cannot read.
+		if f := bytes.TrimSpace(push.Frame); len(f) == 0 || f[0] != '{' {
+			return nil, fmt.Errorf("push without a frame object")
+		}
 	}
-	return push, nil
+	return pushes, nil
 }

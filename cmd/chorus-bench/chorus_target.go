@@ -94,7 +94,7 @@ func startChorus(ctx context.Context, o options) (t *target, kafkaAddr string, e
 	if o.Redis != "" {
 		fmt.Println("  (the Redis at", o.Redis, "is not metered: run --peer with the embedded Redis)")
 	}
-	return &target{name: "chorus", members: members, probe: pr, meters: meters, stop: stop}, kafkaAddr, nil
+	return &target{name: "chorus", members: members, probe: pr, meters: meters, stop: stop, metrics: base + "/metrics"}, kafkaAddr, nil
 }
 
 // chorusMember is one connected member of a Chorus room.

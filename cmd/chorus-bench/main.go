@@ -90,14 +90,26 @@ type target struct {
 	probe   *probe
 	meters  []cpuMeter
 	stop    func() // closes the members, stops the server, removes what it made
+	// metrics is the server's /metrics URL when it has the path histograms (Chorus; stages.go).
+	metrics string
 }
 
 // measure runs the fixed-load phase, then (unless o.Saturate is 0) the saturation phase, and
 // prints both.
 func measure(t *target, o options) (fixed, sat result) {
+	var before, after hists
+	if t.metrics != "" {
+		before = scrapeOrNote(t.metrics)
+	}
 	fixed = phase(t.members, t.probe, t.meters, o.Duration, o.Rate, 0)
+	if t.metrics != "" {
+		after = scrapeOrNote(t.metrics)
+	}
 	fmt.Printf("\n%s, fixed load: offered %d msg/s for %s\n", t.name, o.Rate, o.Duration)
 	fixed.print(t.meters)
+	if before != nil && after != nil {
+		printStages(before, after)
+	}
 	if o.Saturate > 0 {
 		sat = phase(t.members, t.probe, t.meters, o.Saturate, 0, o.InFlight)
 		fmt.Printf("\n%s, highest sustained rate: %d outstanding sends per socket for %s\n", t.name, o.InFlight, o.Saturate)

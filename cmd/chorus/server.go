@@ -173,6 +173,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		if err != nil {
 			return err
 		}
+		cl.UseMetrics(met)
 		cleanups = append(cleanups, func() { _ = cl.Close() })
 		replyTo := replies.Channel(cfg.InstanceID)
 		disp := commands.NewDispatcher(cl, replyTo, cfg.CommandTimeout)
