@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,8 +52,11 @@ func TestRepliesReachTheGatewayThatListens(t *testing.T) {
 	if err := r.Listen(ctx, r.Channel("gw-b"), func(rep commands.Reply) { other <- rep }); err != nil {
 		t.Fatal(err)
 	}
+	// The command processor of another process: its replies go through Redis.
+	proc := redis.NewReplies(conn, quiet)
+	defer proc.Close()
 	id := uuid.New()
-	err := r.Reply(ctx, []commands.AddressedReply{
+	err := proc.Reply(ctx, []commands.AddressedReply{
 		{To: r.Channel("gw-a"), Reply: commands.Reply{CommandID: id, Accepted: true, Position: "chat-events:1:7"}},
 		{To: r.Channel("gw-b"), Reply: commands.Reply{CommandID: uuid.New(), Code: "not_a_member", Message: "no"}},
 	})
@@ -79,6 +83,84 @@ func TestRepliesReachTheGatewayThatListens(t *testing.T) {
 	case rep := <-got:
 		t.Fatalf("gw-a got another gateway's reply %+v", rep)
 	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// A process running a gateway and command processors hands its own gateway's replies over in
+// memory, exactly once, and still publishes the replies for other processes' gateways.
+func TestRepliesToThisProcessSkipRedis(t *testing.T) {
+	conn := dial(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := redis.NewReplies(conn, quiet) // this process: its gateway listens, its processors reply
+	defer r.Close()
+	elsewhere := redis.NewReplies(conn, quiet) // another process's gateway
+	defer elsewhere.Close()
+	mine, theirs := make(chan commands.Reply, 4), make(chan commands.Reply, 4)
+	localCtx, stopLocal := context.WithCancel(ctx)
+	if err := r.Listen(localCtx, r.Channel("gw-local"), func(rep commands.Reply) { mine <- rep }); err != nil {
+		t.Fatal(err)
+	}
+	if err := elsewhere.Listen(ctx, r.Channel("gw-remote"), func(rep commands.Reply) { theirs <- rep }); err != nil {
+		t.Fatal(err)
+	}
+	// Watch the local channel on Redis itself: a reply handed over in memory is not published.
+	watch := conn.Client()
+	defer watch.Close()
+	sub := watch.Subscribe(ctx, r.Channel("gw-local"))
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	local, remote := uuid.New(), uuid.New()
+	if err := r.Reply(ctx, []commands.AddressedReply{
+		{To: r.Channel("gw-local"), Reply: commands.Reply{CommandID: local, Accepted: true}},
+		{To: r.Channel("gw-remote"), Reply: commands.Reply{CommandID: remote, Accepted: true}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]struct {
+		ch chan commands.Reply
+		id uuid.UUID
+	}{"local": {mine, local}, "remote": {theirs, remote}} {
+		select {
+		case rep := <-want.ch:
+			if rep.CommandID != want.id {
+				t.Fatalf("%s gateway got %+v", name, rep)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s gateway got no reply", name)
+		}
+	}
+	select {
+	case rep := <-mine:
+		t.Fatalf("the local gateway got its reply twice: %+v", rep)
+	case m := <-sub.Channel():
+		t.Fatalf("a reply for this process's gateway was published: %s", m.Payload)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// Once the gateway stops listening, a late reply is published (and nobody here hears it).
+	stopLocal()
+	late := uuid.New()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if err := r.Reply(ctx, []commands.AddressedReply{{To: r.Channel("gw-local"), Reply: commands.Reply{CommandID: late}}}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-sub.Channel():
+			if !strings.Contains(m.Payload, late.String()) {
+				t.Fatalf("published %s", m.Payload)
+			}
+		case rep := <-mine:
+			t.Fatalf("a stopped listener got %+v", rep)
+		case <-time.After(50 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("a reply after the listener stopped was neither published nor dropped")
+			}
+			continue
+		}
+		break
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -15,11 +16,23 @@ import (
 // Replies carries command replies from the processors to the gateway that waits: each gateway
 // listens on its own pub/sub channel, named in the command's reply-to header. Pub/sub is enough:
 // a reply nobody hears (the gateway is gone) is harmless, the client retries with the same id.
+//
+// A reply to a channel listened to in this same process (the all-in-one server, or a process
+// running both a gateway and command processors) is handed over in memory instead: the same
+// reply, one Redis round trip and two wake-ups less on the acknowledgement's path.
 type Replies struct {
 	conn *Conn
 	pub  *goredis.Client
 	log  *slog.Logger
 	met  *metrics.Metrics // nil: not measured (UseMetrics)
+
+	mu    sync.RWMutex
+	local map[string]localListener // channels listened to in this process
+}
+
+type localListener struct {
+	ctx context.Context // the listener's: once it ends, its channel is not served here
+	fn  func(commands.Reply)
 }
 
 // NewReplies makes the reply bus.
@@ -33,15 +46,29 @@ func (r *Replies) Close() error { return r.pub.Close() }
 // Channel is the reply address of a gateway instance.
 func (r *Replies) Channel(instance string) string { return r.conn.Key("replies", instance) }
 
-// Reply publishes a batch of replies in one round trip.
+// Reply delivers a batch of replies: those for this process's own listeners at once, the
+// others published in one round trip.
 func (r *Replies) Reply(ctx context.Context, replies []commands.AddressedReply) error {
-	pipe := r.pub.Pipeline()
+	var pipe goredis.Pipeliner
 	for _, a := range replies {
+		r.mu.RLock()
+		l, ok := r.local[a.To]
+		r.mu.RUnlock()
+		if ok && l.ctx.Err() == nil {
+			l.fn(a.Reply)
+			continue
+		}
+		if pipe == nil {
+			pipe = r.pub.Pipeline()
+		}
 		b, err := json.Marshal(a.Reply)
 		if err != nil {
 			return fmt.Errorf("encode reply: %w", err)
 		}
 		pipe.Publish(ctx, a.To, b)
+	}
+	if pipe == nil {
+		return nil
 	}
 	_, err := pipe.Exec(ctx)
 	if err != nil {
@@ -52,8 +79,11 @@ func (r *Replies) Reply(ctx context.Context, replies []commands.AddressedReply) 
 
 // Listen subscribes to channel and calls fn for every reply until ctx ends. It returns once the
 // subscription is active, so no reply to a command sent after it can be missed.
+//
+// fn may be called from several goroutines at once (replies from this process's own command
+// processors come from theirs) and must not block.
 func (r *Replies) Listen(ctx context.Context, channel string, fn func(commands.Reply)) error {
-	return subscribe(ctx, r.conn, channel, r.met, "subscribe_replies", func(payload []byte) {
+	err := subscribe(ctx, r.conn, channel, r.met, "subscribe_replies", func(payload []byte) {
 		var rep commands.Reply
 		if err := json.Unmarshal(payload, &rep); err != nil {
 			r.log.Warn("bad reply on channel", "channel", channel, "err", err)
@@ -61,6 +91,23 @@ func (r *Replies) Listen(ctx context.Context, channel string, fn func(commands.R
 		}
 		fn(rep)
 	})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if r.local == nil {
+		r.local = map[string]localListener{}
+	}
+	r.local[channel] = localListener{ctx: ctx, fn: fn}
+	r.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		r.mu.Lock()
+		if r.local[channel].ctx == ctx {
+			delete(r.local, channel)
+		}
+		r.mu.Unlock()
+	})
+	return nil
 }
 
 // subscribe subscribes to channel on a client of its own and hands every message's payload to
