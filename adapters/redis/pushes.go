@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/chorus-chat/chorus/adapters/metrics"
@@ -20,14 +23,15 @@ import (
 
 // Caps of the push stream: pushes are for sockets that are connected now; anything older is
 // read from history. miniredis scans a stream linearly on every XREAD (measured: 55 reads/s
-// at 100k entries, 278/s at 20k), so the embedded Redis gets a short stream.
+// at 100k entries, 278/s at 20k), so the embedded Redis got a short stream; readers now read
+// through consumer groups, which it does not scan (see read); the cap has stayed.
 const (
 	PushStreamMaxLen         = 100_000
 	EmbeddedPushStreamMaxLen = 1_000
 )
 
-// Pushes is the push stream: the push projector appends, every gateway reads all of it (fan-out,
-// no consumer group) and delivers to its own sockets.
+// Pushes is the push stream: the push projector appends, every gateway reads all of it (fan-out:
+// each reader through a consumer group of its own) and delivers to its own sockets.
 type Pushes struct {
 	conn   *Conn
 	stream string
@@ -67,8 +71,8 @@ const maxPushEntry = 256 << 10
 
 // Publish appends pushes in order: a batch is one stream entry (one XADD), whose payload is the
 // JSON array of its pushes, split only past maxPushEntry. One entry per batch rather than per
-// push saves a round trip per push, and a reader's scan of the embedded Redis's stream (which
-// miniredis walks entry by entry on every read) is shorter for the same span of time.
+// push saves a round trip per push, and the embedded Redis's stream (capped in entries) holds a
+// longer span of time.
 func (pp *PushPublisher) Publish(pushes []projections.Push) error {
 	if len(pushes) == 0 {
 		return nil
@@ -107,14 +111,17 @@ func (pp *PushPublisher) Publish(pushes []projections.Push) error {
 func (pp *PushPublisher) Close() error { return pp.pub.Close() }
 
 // Subscribe reads every push appended after it returns and calls deliver for each, in stream
-// order, until ctx ends.
+// order, until ctx ends. It reads through a consumer group of its own (readerGroupPrefix), created
+// here; when ctx ends the reader removes it. It first removes the groups of readers that fell
+// behind the stream (pruneGroups).
 func (p *Pushes) Subscribe(ctx context.Context, deliver func(projections.Push)) error {
+	cl := p.conn.Client()
+	defer cl.Close()
+	p.pruneGroups(ctx, cl)
 	// Start after the stream's current last entry, read here rather than with "$" when the
 	// reader gets to it: every push appended after Subscribe returns is delivered.
 	start := "0"
-	cl := p.conn.Client()
 	last, err := cl.XRevRangeN(ctx, p.stream, "+", "-", 1).Result()
-	_ = cl.Close()
 	if err != nil {
 		p.met.RedisError("subscribe_pushes")
 		return fmt.Errorf("push stream %s: %w", p.stream, err)
@@ -122,28 +129,62 @@ func (p *Pushes) Subscribe(ctx context.Context, deliver func(projections.Push)) 
 	if len(last) > 0 {
 		start = last[0].ID
 	}
-	go p.read(ctx, start, deliver)
+	group := p.readerGroupPrefix() + uuid.NewString()
+	if err := cl.XGroupCreateMkStream(ctx, p.stream, group, start).Err(); err != nil {
+		p.met.RedisError("subscribe_pushes")
+		return fmt.Errorf("push stream %s: reader group: %w", p.stream, err)
+	}
+	go p.read(ctx, group, start, deliver)
 	return nil
 }
 
-// pushReadBatch is how many pushes one XREAD takes at most.
+// readerGroupPrefix starts the name of every reader's consumer group: only groups named so are
+// ever pruned.
+func (p *Pushes) readerGroupPrefix() string { return p.conn.Key("pushes-reader") + ":" }
+
+// pushReaderConsumer is the one consumer of each reader's group.
+const pushReaderConsumer = "reader"
+
+// pushReadBatch is how many pushes one XREADGROUP takes at most.
 const pushReadBatch = 512
 
-// read delivers the stream's entries after start, in order, until ctx ends. It reads the
-// entries the publisher (watermill-redisstream) wrote, decoded with its unmarshaller, but not
-// with its subscriber: in fan-out mode that reads one entry per XREAD, and the embedded Redis
-// scans the whole stream on each, so at 1,000 messages/s a gateway fell behind by half a second
-// (docs/benchmarks.md, 2026-12-04). Here one XREAD takes everything that is there, up to
-// pushReadBatch, and blocks only when nothing is.
-func (p *Pushes) read(ctx context.Context, start string, deliver func(projections.Push)) {
+// read delivers the stream's entries after start, in order, until ctx ends, then removes its
+// group. It reads the entries the publisher (watermill-redisstream) wrote, decoded with its
+// unmarshaller, but not with its subscriber: in fan-out mode that reads one entry per XREAD, and
+// the embedded Redis scans the whole stream on each, so at 1,000 messages/s a gateway fell behind
+// by half a second (docs/benchmarks.md, 2026-12-04). Here one read takes everything that is
+// there, up to pushReadBatch, and blocks only when nothing is.
+//
+// It reads with XREADGROUP (NOACK, so no pending entries are kept) through a group of its own
+// rather than with XREAD: miniredis runs every blocked read again after every command any
+// client sends, and its XREAD walks the stream from its first entry, parsing every id, to find
+// those after the reader's (15% of a core at 1,000 messages/s with the embedded stream's 1,000
+// entries), while it finds a group's position with a binary search. Each reader having its own
+// group keeps the fan-out: every gateway reads everything.
+//
+// The reader remembers the last entry it delivered; if its group is gone (NOGROUP: Redis
+// restarted, or pruneGroups removed it), it creates it again there and goes on, missing nothing
+// after it and delivering nothing before it again.
+func (p *Pushes) read(ctx context.Context, group, start string, deliver func(projections.Push)) {
 	cl := p.conn.Client()
 	defer cl.Close()
+	defer p.removeGroup(cl, group)
 	last := start
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		res, err := cl.XRead(ctx, &goredis.XReadArgs{Streams: []string{p.stream, last}, Count: pushReadBatch, Block: time.Second}).Result()
+		res, err := cl.XReadGroup(ctx, &goredis.XReadGroupArgs{
+			Group: group, Consumer: pushReaderConsumer, Streams: []string{p.stream, ">"},
+			Count: pushReadBatch, Block: time.Second, NoAck: true,
+		}).Result()
 		if errors.Is(err, goredis.Nil) {
 			continue
+		}
+		if err != nil && ctx.Err() == nil && isNoGroup(err) {
+			err = cl.XGroupCreateMkStream(ctx, p.stream, group, last).Err()
+			if err == nil {
+				p.log.Warn("push reader's group was gone; created again", "group", group, "after", last)
+				continue
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -176,6 +217,82 @@ func (p *Pushes) read(ctx context.Context, start string, deliver func(projection
 			}
 		}
 	}
+}
+
+// removeGroup destroys a reader's group once its ctx has ended (so with a timeout of its own),
+// at best: a group left behind is pruned by a later Subscribe.
+func (p *Pushes) removeGroup(cl *goredis.Client, group string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := cl.XGroupDestroy(ctx, p.stream, group).Err(); err != nil {
+		p.log.Warn("remove push reader group", "group", group, "err", err)
+	}
+}
+
+// pruneGroups removes the reader groups that have fallen behind the stream: those whose last
+// delivered entry is older than the stream's first, so that entries they had not read were
+// trimmed. They are the groups of gateways that died without removing theirs (kill -9), or of
+// a reader so far behind that it has lost pushes anyway. Removing a group is always safe: a
+// live reader whose group is gone gets NOGROUP on its next read and creates it again at the last
+// entry it delivered (read), so it misses nothing and repeats nothing; it costs it one round
+// trip. Only groups named with readerGroupPrefix are touched. Errors are logged, not returned:
+// a group left behind costs memory, no reads.
+func (p *Pushes) pruneGroups(ctx context.Context, cl *goredis.Client) {
+	first, err := cl.XRangeN(ctx, p.stream, "-", "+", 1).Result()
+	if err != nil || len(first) == 0 {
+		if err != nil {
+			p.log.Warn("prune push reader groups", "err", err)
+		}
+		return
+	}
+	oldest, ok := parseStreamID(first[0].ID)
+	if !ok {
+		return
+	}
+	groups, err := cl.XInfoGroups(ctx, p.stream).Result()
+	if err != nil {
+		p.log.Warn("prune push reader groups", "err", err)
+		return
+	}
+	prefix := p.readerGroupPrefix()
+	for _, g := range groups {
+		at, ok := parseStreamID(g.LastDeliveredID)
+		if !strings.HasPrefix(g.Name, prefix) || !ok || !at.before(oldest) {
+			continue
+		}
+		if err := cl.XGroupDestroy(ctx, p.stream, g.Name).Err(); err != nil {
+			p.log.Warn("prune push reader group", "group", g.Name, "err", err)
+			continue
+		}
+		p.log.Info("pruned a push reader group behind the stream", "group", g.Name, "last_delivered", g.LastDeliveredID, "first_entry", first[0].ID)
+	}
+}
+
+// streamID is a stream entry id, <milliseconds>-<sequence>.
+type streamID struct{ ms, seq uint64 }
+
+// parseStreamID reads "<ms>-<seq>" or "<ms>".
+func parseStreamID(s string) (streamID, bool) {
+	msPart, seqPart, hasSeq := strings.Cut(s, "-")
+	ms, err := strconv.ParseUint(msPart, 10, 64)
+	if err != nil {
+		return streamID{}, false
+	}
+	var seq uint64
+	if hasSeq {
+		if seq, err = strconv.ParseUint(seqPart, 10, 64); err != nil {
+			return streamID{}, false
+		}
+	}
+	return streamID{ms, seq}, true
+}
+
+func (a streamID) before(b streamID) bool { return a.ms < b.ms || (a.ms == b.ms && a.seq < b.seq) }
+
+// isNoGroup says whether a read failed because the group (or the stream) is gone.
+func isNoGroup(err error) bool {
+	var rerr goredis.Error
+	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "NOGROUP")
 }
 
 // decodePushes reads one stream entry as the publisher (watermill-redisstream) wrote it: the
