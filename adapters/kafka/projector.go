@@ -231,6 +231,12 @@ func (p *Projector) Run(ctx context.Context) error {
 	p.met.ProjectionWatched(p.projection)
 	sc := p.cfg.Sarama()
 	sc.ChannelBufferSize = MaxProjectorBatch
+	// A fetch is answered as soon as records arrive, whatever its wait; the wait only bounds how
+	// often an idle projector asks again. Every answer wakes the goroutine of each of the group's
+	// partitions (Sarama feeds each its part), so at the command processor's 50 ms the idle
+	// projectors of the all-in-one process cost 40% more CPU (measured: 0.08 against 0.05 of a
+	// core at 10 messages/s). 500 ms is Kafka's default.
+	sc.Consumer.MaxWaitTime = 500 * time.Millisecond
 	if p.fetchMin > 0 {
 		sc.Consumer.Fetch.Min = p.fetchMin
 		sc.Consumer.MaxWaitTime = p.fetchWait
