@@ -78,10 +78,12 @@ bench: build
 	$(MAKE) --no-print-directory bench-micro
 
 # Chorus against a real peer (issue 12): the same load generator (cmd/chorus-bench --peer) on
-# the all-in-one Chorus, then on Centrifugo with its memory engine and with its Redis engine
-# (the Redis at CENTRIFUGO_REDIS, keys under a prefix of the run's own, removed after), printing
-# the ratios. Centrifugo is installed with go install into bin/peer on first use (needs the
-# module proxy once). Not part of `make test` nor `make bench`; about 2.5 minutes.
+# the all-in-one Chorus with its embedded Redis, again on the Redis at CENTRIFUGO_REDIS, then on
+# Centrifugo with its memory engine and with its Redis engine (that same Redis; every run's keys
+# under a prefix of its own, removed after), printing the ratios and the deliveries lost (Chorus's
+# clients reconnect and resume when a socket is cut). Centrifugo is installed with go install into
+# bin/peer on first use (needs the module proxy once). Not part of `make test` nor `make bench`;
+# about 4 minutes.
 CENTRIFUGO_VERSION ?= v6.9.1
 CENTRIFUGO_REDIS ?= 127.0.0.1:6379
 PEER_BENCH_ARGS ?=

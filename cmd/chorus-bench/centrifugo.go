@@ -195,9 +195,9 @@ func connectCentrifuge(url, secret, user, channel string, pr *probe) (*centrifug
 	}
 	m := &centrifugeMember{user: user, probe: pr}
 	m.client = centrifuge.NewJsonClient(url, centrifuge.Config{Token: token})
-	m.client.OnDisconnected(func(centrifuge.DisconnectedEvent) {
+	m.client.OnDisconnected(func(e centrifuge.DisconnectedEvent) {
 		if !m.closing.Load() {
-			pr.disconnected()
+			pr.disconnected(fmt.Sprintf("disconnect %d %s", e.Code, e.Reason))
 		}
 	})
 	m.sub, err = m.client.NewSubscription(channel, centrifuge.SubscriptionConfig{Recoverable: true})

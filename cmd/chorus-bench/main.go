@@ -102,6 +102,7 @@ func measure(t *target, o options) (fixed, sat result) {
 		before = scrapeOrNote(t.metrics)
 	}
 	fixed = phase(t.members, t.probe, t.meters, o.Duration, o.Rate, 0)
+	fixed.others = o.Members - 1
 	if t.metrics != "" {
 		after = scrapeOrNote(t.metrics)
 	}
@@ -112,6 +113,7 @@ func measure(t *target, o options) (fixed, sat result) {
 	}
 	if o.Saturate > 0 {
 		sat = phase(t.members, t.probe, t.meters, o.Saturate, 0, o.InFlight)
+		sat.others = o.Members - 1
 		fmt.Printf("\n%s, highest sustained rate: %d outstanding sends per socket for %s\n", t.name, o.InFlight, o.Saturate)
 		sat.print(t.meters)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -13,9 +14,10 @@ type peerRun struct {
 	fixed, sat result
 }
 
-// runPeer runs the same load against Chorus (all-in-one, embedded broker and Redis), then
-// Centrifugo with its memory engine, then with its Redis engine, one after the other, and
-// prints the ratios Chorus / Centrifugo.
+// runPeer runs the same load against Chorus (all-in-one, embedded broker and Redis), Chorus
+// again on the machine's Redis (--centrifugo-redis), then Centrifugo with its memory engine,
+// then with its Redis engine, one after the other, and prints the ratios Chorus / Centrifugo
+// (Chorus on the machine's Redis against Centrifugo's Redis engine).
 func runPeer(ctx context.Context, o options) error {
 	if o.Saturate <= 0 {
 		return fmt.Errorf("--peer needs the saturation phase (--saturate > 0)")
@@ -41,6 +43,19 @@ func runPeer(ctx context.Context, o options) error {
 	}
 	engines := []string{"memory"}
 	if o.CentrifugoRedis != "" {
+		// Chorus again on the Redis Centrifugo's Redis engine uses (the machine's), keys
+		// under the run's own prefix, removed after: like compared with like.
+		oo := o
+		oo.Redis = "redis://" + o.CentrifugoRedis
+		if err := one(func() (*target, error) {
+			t, _, err := startChorus(ctx, oo)
+			if t != nil {
+				t.name = "chorus (machine's Redis)"
+			}
+			return t, err
+		}); err != nil {
+			return err
+		}
 		engines = append(engines, "redis")
 	}
 	for _, e := range engines {
@@ -55,6 +70,7 @@ func runPeer(ctx context.Context, o options) error {
 func printPeerTable(o options, runs []peerRun) {
 	fmt.Printf("\npeer comparison: %d rooms x %d members, each its own WebSocket; %d msg/s offered for %s, then %d sends in flight per socket for %s; the load generator on the same cores\n\n",
 		o.Rooms, o.Members, o.Rate, o.Duration, o.InFlight, o.Saturate)
+	// counts are printed whole and compared by difference, not by ratio; NaN is "not reported".
 	rows := []struct {
 		label string
 		val   func(peerRun) float64
@@ -64,18 +80,23 @@ func printPeerTable(o options, runs []peerRun) {
 		{"ack p99 (ms)", func(r peerRun) float64 { return ms(r.fixed.ack.pct(99)) }, false},
 		{"delivery p50 (ms)", func(r peerRun) float64 { return ms(r.fixed.deliv.pct(50)) }, false},
 		{"delivery p99 (ms)", func(r peerRun) float64 { return ms(r.fixed.deliv.pct(99)) }, false},
-		{"accepted msg/s at saturation", func(r peerRun) float64 { return r.sat.acceptedPerSec() }, true},
+		{"deliveries lost at fixed load", func(r peerRun) float64 { return float64(r.fixed.missing()) }, true},
+		{"accepted msg/s at saturation", func(r peerRun) float64 { return r.sat.acceptedPerSec() }, false},
 		{"CPU µs per accepted msg at saturation", func(r peerRun) float64 { return micros(r.sat.cpuPerAccepted(-1)) }, false},
 		{"sockets cut at saturation", func(r peerRun) float64 { return float64(r.sat.cut) }, true},
+		{"reconnects at saturation", func(r peerRun) float64 { return reported(r.sat.reconnects) }, true},
+		{"deliveries recovered by resume at saturation", func(r peerRun) float64 { return reported(r.sat.recovered) }, true},
+		{"deliveries lost at saturation", func(r peerRun) float64 { return float64(r.sat.missing()) }, true},
 	}
+	pairs := peerPairs(runs)
 	head := "| |"
 	sep := "|---|"
 	for _, r := range runs {
 		head += " " + r.name + " |"
 		sep += "---|"
 	}
-	for _, r := range runs[1:] {
-		head += " " + runs[0].name + " / " + r.name + " |"
+	for _, p := range pairs {
+		head += " " + runs[p[0]].name + " / " + runs[p[1]].name + " |"
 		sep += "---|"
 	}
 	fmt.Println(head)
@@ -85,8 +106,12 @@ func printPeerTable(o options, runs []peerRun) {
 		for _, r := range runs {
 			line += " " + formatValue(row.val(r), row.count) + " |"
 		}
-		for _, r := range runs[1:] {
-			line += " " + ratio(row.val(runs[0]), row.val(r)) + " |"
+		for _, p := range pairs {
+			if row.count {
+				line += " |"
+				continue
+			}
+			line += " " + ratio(row.val(runs[p[0]]), row.val(runs[p[1]])) + " |"
 		}
 		fmt.Println(line)
 	}
@@ -102,17 +127,45 @@ func printPeerTable(o options, runs []peerRun) {
 		}
 		fmt.Printf("  %s: %s\n", r.name, strings.Join(parts, " + "))
 	}
-	for _, r := range runs {
-		if lost := r.fixed.acks*(o.Members-1) - r.fixed.deliv.len(); lost > 0 {
-			fmt.Printf("  %s: %d deliveries missing at fixed load (%d acks × %d other members, %d received)\n", r.name, lost, r.fixed.acks, o.Members-1, r.fixed.deliv.len())
+	fmt.Println("Lost = accepted sends × other members − deliveries received once each (live, or recovered by resume);")
+	fmt.Println("Centrifugo's client recovers by itself: what it recovers counts as live, and it reports no reconnects (–).")
+}
+
+// peerPairs is the ratio columns: every Chorus run against every Centrifugo run, except that
+// Chorus on the machine's Redis is compared only with Centrifugo's Redis engine.
+func peerPairs(runs []peerRun) [][2]int {
+	var pairs [][2]int
+	for i, a := range runs {
+		if !strings.HasPrefix(a.name, "chorus") {
+			continue
+		}
+		for j, b := range runs {
+			if !strings.HasPrefix(b.name, "centrifugo") {
+				continue
+			}
+			if strings.Contains(a.name, "Redis") && !strings.Contains(b.name, "redis") {
+				continue
+			}
+			pairs = append(pairs, [2]int{i, j})
 		}
 	}
+	return pairs
+}
+
+// reported is n, or NaN when the server's client does not report it (-1).
+func reported(n int64) float64 {
+	if n < 0 {
+		return math.NaN()
+	}
+	return float64(n)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func formatValue(v float64, count bool) string {
 	switch {
+	case math.IsNaN(v):
+		return "–"
 	case count:
 		return fmt.Sprintf("%.0f", v)
 	case v >= 100:
