@@ -329,35 +329,44 @@ func (m *orgMatrix) build(t *testing.T, archived bool) orgWorld {
 	var created orgAnswer
 	call(t, owner.base, owner.token, "POST", "/api/v1/orgs", map[string]any{"name": "Matrix " + o.slug, "slug": o.slug}, http.StatusCreated, &created)
 	o.id = created.Organization.ID
+	// The calls of a parallel step read base, a copy of o taken before it, and leave their
+	// results in variables copied into o after it: o itself is never read while written.
+	base := o
 	add := func(kind string) func(t *testing.T) {
 		return func(t *testing.T) {
-			call(t, owner.base, owner.token, "POST", o.path("/members"), map[string]any{"user_id": m.users[kind].user.ID}, http.StatusCreated, nil)
+			call(t, owner.base, owner.token, "POST", base.path("/members"), map[string]any{"user_id": m.users[kind].user.ID}, http.StatusCreated, nil)
 		}
 	}
+	var eng, sales, position, deptAdmRole string
 	inParallel(t, []func(t *testing.T){
 		add("admin"), add("dept"), add("member"), add("peerIn"), add("peerOut"),
 		func(t *testing.T) {
-			call(t, owner.base, owner.token, "POST", o.path("/invitations"), map[string]any{"user_id": m.users["invitee"].user.ID}, http.StatusCreated, nil)
+			call(t, owner.base, owner.token, "POST", base.path("/invitations"), map[string]any{"user_id": m.users["invitee"].user.ID}, http.StatusCreated, nil)
 		},
-		func(t *testing.T) { o.eng = m.newDept(t, o, "", "Engineering") },
-		func(t *testing.T) { o.sales = m.newDept(t, o, "", "Sales") },
-		func(t *testing.T) { o.position = m.newPosition(t, o) },
+		func(t *testing.T) { eng = m.newDept(t, base, "", "Engineering") },
+		func(t *testing.T) { sales = m.newDept(t, base, "", "Sales") },
+		func(t *testing.T) { position = m.newPosition(t, base) },
 		func(t *testing.T) {
-			o.deptAdmRole = m.newRole(t, o, []string{domain.PermManageDepartments, domain.PermManageMembers,
+			deptAdmRole = m.newRole(t, base, []string{domain.PermManageDepartments, domain.PermManageMembers,
 				domain.PermManageRoles, domain.PermManagePositions, domain.PermCreateDepartmentRooms})
 		},
 	})
+	o.eng, o.sales, o.position, o.deptAdmRole = eng, sales, position, deptAdmRole
+	base = o
+	var backend, team string
 	inParallel(t, []func(t *testing.T){
-		func(t *testing.T) { m.grant(t, o, "admin", o.roleID(domain.RoleAdmin), "") },
-		func(t *testing.T) { m.grant(t, o, "dept", o.deptAdmRole, o.eng) },
-		func(t *testing.T) { o.backend = m.newDept(t, o, o.eng, "Backend") },
-		func(t *testing.T) { o.team = m.newDept(t, o, o.sales, "Team") },
-		func(t *testing.T) { m.addTo(t, o, o.eng, m.users["dept"].user.ID) },
+		func(t *testing.T) { m.grant(t, base, "admin", base.roleID(domain.RoleAdmin), "") },
+		func(t *testing.T) { m.grant(t, base, "dept", base.deptAdmRole, base.eng) },
+		func(t *testing.T) { backend = m.newDept(t, base, base.eng, "Backend") },
+		func(t *testing.T) { team = m.newDept(t, base, base.sales, "Team") },
+		func(t *testing.T) { m.addTo(t, base, base.eng, m.users["dept"].user.ID) },
 	})
+	o.backend, o.team = backend, team
+	base = o
 	inParallel(t, []func(t *testing.T){
-		func(t *testing.T) { m.addTo(t, o, o.backend, m.users["member"].user.ID) },
-		func(t *testing.T) { m.addTo(t, o, o.backend, m.users["peerIn"].user.ID) },
-		func(t *testing.T) { m.addTo(t, o, o.team, m.users["peerOut"].user.ID) },
+		func(t *testing.T) { m.addTo(t, base, base.backend, m.users["member"].user.ID) },
+		func(t *testing.T) { m.addTo(t, base, base.backend, m.users["peerIn"].user.ID) },
+		func(t *testing.T) { m.addTo(t, base, base.team, m.users["peerOut"].user.ID) },
 	})
 	if archived {
 		call(t, owner.base, owner.token, "POST", o.path("/archive"), nil, http.StatusOK, nil)
