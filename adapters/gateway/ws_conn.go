@@ -446,18 +446,16 @@ func (c *conn) endWriter() {
 	close(c.writerDone)
 }
 
-// beat queues the heartbeat's ping, unless frames are already waiting (the client hears from
-// the server anyway), and sets the next.
+// beat queues the heartbeat's ping, even past the queue's bound (the ping is the server's, not
+// the client's falling behind), and sets the next.
 func (c *conn) beat() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.writerEnded {
 		return
 	}
-	if len(c.queue) == 0 && !c.writing {
-		c.queue = append(c.queue, pingFrame)
-		c.kickLocked()
-	}
+	c.queue = append(c.queue, pingFrame)
+	c.kickLocked()
 	c.heartbeat.Reset(c.g.cfg.HeartbeatInterval)
 }
 
