@@ -34,7 +34,7 @@ var pingFrame = []byte(`{"type":"ping"}`)
 // command (so one slow reply does not hold up the next command); a writer goroutine is the only
 // one writing data frames, fed by a bounded queue so that no producer ever waits on the client.
 //
-// An idle socket should cost little (docs/benchmarks.md, "idle sockets"): the writer goroutine
+// An idle socket should cost little (docs/benchmarks.md, "what an idle socket costs"): the writer goroutine
 // runs only while there is something to write (the queue, a replay's frame, the heartbeat, the
 // close), the queue is a slice that grows with what waits and is dropped when it empties, and
 // the heartbeat is a timer rather than a goroutine.
@@ -59,7 +59,7 @@ type conn struct {
 
 	// bulk lets one frame at a time through from a producer that may wait (a resume's replay),
 	// so that a long replay never fills the queue, which live pushes need: a replay holds it
-	// from handing its frame over (bulkFrame) until the writer has written it.
+	// from handing its frame over (bulkFrame) until the writer takes that frame.
 	bulk chan struct{}
 	// heartbeat queues a {"type":"ping"} every HeartbeatInterval (set by run).
 	heartbeat *time.Timer
