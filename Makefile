@@ -68,6 +68,7 @@ bench: build
 		if ! grep -q '^Benchmark' "$$out"; then echo "bench: no benchmarks found (and no cmd/chorus-bench)"; fi; \
 		rm -f "$$out"; \
 	fi
+	$(GO) run ./cmd/chorus-bench --idle 2000 $(IDLE_BENCH_ARGS) # what an idle socket costs the server: 2,000 quiet sockets, without and with compression offered (about 5 minutes)
 	$(GO) run ./cmd/chorus-search-bench $(SEARCH_BENCH_ARGS) # message search over 1M messages (a few minutes)
 	$(GO) run ./cmd/chorus-recovery-bench $(RECOVERY_BENCH_ARGS) # partition takeover over 1M events, with and without a snapshot (a few minutes)
 	$(GO) run ./cmd/chorus-directory-bench $(DIRECTORY_BENCH_ARGS) # the organization directory: 50,000 members in 2,000 departments (a minute or two)

@@ -317,7 +317,11 @@ func New(cfg Config, d Deps) *Gateway {
 		// Idle sockets hold no write buffer: with thousands of mostly quiet sockets this is
 		// most of the per-connection memory.
 		WriteBufferPool: &sync.Pool{},
-		Error:           g.handshakeError,
+		// A read buffer of its own, smaller than the HTTP server's 4 KB one gorilla would
+		// otherwise keep: every socket holds it for as long as it is open, and client frames are
+		// small JSON (a larger frame is read past the buffer, straight into the frame's).
+		ReadBufferSize: 1024,
+		Error:          g.handshakeError,
 	}
 	return g
 }

@@ -123,9 +123,17 @@ func (c *conn) sendBulk(b []byte) bool {
 		return true
 	}
 	select {
-	case c.bulk <- b:
-		return true
+	case c.bulk <- struct{}{}: // the previous frame was written
 	case <-c.closing:
 		return false
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writerEnded {
+		<-c.bulk
+		return false
+	}
+	c.bulkFrame = b
+	c.kickLocked()
+	return true
 }

@@ -33,6 +33,11 @@ var pingFrame = []byte(`{"type":"ping"}`)
 // conn is one client socket. A reader goroutine decodes frames and starts a goroutine per
 // command (so one slow reply does not hold up the next command); a writer goroutine is the only
 // one writing data frames, fed by a bounded queue so that no producer ever waits on the client.
+//
+// An idle socket should cost little (docs/benchmarks.md, "what an idle socket costs"): the writer goroutine
+// runs only while there is something to write (the queue, a replay's frame, the heartbeat, the
+// close), the queue is a slice that grows with what waits and is dropped when it empties, and
+// the heartbeat is a timer rather than a goroutine.
 type conn struct {
 	g *Gateway
 	// ws is set by attach once the upgrade is done. The socket is registered and subscribed
@@ -52,10 +57,15 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	send chan []byte
-	// bulk hands the writer frames one at a time from a producer that may wait (a resume's
-	// replay), so that a long replay never fills send, which live pushes need.
-	bulk chan []byte
+	// bulk lets one frame at a time through from a producer that may wait (a resume's replay),
+	// so that a long replay never fills the queue, which live pushes need: a replay holds it
+	// from handing its frame over (bulkFrame) until the writer takes that frame.
+	bulk chan struct{}
+	// heartbeat queues a {"type":"ping"} every HeartbeatInterval (set by run).
+	heartbeat *time.Timer
+	// writerDone is closed when the writer is done for good: it sent the close frame, or a
+	// write failed.
+	writerDone chan struct{}
 
 	// limiter bounds the frames the client may send (nil: no limit). Reader only.
 	limiter *rate.Limiter
@@ -66,9 +76,19 @@ type conn struct {
 	lastActive atomic.Int64
 
 	// mu serializes everything that enqueues, so that an ack and the pushes held back for it
-	// enter the queue in that order.
+	// enter the queue in that order, and guards the queue and the writer's state.
 	mu   sync.Mutex
 	dead bool // the queue overflowed: drop further frames
+	// queue holds the frames waiting for the writer, at most cfg.SendQueue; nil when empty.
+	queue [][]byte
+	// bulkFrame is a replay's frame waiting for the writer (see bulk).
+	bulkFrame []byte
+	// started: run started, so a writer may run (frames queued before wait for it).
+	started bool
+	// writing: a writer goroutine runs; it is the only one writing data frames.
+	writing bool
+	// writerEnded: the writer is done for good (writerDone is closed); frames are dropped.
+	writerEnded bool
 	// pending holds, per command in flight on this socket, the pushes it caused that arrived
 	// before its ack was queued: "a client receives its own messages after its ack".
 	pending map[uuid.UUID]*heldFrames
@@ -112,13 +132,13 @@ func newConn(g *Gateway, userID uuid.UUID) *conn {
 	}
 	return &conn{
 		g: g, userID: userID, id: uuid.NewString(), ctx: ctx, cancel: cancel,
-		send:    make(chan []byte, g.cfg.SendQueue),
-		bulk:    make(chan []byte),
-		limiter: lim,
-		pending: map[uuid.UUID]*heldFrames{},
-		closing: make(chan struct{}),
-		slots:   make(chan struct{}, maxInFlight),
-		rooms:   map[uuid.UUID]struct{}{},
+		bulk:       make(chan struct{}, 1),
+		writerDone: make(chan struct{}),
+		limiter:    lim,
+		pending:    map[uuid.UUID]*heldFrames{},
+		closing:    make(chan struct{}),
+		slots:      make(chan struct{}, maxInFlight),
+		rooms:      map[uuid.UUID]struct{}{},
 	}
 }
 
@@ -135,24 +155,44 @@ func (c *conn) attach(ws *websocket.Conn) {
 func (c *conn) sock() *websocket.Conn { return c.ws.Load() }
 
 // run drives the socket to its end and releases everything it holds.
+//
+// run, readLoop and the functions they call while the socket waits for the client keep small
+// stack frames, in functions of their own that are not inlined: the runtime halves a
+// goroutine's stack at a GC when less than a quarter of it is in use, and an idle socket's
+// reader, parked in gorilla's NextReader, then fits in 4 KB rather than 8 (chorus-bench --idle
+// prints the stack memory per socket).
 func (c *conn) run() {
+	c.start()
+	c.readLoop()
+	c.end()
+}
+
+// start begins run: the counters, the writer's state and the heartbeat, presence.
+//
+//go:noinline
+func (c *conn) start() {
+	c.g.met.WebSocketOpened()
+	c.mu.Lock()
+	c.started = true
+	c.heartbeat = time.AfterFunc(c.g.cfg.HeartbeatInterval, c.beat)
+	c.kickLocked() // the frames queued before the upgrade, or a close decided then
+	c.mu.Unlock()
+	c.presenceOnline()
+}
+
+// end closes the socket once its reads ended and releases everything it holds.
+//
+//go:noinline
+func (c *conn) end() {
 	defer c.g.hub.wg.Done()
 	defer c.g.conns.Add(-1)
-	c.g.met.WebSocketOpened()
 	defer c.g.met.WebSocketClosed()
-
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
-	c.presenceOnline()
-	c.readLoop()
 	c.stopSessionTimer()
 	rooms := c.g.hub.roomsOf(c) // whom to tell if the user goes offline
 	c.g.hub.remove(c)
 	c.closeWith(websocket.CloseNormalClosure, "") // no-op when a reason was already given
-	<-writerDone
+	<-c.writerDone
+	c.heartbeat.Stop()
 	_ = c.sock().Close()
 	c.cancel()
 	c.cmds.Wait()
@@ -172,6 +212,13 @@ func (c *conn) closeWith(code int, text string) {
 			c.applyClose(ws)
 		}
 		close(c.closing)
+		// The writer flushes the queue and sends the close frame; started from a goroutine of
+		// its own since the caller may hold c.mu (enqueueLocked's abort).
+		go func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.kickLocked()
+		}()
 	})
 }
 
@@ -211,8 +258,25 @@ func (c *conn) isStopping() bool {
 }
 
 func (c *conn) readLoop() {
-	limit := c.g.cfg.FrameLimit
 	ws := c.sock()
+	c.setControlHandlers(ws)
+	for {
+		c.extendDeadline()
+		mt, r, err := ws.NextReader()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if !c.readFrame(mt, r) {
+			return
+		}
+	}
+}
+
+// setControlHandlers makes the client's WebSocket pings and pongs count as activity.
+//
+//go:noinline
+func (c *conn) setControlHandlers(ws *websocket.Conn) {
 	ws.SetPongHandler(func(string) error {
 		c.extendDeadline()
 		c.presenceActive(false)
@@ -227,54 +291,54 @@ func (c *conn) readLoop() {
 		}
 		return err
 	})
-	for {
-		c.extendDeadline()
-		mt, r, err := ws.NextReader()
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
-		if c.isStopping() {
-			// Closing: skip whatever still comes until the client's close frame.
-			continue
-		}
-		if c.sessionOver(time.Now()) {
-			// The timer may not have fired yet: a frame after the session's end is not run.
-			c.endSession(reasonSessionExpired)
-			continue
-		}
-		c.presenceActive(false)
-		// Read the limit ourselves rather than with SetReadLimit, which would close the socket
-		// without the frame_too_large error the contract promises.
-		data, err := io.ReadAll(io.LimitReader(r, limit+1))
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
-		c.g.met.FrameIn()
-		if int64(len(data)) > limit {
-			c.enqueue(errorFrame(nil, codeFrameTooLarge, "frame is larger than the limit"))
-			c.closeWith(websocket.CloseMessageTooBig, "frame too large")
-			continue
-		}
-		if c.limiter != nil && !c.limiter.Allow() {
-			// Answered, not cut off: a client that bursts slows down and keeps its socket.
-			c.enqueue(errorFrame(frameID(data), codeRateLimited, "too many frames; slow down"))
-			continue
-		}
-		if mt != websocket.TextMessage {
-			c.enqueue(errorFrame(nil, codeInvalidFrame, "frames must be text (JSON)"))
-			continue
-		}
-		// RFC 6455 (8.1): a text frame that is not UTF-8 fails the connection with 1007. Gorilla
-		// does not check, and encoding/json would turn the bad bytes into U+FFFD and store that.
-		if !utf8.Valid(data) {
-			c.enqueue(errorFrame(nil, codeInvalidFrame, "frame is not valid UTF-8"))
-			c.closeWith(websocket.CloseInvalidFramePayloadData, "invalid UTF-8")
-			continue
-		}
-		c.handleFrame(data)
+}
+
+// readFrame reads and handles one client frame; false when the reads are over.
+//
+//go:noinline
+func (c *conn) readFrame(mt int, r io.Reader) bool {
+	if c.isStopping() {
+		// Closing: skip whatever still comes until the client's close frame.
+		return true
 	}
+	if c.sessionOver(time.Now()) {
+		// The timer may not have fired yet: a frame after the session's end is not run.
+		c.endSession(reasonSessionExpired)
+		return true
+	}
+	c.presenceActive(false)
+	// Read the limit ourselves rather than with SetReadLimit, which would close the socket
+	// without the frame_too_large error the contract promises.
+	limit := c.g.cfg.FrameLimit
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		c.readFailed(err)
+		return false
+	}
+	c.g.met.FrameIn()
+	if int64(len(data)) > limit {
+		c.enqueue(errorFrame(nil, codeFrameTooLarge, "frame is larger than the limit"))
+		c.closeWith(websocket.CloseMessageTooBig, "frame too large")
+		return true
+	}
+	if c.limiter != nil && !c.limiter.Allow() {
+		// Answered, not cut off: a client that bursts slows down and keeps its socket.
+		c.enqueue(errorFrame(frameID(data), codeRateLimited, "too many frames; slow down"))
+		return true
+	}
+	if mt != websocket.TextMessage {
+		c.enqueue(errorFrame(nil, codeInvalidFrame, "frames must be text (JSON)"))
+		return true
+	}
+	// RFC 6455 (8.1): a text frame that is not UTF-8 fails the connection with 1007. Gorilla
+	// does not check, and encoding/json would turn the bad bytes into U+FFFD and store that.
+	if !utf8.Valid(data) {
+		c.enqueue(errorFrame(nil, codeInvalidFrame, "frame is not valid UTF-8"))
+		c.closeWith(websocket.CloseInvalidFramePayloadData, "invalid UTF-8")
+		return true
+	}
+	c.handleFrame(data)
+	return true
 }
 
 // readFailed decides how a socket whose reads ended is closed.
@@ -296,31 +360,103 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func (c *conn) writeLoop() {
-	ticker := time.NewTicker(c.g.cfg.HeartbeatInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case b := <-c.send:
-			if err := c.writeBatch(b); err != nil {
-				c.abort("write failed")
-				return
-			}
-		case b := <-c.bulk:
-			if err := c.writeBatch(b); err != nil {
-				c.abort("write failed")
-				return
-			}
-		case <-ticker.C:
-			if err := c.write(pingFrame, time.Now().Add(writeWait)); err != nil {
-				c.abort("write failed")
-				return
-			}
-		case <-c.closing:
-			c.finish()
+// kickLocked starts the writer if there is something for it to do and none runs. c.mu held.
+func (c *conn) kickLocked() {
+	if !c.started || c.writing || c.writerEnded {
+		return
+	}
+	select {
+	case <-c.closing:
+	default:
+		if len(c.queue) == 0 && c.bulkFrame == nil {
 			return
 		}
 	}
+	c.writing = true
+	go c.writeLoop()
+}
+
+// nextLocked takes the next frame for the writer: the queue's first, else a replay's. c.mu held.
+func (c *conn) nextLocked() []byte {
+	if len(c.queue) > 0 {
+		b := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		if len(c.queue) == 0 {
+			c.queue = nil // an idle socket keeps no queue
+		}
+		return b
+	}
+	if b := c.bulkFrame; b != nil {
+		c.bulkFrame = nil
+		<-c.bulk // the replay may hand over its next frame
+		return b
+	}
+	return nil
+}
+
+// next is nextLocked under c.mu; when there is nothing to write it also ends this writer
+// (writing false) unless the socket is closing, all under the same lock as the check, so that
+// an enqueue either sees this writer running or starts the next.
+func (c *conn) next() (b []byte, closing bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.closing:
+		return nil, true
+	default:
+	}
+	if b = c.nextLocked(); b == nil {
+		c.writing = false
+	}
+	return b, false
+}
+
+// writeLoop is the writer: it writes what is queued and returns when nothing is left, or, once
+// the socket is closing, flushes the queue and sends the close frame and ends for good.
+func (c *conn) writeLoop() {
+	for {
+		b, closing := c.next()
+		if closing {
+			c.finish()
+			c.endWriter()
+			return
+		}
+		if b == nil {
+			return
+		}
+		if err := c.writeBatch(b); err != nil {
+			c.abort("write failed")
+			c.endWriter()
+			return
+		}
+	}
+}
+
+// endWriter marks the writer done for good: no other starts, and run may close the connection.
+func (c *conn) endWriter() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writerEnded = true
+	c.queue = nil
+	if c.bulkFrame != nil {
+		c.bulkFrame = nil
+		<-c.bulk
+	}
+	close(c.writerDone)
+}
+
+// beat queues the heartbeat's ping, even past the queue's bound (the ping is the server's, not
+// the client's falling behind), and sets the next.
+func (c *conn) beat() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writerEnded {
+		return
+	}
+	c.queue = append(c.queue, pingFrame)
+	c.kickLocked()
+	c.heartbeat.Reset(c.g.cfg.HeartbeatInterval)
 }
 
 // writeBatch writes first and whatever else is queued by then (up to maxBatchFrames), in one
@@ -333,12 +469,9 @@ func (c *conn) writeBatch(first []byte) error {
 	c.batch.hold()
 	err := c.write(first, deadline)
 	for n := 1; err == nil && n < maxBatchFrames; n++ {
-		var b []byte
-		select {
-		case b = <-c.send:
-		case b = <-c.bulk:
-		default:
-		}
+		c.mu.Lock()
+		b := c.nextLocked()
+		c.mu.Unlock()
 		if b == nil {
 			break
 		}
@@ -359,15 +492,18 @@ func (c *conn) finish() {
 		return
 	}
 	deadline := time.Now().Add(closeGrace)
-flush:
 	for {
-		select {
-		case b := <-c.send:
-			if c.write(b, deadline) != nil {
-				return
-			}
-		default:
-			break flush
+		c.mu.Lock()
+		var b []byte
+		if len(c.queue) > 0 {
+			b = c.nextLocked()
+		}
+		c.mu.Unlock()
+		if b == nil {
+			break
+		}
+		if c.write(b, deadline) != nil {
+			return
 		}
 	}
 	msg := websocket.FormatCloseMessage(c.closeCode, c.closeText)
@@ -390,19 +526,22 @@ func (c *conn) enqueue(b []byte) {
 	c.enqueueLocked(b)
 }
 
-// enqueueLocked never blocks: a full queue means the client does not keep up, and waiting for
-// it would stall Deliver and so every other socket. It is disconnected instead.
+// enqueueLocked never blocks: a full queue (cfg.SendQueue frames waiting) means the client does
+// not keep up, and waiting for it would stall Deliver and so every other socket. It is
+// disconnected instead.
 func (c *conn) enqueueLocked(b []byte) {
-	if c.dead || b == nil {
+	if c.dead || c.writerEnded || b == nil {
 		return
 	}
-	select {
-	case c.send <- b:
-	default:
+	if len(c.queue) >= c.g.cfg.SendQueue {
 		c.dead = true
-		c.g.log.Info("websocket client too slow; disconnecting", "user_id", c.userID, "queue", cap(c.send))
+		c.g.log.Info("websocket client too slow; disconnecting", "user_id", c.userID, "queue", c.g.cfg.SendQueue)
+		c.queue = nil
 		c.abort("send queue full")
+		return
 	}
+	c.queue = append(c.queue, b)
+	c.kickLocked()
 }
 
 // push queues a pushed frame, or holds it back while the command that caused it is waiting

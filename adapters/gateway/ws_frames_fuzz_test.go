@@ -37,8 +37,11 @@ func FuzzHandleFrame(f *testing.F) {
 		isObject := json.Unmarshal(data, &obj) == nil && obj != nil
 		first := true
 		for {
-			select {
-			case b := <-c.send:
+			c.mu.Lock()
+			b := c.nextLocked()
+			c.mu.Unlock()
+			switch {
+			case b != nil:
 				var out struct {
 					Type    string `json:"type"`
 					Code    string `json:"code"`

@@ -19,12 +19,21 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// startChorus starts the all-in-one process on a fresh data directory and database and connects
-// the members; it returns the target and the embedded broker's address.
-func startChorus(ctx context.Context, o options) (t *target, kafkaAddr string, err error) {
+// chorusProcess is a running all-in-one bin/chorus on a fresh data directory and database.
+type chorusProcess struct {
+	base      string // http://host:port
+	kafkaAddr string
+	dbName    string
+	pid       int
+	stop      func() // stops the process and removes what it made
+}
+
+// startProcess starts the all-in-one process on a fresh data directory and database and waits
+// until it is ready. extraEnv is appended to the benchmark's environment.
+func startProcess(ctx context.Context, o options, extraEnv ...string) (p *chorusProcess, err error) {
 	dir, err := os.MkdirTemp("", "chorus-bench-")
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	var cleanup []func()
 	stop := func() {
@@ -43,7 +52,7 @@ func startChorus(ctx context.Context, o options) (t *target, kafkaAddr string, e
 	dbURL := strings.Replace(o.Database, "/postgres?", "/"+dbName+"?", 1)
 	logf, err := os.Create(filepath.Join(dir, "chorus.log"))
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	cmd := exec.CommandContext(context.WithoutCancel(ctx), o.Binary)
 	cmd.Env = append(os.Environ(),
@@ -54,25 +63,10 @@ func startChorus(ctx context.Context, o options) (t *target, kafkaAddr string, e
 		// per-connection frame limit so that it measures the system, not the limiter.
 		"CHORUS_WS_FRAME_RATE=1000000", "CHORUS_WS_FRAME_BURST=1000000", "CHORUS_AUTH_RATE=-1", "CHORUS_HTTP_RATE=-1", "CHORUS_USER_COMMAND_RATE=-1", "CHORUS_KAFKA_BROKERS=", "CHORUS_REDIS_URL="+o.Redis, "CHORUS_REDIS_PREFIX=bench-"+dbName,
 	)
-	// Another Redis (--redis) is metered too (INFO cpu, as for Centrifugo's Redis engine) and
-	// the keys the run made under its prefix are removed after it.
-	var rdb *redis.Client
-	if o.Redis != "" {
-		opts, err := redis.ParseURL(o.Redis)
-		if err != nil {
-			return nil, "", fmt.Errorf("--redis: %w", err)
-		}
-		rdb = redis.NewClient(opts)
-		prefix := "bench-" + dbName
-		cleanup = append(cleanup, func() {
-			n := dropKeys(rdb, prefix) + dropKeys(rdb, "rate:"+prefix)
-			fmt.Printf("  (removed %d Redis keys under %s)\n", n, prefix)
-			_ = rdb.Close()
-		})
-	}
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("start %s: %w", o.Binary, err)
+		return nil, fmt.Errorf("start %s: %w", o.Binary, err)
 	}
 	cleanup = append(cleanup, func() {
 		_ = cmd.Process.Signal(os.Interrupt)
@@ -85,9 +79,31 @@ func startChorus(ctx context.Context, o options) (t *target, kafkaAddr string, e
 		if len(log) > 4000 {
 			log = log[len(log)-4000:]
 		}
-		return nil, "", fmt.Errorf("%w; the end of its log:\n%s", err, log)
+		return nil, fmt.Errorf("%w; the end of its log:\n%s", err, log)
 	}
 	fmt.Printf("chorus: %s (pprof at %s/debug/pprof/)\n", httpAddr, base)
+	return &chorusProcess{base: base, kafkaAddr: kafkaAddr, dbName: dbName, pid: cmd.Process.Pid, stop: stop}, nil
+}
+
+// startChorus starts the all-in-one process on a fresh data directory and database and connects
+// the members; it returns the target and the embedded broker's address.
+func startChorus(ctx context.Context, o options) (t *target, kafkaAddr string, err error) {
+	p, err := startProcess(ctx, o)
+	if err != nil {
+		return nil, "", err
+	}
+	cleanup := []func(){p.stop}
+	stop := func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	base, kafkaAddr, dbName := p.base, p.kafkaAddr, p.dbName
 	redisUsed := "embedded Redis"
 	if o.Redis != "" {
 		redisUsed = "Redis at " + o.Redis
@@ -108,8 +124,22 @@ func startChorus(ctx context.Context, o options) (t *target, kafkaAddr string, e
 	if err != nil {
 		return nil, "", err
 	}
-	meters := []cpuMeter{processMeter("chorus (all-in-one process)", cmd.Process.Pid), postgresBackendsMeter(dbName)}
-	if rdb != nil {
+	meters := []cpuMeter{processMeter("chorus (all-in-one process)", p.pid), postgresBackendsMeter(dbName)}
+	// Another Redis (--redis) is metered too (INFO cpu, as for Centrifugo's Redis engine) and
+	// the keys the run made under its prefix are removed after it.
+	if o.Redis != "" {
+		opts, err := redis.ParseURL(o.Redis)
+		if err != nil {
+			return nil, "", fmt.Errorf("--redis: %w", err)
+		}
+		rdb := redis.NewClient(opts)
+		prefix := "bench-" + dbName
+		// first in the list: it runs last, once the process has stopped writing
+		cleanup = append([]func(){func() {
+			n := dropKeys(rdb, prefix) + dropKeys(rdb, "rate:"+prefix)
+			fmt.Printf("  (removed %d Redis keys under %s)\n", n, prefix)
+			_ = rdb.Close()
+		}}, cleanup...)
 		meters = append(meters, redisMeter(rdb))
 	}
 	return &target{name: "chorus", members: members, probe: pr, meters: meters, stop: stop, metrics: base + "/metrics"}, kafkaAddr, nil

@@ -1,6 +1,7 @@
 // Command chorus-bench measures the all-in-one Chorus process at a fixed offered load and at its
 // highest sustained rate, and a bare Kafka produce→consume round trip on the same broker, then
 // prints the figures. It starts bin/chorus itself, on a fresh data directory and database.
+// With --idle N it measures instead what N quiet sockets cost the server's memory (idle.go).
 // With --peer it runs the same load generator (loadgen.go) against Chorus, then against
 // Centrifugo with its memory and its Redis engine, and prints the ratios (peer.go).
 // It is a benchmark, not a test: `make bench` and `make bench-peer` run it.
@@ -39,6 +40,11 @@ type options struct {
 	Peer            bool   `help:"Run the same load against Centrifugo (memory engine, then Redis engine) after Chorus and print the ratios (make bench-peer)."`
 	Centrifugo      string `help:"The centrifugo binary (--peer; make bench-peer installs it)." default:"bin/peer/centrifugo"`
 	CentrifugoRedis string `help:"Redis address for Centrifugo's Redis engine (--peer; empty skips that engine)." default:"127.0.0.1:6379"`
+
+	Idle         int           `help:"Measure instead what an idle socket costs the server: open this many quiet authenticated sockets, without and with compression offered, each in a fresh process (idle.go; 0: the load benchmark)." default:"0"`
+	IdleRoom     int           `help:"Members per room in --idle (every user is in one room)." default:"50"`
+	IdleProfiles string        `help:"With --idle, save the server's heap profiles before and after, and its goroutines after, in this directory (compare with go tool pprof -base)." default:""`
+	IdleWait     time.Duration `help:"How long the sockets stay quiet in --idle before the second reading (past one heartbeat)." default:"35s"`
 }
 
 func main() {
@@ -67,6 +73,9 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("machine: %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
 	if o.Peer {
 		return runPeer(ctx, o)
+	}
+	if o.Idle > 0 {
+		return runIdle(ctx, o)
 	}
 	t, kafkaAddr, err := startChorus(ctx, o)
 	if err != nil {
