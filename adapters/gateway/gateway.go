@@ -23,9 +23,12 @@ type Config struct {
 	MaxConnections int
 	// FrameLimit is the largest client frame in bytes; a larger one closes the socket with 1009.
 	FrameLimit int64
-	// SendQueue is how many frames may wait for one socket; a client that lets it fill is too
-	// slow to keep up and is disconnected.
-	SendQueue int
+	// SendQueue is how many frames, and SendQueueBytes how many bytes of frames, may wait for
+	// one socket; a client that lets either fill is too slow to keep up and is disconnected.
+	// The queue holds only what waits (an idle socket none), so the bounds cost nothing until a
+	// client falls behind; 1 MiB is also Centrifugo's default per-client queue.
+	SendQueue      int
+	SendQueueBytes int
 	// HeartbeatInterval is how often the server sends a {"type":"ping"} frame.
 	HeartbeatInterval time.Duration
 	// ConnectionTimeout closes a socket from which nothing was read for that long.
@@ -80,7 +83,8 @@ func DefaultConfig() Config {
 	return Config{
 		MaxConnections:    10000,
 		FrameLimit:        64 << 10,
-		SendQueue:         256,
+		SendQueue:         4096,
+		SendQueueBytes:    1 << 20,
 		HeartbeatInterval: 30 * time.Second,
 		ConnectionTimeout: 60 * time.Second,
 		PositionWait:      5 * time.Second,
@@ -104,6 +108,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FrameLimit <= 0 {
 		c.FrameLimit = d.FrameLimit
+	}
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = d.SendQueueBytes
 	}
 	if c.SendQueue <= 0 {
 		c.SendQueue = d.SendQueue

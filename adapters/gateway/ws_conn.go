@@ -80,7 +80,8 @@ type conn struct {
 	mu   sync.Mutex
 	dead bool // the queue overflowed: drop further frames
 	// queue holds the frames waiting for the writer, at most cfg.SendQueue; nil when empty.
-	queue [][]byte
+	queue  [][]byte
+	queued int // bytes in queue
 	// bulkFrame is a replay's frame waiting for the writer (see bulk).
 	bulkFrame []byte
 	// started: run started, so a writer may run (frames queued before wait for it).
@@ -382,8 +383,9 @@ func (c *conn) nextLocked() []byte {
 		b := c.queue[0]
 		c.queue[0] = nil
 		c.queue = c.queue[1:]
+		c.queued -= len(b)
 		if len(c.queue) == 0 {
-			c.queue = nil // an idle socket keeps no queue
+			c.queue, c.queued = nil, 0 // an idle socket keeps no queue
 		}
 		return b
 	}
@@ -438,7 +440,7 @@ func (c *conn) endWriter() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writerEnded = true
-	c.queue = nil
+	c.queue, c.queued = nil, 0
 	if c.bulkFrame != nil {
 		c.bulkFrame = nil
 		<-c.bulk
@@ -455,6 +457,7 @@ func (c *conn) beat() {
 		return
 	}
 	c.queue = append(c.queue, pingFrame)
+	c.queued += len(pingFrame)
 	c.kickLocked()
 	c.heartbeat.Reset(c.g.cfg.HeartbeatInterval)
 }
@@ -526,21 +529,22 @@ func (c *conn) enqueue(b []byte) {
 	c.enqueueLocked(b)
 }
 
-// enqueueLocked never blocks: a full queue (cfg.SendQueue frames waiting) means the client does
-// not keep up, and waiting for it would stall Deliver and so every other socket. It is
-// disconnected instead.
+// enqueueLocked never blocks: a full queue (cfg.SendQueue frames or cfg.SendQueueBytes bytes
+// waiting) means the client does not keep up, and waiting for it would stall Deliver and so
+// every other socket. It is disconnected instead.
 func (c *conn) enqueueLocked(b []byte) {
 	if c.dead || c.writerEnded || b == nil {
 		return
 	}
-	if len(c.queue) >= c.g.cfg.SendQueue {
+	if len(c.queue) >= c.g.cfg.SendQueue || c.queued+len(b) > c.g.cfg.SendQueueBytes {
 		c.dead = true
-		c.g.log.Info("websocket client too slow; disconnecting", "user_id", c.userID, "queue", c.g.cfg.SendQueue)
-		c.queue = nil
+		c.g.log.Info("websocket client too slow; disconnecting", "user_id", c.userID, "frames", len(c.queue), "bytes", c.queued)
+		c.queue, c.queued = nil, 0
 		c.abort("send queue full")
 		return
 	}
 	c.queue = append(c.queue, b)
+	c.queued += len(b)
 	c.kickLocked()
 }
 
