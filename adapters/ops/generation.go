@@ -209,7 +209,7 @@ func (g *generation) create(ctx context.Context) (existed bool, err error) {
 		if err := renameIndexesLike(ctx, tx, g.schema, g.proj.Tables); err != nil {
 			return err
 		}
-		if existed {
+		if existed || !g.proj.DeferIndexes {
 			return nil // what it deferred is still deferred; buildIndexes makes what is missing
 		}
 		return g.deferIndexes(ctx, tx)
@@ -221,10 +221,11 @@ func (g *generation) create(ctx context.Context) (existed bool, err error) {
 }
 
 // deferIndexes drops the new generation's secondary indexes, the ones neither unique nor behind
-// a constraint: nothing the rebuild writes needs them (conflicts are found by the unique ones,
-// which stay, and so are duplicates of messages copied in), and one CREATE INDEX over the full
-// table after the bulk load (buildIndexes, before the swap) costs Postgres much less than
-// keeping the index up to date row by row. The live ones are their definitions.
+// a constraint, of a projection whose writes never look rows up by them (DeferIndexes):
+// conflicts are found by the unique ones, which stay (and so are duplicates of messages copied
+// in), and one CREATE INDEX over the full table after the bulk load (buildIndexes, before the
+// swap) costs Postgres less than keeping the index up to date row by row. The live ones are
+// their definitions.
 func (g *generation) deferIndexes(ctx context.Context, tx pgx.Tx) error {
 	rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_index i
 		JOIN pg_class c ON c.oid = i.indexrelid
