@@ -487,7 +487,7 @@ func copyRound(ctx context.Context, pool *pgxpool.Pool, tables []tableRows) (tim
 }
 
 // cpuMeter measures the CPU time a round takes in this process and in the Postgres backends of
-// the benchmark's database: on a machine shared with other work it moves much less than the
+// the benchmark's database (not autovacuum's): on a machine shared with other work it moves much less than the
 // wall time does. The backends are found in pg_stat_activity and their CPU read from /proc every
 // 20 ms while they live (a backend's last 20 ms may be missed; 0 where /proc is not Linux's).
 type cpuMeter struct {
@@ -504,7 +504,7 @@ func startCPU(ctx context.Context, pool *pgxpool.Pool) *cpuMeter {
 	last := map[int]float64{}  // backend pid → its CPU seconds when last seen
 	first := map[int]float64{} // … and when the round started (0 for those started since)
 	sample := func(starting bool) {
-		rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, db)
+		rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'`, db)
 		if err != nil {
 			return
 		}
@@ -550,8 +550,8 @@ func startCPU(ctx context.Context, pool *pgxpool.Pool) *cpuMeter {
 	return c
 }
 
-// stop ends the measure: CPU seconds in this process (minus the sampler's own queries, which
-// are small) and in the database's backends.
+// stop ends the measure: CPU seconds in this process and in the database's backends (the
+// sampler's own queries included in both: they are small).
 func (c *cpuMeter) stop() (self, pg float64) {
 	self = (selfCPU() - c.self0).Seconds()
 	close(c.stopc)
