@@ -75,6 +75,10 @@ func Rebuild(ctx context.Context, d Deps, name string, o RebuildOptions) (Rebuil
 		}
 		err := g.catchUp(ctx, nil)
 		res.Applied = g.applied.Load()
+		if err == nil {
+			// Once, after the bulk of the log (later passes only find them there).
+			err = g.buildIndexes(ctx)
+		}
 		if err != nil {
 			return res, fmt.Errorf("rebuild %s (the live projection is untouched; run again to resume): %w", name, err)
 		}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
@@ -96,6 +98,7 @@ func TestProjectionsRebuildAndVerify(t *testing.T) {
 	dbURL, pool := migratedDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	migratedIndexes := readModelIndexes(t, ctx, pool)
 	projectLive(t, ctx, cfg, pool)
 	var n int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM messages`).Scan(&n); err != nil || n != 30 {
@@ -201,10 +204,14 @@ func TestProjectionsRebuildAndVerify(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY($1)`, readModelTables()).Scan(&inPublic); err != nil || inPublic != len(readModelTables()) {
 		t.Fatalf("%d read-model tables in public (%v)", inPublic, err)
 	}
-	// Indexes keep the names migrations know them by.
+	// Indexes keep the names migrations know them by, and every index the migrated tables had
+	// is there again, the same (the rebuild builds the secondary ones after its bulk load).
 	var idx int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND indexname IN ('room_message_changes_sent_idx', 'room_members_user_id_idx', 'messages_pkey')`).Scan(&idx); err != nil || idx != 3 {
 		t.Fatalf("%d of the named indexes found (%v)", idx, err)
+	}
+	if got := readModelIndexes(t, ctx, pool); !slices.Equal(got, migratedIndexes) {
+		t.Fatalf("indexes after the rebuild:\n%s\nwant, as migrated:\n%s", strings.Join(got, "\n"), strings.Join(migratedIndexes, "\n"))
 	}
 	client, err := kafka.NewReadClient(cfg)
 	if err != nil {
@@ -325,4 +332,18 @@ func readModelTables() []string {
 		panic(err)
 	}
 	return s.Tables
+}
+
+// readModelIndexes is every index of the live read-model tables, as its definition, sorted.
+func readModelIndexes(t *testing.T, ctx context.Context, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(ctx, `SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = ANY($1) ORDER BY indexdef`, readModelTables())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return defs
 }

@@ -41,6 +41,12 @@ type Definition struct {
 	// None has a sequence or a foreign key, so a copy made with LIKE ... INCLUDING ALL stands
 	// alone. None: the projection cannot be rebuilt.
 	Tables []string
+	// DeferIndexes says that nothing the projection writes looks rows up by the tables'
+	// secondary indexes (neither unique nor behind a constraint): a rebuild then makes its
+	// generation without them and builds them after the bulk load, before the swap, which costs
+	// Postgres less than keeping them up to date row by row (adapters/ops). A projection whose
+	// writes find rows by such an index must not set it: each would become a scan of the table.
+	DeferIndexes bool
 	// Private are statements (with %[1]s for the quoted schema) creating tables a generation
 	// writes but which are never swapped in: they shadow live tables that must not be written
 	// twice, and go with the generation's schema.

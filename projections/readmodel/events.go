@@ -87,13 +87,15 @@ func queueEvent(b *pgx.Batch, e domain.Event) []string {
 		// join (what was said before the member joined is not unread): the last send before the
 		// join's version in the room's change log, which a replay finds the same however many
 		// later messages survive (rooms.last_seq would not, nor does the batch move it before
-		// its end).
+		// its end). A room numbers its messages in the order it sends them, so the last send
+		// by version is the one of the highest seq: found walking the primary key back from the
+		// join, which a rebuild has while it defers the index by seq (adapters/ops).
 		b.Queue(`WITH added AS (
 				INSERT INTO room_members (room_id, user_id, role, username, joined_at, last_read_seq)
 				VALUES ($1, $2, $3, $4, $5, COALESCE((
 					SELECT seq FROM room_message_changes
 					WHERE room_id = $1 AND kind = 'sent' AND version < $6
-					ORDER BY seq DESC LIMIT 1), 0))
+					ORDER BY version DESC LIMIT 1), 0))
 				ON CONFLICT (room_id, user_id) DO NOTHING
 				RETURNING 1
 			)

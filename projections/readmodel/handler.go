@@ -13,6 +13,8 @@ var Definition = checkpoint.Definition{
 	Name: Projection,
 	// Not the accounts tables (user state), the checkpoints, nor other projections' tables.
 	Tables: []string{"users", "rooms", "room_members", "room_bans", "room_invitations", "messages", "room_message_changes", "user_proxies"},
+	// Every write finds its rows by a primary key (a join's read marker too: see events.go).
+	DeferIndexes: true,
 	ApplyIn: func(ctx context.Context, pool *pgxpool.Pool, schema, projection string, recs []checkpoint.Record) error {
 		return NewStore(pool).ApplyBatchIn(ctx, schema, projection, recs)
 	},
