@@ -25,9 +25,10 @@ import (
 // is private and the user is not a member, and with ErrNotAMember when it is public and the user
 // is not a member. A text without any searchable term (punctuation only) matches nothing.
 //
-// The caller's rooms are filtered inside the GIN index: every message carries its room's key
-// and the query is (terms) & (room:a | room:b | …), so Postgres intersects posting lists
-// instead of fetching every match in the whole index and discarding most of them.
+// The window is found one of two ways, whichever the table's statistics say is cheaper
+// (plan.go): the caller's rooms filtered inside the GIN index (every message carries its room's
+// key and the query is (terms) & (room:a | room:b | …), so Postgres intersects posting lists),
+// or the messages of the caller's rooms holding the terms taken newest first.
 func (s *Store) Search(ctx context.Context, q Query) ([]projections.Message, error) {
 	args, err := s.searchArgs(ctx, q)
 	if err != nil {
