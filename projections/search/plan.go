@@ -33,15 +33,20 @@ const (
 )
 
 // Relative costs, in rows walked newest first (one row of the recent index and its heap tuple,
-// nearly in heap order), from the benchmark's 1,000,000 messages (docs/benchmarks.md,
-// 2026-12-06): a posting of the rarest lexeme checked against one room key inside the GIN scan
-// (a user of 200 rooms: ~190 ms through the index for a lexeme of 3,600 postings, against
-// ~20 ms without the room keys), a posting walked without room keys, and a match fetched from
-// the heap at a random page and sorted.
+// nearly in heap order), fitted to the benchmark's 1,000,000 messages (docs/benchmarks.md,
+// 2026-12-06). Through the room keys, GIN walks the postings of the rarest lexeme and checks
+// each against every room key (costPostingKey), and each room key's posting list jumps to the
+// next posting: a jump that leaves the page decodes another segment (costJump, at most one per
+// posting of the room). A posting walked without room keys costs costPosting; a match fetched
+// from the heap at a random page and sorted, costMatch. recencyMargin: newest first is taken
+// only when that much cheaper, as today's way through the room keys is the one to keep when
+// they are close.
 const (
-	costPostingKey = 0.05
+	costPostingKey = 0.005
+	costJump       = 0.7
 	costPosting    = 0.01
 	costMatch      = 5.0
+	recencyMargin  = 1.5
 	statsTTL       = time.Minute
 )
 
@@ -157,27 +162,29 @@ func (s *Store) choose(ctx context.Context, terms [][]string, rooms []uuid.UUID)
 		termShare *= f
 		rarest = min(rarest, f)
 	}
-	roomShare := 0.0
+	postings := st.rows * rarest
+	roomShare, jumps := 0.0, 0.0
 	for _, r := range rooms {
-		if f, ok := st.rooms[r]; ok {
-			roomShare += f
-		} else {
-			roomShare += st.otherRoom
+		f, ok := st.rooms[r]
+		if !ok {
+			f = st.otherRoom
 		}
+		roomShare += f
+		jumps += min(postings, st.rows*f)
 	}
 	roomShare = min(roomShare, 1)
 	matches := st.rows * termShare * roomShare // in the caller's rooms
 	// Through the room keys: every posting of the rarest lexeme checked against each room key,
-	// then every match fetched.
-	index := costPostingKey*st.rows*rarest*float64(len(rooms)) + costMatch*matches
+	// each room key's list jumping to them, then every match fetched.
+	index := costPostingKey*postings*float64(len(rooms)) + costJump*jumps + costMatch*matches
 	// Newest first: the planner walks the recent index, or (when the terms are rare enough)
 	// fetches every match of the terms in any room through the GIN index without room keys.
 	walked := st.rows
 	if matches > RankWindow {
 		walked = RankWindow * st.rows / matches
 	}
-	recency := min(walked, costMatch*st.rows*termShare+costPosting*st.rows*rarest)
-	if recency < index {
+	recency := min(walked, costMatch*st.rows*termShare+costPosting*postings)
+	if recency*recencyMargin < index {
 		return byRecency
 	}
 	return byIndex
