@@ -10,29 +10,34 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/projtx"
 )
 
 // Search returns the messages that match q.Text in the rooms q.UserID may read (their current
 // rooms; only q.RoomID when set), best first: by ts_rank_cd (terms that occur often and close
 // together, in a short message, rank higher), then newest first, then by id, so that pages of the
-// same search do not overlap or skip while the index does not change.
+// same search do not overlap or skip while the index does not change. What is ranked is the
+// newest RankWindow matches (by creation time, then id): a search matching more than that (a
+// very common word over many rooms) does not reach older matches, which a more precise query
+// does; every page of a search comes from the same window.
 //
 // With q.RoomID set it fails with ErrRoomNotFound when that room does not exist, was deleted or
 // is private and the user is not a member, and with ErrNotAMember when it is public and the user
 // is not a member. A text without any searchable term (punctuation only) matches nothing.
 //
-// The caller's rooms are filtered inside the GIN index: every message carries its room's key
-// and the query is (terms) & (room:a | room:b | …), so Postgres intersects posting lists
-// instead of fetching every match in the whole index and discarding most of them.
+// The window is found one of two ways, whichever the table's statistics say is cheaper
+// (plan.go): the caller's rooms filtered inside the GIN index (every message carries its room's
+// key and the query is (terms) & (room:a | room:b | …), so Postgres intersects posting lists),
+// or the messages of the caller's rooms holding the terms taken newest first.
 func (s *Store) Search(ctx context.Context, q Query) ([]projections.Message, error) {
 	args, err := s.searchArgs(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	if args == nil {
+	if args.sql == "" {
 		return []projections.Message{}, nil
 	}
-	rows, err := s.pool.Query(ctx, searchSQL, args...)
+	rows, err := s.pool.Query(ctx, args.sql, args.args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: query: %w", err)
 	}
@@ -55,17 +60,43 @@ func (s *Store) Search(ctx context.Context, q Query) ([]projections.Message, err
 	return out, nil
 }
 
-// searchSQL: $1 is the terms and rooms query that selects through the GIN index, $2 the terms
-// alone that rank, $3 and $4 the page.
-const searchSQL = `SELECT id, room_id, sender_id, content, message_type, reply_to_message_id, seq, created_at, edited_at
-	FROM search_messages
-	WHERE tsv @@ $1::tsquery
-	ORDER BY ts_rank_cd(tsv, $2::tsquery, 1) DESC, created_at DESC, id
-	LIMIT $3 OFFSET $4`
+// RankWindow is how many matches a search ranks: the newest ones. It covers the deepest page
+// (MaxOffset + MaxLimit), so that every page of a search is cut from the same ranked window.
+const RankWindow = MaxOffset + MaxLimit
 
-// searchArgs checks q's room, finds the rooms it covers and returns the arguments of searchSQL, or
-// nil arguments when nothing can match.
-func (s *Store) searchArgs(ctx context.Context, q Query) ([]any, error) {
+// The ranked window's columns, and its ranking: $2 is the terms alone that rank, $3 and $4 the
+// page.
+const (
+	searchColumns = `id, room_id, sender_id, content, message_type, reply_to_message_id, seq, created_at, edited_at`
+	rankWindow    = ` ORDER BY ts_rank_cd(tsv, $2::tsquery, 1) DESC, created_at DESC, id LIMIT $3 OFFSET $4`
+)
+
+// searchByIndexSQL finds the window through the GIN index: $1 is the terms and rooms query
+// (terms & (room:a | room:b | …)). The window is ordered by an expression rather than the
+// columns so that the planner does not walk search_messages_recent_idx instead, testing that
+// query (hundreds of room keys) on every row it passes: choose decided against that walk.
+const searchByIndexSQL = `SELECT ` + searchColumns + ` FROM (
+		SELECT ` + searchColumns + `, tsv FROM search_messages
+		WHERE tsv @@ $1::tsquery
+		ORDER BY created_at + interval '0' DESC, id DESC
+		LIMIT $5) w` + rankWindow
+
+// searchByRecencySQL finds the window newest first: $1 is the rooms, $2 the terms.
+const searchByRecencySQL = `SELECT ` + searchColumns + ` FROM (
+		SELECT ` + searchColumns + `, tsv FROM search_messages
+		WHERE room_id = ANY($1::uuid[]) AND tsv @@ $2::tsquery
+		ORDER BY created_at DESC, id DESC
+		LIMIT $5) w` + rankWindow
+
+// searchQuery is a search's statement and its arguments; no statement when nothing can match.
+type searchQuery struct {
+	sql  string
+	args []any
+}
+
+// searchArgs checks q's room, finds the rooms it covers, chooses how to find the matches and
+// returns the statement, or none when nothing can match.
+func (s *Store) searchArgs(ctx context.Context, q Query) (searchQuery, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultLimit
@@ -76,30 +107,38 @@ func (s *Store) searchArgs(ctx context.Context, q Query) ([]any, error) {
 	var rooms []uuid.UUID
 	if q.RoomID != uuid.Nil {
 		if err := s.checkRoom(ctx, q.RoomID, q.UserID); err != nil {
-			return nil, err
+			return searchQuery{}, err
 		}
 		rooms = []uuid.UUID{q.RoomID}
 	} else {
 		var err error
 		if rooms, err = s.roomsOf(ctx, q.UserID); err != nil {
-			return nil, err
+			return searchQuery{}, err
 		}
 	}
-	terms := Terms(q.Text)
-	if len(terms) == 0 || len(rooms) == 0 {
-		return nil, nil
+	ts := terms(q.Text)
+	if len(ts) == 0 || len(rooms) == 0 {
+		return searchQuery{}, nil
 	}
-	return []any{roomsQuery(terms, rooms), termsQuery(terms), limit, offset}, nil
+	texts := Terms(q.Text)
+	if s.choose(ctx, ts, rooms) == byRecency {
+		ids := make(projtx.UUIDs, len(rooms))
+		for i, r := range rooms {
+			ids[i] = r
+		}
+		return searchQuery{searchByRecencySQL, []any{ids, termsQuery(texts), limit, offset, RankWindow}}, nil
+	}
+	return searchQuery{searchByIndexSQL, []any{roomsQuery(texts, rooms), termsQuery(texts), limit, offset, RankWindow}}, nil
 }
 
 // Explain runs q as Search would under EXPLAIN (ANALYZE, BUFFERS) and returns the plan, for
 // the benchmark and for whoever investigates a slow search.
 func (s *Store) Explain(ctx context.Context, q Query) (string, error) {
 	args, err := s.searchArgs(ctx, q)
-	if err != nil || args == nil {
+	if err != nil || args.sql == "" {
 		return "(nothing to search)", err
 	}
-	rows, err := s.pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+searchSQL, args...)
+	rows, err := s.pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+args.sql, args.args...)
 	if err != nil {
 		return "", fmt.Errorf("search: explain: %w", err)
 	}

@@ -54,6 +54,7 @@ type partition = checkpoint.Partition
 // reader wait until it includes a given log position.
 type Store struct {
 	pool *pgxpool.Pool
+	plan statsCache // how searches find their matches (plan.go)
 	// The index's own progress, for ?position= (WaitFor): not the read model's, they are separate
 	// consumer groups and either may be ahead.
 	*checkpoint.Waiter

@@ -371,3 +371,70 @@ func TestOneBatchKeepsTheLogOrder(t *testing.T) {
 		t.Fatalf("the edited message: %+v", m)
 	}
 }
+
+// A search ranks the newest RankWindow matches, whichever way it finds them (through the GIN
+// index's room keys, or newest first), and its pages are cut from that one window.
+func TestRankWindowBothWays(t *testing.T) {
+	f := newFixture(t)
+	alice, bob := uuid.New(), uuid.New()
+	room, recs := f.log.createRoom(alice, false)
+	other, otherRecs := f.log.createRoom(bob, false)
+	all := [][]search.Record{recs, otherRecs, f.log.join(room, bob)}
+	// The oldest matches repeat the word: they would rank first, were they in the window.
+	var old []uuid.UUID
+	for i := range 30 {
+		id, recs := f.log.send(room, alice, fmt.Sprintf("deploy deploy deploy %d", i))
+		old = append(old, id)
+		all = append(all, recs)
+	}
+	var newest []uuid.UUID
+	for i := range search.RankWindow + 20 {
+		id, recs := f.log.send(room, alice, fmt.Sprintf("we deploy on day %d of the sprint", i))
+		newest = append(newest, id)
+		all = append(all, recs)
+		if i%100 == 0 {
+			// In a room bob may read but alice may not.
+			_, recs := f.log.send(other, bob, "deploy deploy")
+			all = append(all, recs)
+		}
+	}
+	f.apply(all...)
+	slices.Reverse(newest)
+	window := newest[:search.RankWindow]
+
+	pages := func(user uuid.UUID, text string) []uuid.UUID {
+		var got []uuid.UUID
+		for off := 0; off <= search.MaxOffset; off += search.MaxLimit {
+			got = append(got, ids(f.search(search.Query{UserID: user, Text: text, Limit: search.MaxLimit, Offset: off}))...)
+		}
+		return got
+	}
+	for _, recency := range []bool{false, true} {
+		search.ForceRecency(f.store, recency)
+		// Equal rank (the same words, the same length): newest first, exactly the window.
+		if got := pages(alice, "deploy"); !slices.Equal(got, window) {
+			t.Fatalf("recency %v: pages of alice's search hold %d messages, want the newest %d in order (first %v, want %v)",
+				recency, len(got), len(window), got[:min(3, len(got))], window[:3])
+		}
+		if got := ids(f.search(search.Query{UserID: alice, Text: "deploy", Limit: 5, Offset: 3})); !slices.Equal(got, window[3:8]) {
+			t.Fatalf("recency %v: page at offset 3: %v, want %v", recency, got, window[3:8])
+		}
+		// A rarer query reaches the old messages, best first.
+		got := ids(f.search(search.Query{UserID: alice, Text: "deploy 7", Limit: search.MaxLimit}))
+		if len(got) == 0 || got[0] != old[7] {
+			t.Fatalf("recency %v: \"deploy 7\" found %v first, want the old message that repeats the word (%s)", recency, got, old[7])
+		}
+		// bob reads both rooms: his own room's messages rank first (shorter, word repeated).
+		bobs := ids(f.search(search.Query{UserID: bob, Text: "deploy", Limit: 20}))
+		if len(bobs) != 20 || slices.Contains(window, bobs[0]) {
+			t.Fatalf("recency %v: bob's best match %v is not one of his own room's", recency, bobs[:1])
+		}
+		// A room filter, and nothing at all.
+		if got := ids(f.search(search.Query{UserID: alice, RoomID: room, Text: "deploy", Limit: 3})); !slices.Equal(got, window[:3]) {
+			t.Fatalf("recency %v: one room: %v, want %v", recency, got, window[:3])
+		}
+		if got := f.search(search.Query{UserID: alice, Text: "nowhere"}); len(got) != 0 {
+			t.Fatalf("recency %v: \"nowhere\" found %d", recency, len(got))
+		}
+	}
+}

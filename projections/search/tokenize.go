@@ -165,24 +165,38 @@ func Document(roomID uuid.UUID, text string) string {
 // punctuation or emoji only) matches nothing.
 func Terms(text string) []string {
 	var out []string
+	for _, t := range terms(text) {
+		var b strings.Builder
+		for i, lexeme := range t {
+			if i > 0 {
+				b.WriteString(" <-> ")
+			}
+			quoteLexeme(&b, lexeme)
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// terms are Terms as their lexemes: one for a word or a single CJK character, the pairs of a
+// longer CJK run in order (a phrase).
+func terms(text string) [][]string {
+	var out [][]string
 	seen := make(map[string]bool)
 	for _, seg := range segments(text) {
-		var b strings.Builder
+		var t []string
 		switch {
 		case !seg.cjk:
-			quoteLexeme(&b, word(seg.runes))
+			t = []string{word(seg.runes)}
 		case len(seg.runes) == 1:
-			quoteLexeme(&b, string(seg.runes))
+			t = []string{string(seg.runes)}
 		default:
 			for i := 0; i+1 < len(seg.runes); i++ {
-				if i > 0 {
-					b.WriteString(" <-> ")
-				}
-				quoteLexeme(&b, string(seg.runes[i:i+2]))
+				t = append(t, string(seg.runes[i:i+2]))
 			}
 		}
-		if t := b.String(); !seen[t] {
-			seen[t] = true
+		if key := strings.Join(t, " "); !seen[key] {
+			seen[key] = true
 			out = append(out, t)
 		}
 	}
