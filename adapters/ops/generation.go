@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5"
@@ -135,10 +136,15 @@ func lockKey(projection string) int64 {
 	return int64(h.Sum64())
 }
 
-// close releases the advisory lock, by closing its connection (which also works when the
-// context that took it is gone).
+// close releases the advisory lock, then closes its connection (which also works when the
+// context that took it is gone). The unlock comes first because a closed connection's backend
+// drops its locks only as it exits, after the client has moved on: a rebuild started right after
+// a failed one (chorusctl run again at once) could find the lock still held and answer busy.
 func (g *generation) close() {
 	if g.lock != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = g.lock.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockKey(g.proj.Name))
+		cancel()
 		_ = g.lock.Hijack().Close(context.Background())
 		g.lock = nil
 	}
