@@ -298,9 +298,6 @@ func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerM
 	last := batch[len(batch)-1]
 	decidedAt := time.Now()
 	w.p.met.BatchStep(metrics.StepDecide, decidedAt.Sub(start))
-	for _, d := range decisions {
-		w.p.met.Stage(metrics.StageFetched, d.cmd.IssuedAt, start)
-	}
 	var appended time.Time
 	if err := w.producer.BeginTxn(); err != nil {
 		return fmt.Errorf("begin txn: %w", err)
@@ -359,6 +356,7 @@ func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerM
 	replied := time.Now()
 	w.p.met.BatchStep(metrics.StepReply, replied.Sub(committed))
 	for _, d := range decisions {
+		w.p.met.Stage(metrics.StageFetched, d.cmd.IssuedAt, start)
 		w.p.met.Stage(metrics.StageCommitted, d.cmd.IssuedAt, committed)
 		w.p.met.Stage(metrics.StageReplied, d.cmd.IssuedAt, replied)
 		typ := d.cmd.Type
