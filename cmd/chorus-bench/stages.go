@@ -1,11 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -117,9 +118,14 @@ var stageOrder = map[string]int{
 	"fetched": 1, "applied": 2, "push_read": 9,
 }
 
-func orderKey(k string) (int, string) {
-	parts := strings.Fields(k)
-	return stageOrder[parts[len(parts)-1]], k
+// byPath orders series by their labels before the stage (a projector), then by where their
+// stage comes on the path.
+func byPath(a, b string) int {
+	la, lb := strings.Fields(a), strings.Fields(b)
+	return cmp.Or(
+		cmp.Compare(strings.Join(la[:len(la)-1], " "), strings.Join(lb[:len(lb)-1], " ")),
+		cmp.Compare(stageOrder[la[len(la)-1]], stageOrder[lb[len(lb)-1]]),
+		cmp.Compare(a, b))
 }
 
 // printStages prints the server's path histograms between two scrapes.
@@ -132,14 +138,7 @@ func printStages(before, after hists) {
 		for k := range after[sf.family] {
 			keys = append(keys, k)
 		}
-		sort.Slice(keys, func(i, j int) bool {
-			oi, ki := orderKey(keys[i])
-			oj, kj := orderKey(keys[j])
-			if strings.Fields(ki)[0] != strings.Fields(kj)[0] && len(strings.Fields(ki)) > 1 {
-				return ki < kj
-			}
-			return oi < oj || oi == oj && ki < kj
-		})
+		slices.SortFunc(keys, byPath)
 		for _, k := range keys {
 			d := deltaOf(before[sf.family][k], after[sf.family][k])
 			if d.n == 0 {
