@@ -58,16 +58,11 @@ func startCentrifugo(ctx context.Context, o options, engine string) (t *target, 
 	if err != nil {
 		return nil, err
 	}
-	var cleanup []func()
-	stop := func() {
-		for i := len(cleanup) - 1; i >= 0; i-- {
-			cleanup[i]()
-		}
-	}
-	cleanup = append(cleanup, func() { os.RemoveAll(dir) })
+	var cleanup undo
+	cleanup.add(func() { os.RemoveAll(dir) })
 	defer func() {
 		if err != nil {
-			stop()
+			cleanup.run()
 		}
 	}()
 	addr := freePort(ctx)
@@ -80,7 +75,7 @@ func startCentrifugo(ctx context.Context, o options, engine string) (t *target, 
 	if engine == "redis" {
 		redisAddr, prefix = o.CentrifugoRedis, "chorus-peer-bench-"+uuid.NewString()[:8]
 		rdb = redis.NewClient(&redis.Options{Addr: redisAddr})
-		cleanup = append(cleanup, func() {
+		cleanup.add(func() {
 			n := dropKeys(rdb, prefix)
 			fmt.Printf("  (removed %d Redis keys under %s)\n", n, prefix)
 			_ = rdb.Close()
@@ -100,7 +95,7 @@ func startCentrifugo(ctx context.Context, o options, engine string) (t *target, 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s (make bench-peer installs it): %w", o.Centrifugo, err)
 	}
-	cleanup = append(cleanup, func() {
+	cleanup.add(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 	})
@@ -112,7 +107,7 @@ func startCentrifugo(ctx context.Context, o options, engine string) (t *target, 
 
 	pr := &probe{}
 	var members []member
-	cleanup = append(cleanup, func() {
+	cleanup.add(func() {
 		for _, m := range members {
 			m.close()
 		}
@@ -131,7 +126,7 @@ func startCentrifugo(ctx context.Context, o options, engine string) (t *target, 
 	if rdb != nil {
 		meters = append(meters, redisMeter(rdb))
 	}
-	return &target{name: "centrifugo " + engine, members: members, probe: pr, meters: meters, stop: stop}, nil
+	return &target{name: "centrifugo " + engine, members: members, probe: pr, meters: meters, stop: cleanup.run}, nil
 }
 
 // centrifugoVersion is the module version the binary was built from (go install stamps no

@@ -35,16 +35,11 @@ func startProcess(ctx context.Context, o options, extraEnv ...string) (p *chorus
 	if err != nil {
 		return nil, err
 	}
-	var cleanup []func()
-	stop := func() {
-		for i := len(cleanup) - 1; i >= 0; i-- {
-			cleanup[i]()
-		}
-	}
-	cleanup = append(cleanup, func() { os.RemoveAll(dir) })
+	var cleanup undo
+	cleanup.add(func() { os.RemoveAll(dir) })
 	defer func() {
 		if err != nil {
-			stop()
+			cleanup.run()
 		}
 	}()
 	httpAddr, kafkaAddr := freePort(ctx), freePort(ctx)
@@ -68,7 +63,7 @@ func startProcess(ctx context.Context, o options, extraEnv ...string) (p *chorus
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", o.Binary, err)
 	}
-	cleanup = append(cleanup, func() {
+	cleanup.add(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 		dropDatabase(o.Database, dbName)
@@ -82,7 +77,7 @@ func startProcess(ctx context.Context, o options, extraEnv ...string) (p *chorus
 		return nil, fmt.Errorf("%w; the end of its log:\n%s", err, log)
 	}
 	fmt.Printf("chorus: %s (pprof at %s/debug/pprof/)\n", httpAddr, base)
-	return &chorusProcess{base: base, kafkaAddr: kafkaAddr, dbName: dbName, pid: cmd.Process.Pid, stop: stop}, nil
+	return &chorusProcess{base: base, kafkaAddr: kafkaAddr, dbName: dbName, pid: cmd.Process.Pid, stop: cleanup.run}, nil
 }
 
 // startChorus starts the all-in-one process on a fresh data directory and database and connects
@@ -92,15 +87,10 @@ func startChorus(ctx context.Context, o options) (t *target, kafkaAddr string, e
 	if err != nil {
 		return nil, "", err
 	}
-	cleanup := []func(){p.stop}
-	stop := func() {
-		for i := len(cleanup) - 1; i >= 0; i-- {
-			cleanup[i]()
-		}
-	}
+	cleanup := undo{p.stop}
 	defer func() {
 		if err != nil {
-			stop()
+			cleanup.run()
 		}
 	}()
 	base, kafkaAddr, dbName := p.base, p.kafkaAddr, p.dbName
@@ -116,7 +106,7 @@ func startChorus(ctx context.Context, o options) (t *target, kafkaAddr string, e
 	for i, c := range clients {
 		members[i] = c
 	}
-	cleanup = append(cleanup, func() {
+	cleanup.add(func() {
 		for _, m := range members {
 			m.close()
 		}
@@ -135,14 +125,14 @@ func startChorus(ctx context.Context, o options) (t *target, kafkaAddr string, e
 		rdb := redis.NewClient(opts)
 		prefix := "bench-" + dbName
 		// first in the list: it runs last, once the process has stopped writing
-		cleanup = append([]func(){func() {
+		cleanup = append(undo{func() {
 			n := dropKeys(rdb, prefix) + dropKeys(rdb, "rate:"+prefix)
 			fmt.Printf("  (removed %d Redis keys under %s)\n", n, prefix)
 			_ = rdb.Close()
 		}}, cleanup...)
 		meters = append(meters, redisMeter(rdb))
 	}
-	return &target{name: "chorus", members: members, probe: pr, meters: meters, stop: stop, metrics: base + "/metrics"}, kafkaAddr, nil
+	return &target{name: "chorus", members: members, probe: pr, meters: meters, stop: cleanup.run, metrics: base + "/metrics"}, kafkaAddr, nil
 }
 
 // chorusMember is one connected member of a Chorus room. When the server cuts its socket it

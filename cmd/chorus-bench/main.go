@@ -103,6 +103,18 @@ type target struct {
 	metrics string
 }
 
+// undo is what a start made, undone last first: when the start fails midway, or when its target
+// stops.
+type undo []func()
+
+func (u *undo) add(f func()) { *u = append(*u, f) }
+
+func (u undo) run() {
+	for i := len(u) - 1; i >= 0; i-- {
+		u[i]()
+	}
+}
+
 // measure runs the fixed-load phase, then (unless o.Saturate is 0) the saturation phase, and
 // prints both.
 func measure(t *target, o options) (fixed, sat result) {
