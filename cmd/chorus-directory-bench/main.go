@@ -19,11 +19,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/chorus-chat/chorus/adapters/postgres"
+	"github.com/chorus-chat/chorus/cmd/internal/benchdb"
 	"github.com/chorus-chat/chorus/projections/directory"
 )
 
@@ -57,7 +54,7 @@ func run(ctx context.Context, o options) error {
 	if o.Depth < 1 || o.Departments < o.Depth || o.Members < 1 || o.Queries < 1 || o.Batch < 1 || o.Rounds < 1 || o.Rounds > o.Queries {
 		return fmt.Errorf("want depth ≥ 1, departments ≥ depth, members, queries and batch ≥ 1, and 1 ≤ rounds ≤ queries")
 	}
-	pool, drop, err := openDatabase(ctx, o.Database, o.Keep)
+	pool, drop, err := benchdb.Open(ctx, o.Database, "chorus_directory_bench", o.Keep)
 	if err != nil {
 		return err
 	}
@@ -103,8 +100,8 @@ func run(ctx context.Context, o options) error {
 	for i, s := range steps {
 		t := times[i]
 		slices.Sort(t)
-		fmt.Printf("| %s | %d | %s | %s | %s | %s | %.1f |\n", s.name, len(t), ms(pct(t, 0.50)), ms(pct(t, 0.95)),
-			ms(pct(t, 0.99)), ms(t[len(t)-1]), float64(rows[i])/float64(len(t)))
+		fmt.Printf("| %s | %d | %s | %s | %s | %s | %.1f |\n", s.name, len(t), benchdb.Ms(benchdb.Pct(t, 0.50)), benchdb.Ms(benchdb.Pct(t, 0.95)),
+			benchdb.Ms(benchdb.Pct(t, 0.99)), benchdb.Ms(t[len(t)-1]), float64(rows[i])/float64(len(t)))
 	}
 	return g.benchMove(ctx, store)
 }
@@ -114,47 +111,6 @@ func substring(rng *rand.Rand, s string) string {
 	n := min(len(r), 3+rng.IntN(3))
 	at := rng.IntN(len(r) - n + 1)
 	return string(r[at : at+n])
-}
-
-func pct(d []time.Duration, p float64) time.Duration {
-	return d[min(len(d)-1, int(float64(len(d))*p))]
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
-
-func openDatabase(ctx context.Context, base string, keep bool) (*pgxpool.Pool, func(), error) {
-	cfg, err := pgx.ParseConfig(base)
-	if err != nil {
-		return nil, func() {}, fmt.Errorf("database url: %w", err)
-	}
-	name := "chorus_directory_bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-	url := strings.Replace(base, "/"+cfg.Database+"?", "/"+name+"?", 1)
-	if url == base {
-		return nil, func() {}, fmt.Errorf("database url %q: want postgres://…/<database>?…", base)
-	}
-	drop := func() {
-		if keep {
-			fmt.Println("kept database", name)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "drop database:", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			fmt.Fprintln(os.Stderr, "drop database:", err)
-		}
-	}
-	pool, err := postgres.Open(ctx, url)
-	if err != nil {
-		drop()
-		return nil, func() {}, err
-	}
-	return pool, drop, nil
 }
 
 // Names the display names are made of.

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/chorus-chat/chorus/cmd/internal/benchdb"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/directory"
 )
@@ -225,7 +226,7 @@ func (g *generator) benchMove(ctx context.Context, store *directory.Store) error
 		return err
 	}
 	fmt.Printf("\nmove of a department of %d people (%d levels below it) under another branch: projected in %s\n",
-		best.HeadCount, height(best), ms(time.Since(start)))
+		best.HeadCount, height(best), benchdb.Ms(time.Since(start)))
 	return nil
 }
 

@@ -17,16 +17,14 @@ import (
 	"os/signal"
 	"reflect"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/chorus-chat/chorus/adapters/postgres"
+	"github.com/chorus-chat/chorus/cmd/internal/benchdb"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/onlinetime"
 )
@@ -66,7 +64,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	pool, drop, err := openDatabase(ctx, o.Database, o.Keep)
+	pool, drop, err := benchdb.Open(ctx, o.Database, "chorus_onlinetime_bench", o.Keep)
 	if err != nil {
 		return err
 	}
@@ -168,10 +166,10 @@ func run(ctx context.Context, o options) error {
 	for i, s := range steps {
 		t := times[i]
 		slices.Sort(t)
-		fmt.Printf("| %s | %d | %s | %s | %s |\n", s.name, len(t), ms(pct(t, 0.50)), ms(pct(t, 0.95)), ms(t[len(t)-1]))
+		fmt.Printf("| %s | %d | %s | %s | %s |\n", s.name, len(t), benchdb.Ms(benchdb.Pct(t, 0.50)), benchdb.Ms(benchdb.Pct(t, 0.95)), benchdb.Ms(t[len(t)-1]))
 	}
 	fmt.Printf("\nreport from the sessions / from the totals, p50: %.1f×; totals / plain scan, p50: %.2f×\n",
-		float64(pct(times[1], 0.5))/float64(pct(times[0], 0.5)), float64(pct(times[0], 0.5))/float64(pct(times[2], 0.5)))
+		float64(benchdb.Pct(times[1], 0.5))/float64(benchdb.Pct(times[0], 0.5)), float64(benchdb.Pct(times[0], 0.5))/float64(benchdb.Pct(times[2], 0.5)))
 	return nil
 }
 
@@ -257,45 +255,4 @@ func memberDays(r onlinetime.Report) int {
 		n += len(u.Days)
 	}
 	return n
-}
-
-func pct(d []time.Duration, p float64) time.Duration {
-	return d[min(len(d)-1, int(float64(len(d))*p))]
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
-
-func openDatabase(ctx context.Context, base string, keep bool) (*pgxpool.Pool, func(), error) {
-	cfg, err := pgx.ParseConfig(base)
-	if err != nil {
-		return nil, func() {}, fmt.Errorf("database url: %w", err)
-	}
-	name := "chorus_onlinetime_bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-	url := strings.Replace(base, "/"+cfg.Database+"?", "/"+name+"?", 1)
-	if url == base {
-		return nil, func() {}, fmt.Errorf("database url %q: want postgres://…/<database>?…", base)
-	}
-	drop := func() {
-		if keep {
-			fmt.Println("kept database", name)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "drop database:", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			fmt.Fprintln(os.Stderr, "drop database:", err)
-		}
-	}
-	pool, err := postgres.Open(ctx, url)
-	if err != nil {
-		drop()
-		return nil, func() {}, err
-	}
-	return pool, drop, nil
 }
