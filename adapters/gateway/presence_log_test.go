@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"github.com/gorilla/websocket"
 	"io"
 	"log/slog"
 	"testing"
@@ -58,6 +59,15 @@ func TestOnlineTimeOverlappingSocketsCountOnce(t *testing.T) {
 	opened := time.Now()
 	a := gw1.dial(bobTok)
 	b := gw2.dial(bobTok)
+	// A socket joins presence as it starts, after the upgrade has answered: a pong proves both
+	// are in (else, on a loaded machine, a's close could come before b's join and rightly end
+	// the session).
+	for _, ws := range []*websocket.Conn{a, b} {
+		send(t, ws, `{"type":"ping","id":"joined"}`)
+		for f := read(t, ws); f.str("type") != "pong"; f = read(t, ws) {
+			t.Logf("before the pong: %v", f)
+		}
+	}
 	waitSessionEvents(t, gw1.w, bobID, 1)
 	a.Close()
 	time.Sleep(200 * time.Millisecond) // the first close ends nothing: bob is still on gw2
