@@ -91,6 +91,9 @@ type Projector struct {
 	producer sarama.SyncProducer // for dead letters, opened at the first one
 	dead     atomic.Int64        // records dead-lettered by this process
 
+	// claimed is where the current session's claims hand their records to its applier (apply).
+	claimed chan *claimBatch
+
 	failures     FailureLog // nil: failures are only logged
 	failing      atomic.Int64
 	lastFailure  atomic.Int64 // unix nanoseconds of the last report to failures
@@ -265,7 +268,8 @@ func (p *Projector) Run(ctx context.Context) error {
 	return nil
 }
 
-// Setup moves every claimed partition to the projection's checkpoint.
+// Setup moves every claimed partition to the projection's checkpoint and starts the session's
+// applier (apply).
 func (p *Projector) Setup(sess sarama.ConsumerGroupSession) error {
 	var cps map[string]map[int32]int64
 	err := retry(sess.Context(), p.log, "load checkpoints", func() error {
@@ -289,22 +293,32 @@ func (p *Projector) Setup(sess sarama.ConsumerGroupSession) error {
 			sess.ResetOffset(topic, part, next, "")
 		}
 	}
+	p.claimed = make(chan *claimBatch)
+	go p.apply(sess.Context(), p.claimed)
 	return nil
 }
 
-// Cleanup has nothing to release.
+// Cleanup has nothing to release: the session's applier ends with the session's context.
 func (p *Projector) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
-// ConsumeClaim hands batches of what is ready to the projection until the session ends.
+// claimBatch is what one claim has read and hands to the session's applier: its records, in
+// offset order, and where the applier says how their batch went.
+type claimBatch struct {
+	recs []Record
+	done chan error
+}
+
+// ConsumeClaim reads what is ready on the claim's partition and hands it to the session's
+// applier, waiting for it to be applied before reading more, until the session ends.
 func (p *Projector) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := sess.Context()
-	batch := make([]Record, 0, MaxProjectorBatch)
-	occurred := make([]time.Time, 0, MaxProjectorBatch)
+	in := p.claimed
+	cb := &claimBatch{recs: make([]Record, 0, MaxProjectorBatch), done: make(chan error, 1)}
 	if start := claim.InitialOffset(); start >= 0 {
 		p.met.ProjectorLag(p.group, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset()-start)
 	}
 	for {
-		batch = batch[:0]
+		batch := cb.recs[:0]
 		select {
 		case m, ok := <-claim.Messages():
 			if !ok {
@@ -326,20 +340,89 @@ func (p *Projector) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.
 				break drain
 			}
 		}
+		cb.recs = batch
+		select {
+		case in <- cb:
+		case <-ctx.Done():
+			return nil
+		}
+		select {
+		case err := <-cb.done:
+			if err != nil {
+				return nil //nolint:nilerr // project fails only when the session ends: the claim is over, not failed
+			}
+		case <-ctx.Done():
+			return nil
+		}
+		// The claim's high-water mark is the partition's end as of the last fetch response.
+		p.met.ProjectorLag(p.group, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset()-(batch[len(batch)-1].Offset+1))
+	}
+}
+
+// apply is a session's applier: it projects what the claims hand it, the batches of every claim
+// that are waiting merged into one (up to MaxProjectorBatch records), so that a fetch answer
+// covering many partitions costs the projection one batch (one Postgres transaction, one push
+// stream entry) rather than one per partition. Each claim waits for its records before reading
+// more, so a partition's records still come to the projection in offset order, and a merged
+// batch holds each partition's records in that order. With the read model's 20 ms gathering, at
+// 1,000 msg/s over 10 rooms, Postgres went from 385–398 to 135–154 µs of CPU per message
+// (docs/benchmarks.md).
+func (p *Projector) apply(ctx context.Context, in <-chan *claimBatch) {
+	var (
+		waiting  []*claimBatch
+		carry    *claimBatch // taken from in but kept for the next batch, which it would overfill
+		merged   = make([]Record, 0, MaxProjectorBatch)
+		occurred = make([]time.Time, 0, MaxProjectorBatch)
+	)
+	for {
+		waiting = waiting[:0]
+		if carry != nil {
+			waiting, carry = append(waiting, carry), nil
+		} else {
+			select {
+			case cb := <-in:
+				waiting = append(waiting, cb)
+			case <-ctx.Done():
+				return
+			}
+		}
+		n := len(waiting[0].recs)
+	more:
+		for n < MaxProjectorBatch {
+			select {
+			case cb := <-in:
+				if n+len(cb.recs) > MaxProjectorBatch {
+					carry = cb
+					break more
+				}
+				waiting = append(waiting, cb)
+				n += len(cb.recs)
+			default:
+				break more
+			}
+		}
+		merged = merged[:0]
+		for _, cb := range waiting {
+			merged = append(merged, cb.recs...)
+		}
 		started := time.Now()
 		occurred = occurred[:0]
-		for _, r := range batch {
+		for _, r := range merged {
 			occurred = append(occurred, r.Timestamp) // the event's occurred_at (command_processor.go)
 		}
 		p.met.EventAges(p.group, "fetched", occurred, started)
-		if err := p.project(ctx, batch); err != nil {
-			return nil //nolint:nilerr // project fails only when the session ends: the claim is over, not failed
+		err := p.project(ctx, merged)
+		if err == nil {
+			done := time.Now()
+			p.met.EventAges(p.group, "applied", occurred, done)
+			p.met.Projected(p.group, len(merged), done.Sub(started))
 		}
-		done := time.Now()
-		p.met.EventAges(p.group, "applied", occurred, done)
-		p.met.Projected(p.group, len(batch), done.Sub(started))
-		// The claim's high-water mark is the partition's end as of the last fetch response.
-		p.met.ProjectorLag(p.group, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset()-(batch[len(batch)-1].Offset+1))
+		for _, cb := range waiting {
+			cb.done <- err
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 

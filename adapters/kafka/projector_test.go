@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,15 +19,18 @@ import (
 	"github.com/chorus-chat/chorus/adapters/metrics"
 )
 
-// projectorCluster is the embedded broker over TCP with Chorus's topics.
-func projectorCluster(t *testing.T) kafka.Config {
+// projectorCluster is the embedded broker over TCP with Chorus's topics, of 2 partitions each.
+func projectorCluster(t *testing.T) kafka.Config { return projectorClusterOf(t, 2) }
+
+// projectorClusterOf is projectorCluster with topics of the given number of partitions.
+func projectorClusterOf(t *testing.T, partitions int32) kafka.Config {
 	t.Helper()
 	b, err := kafka.StartEmbedded(kafka.EmbeddedOptions{Addr: "127.0.0.1:0", DataDir: t.TempDir(), MinSessionTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	cfg := kafka.Config{Brokers: []string{b.Addr()}, Topics: kafka.DefaultTopics(), Partitions: 2, SessionTimeout: 1500 * time.Millisecond, Heartbeat: 300 * time.Millisecond}
+	cfg := kafka.Config{Brokers: []string{b.Addr()}, Topics: kafka.DefaultTopics(), Partitions: partitions, SessionTimeout: 1500 * time.Millisecond, Heartbeat: 300 * time.Millisecond}
 	if err := kafka.EnsureTopics(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +39,12 @@ func projectorCluster(t *testing.T) kafka.Config {
 
 // produce appends values to partition 0 of topic and returns their offsets.
 func produce(t *testing.T, cfg kafka.Config, topic string, values ...string) []int64 {
+	t.Helper()
+	return produceTo(t, cfg, topic, 0, values...)
+}
+
+// produceTo appends values to one partition of topic and returns their offsets.
+func produceTo(t *testing.T, cfg kafka.Config, topic string, partition int32, values ...string) []int64 {
 	t.Helper()
 	sc := cfg.Sarama()
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
@@ -45,7 +55,7 @@ func produce(t *testing.T, cfg kafka.Config, topic string, values ...string) []i
 	defer p.Close()
 	var offs []int64
 	for _, v := range values {
-		_, off, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Key: sarama.StringEncoder("k-" + v), Value: sarama.StringEncoder(v)})
+		_, off, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: partition, Key: sarama.StringEncoder("k-" + v), Value: sarama.StringEncoder(v)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -421,4 +431,77 @@ func gauge(t *testing.T, met *metrics.Metrics, name, projection string) float64 
 	}
 	t.Fatalf("no series %s{projection=%q}", name, projection)
 	return 0
+}
+
+// batchLog is a projection that remembers every batch it was handed (the partition and value of
+// each record); its first batch takes a while, as a slow transaction would.
+type batchLog struct {
+	mu      sync.Mutex
+	batches [][]kafka.Record
+}
+
+func (b *batchLog) Checkpoints(context.Context) (map[string]map[int32]int64, error) {
+	return map[string]map[int32]int64{}, nil
+}
+
+func (b *batchLog) Handle(_ context.Context, recs []kafka.Record) error {
+	b.mu.Lock()
+	first := len(b.batches) == 0
+	b.batches = append(b.batches, slices.Clone(recs))
+	b.mu.Unlock()
+	if first {
+		time.Sleep(300 * time.Millisecond)
+	}
+	return nil
+}
+
+func (b *batchLog) seen() [][]kafka.Record {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.batches)
+}
+
+// What a projector's claims read while the projection is busy is handed to it as one batch, not
+// one batch per partition (each a Postgres transaction for the read model), and each
+// partition's records still come in offset order, each once.
+func TestProjectorMergesThePartitionsWaitingIntoOneBatch(t *testing.T) {
+	const partitions, per = 8, 5
+	cfg := projectorClusterOf(t, partitions)
+	for part := range int32(partitions) {
+		var values []string
+		for i := range per {
+			values = append(values, fmt.Sprintf("p%d-%d", part, i))
+		}
+		produceTo(t, cfg, cfg.Topics.ChatEvents, part, values...)
+	}
+	b := &batchLog{}
+	runProjector(t, kafka.NewProjector(cfg, "chorus-projector-test", []string{cfg.Topics.ChatEvents}, b, testLogger()))
+	count := func() (n int) {
+		for _, batch := range b.seen() {
+			n += len(batch)
+		}
+		return n
+	}
+	waitUntil(t, "every record handed over", 20*time.Second, func() bool { return count() >= partitions*per })
+	time.Sleep(100 * time.Millisecond) // a record handed over twice would show by now
+	batches := b.seen()
+	next := map[int32]int{}
+	widest := 0
+	for _, batch := range batches {
+		parts := map[int32]bool{}
+		for _, r := range batch {
+			parts[r.Partition] = true
+			if want := fmt.Sprintf("p%d-%d", r.Partition, next[r.Partition]); string(r.Value) != want {
+				t.Fatalf("partition %d handed %q, want %q next (batches %v)", r.Partition, r.Value, want, batches)
+			}
+			next[r.Partition]++
+		}
+		widest = max(widest, len(parts))
+	}
+	if n := count(); n != partitions*per {
+		t.Fatalf("%d records handed over, want %d", n, partitions*per)
+	}
+	if len(batches) >= partitions || widest < 2 {
+		t.Fatalf("%d batches for %d partitions, at most %d partitions in one: the waiting partitions were not merged", len(batches), partitions, widest)
+	}
 }

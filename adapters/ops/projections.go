@@ -33,9 +33,10 @@ type Projection struct {
 	checkpoint.Definition
 	// Topics are the topics its projectors read.
 	Topics func(kafka.Topics) []string
-	// Gather: nobody waits on the projection within milliseconds, so its projectors fetch in
-	// larger batches (kafka.Projector.Gathering).
-	Gather bool
+	// Gather, when not zero, is how long its projectors let the broker gather records before
+	// answering a fetch (kafka.Projector.Gathering): fewer, larger batches, for projections
+	// nobody waits on within that time.
+	Gather time.Duration
 	// Handler builds the projection's handler in a process.
 	Handler func(Env) (checkpoint.Handler, error)
 }
@@ -69,19 +70,24 @@ func (p Projection) Group() string { return ProjectorGroup(p.Name) }
 // Rebuildable tells whether Rebuild and Verify can build a generation of the projection.
 func (p Projection) Rebuildable() bool { return len(p.Tables) > 0 && p.ApplyIn != nil }
 
-// Projections that nobody waits on within milliseconds (search, notifications) fetch in larger
-// batches: see kafka.Projector.Gathering.
+// Projections that nobody waits on within milliseconds (search, notifications, online time)
+// fetch in larger batches: see kafka.Projector.Gathering. The read model gathers for less: a
+// socket opened after a membership change, and a query with ?position=, wait for it. Its 20 ms
+// at most add to those waits; at 1,000 msg/s they make its transactions about twenty records
+// each rather than one or two, and with the projector merging its partitions' batches
+// (kafka.Projector), Postgres's CPU per message fell to about a third (docs/benchmarks.md).
 const (
-	gatherBytes = 64 << 10
-	gatherWait  = 200 * time.Millisecond
+	gatherBytes     = 64 << 10
+	gatherWait      = 200 * time.Millisecond
+	readModelGather = 20 * time.Millisecond
 )
 
 // Projector is the projector of p over cfg's topics, running h: its own consumer group, its
 // dead letters named after p and tried attempts times each.
 func (p Projection) Projector(cfg kafka.Config, h checkpoint.Handler, attempts int, log *slog.Logger) *kafka.Projector {
 	pr := kafka.NewProjector(cfg, p.Group(), p.Topics(cfg.Topics), kafka.Decoding(h), log).WithDeadLetters(p.Name, attempts)
-	if p.Gather {
-		pr.Gathering(gatherBytes, gatherWait)
+	if p.Gather > 0 {
+		pr.Gathering(gatherBytes, p.Gather)
 	}
 	return pr
 }
@@ -90,6 +96,7 @@ func (p Projection) Projector(cfg kafka.Config, h checkpoint.Handler, attempts i
 var (
 	ReadModel = Projection{
 		Definition: readmodel.Definition,
+		Gather:     readModelGather,
 		Topics:     func(t kafka.Topics) []string { return t.EventTopics() },
 		Handler: func(e Env) (checkpoint.Handler, error) {
 			return readmodel.NewHandler(e.ReadModel, e.deadLetters()), nil
@@ -111,7 +118,7 @@ var (
 	Search = Projection{
 		Definition: search.Definition,
 		Topics:     func(t kafka.Topics) []string { return []string{t.ChatEvents} },
-		Gather:     true,
+		Gather:     gatherWait,
 		Handler: func(e Env) (checkpoint.Handler, error) {
 			return search.NewHandler(e.Search, e.deadLetters(), e.Log.With("projector", ProjectorGroup(search.Projection))), nil
 		},
@@ -119,7 +126,7 @@ var (
 	Notifications = Projection{
 		Definition: notify.Definition,
 		Topics:     func(t kafka.Topics) []string { return []string{t.ChatEvents, t.SystemEvents, t.OrgEvents} },
-		Gather:     true,
+		Gather:     gatherWait,
 		Handler: func(e Env) (checkpoint.Handler, error) {
 			return notify.NewHandler(e.Notify, e.deadLetters()), nil
 		},
@@ -171,7 +178,7 @@ var OrgProxies = Projection{
 var OnlineTime = Projection{
 	Definition: onlinetime.Definition,
 	Topics:     func(t kafka.Topics) []string { return []string{t.UserEvents, t.OrgEvents} },
-	Gather:     true,
+	Gather:     gatherWait,
 	Handler: func(e Env) (checkpoint.Handler, error) {
 		return onlinetime.NewHandler(onlinetime.NewStore(e.Pool), e.deadLetters()), nil
 	},
