@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // recordingConn records every write that reaches the network.
@@ -74,5 +76,57 @@ func TestBatchedConnGathersWritesUntilFlush(t *testing.T) {
 	// After the batch, writes go out at once again.
 	if _, err := b.Write([]byte("pong")); err != nil || string(under.got()[len(under.got())-1]) != "pong" {
 		t.Fatalf("a write after the batch: %v", err)
+	}
+}
+
+// A batch writes under the deadline asked for within it: not under an older one that has passed
+// (the batch's frames go out), and a reader that does not read makes the batch's write fail at
+// that deadline rather than hang.
+func TestBatchedConnWritesUnderTheBatchsDeadline(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	b := newBatchedConn(server)
+	defer b.Close()
+
+	if err := b.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil { // an old batch's
+		t.Fatal(err)
+	}
+	b.hold()
+	if err := b.SetWriteDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Write([]byte("frame")); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 16)
+		n, _ := client.Read(buf)
+		read <- string(buf[:n])
+	}()
+	if err := b.flush(); err != nil {
+		t.Fatalf("the batch's write failed under its own deadline: %v", err)
+	}
+	if got := <-read; got != "frame" {
+		t.Fatalf("read %q", got)
+	}
+
+	b.hold()
+	if err := b.SetWriteDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Write([]byte("nobody reads this")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.flush() }()
+	select {
+	case err := <-done:
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("flush to a reader that does not read: %v, want a timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the batch's write hung past its deadline")
 	}
 }
