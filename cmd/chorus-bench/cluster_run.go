@@ -66,8 +66,31 @@ func runCluster(ctx context.Context, o options) error {
 		r := c.measure(fmt.Sprintf("single room: 1 room x %d members (spread over the gateways), %d outstanding sends per socket for %s",
 			o.RoomMembers, o.InFlight, o.SingleRoom), one, pr1, meters, o.SingleRoom, 0, o.InFlight, o.RoomMembers-1, own)
 		fmt.Printf("\nthe most one room took: %.0f accepted msg/s (one partition owner decides every command of a room)\n", r.acceptedPerSec())
+		c.printOwner(r)
 	}
 	return nil
+}
+
+// printOwner names the command processor that decided the single room's commands (the one
+// that used the most CPU) and what it would decide on a core of its own at that cost: the
+// room's ceiling once the machine's other processes no longer share its cores.
+func (c *cluster) printOwner(r result) {
+	if r.cpuErr != nil || r.acks == 0 {
+		return
+	}
+	owner := -1
+	for i, p := range c.procs {
+		if p.role == "commands" && (owner < 0 || r.cpu[i] > r.cpu[owner]) {
+			owner = i
+		}
+	}
+	if owner < 0 {
+		return
+	}
+	busy := r.cpu[owner].Seconds() / (r.dur + r.drain).Seconds()
+	per := r.cpuPerAccepted(owner)
+	fmt.Printf("its owner, %s: %.0f%% of a core over the phase, %.1f µs per accepted message: about %.0f msg/s on a core of its own\n",
+		c.procs[owner].name, 100*busy, micros(per), float64(time.Second)/float64(max(per, time.Microsecond)))
 }
 
 func closeAll(ms []member) {
@@ -217,7 +240,8 @@ func (c *cluster) printGateways(r result, delta []gatewayCounters, shares []push
 	for i, g := range c.gateways {
 		cpu := r.cpu[index[g.pid]]
 		d := delta[i]
-		ratio, perFrame, share, perPush := "-", "-", "-", "-"
+		ratio, perFrame, perPush := "-", "-", "-"
+		var share string
 		if d.local > 0 {
 			ratio = fmt.Sprintf("%.2f", d.read/d.local)
 		}
