@@ -128,11 +128,12 @@ func (c *cluster) printIdle(d time.Duration, sockets []int, empty, held []time.D
 		without, with := float64(empty[i].Milliseconds())/d.Seconds(), float64(held[i].Milliseconds())/d.Seconds()
 		per := "-"
 		if sockets[i] > 0 {
-			per = fmt.Sprintf("%.1f", micros(held[i]-empty[i])/d.Seconds()/float64(sockets[i]))
+			// each of the two figures is read in whole ticks: the difference is ± two
+			res := micros(2*clockTick) / d.Seconds() / float64(sockets[i])
+			per = fmt.Sprintf("%.1f ± %.1f", micros(held[i]-empty[i])/d.Seconds()/float64(sockets[i]), res)
 		}
 		fmt.Printf("  | %s | %d | %.1f | %.1f | %s |\n", g.name, sockets[i], without, with, per)
 	}
-	fmt.Println("  (CPU is counted in 10 ms ticks: with few sockets the difference is within the noise)")
 }
 
 // gatewayCounters are the push counters of one gateway.
