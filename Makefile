@@ -21,7 +21,7 @@ BENCH_ARGS ?=
 FUZZTIME ?= 2m
 FUZZTIME_TEST ?= 2s
 
-.PHONY: build run test chaos fuzz bench bench-peer bench-replay bench-rebuild bench-micro fmt vet lint clean
+.PHONY: build run test chaos fuzz bench bench-peer bench-cluster bench-replay bench-rebuild bench-micro fmt vet lint clean
 
 build:
 	$(GO) build -o bin/chorus ./cmd/chorus
@@ -94,6 +94,20 @@ bench-peer: build
 		GOBIN=$(abspath bin/peer) $(GO) install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION); \
 	fi
 	$(GO) run ./cmd/chorus-bench --peer --centrifugo bin/peer/centrifugo --centrifugo-redis '$(CENTRIFUGO_REDIS)' $(PEER_BENCH_ARGS)
+
+# The multi-process deployment under the same load generator (cmd/chorus-bench --cluster,
+# docs/benchmarks.md): a standalone broker, 2 command processors, one projectors process per
+# projection group (push, readmodel, search, notifications, the organization ones), 4 gateways,
+# the Redis at CLUSTER_REDIS (keys under a prefix of the run's own, removed after) and a fresh
+# database. 12 rooms x 10 members, room r's sockets on gateway r*4/12 (each gateway a quarter of
+# the rooms); gateways idle, 1,000 msg/s for 20 s, saturation for 10 s, then one room of 20
+# members sending as fast as they can. Prints CPU per accepted message and RSS per role, and per
+# gateway the pushes it read against those its sockets needed. Not part of `make test` nor
+# `make bench`; about 2 minutes.
+CLUSTER_REDIS ?= redis://127.0.0.1:6379
+CLUSTER_BENCH_ARGS ?=
+bench-cluster: build
+	$(GO) run ./cmd/chorus-bench --cluster --cluster-redis '$(CLUSTER_REDIS)' --rooms 12 --members 10 $(CLUSTER_BENCH_ARGS)
 
 # The Go benchmarks of the hot paths that need no server: deciding a command, a partition
 # snapshot's encoding and decoding, event decoding. Compare two builds with benchstat (several

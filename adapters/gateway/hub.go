@@ -113,14 +113,16 @@ func (h *hub) close() []*conn {
 	return out
 }
 
-// broadcast queues a push's frame on every socket its target names. Enqueueing never blocks
-// (a full queue disconnects that socket), so holding the read lock is cheap.
-func (h *hub) broadcast(p projections.Push) {
+// broadcast queues a push's frame on every socket its target names and says on how many.
+// Enqueueing never blocks (a full queue disconnects that socket), so holding the read lock is
+// cheap.
+func (h *hub) broadcast(p projections.Push) (sockets int) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	send := func(c *conn) {
 		if p.ExceptUserID == uuid.Nil || c.userID != p.ExceptUserID {
 			c.push(p.Frame, p.CommandID)
+			sockets++
 		}
 	}
 	switch p.Target {
@@ -155,6 +157,7 @@ func (h *hub) broadcast(p projections.Push) {
 			send(c)
 		}
 	}
+	return sockets
 }
 
 // Deliver sends a push to the local sockets subscribed to its room. It is called from the one
@@ -166,22 +169,26 @@ func (h *hub) broadcast(p projections.Push) {
 // All three are also remembered for the sockets being set up (membership.go).
 func (g *Gateway) Deliver(p projections.Push) {
 	h := g.hub
+	var reached int
 	switch p.Kind {
 	case projections.PushUserJoined:
 		h.changeMembership(p, true, func(c *conn) { h.subscribeLocked(c, p.RoomID) })
-		h.broadcast(p)
+		reached = h.broadcast(p)
 		g.maybePruneLedger()
 	case projections.PushUserLeft:
-		h.broadcast(p)
+		reached = h.broadcast(p)
 		h.changeMembership(p, false, func(c *conn) { h.unsubscribeLocked(c, p.RoomID) })
 		g.maybePruneLedger()
 	case projections.PushRoomDeleted:
 		// Every socket of the room hears it, then nothing more comes from the room.
-		h.broadcast(p)
+		reached = h.broadcast(p)
 		h.deleteRoom(p)
 		g.maybePruneLedger()
 	default:
-		h.broadcast(p)
+		reached = h.broadcast(p)
+	}
+	if reached > 0 {
+		g.met.PushLocal()
 	}
 }
 

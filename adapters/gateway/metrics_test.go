@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/chorus-chat/chorus/adapters/metrics"
+	"github.com/chorus-chat/chorus/projections"
 )
 
 // newMeasuredEnv is newEnv with metrics.
@@ -95,10 +98,13 @@ func TestWebSocketMetrics(t *testing.T) {
 	if a == "" || b == "" || a == b {
 		t.Fatalf("frame correlation ids %q and %q", a, b)
 	}
+	// A push for a room none of this gateway's sockets is in is read, not needed.
+	e.w.gw.Deliver(projections.Push{RoomID: uuid.New(), Kind: projections.PushMessage, Frame: []byte(`{"type":"message"}`)})
 	out := exposition(m)
 	for _, want := range []string{
 		`chorus_websocket_frames_total{direction="in"} 2`,
 		`chorus_pushes_delivered_total 2`,
+		`chorus_pushes_local_total 2`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %q", want)

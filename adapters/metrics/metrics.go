@@ -37,6 +37,9 @@ type Metrics struct {
 	wsConnections   prometheus.Gauge
 	wsFrames        *prometheus.CounterVec
 	pushes          prometheus.Counter
+	pushesRead      prometheus.Counter
+	pushBytesRead   prometheus.Counter
+	pushesLocal     prometheus.Counter
 	httpRequests    *prometheus.CounterVec
 	httpDuration    *prometheus.HistogramVec
 	kafkaErrors     *prometheus.CounterVec
@@ -142,6 +145,18 @@ func New() *Metrics {
 			Name: "chorus_pushes_delivered_total",
 			Help: "Pushed frames queued on a local socket (one per socket a push reaches); its rate is pushes per second.",
 		}),
+		pushesRead: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chorus_pushes_read_total",
+			Help: "Pushes this gateway read from the push stream, whether or not one of its sockets wanted them.",
+		}),
+		pushBytesRead: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chorus_push_bytes_read_total",
+			Help: "Bytes of push stream entries (their JSON payload) this gateway read and decoded.",
+		}),
+		pushesLocal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chorus_pushes_local_total",
+			Help: "Pushes read from the push stream that reached at least one socket of this gateway; chorus_pushes_read_total over this is how many pushes the gateway reads per push it needs.",
+		}),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chorus_http_requests_total",
 			Help: "HTTP requests answered, by method, route pattern and status.",
@@ -188,7 +203,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.commands, m.commandsSent, m.commandLatency, m.batchDuration, m.batchSize, m.txnFailures,
 		m.projected, m.projectDuration, m.projectorLag, m.deadLetters, m.failing,
-		m.wsConnections, m.wsFrames, m.pushes, m.httpRequests, m.httpDuration,
+		m.wsConnections, m.wsFrames, m.pushes, m.pushesRead, m.pushBytesRead, m.pushesLocal, m.httpRequests, m.httpDuration,
 		m.kafkaErrors, m.redisErrors, m.presenceRecords, m.reconciled,
 		m.stages, m.batchSteps, m.eventAges,
 	)
@@ -380,6 +395,21 @@ func (m *Metrics) FrameOut() {
 func (m *Metrics) PushDelivered() {
 	if m != nil {
 		m.pushes.Inc()
+	}
+}
+
+// PushEntryRead counts one push stream entry read: the pushes it held and its payload's bytes.
+func (m *Metrics) PushEntryRead(pushes, bytes int) {
+	if m != nil {
+		m.pushesRead.Add(float64(pushes))
+		m.pushBytesRead.Add(float64(bytes))
+	}
+}
+
+// PushLocal counts a push read that reached at least one local socket.
+func (m *Metrics) PushLocal() {
+	if m != nil {
+		m.pushesLocal.Inc()
 	}
 }
 

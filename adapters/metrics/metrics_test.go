@@ -28,6 +28,8 @@ func TestNilMetricsMeasureNothing(t *testing.T) {
 	m.FrameIn()
 	m.FrameOut()
 	m.PushDelivered()
+	m.PushEntryRead(2, 100)
+	m.PushLocal()
 	m.HTTPRequest("GET", "/x", 200, time.Millisecond)
 	m.KafkaError("c", "consumer")
 	m.RedisError("publish_replies")

@@ -209,6 +209,7 @@ func (p *Pushes) read(ctx context.Context, group, start string, deliver func(pro
 					p.log.Warn("bad push entry skipped", "id", m.ID, "err", err)
 					continue
 				}
+				p.met.PushEntryRead(len(pushes), entryBytes(m.Values))
 				now := time.Now()
 				for _, push := range pushes {
 					p.met.Stage(metrics.StagePushRead, push.OccurredAt, now)
@@ -293,6 +294,18 @@ func (a streamID) before(b streamID) bool { return a.ms < b.ms || (a.ms == b.ms 
 func isNoGroup(err error) bool {
 	var rerr goredis.Error
 	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "NOGROUP")
+}
+
+// entryBytes is the size of a stream entry's values as read (its payload, mostly): what a
+// reader received and decoded, counted whether or not its sockets wanted the pushes.
+func entryBytes(values map[string]any) int {
+	n := 0
+	for _, v := range values {
+		if s, ok := v.(string); ok {
+			n += len(s)
+		}
+	}
+	return n
 }
 
 // decodePushes reads one stream entry as the publisher (watermill-redisstream) wrote it: the

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/chorus-chat/chorus/adapters/metrics"
 	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/projections"
 )
@@ -153,6 +154,41 @@ func TestPushReadersEachReadEveryPushInOrderAndRemoveTheirGroup(t *testing.T) {
 		}
 		if got := pushNumber(t, nextPush(t, b)); got != n {
 			t.Fatalf("reader b: got number %d, want %d", got, n)
+		}
+	})
+}
+
+// A gateway counts every push it reads and the bytes it decodes for them, whether or not its
+// sockets want them: the multi-process benchmark compares them with the pushes it needed.
+func TestPushReaderCountsWhatItReads(t *testing.T) {
+	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+		m := metrics.New()
+		pushes := redis.NewPushes(conn, redis.PushStreamMaxLen, quiet).UseMetrics(m)
+		pub, err := pushes.Publisher()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pub.Close()
+		got, _, _ := subscribe(t, conn, pushes)
+		if err := pub.Publish([]projections.Push{numberedPush(0), numberedPush(1)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.Publish([]projections.Push{numberedPush(2)}); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			nextPush(t, got)
+		}
+		sums, err := m.Sums("chorus_pushes_read_total", "chorus_push_bytes_read_total")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sums["chorus_pushes_read_total"] != 3 {
+			t.Errorf("pushes read: %v, want 3", sums["chorus_pushes_read_total"])
+		}
+		// each entry is at least its pushes' frames
+		if b := sums["chorus_push_bytes_read_total"]; b < 3*float64(len(numberedPush(0).Frame)) {
+			t.Errorf("push bytes read: %v", b)
 		}
 	})
 }

@@ -28,6 +28,57 @@ type chorusProcess struct {
 	stop      func() // stops the process and removes what it made
 }
 
+// benchEnv is what every Chorus process of a benchmark runs with besides its own addresses.
+// The load generator sends far more frames per socket than a person does: the per-connection
+// frame limit and the per-user limits are lifted so that it measures the system, not the
+// limiters.
+var benchEnv = []string{
+	"CHORUS_BCRYPT_COST=4", "CHORUS_LOG_LEVEL=warn", "CHORUS_PPROF=true",
+	"CHORUS_WS_FRAME_RATE=1000000", "CHORUS_WS_FRAME_BURST=1000000", "CHORUS_AUTH_RATE=-1", "CHORUS_HTTP_RATE=-1", "CHORUS_USER_COMMAND_RATE=-1",
+}
+
+// launch starts o.Binary with args and the environment's variables, benchEnv and env, its
+// output in dir/<name>.log (whose path it returns); interrupt stops it.
+func launch(ctx context.Context, o options, dir, name string, env []string, args ...string) (*exec.Cmd, string, error) {
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, "", err
+	}
+	defer logf.Close()
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), o.Binary, args...)
+	cmd.Env = append(append(os.Environ(), benchEnv...), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("start %s %s: %w", o.Binary, name, err)
+	}
+	return cmd, logf.Name(), nil
+}
+
+// interrupt stops a launched process as SIGINT does a person's: it drains and exits.
+func interrupt(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Wait()
+}
+
+// waitReadyOrLog waits for a process's /readyz, and when it does not come says so with the
+// end of the process's log.
+func waitReadyOrLog(ctx context.Context, base, logPath string) error {
+	if err := waitReady(ctx, base, 90*time.Second); err != nil {
+		log, _ := os.ReadFile(logPath)
+		if len(log) > 4000 {
+			log = log[len(log)-4000:]
+		}
+		return fmt.Errorf("%s: %w; the end of its log:\n%s", logPath, err, log)
+	}
+	return nil
+}
+
+// newDatabaseName is a fresh database's name; its URL is o.Database's server with it.
+func newDatabaseName(o options) (name, url string) {
+	name = "chorus_bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	return name, strings.Replace(o.Database, "/postgres?", "/"+name+"?", 1)
+}
+
 // startProcess starts the all-in-one process on a fresh data directory and database and waits
 // until it is ready. extraEnv is appended to the benchmark's environment.
 func startProcess(ctx context.Context, o options, extraEnv ...string) (p *chorusProcess, err error) {
@@ -43,38 +94,23 @@ func startProcess(ctx context.Context, o options, extraEnv ...string) (p *chorus
 		}
 	}()
 	httpAddr, kafkaAddr := freePort(ctx), freePort(ctx)
-	dbName := "chorus_bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-	dbURL := strings.Replace(o.Database, "/postgres?", "/"+dbName+"?", 1)
-	logf, err := os.Create(filepath.Join(dir, "chorus.log"))
+	dbName, dbURL := newDatabaseName(o)
+	env := append([]string{
+		"CHORUS_HTTP_ADDR=" + httpAddr, "CHORUS_DATA_DIR=" + dir, "CHORUS_DATABASE_URL=" + dbURL,
+		"CHORUS_EMBEDDED_KAFKA_ADDR=" + kafkaAddr,
+		"CHORUS_KAFKA_BROKERS=", "CHORUS_REDIS_URL=" + o.Redis, "CHORUS_REDIS_PREFIX=bench-" + dbName,
+	}, extraEnv...)
+	cmd, logPath, err := launch(ctx, o, dir, "chorus", env)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(context.WithoutCancel(ctx), o.Binary)
-	cmd.Env = append(os.Environ(),
-		"CHORUS_HTTP_ADDR="+httpAddr, "CHORUS_DATA_DIR="+dir, "CHORUS_DATABASE_URL="+dbURL,
-		"CHORUS_EMBEDDED_KAFKA_ADDR="+kafkaAddr, "CHORUS_BCRYPT_COST=4", "CHORUS_LOG_LEVEL=warn",
-		"CHORUS_PPROF=true",
-		// The load generator sends far more frames per socket than a person does: lift the
-		// per-connection frame limit so that it measures the system, not the limiter.
-		"CHORUS_WS_FRAME_RATE=1000000", "CHORUS_WS_FRAME_BURST=1000000", "CHORUS_AUTH_RATE=-1", "CHORUS_HTTP_RATE=-1", "CHORUS_USER_COMMAND_RATE=-1", "CHORUS_KAFKA_BROKERS=", "CHORUS_REDIS_URL="+o.Redis, "CHORUS_REDIS_PREFIX=bench-"+dbName,
-	)
-	cmd.Env = append(cmd.Env, extraEnv...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", o.Binary, err)
-	}
 	cleanup.add(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
+		interrupt(cmd)
 		dropDatabase(o.Database, dbName)
 	})
 	base := "http://" + httpAddr
-	if err := waitReady(ctx, base, 90*time.Second); err != nil {
-		log, _ := os.ReadFile(logf.Name())
-		if len(log) > 4000 {
-			log = log[len(log)-4000:]
-		}
-		return nil, fmt.Errorf("%w; the end of its log:\n%s", err, log)
+	if err := waitReadyOrLog(ctx, base, logPath); err != nil {
+		return nil, err
 	}
 	fmt.Printf("chorus: %s (pprof at %s/debug/pprof/)\n", httpAddr, base)
 	return &chorusProcess{base: base, kafkaAddr: kafkaAddr, dbName: dbName, pid: cmd.Process.Pid, stop: cleanup.run}, nil
@@ -101,7 +137,7 @@ func startChorus(ctx context.Context, o options) (t *target, kafkaAddr string, e
 	fmt.Printf("setup: %d rooms x %d members = %d sockets, all-in-one process (embedded broker, %s, local Postgres)\n", o.Rooms, o.Members, o.Rooms*o.Members, redisUsed)
 
 	pr := &probe{resumes: true}
-	clients, err := setup(ctx, base, o.Rooms, o.Members, pr)
+	clients, err := setup(ctx, []string{base}, nil, o.Rooms, o.Members, pr)
 	members := make([]member, len(clients))
 	for i, c := range clients {
 		members[i] = c
@@ -176,12 +212,19 @@ type pendingSend struct {
 	done func(time.Duration, bool)
 }
 
-func setup(ctx context.Context, base string, rooms, members int, pr *probe) ([]*chorusMember, error) {
-	api1 := base + "/api/v1"
+// setup registers rooms × members users, each room made by its first member and joined by the
+// others, and connects each member's socket. The HTTP calls go to gateways[0]; the socket of
+// member m of room r to gateways[place(r, m)] (gateways[0] when place is nil).
+func setup(ctx context.Context, gateways []string, place func(room, member int) int, rooms, members int, pr *probe) ([]*chorusMember, error) {
+	api1 := gateways[0] + "/api/v1"
 	var clients []*chorusMember
 	for r := 0; r < rooms; r++ {
 		var roomID string
 		for m := 0; m < members; m++ {
+			base := gateways[0]
+			if place != nil {
+				base = gateways[place(r, m)]
+			}
 			name := fmt.Sprintf("b%d_%d_%s", r, m, uuid.NewString()[:6])
 			if err := api(ctx, "POST", api1+"/auth/register", "", map[string]string{"username": name, "password": "benchmark-pw"}, nil); err != nil {
 				return nil, err

@@ -3,8 +3,10 @@
 // prints the figures. It starts bin/chorus itself, on a fresh data directory and database.
 // With --idle N it measures instead what N quiet sockets cost the server's memory (idle.go).
 // With --peer it runs the same load generator (loadgen.go) against Chorus, then against
-// Centrifugo with its memory and its Redis engine, and prints the ratios (peer.go).
-// It is a benchmark, not a test: `make bench` and `make bench-peer` run it.
+// Centrifugo with its memory and its Redis engine, and prints the ratios (peer.go). With
+// --cluster it runs the load on a multi-process deployment and prints the CPU of each role
+// (cluster.go, cluster_run.go).
+// It is a benchmark, not a test: `make bench`, `make bench-peer` and `make bench-cluster` run it.
 package main
 
 import (
@@ -41,6 +43,14 @@ type options struct {
 	Centrifugo      string `help:"The centrifugo binary (--peer; make bench-peer installs it)." default:"bin/peer/centrifugo"`
 	CentrifugoRedis string `help:"Redis address for Centrifugo's Redis engine (--peer; empty skips that engine)." default:"127.0.0.1:6379"`
 
+	Cluster      bool          `help:"Run the load on a multi-process deployment instead (make bench-cluster): a standalone broker, --processors command processors, one projectors process per projection group, --gateways gateways, the Redis at --cluster-redis; prints the CPU per role (cluster.go)."`
+	ClusterRedis string        `help:"Redis URL of --cluster (keys under a prefix of the run's own, removed after)." default:"redis://127.0.0.1:6379"`
+	Gateways     int           `help:"Gateway processes of --cluster; room r's sockets are on gateway r x gateways / rooms." default:"4"`
+	Processors   int           `help:"Command-processor processes of --cluster." default:"2"`
+	IdleFor      time.Duration `help:"With --cluster, how long the gateways are read idle, without the sockets then with them." default:"10s"`
+	SingleRoom   time.Duration `help:"With --cluster, the length of the single-room phase: one room whose members send as fast as --in-flight lets them (0 skips it)." default:"10s"`
+	RoomMembers  int           `help:"Members of the single-room phase's room, spread over the gateways." default:"20"`
+
 	Idle         int           `help:"Measure instead what an idle socket costs the server: open this many quiet authenticated sockets, without and with compression offered, each in a fresh process (idle.go; 0: the load benchmark)." default:"0"`
 	IdleRoom     int           `help:"Members per room in --idle (every user is in one room)." default:"50"`
 	IdleProfiles string        `help:"With --idle, save the server's heap profiles before and after, and its goroutines after, in this directory (compare with go tool pprof -base)." default:""`
@@ -76,6 +86,9 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.Idle > 0 {
 		return runIdle(ctx, o)
+	}
+	if o.Cluster {
+		return runCluster(ctx, o)
 	}
 	t, kafkaAddr, err := startChorus(ctx, o)
 	if err != nil {

@@ -26,7 +26,8 @@ var stageFamilies = []struct{ family, label, title string }{
 // hists are histograms by family and label values ("stage=command_fetched").
 type hists map[string]map[string]*dto.Histogram
 
-func scrapeHists(ctx context.Context, url string) (hists, error) {
+// scrapeFamilies reads a Prometheus text endpoint.
+func scrapeFamilies(ctx context.Context, url string) (map[string]*dto.MetricFamily, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -37,7 +38,11 @@ func scrapeHists(ctx context.Context, url string) (hists, error) {
 	}
 	defer resp.Body.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
+	return parser.TextToMetricFamilies(resp.Body)
+}
+
+func scrapeHists(ctx context.Context, url string) (hists, error) {
+	fams, err := scrapeFamilies(ctx, url)
 	if err != nil {
 		return nil, err
 	}
