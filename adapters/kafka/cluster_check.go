@@ -107,14 +107,14 @@ func (f ClusterFacts) Problems(c Config) (warnings, fatal []string) {
 		}
 		byMessage[msg] = append(byMessage[msg], strconv.Itoa(int(broker)))
 	}
-	atLeast := func(broker int32, s map[string]string, name string, min int, why string) {
+	atLeast := func(broker int32, s map[string]string, name string, least int, why string) {
 		v, ok := s[name]
 		n, err := strconv.Atoi(v)
 		switch {
 		case !ok:
-			note(broker, fmt.Sprintf("the brokers do not report %s: make sure it is at least %d (%s)", name, min, why))
-		case err != nil || n < min:
-			note(broker, fmt.Sprintf("broker setting %s is %s, want at least %d (%s)", name, v, min, why))
+			note(broker, fmt.Sprintf("the brokers do not report %s: make sure it is at least %d (%s)", name, least, why))
+		case err != nil || n < least:
+			note(broker, fmt.Sprintf("broker setting %s is %s, want at least %d (%s)", name, v, least, why))
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(f.Settings)) {
