@@ -52,16 +52,7 @@ func abortedMessage(t *testing.T, cfg kafka.Config, room uuid.UUID) string {
 	t.Helper()
 	ev := messageEvent(room, 99, time.Now(), "never committed")
 	b, _ := json.Marshal(ev)
-	sc := cfg.Sarama()
-	sc.Producer.Idempotent = true
-	sc.Producer.Transaction.ID = "aborted-" + uuid.NewString()[:8]
-	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	sc.Net.MaxOpenRequests = 1
-	p, err := sarama.NewSyncProducer(cfg.Brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newEventLog(t, cfg).prod
 	if err := p.BeginTxn(); err != nil {
 		t.Fatal(err)
 	}
