@@ -215,7 +215,7 @@ func (p *CommandProcessor) takeOver(ctx context.Context, client sarama.Client, p
 	sc := p.cfg.Sarama()
 	sc.Producer.Idempotent = true
 	sc.Producer.Transaction.ID = "chorus-commands-" + strconv.Itoa(int(part))
-	sc.Producer.Transaction.Timeout = 30 * time.Second
+	sc.Producer.Transaction.Timeout = p.cfg.TxnTimeout()
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
 	sc.Producer.Retry.Max = 5
 	sc.Producer.Retry.Backoff = 50 * time.Millisecond

@@ -54,7 +54,9 @@ func StartEmbedded(o EmbeddedOptions) (*EmbeddedBroker, error) {
 		opts = append(opts, kfake.SyncWrites())
 	}
 	if o.MinSessionTimeout > 0 {
-		opts = append(opts, kfake.GroupMinSessionTimeout(o.MinSessionTimeout))
+		// Also as the broker setting, which is what DescribeConfigs reports (CheckCluster).
+		opts = append(opts, kfake.GroupMinSessionTimeout(o.MinSessionTimeout),
+			kfake.BrokerConfigs(map[string]string{"group.min.session.timeout.ms": strconv.FormatInt(o.MinSessionTimeout.Milliseconds(), 10)}))
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {

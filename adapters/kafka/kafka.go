@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -40,6 +41,48 @@ func DefaultTopics() Topics {
 		DeadLetters: "chorus-dead-letters",
 		Snapshots:   "chorus-snapshots",
 	}
+}
+
+// WithSuffix is t with suffix appended to every name: a deployment's topics after a partition
+// migration (chorusctl topics repartition) are the old names with a suffix, say ".p24".
+func (t Topics) WithSuffix(suffix string) Topics {
+	if suffix == "" {
+		return t
+	}
+	for _, name := range []*string{&t.Commands, &t.ChatEvents, &t.UserEvents, &t.SystemEvents, &t.OrgEvents,
+		&t.Notifications, &t.SearchEvents, &t.DeadLetters, &t.Snapshots} {
+		if *name != "" {
+			*name += suffix
+		}
+	}
+	return t
+}
+
+// CheckTopicSuffix refuses a topic-name suffix Kafka would refuse in a name: letters, digits,
+// '.', '_' and '-' only, short enough for the longest topic name (249 characters).
+func CheckTopicSuffix(suffix string) error {
+	for _, r := range suffix {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("topic suffix %q: only letters, digits, '.', '_' and '-' may be in a topic name", suffix)
+		}
+	}
+	longest := 0
+	for _, t := range DefaultTopics().All() {
+		longest = max(longest, len(t))
+	}
+	if longest+len(suffix) > 249 {
+		return fmt.Errorf("topic suffix %q: topic names would be longer than Kafka's 249 characters", suffix)
+	}
+	return nil
+}
+
+// Logs are the topics whose records must outlive a partition migration and are copied to the
+// new topics (repartition.go): the event topics, the notification and search logs and the dead
+// letters. The command topic is not among them (once the processors have stopped, every command
+// in it is decided and its effects are events), nor the snapshots (per partition of the old
+// count: the processors write new ones).
+func (t Topics) Logs() []string {
+	return append(t.EventTopics(), t.Notifications, t.SearchEvents, t.DeadLetters)
 }
 
 // All lists every topic.
@@ -81,16 +124,43 @@ func (t Topics) OfStream(stream string) string {
 
 // Config is what every Kafka client of Chorus needs to know.
 type Config struct {
-	Brokers        []string
-	Topics         Topics
-	Partitions     int32
-	Replication    int16 // replication factor of the topics Chorus creates
-	ClientID       string
-	SessionTimeout time.Duration // consumer group session timeout
-	Heartbeat      time.Duration
+	Brokers     []string
+	Topics      Topics
+	Partitions  int32
+	Replication int16 // replication factor of the topics Chorus creates
+	// MinInSyncReplicas is the min.insync.replicas of the topics Chorus creates: with acks=all a
+	// write succeeds only once that many replicas have it. 0: Replication-1, at least 1
+	// (MinISR).
+	MinInSyncReplicas int16
+	// TransactionTimeout is the command processors' transaction.timeout.ms: how long the broker
+	// lets a transaction stay open before it aborts it (at most the broker's
+	// transaction.max.timeout.ms). 0: DefaultTransactionTimeout.
+	TransactionTimeout time.Duration
+	ClientID           string
+	SessionTimeout     time.Duration // consumer group session timeout
+	Heartbeat          time.Duration
 	// SnapshotEvery is how many events a command processor appends to a partition between two
 	// snapshots of its state (snapshots.go): 0 means DefaultSnapshotEvery, below 0 never.
 	SnapshotEvery int
+}
+
+// DefaultTransactionTimeout is the command processors' transaction timeout unless configured.
+const DefaultTransactionTimeout = 30 * time.Second
+
+// MinISR is the min.insync.replicas Chorus gives the topics it creates.
+func (c Config) MinISR() int16 {
+	if c.MinInSyncReplicas > 0 {
+		return c.MinInSyncReplicas
+	}
+	return max(c.Replication-1, 1)
+}
+
+// TxnTimeout is the transaction timeout of the command processors' producers.
+func (c Config) TxnTimeout() time.Duration {
+	if c.TransactionTimeout > 0 {
+		return c.TransactionTimeout
+	}
+	return DefaultTransactionTimeout
 }
 
 // Sarama returns the base Sarama configuration. Sarama v1.61 speaks Kafka 3.6 to both kfake
@@ -132,32 +202,40 @@ func PartitionFor(key string, partitions int32) int32 {
 }
 
 // EnsureTopics creates every topic with the configured partition count (explicitly: kfake loses
-// auto-created topics when it crashes) and checks that existing ones have that count.
+// auto-created topics when it crashes), replication factor and min.insync.replicas, and checks
+// that existing ones have that count: a different count is changed by a migration, never in
+// place (docs/operations.md).
 func EnsureTopics(c Config) error {
 	admin, err := sarama.NewClusterAdmin(c.Brokers, c.Sarama())
 	if err != nil {
 		return fmt.Errorf("kafka admin: %w", err)
 	}
 	defer admin.Close()
+	return ensureTopics(admin, c, c.Topics.All(), c.Partitions)
+}
+
+// ensureTopics creates those of topics that do not exist with the given partition count (the
+// snapshot topic compacted) and refuses existing ones with another count.
+func ensureTopics(admin sarama.ClusterAdmin, c Config, topics []string, partitions int32) error {
 	existing, err := admin.ListTopics()
 	if err != nil {
 		return fmt.Errorf("list topics: %w", err)
 	}
-	for _, t := range c.Topics.All() {
+	for _, t := range topics {
 		if d, ok := existing[t]; ok {
-			if d.NumPartitions != c.Partitions {
-				return fmt.Errorf("topic %s has %d partitions, want %d (CHORUS_PARTITIONS must match the existing topics)", t, d.NumPartitions, c.Partitions)
+			if d.NumPartitions != partitions {
+				return fmt.Errorf("topic %s has %d partitions, want %d: CHORUS_PARTITIONS must match the existing topics; "+
+					"to change the count, copy the logs into new topics with `chorusctl topics repartition --partitions %d --to-suffix SUFFIX` "+
+					"and set CHORUS_TOPIC_SUFFIX (docs/operations.md, Changing the partition count)", t, d.NumPartitions, partitions, partitions)
 			}
 			continue
 		}
-		rf := c.Replication
-		if rf < 1 {
-			rf = 1
-		}
-		detail := &sarama.TopicDetail{NumPartitions: c.Partitions, ReplicationFactor: rf}
+		detail := &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: max(c.Replication, 1), ConfigEntries: map[string]*string{}}
 		if t == c.Topics.Snapshots {
 			detail.ConfigEntries = snapshotTopicConfig()
 		}
+		minISR := strconv.Itoa(int(c.MinISR()))
+		detail.ConfigEntries["min.insync.replicas"] = &minISR
 		err := admin.CreateTopic(t, detail, false)
 		if err != nil && !isTopicExists(err) {
 			return fmt.Errorf("create topic %s: %w", t, err)

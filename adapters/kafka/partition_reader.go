@@ -22,6 +22,7 @@ type Record struct {
 	Key       []byte
 	Value     []byte
 	Timestamp time.Time
+	Headers   []*sarama.RecordHeader
 }
 
 // ReadCommitted reads partition p of topic from offset `from` up to the partition's last stable
@@ -117,7 +118,7 @@ func passBatches(topic string, p int32, from int64, block *sarama.FetchResponseB
 				if off < from || off >= end {
 					continue
 				}
-				rec := Record{Topic: topic, Partition: p, Offset: off, Key: r.Key, Value: r.Value, Timestamp: b.FirstTimestamp.Add(r.TimestampDelta)}
+				rec := Record{Topic: topic, Partition: p, Offset: off, Key: r.Key, Value: r.Value, Timestamp: b.FirstTimestamp.Add(r.TimestampDelta), Headers: r.Headers}
 				if err := fn(rec); err != nil {
 					return off, n, partial, err
 				}

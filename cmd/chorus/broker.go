@@ -38,7 +38,8 @@ func startEmbeddedBroker(cfg Config, addr string) (*kafka.EmbeddedBroker, error)
 
 func kafkaConfig(cfg Config, brokers []string) kafka.Config {
 	return kafka.Config{
-		Brokers: brokers, Topics: kafka.DefaultTopics(), Partitions: cfg.Partitions, Replication: cfg.Replication,
+		Brokers: brokers, Topics: kafka.DefaultTopics().WithSuffix(cfg.TopicSuffix), Partitions: cfg.Partitions,
+		Replication: cfg.Replication, MinInSyncReplicas: cfg.MinInSyncReplicas, TransactionTimeout: cfg.TransactionTimeout,
 		ClientID: "chorus-" + cfg.InstanceID, SessionTimeout: cfg.KafkaSession, Heartbeat: cfg.KafkaHeartbeat,
 		SnapshotEvery: cfg.kafkaSnapshotEvery(),
 	}

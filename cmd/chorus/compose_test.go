@@ -344,25 +344,56 @@ func TestComposeEveryServiceHasAHealthcheck(t *testing.T) {
 	}
 }
 
-// One KRaft broker cannot host the internal topics with Kafka's default three replicas; the
-// transaction state topic in particular is what the command processors' transactions need.
-func TestComposeKafkaIsASingleNodeThatSupportsTransactions(t *testing.T) {
+// The cluster is three KRaft nodes set as docs/operations.md asks, so that losing one loses no
+// acknowledged event and no transaction's outcome, and the Chorus services ask for replication
+// 3 and min.insync.replicas 2 (kafka.CheckCluster would warn about anything less).
+func TestComposeKafkaIsAThreeNodeClusterSafeForTransactions(t *testing.T) {
 	f := loadCompose(t)
-	k, ok := f.Services["kafka"]
-	if !ok {
-		t.Fatal("no kafka service")
+	ids, voters := map[string]bool{}, ""
+	for _, name := range []string{"kafka1", "kafka2", "kafka3"} {
+		k, ok := f.Services[name]
+		if !ok {
+			t.Fatalf("no %s service", name)
+		}
+		if !strings.HasPrefix(k.Image, "apache/kafka:") {
+			t.Errorf("%s: image %q, want apache/kafka", name, k.Image)
+		}
+		id := k.Environment["KAFKA_NODE_ID"]
+		if ids[id] {
+			t.Errorf("%s: node id %s is taken", name, id)
+		}
+		ids[id] = true
+		if voters == "" {
+			voters = k.Environment["KAFKA_CONTROLLER_QUORUM_VOTERS"]
+		}
+		if !strings.Contains(voters, id+"@"+name+":9093") || k.Environment["KAFKA_CONTROLLER_QUORUM_VOTERS"] != voters {
+			t.Errorf("%s: quorum voters %q do not name it (%s@%s:9093) or differ between nodes", name, k.Environment["KAFKA_CONTROLLER_QUORUM_VOTERS"], id, name)
+		}
+		for v, want := range map[string]string{
+			"KAFKA_PROCESS_ROLES":                            "broker,controller",
+			"KAFKA_DEFAULT_REPLICATION_FACTOR":               "3",
+			"KAFKA_MIN_INSYNC_REPLICAS":                      "2",
+			"KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE":           "false",
+			"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR":         "3",
+			"KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "3",
+			"KAFKA_TRANSACTION_STATE_LOG_MIN_ISR":            "2",
+			"KAFKA_AUTO_CREATE_TOPICS_ENABLE":                "false",
+		} {
+			if got := k.Environment[v]; got != want {
+				t.Errorf("%s: %s = %q, want %q", name, v, got, want)
+			}
+		}
 	}
-	if !strings.HasPrefix(k.Image, "apache/kafka:") {
-		t.Errorf("kafka image %q, want apache/kafka", k.Image)
-	}
-	for v, want := range map[string]string{
-		"KAFKA_PROCESS_ROLES":                            "broker,controller",
-		"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR":         "1",
-		"KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
-		"KAFKA_TRANSACTION_STATE_LOG_MIN_ISR":            "1",
-	} {
-		if got := k.Environment[v]; got != want {
-			t.Errorf("kafka: %s = %q, want %q", v, got, want)
+	for name, s := range chorusServices(t, f) {
+		var cfg Config
+		if err := env.ParseWithOptions(&cfg, env.Options{Environment: s.Environment}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.checkKafka(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if cfg.Replication != 3 || len(cfg.KafkaBrokers) != 3 || kafkaConfig(cfg, nil).MinISR() != 2 {
+			t.Errorf("%s: replication %d on %d brokers, min.insync.replicas %d; want 3 on 3, 2", name, cfg.Replication, len(cfg.KafkaBrokers), kafkaConfig(cfg, nil).MinISR())
 		}
 	}
 }

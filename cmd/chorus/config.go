@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chorus-chat/chorus/adapters/gateway"
+	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/ops"
 )
 
@@ -25,8 +26,13 @@ type Config struct {
 	RedisURL string `env:"CHORUS_REDIS_URL"`
 	DataDir  string `env:"CHORUS_DATA_DIR" envDefault:"./data"`
 
-	Partitions        int32         `env:"CHORUS_PARTITIONS" envDefault:"12"`
-	Replication       int16         `env:"CHORUS_KAFKA_REPLICATION" envDefault:"1"`
+	Partitions  int32 `env:"CHORUS_PARTITIONS" envDefault:"12"`
+	Replication int16 `env:"CHORUS_KAFKA_REPLICATION" envDefault:"1"`
+	// Multi-broker settings (docs/operations.md, Running on a real Kafka cluster).
+	MinInSyncReplicas  int16         `env:"CHORUS_KAFKA_MIN_INSYNC_REPLICAS" envDefault:"0"`
+	TransactionTimeout time.Duration `env:"CHORUS_KAFKA_TRANSACTION_TIMEOUT" envDefault:"30s"`
+	// TopicSuffix follows every topic name: the topics of a partition migration.
+	TopicSuffix       string        `env:"CHORUS_TOPIC_SUFFIX"`
 	InstanceID        string        `env:"CHORUS_INSTANCE_ID"`
 	RedisPrefix       string        `env:"CHORUS_REDIS_PREFIX" envDefault:"chorus"`
 	PushStreamMaxLen  int64         `env:"CHORUS_PUSH_STREAM_MAXLEN"`
@@ -111,6 +117,9 @@ func loadConfig() (Config, error) {
 	if c.Partitions < 1 {
 		return c, fmt.Errorf("configuration: CHORUS_PARTITIONS must be at least 1")
 	}
+	if err := c.checkKafka(); err != nil {
+		return c, fmt.Errorf("configuration: %w", err)
+	}
 	if c.InstanceID == "" {
 		host, _ := os.Hostname()
 		c.InstanceID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
@@ -152,6 +161,25 @@ func loadConfig() (Config, error) {
 	}
 	c.Projections = projs
 	return c, nil
+}
+
+// checkKafka checks the Kafka settings against each other; the brokers' own settings are
+// checked at start (kafka.CheckCluster).
+func (c Config) checkKafka() error {
+	switch {
+	case c.Replication < 1:
+		return fmt.Errorf("CHORUS_KAFKA_REPLICATION must be at least 1")
+	case c.MinInSyncReplicas < 0 || c.MinInSyncReplicas > c.Replication:
+		return fmt.Errorf("CHORUS_KAFKA_MIN_INSYNC_REPLICAS (%d) must be between 1 and CHORUS_KAFKA_REPLICATION (%d), or 0 for replication minus one", c.MinInSyncReplicas, c.Replication)
+	case c.TransactionTimeout < time.Second:
+		return fmt.Errorf("CHORUS_KAFKA_TRANSACTION_TIMEOUT (%v) must be at least 1s", c.TransactionTimeout)
+	case c.KafkaHeartbeat <= 0 || c.KafkaHeartbeat >= c.KafkaSession:
+		return fmt.Errorf("CHORUS_KAFKA_HEARTBEAT (%v) must be positive and below CHORUS_KAFKA_SESSION_TIMEOUT (%v)", c.KafkaHeartbeat, c.KafkaSession)
+	}
+	if err := kafka.CheckTopicSuffix(c.TopicSuffix); err != nil {
+		return fmt.Errorf("CHORUS_TOPIC_SUFFIX: %w", err)
+	}
+	return nil
 }
 
 func projectionNames() string {

@@ -89,6 +89,13 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	if err := kafka.EnsureTopics(kcfg); err != nil {
 		return err
 	}
+	warnings, err := kafka.CheckCluster(kcfg)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		log.Warn("unsafe Kafka setting", "problem", w)
+	}
 	rconn, err := redis.Dial(startCtx, redisURL, cfg.RedisPrefix)
 	if err != nil {
 		return err

@@ -52,11 +52,19 @@ type system struct {
 	t    *testing.T
 	cfg  kafka.Config
 	disp *commands.Dispatcher
+	stop func() // stops the processor and the dispatcher (once)
 }
 
 func startSystem(t *testing.T) *system {
 	t.Helper()
-	cfg := startBroker(t, 4)
+	s := startSystemOn(t, startBroker(t, 4))
+	t.Cleanup(s.stop)
+	return s
+}
+
+// startSystemOn runs a command processor and a dispatcher on cfg until stop.
+func startSystemOn(t *testing.T, cfg kafka.Config) *system {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	conn, err := redis.Dial(ctx, "redis://127.0.0.1:6379", "chorusctl-test-"+uuid.NewString()[:8])
 	if err != nil {
@@ -76,13 +84,16 @@ func startSystem(t *testing.T) *system {
 	proc := kafka.NewCommandProcessor(cfg, replies, testLogger())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = proc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		_ = cl.Close()
-		_ = replies.Close()
-	})
-	return &system{t: t, cfg: cfg, disp: disp}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			_ = cl.Close()
+			_ = replies.Close()
+		})
+	}
+	return &system{t: t, cfg: cfg, disp: disp, stop: stop}
 }
 
 func (s *system) do(agg, actor uuid.UUID, actorName string, p domain.CommandData) commands.Reply {

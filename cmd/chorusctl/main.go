@@ -4,7 +4,7 @@
 // search, notifications, the organization directory) beside the live one and swaps it in, or
 // verifies it against a rebuild; and it reports the members' online time (reports online-time).
 // Only `projections rebuild` changes anything (it replaces the projection's tables with rebuilt
-// ones); `projections verify` writes a scratch schema it drops again. The work is package
+// ones), and `topics repartition`, which copies the logs into new topics; `projections verify` writes a scratch schema it drops again. The work is package
 // adapters/ops's, which the gateways' /api/v1/admin endpoints also run.
 //
 // Configuration comes from the same environment as the server (CHORUS_KAFKA_BROKERS,
@@ -44,6 +44,7 @@ const defaultBrokers = "127.0.0.1:9092"
 // globals are the flags every command takes; each falls back on the server's variable.
 type globals struct {
 	Brokers     []string `name:"brokers" env:"CHORUS_KAFKA_BROKERS" sep:"," default:"${default_brokers}" placeholder:"HOST:PORT" help:"Kafka brokers, comma-separated (empty: the embedded broker's default address)."`
+	TopicSuffix string   `name:"topic-suffix" env:"CHORUS_TOPIC_SUFFIX" placeholder:"SUFFIX" help:"Appended to every topic name, as the server's CHORUS_TOPIC_SUFFIX."`
 	DatabaseURL string   `name:"database-url" env:"CHORUS_DATABASE_URL" default:"${default_database_url}" placeholder:"URL" help:"Postgres URL, for the projections commands."`
 }
 
@@ -59,6 +60,9 @@ type cli struct {
 		Rebuild rebuildCmd `cmd:"" help:"Rebuild a projection from offset 0 beside the live one, then swap it in atomically (${rebuildable})."`
 		Verify  verifyCmd  `cmd:"" help:"Rebuild a projection into a scratch copy and compare it with the live one; exit 1 if they differ (${rebuildable})."`
 	} `cmd:"" help:"Inspect and rebuild the projections (read model, search, notifications, pushes)."`
+	Topics struct {
+		Repartition repartitionCmd `cmd:"" help:"Copy the event logs into new topics with another partition count, each record to its key's partition (resumable)."`
+	} `cmd:"" help:"Migrate the Kafka topics."`
 	Reports struct {
 		OnlineTime onlineTimeCmd `cmd:"" name:"online-time" help:"Seconds each member of an organization was online, per day in its time zone, as JSON or CSV."`
 	} `cmd:"" help:"Reports for analysts, from the projections in Postgres."`
@@ -82,7 +86,15 @@ func (e *env) kafkaConfig() kafka.Config {
 	if len(brokers) == 0 {
 		brokers = strings.Split(defaultBrokers, ",")
 	}
-	return kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics(), ClientID: "chorusctl", SessionTimeout: 10 * time.Second, Heartbeat: time.Second}
+	return kafka.Config{Brokers: brokers, Topics: kafka.DefaultTopics().WithSuffix(e.g.TopicSuffix), ClientID: "chorusctl", SessionTimeout: 10 * time.Second, Heartbeat: time.Second}
+}
+
+// Validate checks the global flags.
+func (g *globals) Validate() error {
+	if err := kafka.CheckTopicSuffix(g.TopicSuffix); err != nil {
+		return usagef("--topic-suffix: %v", err)
+	}
+	return nil
 }
 
 // usageError is a mistake in the command line found after parsing: exit code 2.
