@@ -3,7 +3,12 @@ package main
 import (
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/adapters/ops"
+	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
 )
 
 // repartitionCmd copies the logs into topics with another partition count: the migration of
@@ -15,6 +20,7 @@ type repartitionCmd struct {
 	MinISR      int16  `name:"min-insync-replicas" env:"CHORUS_KAFKA_MIN_INSYNC_REPLICAS" default:"0" help:"min.insync.replicas of the new topics; 0: replication minus one, at least 1."`
 	Live        bool   `name:"live" help:"Copy even though command processors run or commands wait undecided; run it again once they are stopped to copy the rest."`
 	Batch       int    `name:"batch" default:"2000" help:"Records per transaction."`
+	PushFrom    string `name:"push-from" enum:"end,start" default:"end" help:"Where the push projection starts on the new topics: end (its checkpoints are set to their ends in the database, so that nothing is pushed again) or start (the whole history is pushed again)."`
 	NoProgress  bool   `name:"no-progress" help:"No progress bar (it is only shown when standard error is a terminal)."`
 }
 
@@ -48,6 +54,14 @@ func (c *repartitionCmd) Run(e *env) error {
 			"stop the gateways, let the processors decide what is left, stop them, and run this again (--live copies anyway, to be run again after)",
 			members, kafka.CommandGroup, undecided, cfg.Topics.Commands)
 	}
+	var pool *pgxpool.Pool
+	if c.PushFrom == "end" {
+		// Opened first: a database that cannot be reached fails the command before it copies.
+		if pool, err = openDatabase(e.ctx, e.g.DatabaseURL); err != nil {
+			return err
+		}
+		defer pool.Close()
+	}
 	bar := newProgress(e, !c.NoProgress, "repartition")
 	defer bar.finish()
 	res, err := kafka.Repartition(e.ctx, cfg, kafka.RepartitionOptions{
@@ -65,10 +79,42 @@ func (c *repartitionCmd) Run(e *env) error {
 	for i, t := range logs {
 		fmt.Fprintf(e.stdout, "%-24s -> %-28s %d records copied\n", t, dest[i], res.Copied[t])
 	}
+	if pool != nil {
+		if err := pushFromEnd(e, pool, cfg, to); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "the push projection starts at the new topics' ends\n")
+	}
 	fmt.Fprintf(e.stdout, "the new topics have %d partitions; next: CHORUS_TOPIC_SUFFIX=%s CHORUS_PARTITIONS=%d, rebuild the projections, start (docs/operations.md)\n",
 		c.Partitions, e.g.TopicSuffix+c.ToSuffix, c.Partitions)
 	if members > 0 || undecided > 0 {
 		fmt.Fprintf(e.stdout, "command processors were running: run this again once they are stopped\n")
+	}
+	return nil
+}
+
+// pushFromEnd sets the push projection's checkpoints on the new topics to their ends. It cannot be
+// rebuilt (its effects are frames for the sockets connected now) and from the new topics'
+// beginnings it would push the whole history again; what it keeps in the database (the
+// organizations' members its broadcasts go to) holds for the new topics as it is. Run again
+// after a --live copy, it moves them to the new ends (a checkpoint never moves back).
+func pushFromEnd(e *env, pool *pgxpool.Pool, cfg kafka.Config, to kafka.Topics) error {
+	cfg.Topics = to
+	client, err := kafka.NewReadClient(cfg)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	ranges, err := kafka.LogRanges(client, ops.Push.Topics(to))
+	if err != nil {
+		return err
+	}
+	next := make(map[checkpoint.Partition]int64, len(ranges))
+	for _, r := range ranges {
+		next[checkpoint.Partition{Topic: r.Topic, Part: r.Partition}] = r.End
+	}
+	if err := checkpoint.Raise(e.ctx, pool, projections.PushProjection, next); err != nil {
+		return fmt.Errorf("start the push projection at the new topics' ends: %w", err)
 	}
 	return nil
 }

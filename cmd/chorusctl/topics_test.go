@@ -16,6 +16,8 @@ import (
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections"
+	"github.com/chorus-chat/chorus/projections/checkpoint"
 )
 
 // logByKey reads every committed record of topic and lists each key's values in log order; it
@@ -97,8 +99,9 @@ func TestRepartitionKeepsEveryAggregate(t *testing.T) {
 		}
 	}
 	aborted := abortedMessage(t, cfg, rooms[0])
+	dbURL, pool := migratedDB(t)
 
-	if _, errs, code := ctl(t, cfg, "topics", "repartition", "--partitions", "7", "--to-suffix", ".p7", "--no-progress"); code != 1 ||
+	if _, errs, code := ctl(t, cfg, "--database-url", dbURL, "topics", "repartition", "--partitions", "7", "--to-suffix", ".p7", "--no-progress"); code != 1 ||
 		!strings.Contains(errs, "command processors are running (1 in group chorus-commands)") {
 		t.Fatalf("with a processor running: exit %d, %s", code, errs)
 	}
@@ -111,7 +114,7 @@ func TestRepartitionKeepsEveryAggregate(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("a copy cancelled after its first transaction: %v", err)
 	}
-	out, errs, code := ctl(t, cfg, "topics", "repartition", "--partitions", "7", "--to-suffix", ".p7", "--no-progress", "--batch", "5")
+	out, errs, code := ctl(t, cfg, "--database-url", dbURL, "topics", "repartition", "--partitions", "7", "--to-suffix", ".p7", "--no-progress", "--batch", "5")
 	if code != 0 || !strings.Contains(errs, "went on from where an earlier run stopped in 1 partitions") {
 		t.Fatalf("second run: exit %d, %s", code, errs)
 	}
@@ -136,7 +139,30 @@ func TestRepartitionKeepsEveryAggregate(t *testing.T) {
 		t.Errorf("room 0 has %d events in the copy, want 6", n)
 	}
 
-	again := mustCtl(t, cfg, "topics", "repartition", "--partitions", "7", "--to-suffix", ".p7", "--no-progress")
+	// The push projection starts at the new topics' ends: nothing of the history is pushed again.
+	client, err := kafka.NewReadClient(cfg7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ends, err := kafka.LogRanges(client, []string{to.ChatEvents, to.SystemEvents, to.OrgEvents})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, err := checkpoint.Load(context.Background(), pool, projections.PushProjection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ends {
+		if got, ok := cps[r.Topic][r.Partition]; !ok || got != r.End {
+			t.Errorf("push checkpoint of %s/%d: %d (set: %v), want the end %d", r.Topic, r.Partition, got, ok, r.End)
+		}
+	}
+	if cps[to.ChatEvents][kafka.PartitionFor(rooms[0].String(), 7)] == 0 {
+		t.Error("the push projection would start room 0's partition at its beginning")
+	}
+
+	again := mustCtl(t, cfg, "--database-url", dbURL, "topics", "repartition", "--partitions", "7", "--to-suffix", ".p7", "--no-progress")
 	if strings.Count(again, " 0 records copied") != len(cfg.Topics.Logs()) {
 		t.Errorf("a run after a complete one copied something:\n%s", again)
 	}
