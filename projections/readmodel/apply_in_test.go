@@ -24,7 +24,14 @@ func TestApplyBatchInWritesTheGivenSchema(t *testing.T) {
 	alice, _, r1 := log.register("alice")
 	bob, _, r2 := log.register("bob")
 	room, r3 := log.createRoom(alice, "General", false, "")
-	batch := concat(r1, r2, r3, log.join(room, bob), log.send(room, alice, "one"), log.send(room, bob, "two"))
+	joined := log.join(room, bob)
+	one, two := log.send(room, alice, "one"), log.send(room, bob, "two")
+	// Edits and deletions of messages sent in the same batch are folded into the copied rows.
+	batch := concat(r1, r2, r3, joined, one, two,
+		log.act(room, alice, domain.EditMessage{MessageID: messageID(t, one), Content: "one, edited"}),
+		log.act(room, bob, domain.EditMessage{MessageID: messageID(t, two), Content: "two, edited"}),
+		log.act(room, alice, domain.EditMessage{MessageID: messageID(t, one), Content: "one, edited twice"}),
+		log.act(room, bob, domain.DeleteMessage{MessageID: messageID(t, two)}))
 	// A proxy grant and a message a delegate sent (sent_by), copied into the generation as inserted live.
 	batch = append(batch, log.do(domain.NewCommand(uuid.New(), domain.ProxiesIDFor(alice), alice, "alice", log.now, domain.GrantProxy{
 		PrincipalID: alice, DelegateID: bob, Scope: domain.ProxyScopeMessages, StartsAt: log.now, EndsAt: log.now.Add(time.Hour)}))...)
@@ -95,6 +102,7 @@ func TestApplyBatchInWritesTheGivenSchema(t *testing.T) {
 		}
 	}
 	dup.Offset = again[0].Offset + 1
+	log.offsets[dup.Topic] = dup.Offset + 1 // the records after it come after it
 	d := dup.Event.Data.(domain.MessageSent)
 	d.Message.Content = "one, a second time"
 	dup.Event.Data = d
@@ -107,13 +115,49 @@ func TestApplyBatchInWritesTheGivenSchema(t *testing.T) {
 			t.Fatalf("a batch with a message already applied: %v", err)
 		}
 	}
-	if n := count(`SELECT count(*) FROM "Gen ""1""".messages WHERE content IN ('one', 'three')`); n != 2 {
+	if n := count(`SELECT count(*) FROM "Gen ""1""".messages WHERE content IN ('one, edited twice', 'three')`); n != 2 {
 		t.Fatalf("after the duplicate: %d of messages one and three in the generation, want both (the first one kept)", n)
+	}
+	// Edits and deletions of messages of earlier batches, beside those of the batch's own.
+	last := concat(log.act(room, bob, domain.EditMessage{MessageID: messageID(t, again), Content: "three, edited"}),
+		log.act(room, alice, domain.DeleteMessage{MessageID: messageID(t, one)}))
+	four := log.send(room, alice, "four")
+	last = concat(last, four, log.act(room, alice, domain.EditMessage{MessageID: messageID(t, four), Content: "four, edited"}))
+	for _, apply := range []func() error{
+		func() error { return store.ApplyBatchIn(ctx, schema, "readmodel@gen", last) },
+		func() error { return store.ApplyBatch(ctx, readmodel.Projection, last) },
+	} {
+		if err := apply(); err != nil {
+			t.Fatalf("a batch of edits and deletions: %v", err)
+		}
+	}
+	var got []string
+	rows, err := pool.Query(ctx, `SELECT content || CASE WHEN deleted THEN ' (deleted)' ELSE '' END || CASE WHEN edited_at IS NOT NULL THEN ' (edited)' ELSE '' END
+		FROM "Gen ""1""".messages ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{" (deleted) (edited)", " (deleted) (edited)", "for alice", "three, edited (edited)", "four, edited (edited)"}
+	if !slices.Equal(got, want) {
+		t.Errorf("generation's messages by seq: %q, want %q", got, want)
+	}
+	if n := count(`SELECT count(*) FROM "Gen ""1""".room_message_changes WHERE kind <> 'sent'`); n != 7 {
+		t.Errorf("generation's change log has %d edits and deletions, want 7", n)
 	}
 	for _, tb := range tables {
 		a, b := `public.`+tb, `"Gen ""1"""."`+tb+`"`
 		if n := count(`SELECT count(*) FROM (TABLE `+a+` EXCEPT ALL TABLE `+b+`) x`) + count(`SELECT count(*) FROM (TABLE `+b+` EXCEPT ALL TABLE `+a+`) x`); n != 0 {
-			t.Errorf("%s: %d rows differ between ApplyBatch and ApplyBatchIn after a duplicate", tb, n)
+			t.Errorf("%s: %d rows differ between ApplyBatch and ApplyBatchIn after a duplicate and edits", tb, n)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package readmodel
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,7 +46,10 @@ const (
 //
 // With copyMessages (a generation being rebuilt, whose tables hold nothing past its checkpoint)
 // the batch's messages and their change-log entries go in by COPY, before every other statement
-// of the batch: several times cheaper for Postgres than an INSERT that checks for conflicts. A
+// of the batch: several times cheaper for Postgres than an INSERT that checks for conflicts. The
+// edits and deletions of messages sent in the same batch are applied to the copied rows instead
+// of updating them after (foldIntoCopy), and every change-log entry of the batch (edits and
+// deletions too) goes in the same COPY; nothing else reads them within a batch. A
 // join then already sees the messages sent after it, which its read marker's query leaves out
 // (it looks only below the join's version). COPY cannot skip a row that exists: if one does (a
 // log with the same message twice, which the live projection would have kept once), the batch
@@ -62,16 +66,19 @@ type bulk struct {
 		at       []time.Time
 	}
 	deleted projtx.UUIDs
-	changes struct {
-		rooms, messages projtx.UUIDs
-		versions, seqs  []int64
-		kinds           []string
-	}
+	changes changeRows
 	markers map[memberKey]int64
 	regs    registrations
 }
 
 type memberKey struct{ room, user uuid.UUID }
+
+// changeRows are change-log entries of edits and deletions.
+type changeRows struct {
+	rooms, messages projtx.UUIDs
+	versions, seqs  []int64
+	kinds           []string
+}
 
 func newBulk(copyMessages bool) *bulk {
 	return &bulk{copyMessages: copyMessages, touched: make(map[uuid.UUID]roomTouch)}
@@ -125,6 +132,49 @@ func (b *bulk) change(room uuid.UUID, version int64, kind string, message uuid.U
 	c.rooms, c.versions, c.kinds, c.messages, c.seqs = append(c.rooms, room), append(c.versions, version), append(c.kinds, kind), append(c.messages, message), append(c.seqs, seq)
 }
 
+// foldIntoCopy applies, with copyMessages, the batch's edits and deletions of messages sent in
+// the same batch to the rows about to be copied, and drops them from the statements that would
+// update those rows after the COPY: most edits and deletions come soon after their message, so a
+// rebuild's batch finds nearly all of them there, and updating a row just copied costs Postgres a
+// second version of it and its index entries. The rows end the same: the last edit's content and
+// time (the UPDATE's "last edit wins"), then a deletion's mark and empty content, in the order the
+// statements apply them (a message is never edited after it is deleted). Their change-log entries
+// go into the same COPY as the sent ones (copy).
+func (b *bulk) foldIntoCopy() {
+	if len(b.editRow.ids) == 0 && len(b.deleted) == 0 {
+		return
+	}
+	var deleted map[uuid.UUID]bool
+	if len(b.deleted) > 0 {
+		deleted = make(map[uuid.UUID]bool, len(b.deleted))
+		for _, id := range b.deleted {
+			deleted[id] = false // true once found among the batch's messages
+		}
+	}
+	e := &b.editRow
+	folded := make([]bool, len(e.ids))
+	m := &b.sent
+	for i, id := range m.ids {
+		if j, ok := b.edits[id]; ok {
+			m.edit(i, e.contents[j], e.at[j])
+			folded[j] = true
+		}
+		if _, ok := deleted[id]; ok {
+			m.delete(i)
+			deleted[id] = true
+		}
+	}
+	kept := 0
+	for j := range e.ids {
+		if !folded[j] {
+			e.ids[kept], e.contents[kept], e.at[kept] = e.ids[j], e.contents[j], e.at[j]
+			kept++
+		}
+	}
+	e.ids, e.contents, e.at = e.ids[:kept], e.contents[:kept], e.at[:kept]
+	b.deleted = slices.DeleteFunc(b.deleted, func(id [16]byte) bool { return deleted[id] })
+}
+
 // queueMarkers queues the read markers, if any.
 func (b *bulk) queueMarkers(st *checkpoint.Statements) {
 	if len(b.markers) == 0 {
@@ -145,7 +195,8 @@ func (b *bulk) queueMarkers(st *checkpoint.Statements) {
 func (b *bulk) finish(ctx context.Context, tx pgx.Tx, st *checkpoint.Statements) error {
 	b.regs.flush(st)
 	if b.copyMessages {
-		if err := b.sent.copy(ctx, tx); err != nil {
+		b.foldIntoCopy()
+		if err := b.sent.copy(ctx, tx, &b.changes); err != nil {
 			return err
 		}
 	} else {
@@ -165,7 +216,7 @@ func (b *bulk) finish(ctx context.Context, tx pgx.Tx, st *checkpoint.Statements)
 		st.Batch.Queue(`UPDATE messages SET deleted = true, content = '' WHERE id = ANY($1::uuid[])`, b.deleted)
 		st.Note(fmt.Sprintf("delete %d messages", len(b.deleted)))
 	}
-	if c := &b.changes; len(c.rooms) > 0 {
+	if c := &b.changes; len(c.rooms) > 0 && !b.copyMessages {
 		st.Batch.Queue(`INSERT INTO room_message_changes (room_id, version, kind, message_id, seq)
 			SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::uuid[], $5::bigint[])
 			ON CONFLICT (room_id, version) DO NOTHING`, c.rooms, c.versions, c.kinds, c.messages, c.seqs)
@@ -197,7 +248,11 @@ type messageRun struct {
 	seqs, versions               []int64
 	contents, types, clientIDs   []string
 	createdAt                    []time.Time
-	first, last                  Record
+	// Only with copyMessages: edits and deletions folded in (bulk.foldIntoCopy); a nil editedAt
+	// or deleted means none.
+	editedAt    []*time.Time
+	deleted     []bool
+	first, last Record
 }
 
 func (m *messageRun) len() int { return len(m.ids) }
@@ -274,13 +329,30 @@ func (m *messageRun) flush(st *checkpoint.Statements) {
 	*m = messageRun{}
 }
 
-// copy copies the run's messages and their change-log entries in on tx.
-func (m *messageRun) copy(ctx context.Context, tx pgx.Tx) error {
-	if m.len() == 0 {
+// edit gives message i content, edited at.
+func (m *messageRun) edit(i int, content string, at time.Time) {
+	if m.editedAt == nil {
+		m.editedAt = make([]*time.Time, m.len())
+	}
+	m.contents[i], m.editedAt[i] = content, &at
+}
+
+// delete marks message i deleted, without its content.
+func (m *messageRun) delete(i int) {
+	if m.deleted == nil {
+		m.deleted = make([]bool, m.len())
+	}
+	m.contents[i], m.deleted[i] = "", true
+}
+
+// copy copies the run's messages in on tx, and their change-log entries with the batch's other
+// ones (edits and deletions) after them.
+func (m *messageRun) copy(ctx context.Context, tx pgx.Tx, other *changeRows) error {
+	if m.len() == 0 && len(other.rooms) == 0 {
 		return nil
 	}
 	msgs := make([][]any, m.len())
-	changes := make([][]any, m.len())
+	changes := make([][]any, m.len(), m.len()+len(other.rooms))
 	for i := range m.ids {
 		var reply, clientID, sentBy any
 		if m.hasReply[i] {
@@ -292,17 +364,27 @@ func (m *messageRun) copy(ctx context.Context, tx pgx.Tx) error {
 		if m.clientIDs[i] != "" {
 			clientID = m.clientIDs[i]
 		}
-		msgs[i] = []any{m.ids[i], m.rooms[i], m.seqs[i], m.senders[i], m.contents[i], m.types[i], reply, clientID, m.createdAt[i], sentBy}
+		var editedAt any
+		if m.editedAt != nil && m.editedAt[i] != nil {
+			editedAt = *m.editedAt[i]
+		}
+		deleted := m.deleted != nil && m.deleted[i]
+		msgs[i] = []any{m.ids[i], m.rooms[i], m.seqs[i], m.senders[i], m.contents[i], m.types[i], reply, clientID, m.createdAt[i], sentBy, editedAt, deleted}
 		changes[i] = []any{m.rooms[i], m.versions[i], changeSent, m.ids[i], m.seqs[i]}
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"messages"},
-		[]string{"id", "room_id", "seq", "sender_id", "content", "message_type", "reply_to_message_id", "client_msg_id", "created_at", "sent_by"},
-		pgx.CopyFromRows(msgs)); err != nil {
-		return fmt.Errorf("copy %d messages (MessageSent from %s:%d:%d): %w", m.len(), m.first.Topic, m.first.Partition, m.first.Offset, err)
+	for i := range other.rooms {
+		changes = append(changes, []any{other.rooms[i], other.versions[i], other.kinds[i], other.messages[i], other.seqs[i]})
+	}
+	if m.len() > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"messages"},
+			[]string{"id", "room_id", "seq", "sender_id", "content", "message_type", "reply_to_message_id", "client_msg_id", "created_at", "sent_by", "edited_at", "deleted"},
+			pgx.CopyFromRows(msgs)); err != nil {
+			return fmt.Errorf("copy %d messages (MessageSent from %s:%d:%d): %w", m.len(), m.first.Topic, m.first.Partition, m.first.Offset, err)
+		}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"room_message_changes"}, []string{"room_id", "version", "kind", "message_id", "seq"},
 		pgx.CopyFromRows(changes)); err != nil {
-		return fmt.Errorf("copy %d message changes (MessageSent from %s:%d:%d): %w", m.len(), m.first.Topic, m.first.Partition, m.first.Offset, err)
+		return fmt.Errorf("copy %d message changes (%d sent, %d edits and deletions): %w", len(changes), m.len(), len(other.rooms), err)
 	}
 	return nil
 }
