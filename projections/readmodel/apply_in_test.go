@@ -161,3 +161,64 @@ func TestApplyBatchInWritesTheGivenSchema(t *testing.T) {
 		}
 	}
 }
+
+// A batch's runs of joins (two statements for the run) leave the same rows as the joins applied
+// one batch each: membership, role, read marker (the last message before each join), the rooms'
+// member counts and the invitations the joins end, with a leave and a rejoin between them.
+func TestJoinRunsMatchJoinsOneByOne(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	store := readmodel.NewStore(pool)
+	log := newEventLog(t)
+	var batch []readmodel.Record
+	var users []uuid.UUID
+	for _, name := range []string{"alice", "bob", "carol", "dave"} {
+		id, _, recs := log.register(name)
+		users, batch = append(users, id), append(batch, recs...)
+	}
+	alice, bob, carol, dave := users[0], users[1], users[2], users[3]
+	general, recs := log.createRoom(alice, "General", false, "")
+	batch = append(batch, recs...)
+	secret, recs := log.createRoom(alice, "Secret", true, "")
+	batch = concat(batch, recs, log.act(secret, alice, domain.InviteUser{UserID: carol}),
+		log.join(general, bob), log.send(general, alice, "before carol"), log.join(general, carol),
+		log.join(secret, carol), log.send(general, bob, "before dave"), log.join(general, dave),
+		log.leave(general, bob), log.send(general, carol, "after the leave"), log.join(general, bob))
+
+	tables := []string{"users", "rooms", "room_members", "room_bans", "room_invitations", "messages", "room_message_changes", "user_proxies"}
+	if _, err := pool.Exec(ctx, `CREATE SCHEMA one`); err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		if _, err := pool.Exec(ctx, `CREATE TABLE one.`+tb+` (LIKE public.`+tb+` INCLUDING ALL)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range batch {
+		if err := store.ApplyBatchIn(ctx, "one", "readmodel@one", []readmodel.Record{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.ApplyBatch(ctx, readmodel.Projection, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		var n int
+		q := `SELECT (SELECT count(*) FROM (TABLE public.` + tb + ` EXCEPT ALL TABLE one.` + tb + `) a) + (SELECT count(*) FROM (TABLE one.` + tb + ` EXCEPT ALL TABLE public.` + tb + `) b)`
+		if err := pool.QueryRow(ctx, q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%s: %d rows differ between joins in runs and one by one", tb, n)
+		}
+	}
+	var count, invitations int
+	var marker int64
+	if err := pool.QueryRow(ctx, `SELECT member_count, (SELECT count(*) FROM room_invitations),
+		(SELECT last_read_seq FROM room_members WHERE room_id = $1 AND user_id = $2) FROM rooms WHERE id = $1`, general, bob).Scan(&count, &invitations, &marker); err != nil {
+		t.Fatal(err)
+	}
+	if count != 4 || invitations != 0 || marker != 3 {
+		t.Errorf("General: %d members, %d invitations left, bob's marker after his rejoin %d; want 4, 0, 3", count, invitations, marker)
+	}
+}

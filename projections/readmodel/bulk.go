@@ -35,6 +35,8 @@ const (
 //     of each message wins, as it would one after the other), then all deletions (a message is
 //     never edited after it is deleted, so only that order occurs). Their change-log entries are
 //     keyed by the event's version and go in together.
+//   - consecutive joins go in as two statements (joinRun), queued before the next event that is
+//     not gathered here.
 //   - registrations go in as three statements for a run of them (users, credentials, dropped
 //     attempts), just before the next profile update (the one event that changes a user row)
 //     or at the end: nothing else reads or writes those tables.
@@ -69,6 +71,7 @@ type bulk struct {
 	changes changeRows
 	markers map[memberKey]int64
 	regs    registrations
+	joins   joinRun
 }
 
 type memberKey struct{ room, user uuid.UUID }
@@ -123,7 +126,10 @@ func (b *bulk) add(st *checkpoint.Statements, r Record) {
 		if !b.copyMessages {
 			b.sent.flush(st)
 		}
+		b.joins.add(r, d)
+		return
 	}
+	b.joins.flush(st)
 	st.Describe(r, queueEvent(&st.Batch, r.Event))
 }
 
@@ -194,6 +200,7 @@ func (b *bulk) queueMarkers(st *checkpoint.Statements) {
 // with copyMessages it first copies the messages in on tx.
 func (b *bulk) finish(ctx context.Context, tx pgx.Tx, st *checkpoint.Statements) error {
 	b.regs.flush(st)
+	b.joins.flush(st)
 	if b.copyMessages {
 		b.foldIntoCopy()
 		if err := b.sent.copy(ctx, tx, &b.changes); err != nil {
