@@ -25,6 +25,7 @@ func TestApplyBatchInWritesTheGivenSchema(t *testing.T) {
 	bob, _, r2 := log.register("bob")
 	room, r3 := log.createRoom(alice, "General", false, "")
 	joined := log.join(room, bob)
+	log.now = log.now.Add(123456789 * time.Nanosecond) // times below a microsecond, which Postgres drops
 	one, two := log.send(room, alice, "one"), log.send(room, bob, "two")
 	// Edits and deletions of messages sent in the same batch are folded into the copied rows.
 	batch := concat(r1, r2, r3, joined, one, two,

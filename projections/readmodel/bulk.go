@@ -358,42 +358,72 @@ func (m *messageRun) copy(ctx context.Context, tx pgx.Tx, other *changeRows) err
 	if m.len() == 0 && len(other.rooms) == 0 {
 		return nil
 	}
-	msgs := make([][]any, m.len())
-	changes := make([][]any, m.len(), m.len()+len(other.rooms))
-	for i := range m.ids {
-		var reply, clientID, sentBy any
-		if m.hasReply[i] {
-			reply = m.replies[i]
-		}
-		if m.hasSentBy[i] {
-			sentBy = m.sentBy[i]
-		}
-		if m.clientIDs[i] != "" {
-			clientID = m.clientIDs[i]
-		}
-		var editedAt any
-		if m.editedAt != nil && m.editedAt[i] != nil {
-			editedAt = *m.editedAt[i]
-		}
-		deleted := m.deleted != nil && m.deleted[i]
-		msgs[i] = []any{m.ids[i], m.rooms[i], m.seqs[i], m.senders[i], m.contents[i], m.types[i], reply, clientID, m.createdAt[i], sentBy, editedAt, deleted}
-		changes[i] = []any{m.rooms[i], m.versions[i], changeSent, m.ids[i], m.seqs[i]}
-	}
-	for i := range other.rooms {
-		changes = append(changes, []any{other.rooms[i], other.versions[i], other.kinds[i], other.messages[i], other.seqs[i]})
-	}
 	if m.len() > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"messages"},
-			[]string{"id", "room_id", "seq", "sender_id", "content", "message_type", "reply_to_message_id", "client_msg_id", "created_at", "sent_by", "edited_at", "deleted"},
-			pgx.CopyFromRows(msgs)); err != nil {
+		rows := newCopyRows(len(copyMessageColumns), m.len(), 200)
+		for i := range m.ids {
+			rows.row()
+			rows.uuid(m.ids[i])
+			rows.uuid(m.rooms[i])
+			rows.int8(m.seqs[i])
+			rows.uuid(m.senders[i])
+			rows.text(m.contents[i])
+			rows.text(m.types[i])
+			if m.hasReply[i] {
+				rows.uuid(m.replies[i])
+			} else {
+				rows.null()
+			}
+			if m.clientIDs[i] != "" {
+				rows.text(m.clientIDs[i])
+			} else {
+				rows.null()
+			}
+			rows.timestamptz(m.createdAt[i])
+			if m.hasSentBy[i] {
+				rows.uuid(m.sentBy[i])
+			} else {
+				rows.null()
+			}
+			if m.editedAt != nil && m.editedAt[i] != nil {
+				rows.timestamptz(*m.editedAt[i])
+			} else {
+				rows.null()
+			}
+			rows.bool(m.deleted != nil && m.deleted[i])
+		}
+		if err := rows.send(ctx, tx, "messages", copyMessageColumns); err != nil {
 			return fmt.Errorf("copy %d messages (MessageSent from %s:%d:%d): %w", m.len(), m.first.Topic, m.first.Partition, m.first.Offset, err)
 		}
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"room_message_changes"}, []string{"room_id", "version", "kind", "message_id", "seq"},
-		pgx.CopyFromRows(changes)); err != nil {
-		return fmt.Errorf("copy %d message changes (%d sent, %d edits and deletions): %w", len(changes), m.len(), len(other.rooms), err)
+	n := m.len() + len(other.rooms)
+	rows := newCopyRows(len(copyChangeColumns), n, 70)
+	for i := range m.ids {
+		rows.change(m.rooms[i], m.versions[i], changeSent, m.ids[i], m.seqs[i])
+	}
+	for i := range other.rooms {
+		rows.change(other.rooms[i], other.versions[i], other.kinds[i], other.messages[i], other.seqs[i])
+	}
+	if err := rows.send(ctx, tx, "room_message_changes", copyChangeColumns); err != nil {
+		return fmt.Errorf("copy %d message changes (%d sent, %d edits and deletions): %w", n, m.len(), len(other.rooms), err)
 	}
 	return nil
+}
+
+// The columns messageRun.copy fills, in its order.
+var (
+	copyMessageColumns = []string{"id", "room_id", "seq", "sender_id", "content", "message_type", "reply_to_message_id",
+		"client_msg_id", "created_at", "sent_by", "edited_at", "deleted"}
+	copyChangeColumns = []string{"room_id", "version", "kind", "message_id", "seq"}
+)
+
+// change adds a row of copyChangeColumns.
+func (c *copyRows) change(room [16]byte, version int64, kind string, message [16]byte, seq int64) {
+	c.row()
+	c.uuid(room)
+	c.int8(version)
+	c.text(kind)
+	c.uuid(message)
+	c.int8(seq)
 }
 
 // registrations gathers UserRegistered events.
