@@ -359,6 +359,7 @@ func (c *Cluster) handleFetch(creq *clientReq, w *watchFetch) (kmsg.Response, er
 	}()
 
 	var batchesAdded int
+	var spans batchSpans // CHORUS PATCH: a partition's batches to read
 	nbytes = 0
 full:
 	for _, fp := range toFetch {
@@ -458,14 +459,16 @@ full:
 				batchesAdded++
 				pBatchesAdded++
 				lastMeta = m
-				raw, err := c.readBatchRaw(pd, si, m)
-				if err != nil {
-					sp.ErrorCode = kerr.UnknownServerError.Code
-					break segments
-				}
-				sp.RecordBatches = append(sp.RecordBatches, raw...)
+				spans = spans.add(si, m)
 			}
 		}
+		// CHORUS PATCH: the batches are read after the walk, each run of them that lies
+		// contiguous in a segment file in one read, into a response buffer of the exact size.
+		var err error
+		if sp.RecordBatches, err = c.readSpans(pd, spans); err != nil {
+			sp.ErrorCode = kerr.UnknownServerError.Code
+		}
+		spans = spans[:0]
 
 		// For read_committed, look up aborted transactions that overlap
 		// the returned data range using the partition's aborted txn index.

@@ -358,6 +358,61 @@ func (c *Cluster) readBatchRaw(pd *partData, segIdx int, meta *batchMeta) ([]byt
 	return buf, nil
 }
 
+// CHORUS PATCH: batchSpans and readSpans read a fetch's batches of one partition in as few reads
+// as their layout allows, into one buffer of the exact size. Reading them one by one (a seek and
+// a read each, appended to a growing buffer) cost a full 4 MB response twice its size in copies
+// and a pair of system calls per batch of a few kilobytes: a rebuild reading the log from the
+// embedded broker spent a tenth of its CPU there.
+
+// batchSpan is a run of batches lying one after the other in one segment file.
+type batchSpan struct {
+	seg      int
+	pos, end int64
+}
+
+type batchSpans []batchSpan
+
+// add appends the batch m of segment seg, extending the last run when m follows it.
+func (s batchSpans) add(seg int, m *batchMeta) batchSpans {
+	if n := len(s); n > 0 && s[n-1].seg == seg && s[n-1].end == m.segPos && m.segPos >= 0 {
+		s[n-1].end += int64(m.nbytes)
+		return s
+	}
+	return append(s, batchSpan{seg: seg, pos: m.segPos, end: m.segPos + int64(m.nbytes)})
+}
+
+// readSpans reads the runs' bytes, in order, into one buffer; on an error it returns what it
+// read before the run that failed.
+func (c *Cluster) readSpans(pd *partData, spans batchSpans) ([]byte, error) {
+	if len(spans) == 0 {
+		return nil, nil
+	}
+	var total int64
+	for _, s := range spans {
+		total += s.end - s.pos
+	}
+	buf := make([]byte, total)
+	var at int64
+	for _, s := range spans {
+		if s.pos < 0 {
+			return buf[:at], fmt.Errorf("batch at segment position %d was not persisted", s.pos)
+		}
+		f, err := c.segReadFile(pd, s.seg)
+		if err != nil {
+			return buf[:at], err
+		}
+		if _, err := f.Seek(s.pos, io.SeekStart); err != nil {
+			return buf[:at], err
+		}
+		n := s.end - s.pos
+		if _, err := io.ReadFull(f, buf[at:at+n]); err != nil {
+			return buf[:at], err
+		}
+		at += n
+	}
+	return buf, nil
+}
+
 // segReadFile returns a read handle for the given segment. For the
 // active segment (last in pd.segments), it reuses pd.activeSegFile
 // which is opened O_RDWR|O_APPEND so it supports both reads and writes.

@@ -3,6 +3,7 @@ package readmodel
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,6 +35,8 @@ const (
 //     of each message wins, as it would one after the other), then all deletions (a message is
 //     never edited after it is deleted, so only that order occurs). Their change-log entries are
 //     keyed by the event's version and go in together.
+//   - consecutive joins go in as two statements (joinRun), queued before the next event that is
+//     not gathered here.
 //   - registrations go in as three statements for a run of them (users, credentials, dropped
 //     attempts), just before the next profile update (the one event that changes a user row)
 //     or at the end: nothing else reads or writes those tables.
@@ -45,7 +48,10 @@ const (
 //
 // With copyMessages (a generation being rebuilt, whose tables hold nothing past its checkpoint)
 // the batch's messages and their change-log entries go in by COPY, before every other statement
-// of the batch: several times cheaper for Postgres than an INSERT that checks for conflicts. A
+// of the batch: several times cheaper for Postgres than an INSERT that checks for conflicts. The
+// edits and deletions of messages sent in the same batch are applied to the copied rows instead
+// of updating them after (foldIntoCopy), and every change-log entry of the batch (edits and
+// deletions too) goes in the same COPY; nothing else reads them within a batch. A
 // join then already sees the messages sent after it, which its read marker's query leaves out
 // (it looks only below the join's version). COPY cannot skip a row that exists: if one does (a
 // log with the same message twice, which the live projection would have kept once), the batch
@@ -62,16 +68,20 @@ type bulk struct {
 		at       []time.Time
 	}
 	deleted projtx.UUIDs
-	changes struct {
-		rooms, messages projtx.UUIDs
-		versions, seqs  []int64
-		kinds           []string
-	}
+	changes changeRows
 	markers map[memberKey]int64
 	regs    registrations
+	joins   joinRun
 }
 
 type memberKey struct{ room, user uuid.UUID }
+
+// changeRows are change-log entries of edits and deletions.
+type changeRows struct {
+	rooms, messages projtx.UUIDs
+	versions, seqs  []int64
+	kinds           []string
+}
 
 func newBulk(copyMessages bool) *bulk {
 	return &bulk{copyMessages: copyMessages, touched: make(map[uuid.UUID]roomTouch)}
@@ -116,13 +126,59 @@ func (b *bulk) add(st *checkpoint.Statements, r Record) {
 		if !b.copyMessages {
 			b.sent.flush(st)
 		}
+		b.joins.add(r, d)
+		return
 	}
+	b.joins.flush(st)
 	st.Describe(r, queueEvent(&st.Batch, r.Event))
 }
 
 func (b *bulk) change(room uuid.UUID, version int64, kind string, message uuid.UUID, seq int64) {
 	c := &b.changes
 	c.rooms, c.versions, c.kinds, c.messages, c.seqs = append(c.rooms, room), append(c.versions, version), append(c.kinds, kind), append(c.messages, message), append(c.seqs, seq)
+}
+
+// foldIntoCopy applies, with copyMessages, the batch's edits and deletions of messages sent in
+// the same batch to the rows about to be copied, and drops them from the statements that would
+// update those rows after the COPY: most edits and deletions come soon after their message, so a
+// rebuild's batch finds nearly all of them there, and updating a row just copied costs Postgres a
+// second version of it and its index entries. The rows end the same: the last edit's content and
+// time (the UPDATE's "last edit wins"), then a deletion's mark and empty content, in the order the
+// statements apply them (a message is never edited after it is deleted). Their change-log entries
+// go into the same COPY as the sent ones (copy).
+func (b *bulk) foldIntoCopy() {
+	if len(b.editRow.ids) == 0 && len(b.deleted) == 0 {
+		return
+	}
+	var deleted map[uuid.UUID]bool
+	if len(b.deleted) > 0 {
+		deleted = make(map[uuid.UUID]bool, len(b.deleted))
+		for _, id := range b.deleted {
+			deleted[id] = false // true once found among the batch's messages
+		}
+	}
+	e := &b.editRow
+	folded := make([]bool, len(e.ids))
+	m := &b.sent
+	for i, id := range m.ids {
+		if j, ok := b.edits[id]; ok {
+			m.edit(i, e.contents[j], e.at[j])
+			folded[j] = true
+		}
+		if _, ok := deleted[id]; ok {
+			m.delete(i)
+			deleted[id] = true
+		}
+	}
+	kept := 0
+	for j := range e.ids {
+		if !folded[j] {
+			e.ids[kept], e.contents[kept], e.at[kept] = e.ids[j], e.contents[j], e.at[j]
+			kept++
+		}
+	}
+	e.ids, e.contents, e.at = e.ids[:kept], e.contents[:kept], e.at[:kept]
+	b.deleted = slices.DeleteFunc(b.deleted, func(id [16]byte) bool { return deleted[id] })
 }
 
 // queueMarkers queues the read markers, if any.
@@ -144,8 +200,10 @@ func (b *bulk) queueMarkers(st *checkpoint.Statements) {
 // with copyMessages it first copies the messages in on tx.
 func (b *bulk) finish(ctx context.Context, tx pgx.Tx, st *checkpoint.Statements) error {
 	b.regs.flush(st)
+	b.joins.flush(st)
 	if b.copyMessages {
-		if err := b.sent.copy(ctx, tx); err != nil {
+		b.foldIntoCopy()
+		if err := b.sent.copy(ctx, tx, &b.changes); err != nil {
 			return err
 		}
 	} else {
@@ -165,7 +223,7 @@ func (b *bulk) finish(ctx context.Context, tx pgx.Tx, st *checkpoint.Statements)
 		st.Batch.Queue(`UPDATE messages SET deleted = true, content = '' WHERE id = ANY($1::uuid[])`, b.deleted)
 		st.Note(fmt.Sprintf("delete %d messages", len(b.deleted)))
 	}
-	if c := &b.changes; len(c.rooms) > 0 {
+	if c := &b.changes; len(c.rooms) > 0 && !b.copyMessages {
 		st.Batch.Queue(`INSERT INTO room_message_changes (room_id, version, kind, message_id, seq)
 			SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::uuid[], $5::bigint[])
 			ON CONFLICT (room_id, version) DO NOTHING`, c.rooms, c.versions, c.kinds, c.messages, c.seqs)
@@ -197,7 +255,11 @@ type messageRun struct {
 	seqs, versions               []int64
 	contents, types, clientIDs   []string
 	createdAt                    []time.Time
-	first, last                  Record
+	// Only with copyMessages: edits and deletions folded in (bulk.foldIntoCopy); a nil editedAt
+	// or deleted means none.
+	editedAt    []*time.Time
+	deleted     []bool
+	first, last Record
 }
 
 func (m *messageRun) len() int { return len(m.ids) }
@@ -274,37 +336,94 @@ func (m *messageRun) flush(st *checkpoint.Statements) {
 	*m = messageRun{}
 }
 
-// copy copies the run's messages and their change-log entries in on tx.
-func (m *messageRun) copy(ctx context.Context, tx pgx.Tx) error {
-	if m.len() == 0 {
+// edit gives message i content, edited at.
+func (m *messageRun) edit(i int, content string, at time.Time) {
+	if m.editedAt == nil {
+		m.editedAt = make([]*time.Time, m.len())
+	}
+	m.contents[i], m.editedAt[i] = content, &at
+}
+
+// delete marks message i deleted, without its content.
+func (m *messageRun) delete(i int) {
+	if m.deleted == nil {
+		m.deleted = make([]bool, m.len())
+	}
+	m.contents[i], m.deleted[i] = "", true
+}
+
+// copy copies the run's messages in on tx, and their change-log entries with the batch's other
+// ones (edits and deletions) after them.
+func (m *messageRun) copy(ctx context.Context, tx pgx.Tx, other *changeRows) error {
+	if m.len() == 0 && len(other.rooms) == 0 {
 		return nil
 	}
-	msgs := make([][]any, m.len())
-	changes := make([][]any, m.len())
+	if m.len() > 0 {
+		rows := newCopyRows(len(copyMessageColumns), m.len(), 200)
+		for i := range m.ids {
+			rows.row()
+			rows.uuid(m.ids[i])
+			rows.uuid(m.rooms[i])
+			rows.int8(m.seqs[i])
+			rows.uuid(m.senders[i])
+			rows.text(m.contents[i])
+			rows.text(m.types[i])
+			if m.hasReply[i] {
+				rows.uuid(m.replies[i])
+			} else {
+				rows.null()
+			}
+			if m.clientIDs[i] != "" {
+				rows.text(m.clientIDs[i])
+			} else {
+				rows.null()
+			}
+			rows.timestamptz(m.createdAt[i])
+			if m.hasSentBy[i] {
+				rows.uuid(m.sentBy[i])
+			} else {
+				rows.null()
+			}
+			if m.editedAt != nil && m.editedAt[i] != nil {
+				rows.timestamptz(*m.editedAt[i])
+			} else {
+				rows.null()
+			}
+			rows.bool(m.deleted != nil && m.deleted[i])
+		}
+		if err := rows.send(ctx, tx, "messages", copyMessageColumns); err != nil {
+			return fmt.Errorf("copy %d messages (MessageSent from %s:%d:%d): %w", m.len(), m.first.Topic, m.first.Partition, m.first.Offset, err)
+		}
+	}
+	n := m.len() + len(other.rooms)
+	rows := newCopyRows(len(copyChangeColumns), n, 70)
 	for i := range m.ids {
-		var reply, clientID, sentBy any
-		if m.hasReply[i] {
-			reply = m.replies[i]
-		}
-		if m.hasSentBy[i] {
-			sentBy = m.sentBy[i]
-		}
-		if m.clientIDs[i] != "" {
-			clientID = m.clientIDs[i]
-		}
-		msgs[i] = []any{m.ids[i], m.rooms[i], m.seqs[i], m.senders[i], m.contents[i], m.types[i], reply, clientID, m.createdAt[i], sentBy}
-		changes[i] = []any{m.rooms[i], m.versions[i], changeSent, m.ids[i], m.seqs[i]}
+		rows.change(m.rooms[i], m.versions[i], changeSent, m.ids[i], m.seqs[i])
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"messages"},
-		[]string{"id", "room_id", "seq", "sender_id", "content", "message_type", "reply_to_message_id", "client_msg_id", "created_at", "sent_by"},
-		pgx.CopyFromRows(msgs)); err != nil {
-		return fmt.Errorf("copy %d messages (MessageSent from %s:%d:%d): %w", m.len(), m.first.Topic, m.first.Partition, m.first.Offset, err)
+	for i := range other.rooms {
+		rows.change(other.rooms[i], other.versions[i], other.kinds[i], other.messages[i], other.seqs[i])
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"room_message_changes"}, []string{"room_id", "version", "kind", "message_id", "seq"},
-		pgx.CopyFromRows(changes)); err != nil {
-		return fmt.Errorf("copy %d message changes (MessageSent from %s:%d:%d): %w", m.len(), m.first.Topic, m.first.Partition, m.first.Offset, err)
+	if err := rows.send(ctx, tx, "room_message_changes", copyChangeColumns); err != nil {
+		return fmt.Errorf("copy %d message changes (%d sent, %d edits and deletions): %w", n, m.len(), len(other.rooms), err)
 	}
 	return nil
+}
+
+// The columns messageRun.copy fills, in its order.
+var (
+	copyMessageColumns = []string{"id", "room_id", "seq", "sender_id", "content", "message_type", "reply_to_message_id",
+		"client_msg_id", "created_at", "sent_by", "edited_at", "deleted"}
+	copyChangeColumns = []string{"room_id", "version", "kind", "message_id", "seq"}
+)
+
+// change adds a row of copyChangeColumns.
+func (c *copyRows) change(room [16]byte, version int64, kind string, message [16]byte, seq int64) {
+	c.row()
+	c.uuid(room)
+	c.int8(version)
+	c.text(kind)
+	c.uuid(message)
+	c.int8(seq)
 }
 
 // registrations gathers UserRegistered events.
