@@ -141,10 +141,18 @@ export function mount(root, ctx, params = {}) {
     r.unread_count = (r.unread_count || 0) + 1;
     drawList();
   });
-  on('read_marker', (f) => {
-    const r = rooms.get(f.room_id);
-    if (r && f.seq > (r.last_read_seq || 0)) reload().catch(() => {});
-  });
+  // a read marker moved (another device read the room, or this tab did and its request is not
+  // answered yet): the list is read again until it shows the marker, as the read model may not
+  // have it yet and a list read before it would bring the old unread count back (for ~10 s)
+  const marked = (id, seq, n = 0) => {
+    const r = rooms.get(id);
+    if (stopped || !r || (r.last_read_seq || 0) >= seq || n > 12) return;
+    reload().then(() => {
+      const x = rooms.get(id);
+      if (x && (x.last_read_seq || 0) < seq) setTimeout(() => marked(id, seq, n + 1), 200 * (n + 1));
+    }).catch(() => {});
+  };
+  on('read_marker', (f) => marked(f.room_id, f.seq));
   // joined elsewhere (another device, a room created there): the frame may come before the read
   // model has the membership, so the list is read again until it shows the room (for ~10 s)
   const arrive = (id, n = 0) => {
