@@ -35,7 +35,7 @@ import (
 // does.
 type Presence struct {
 	conn    *Conn
-	cl      *goredis.Client
+	cl      goredis.UniversalClient
 	entries string
 	stream  string
 	maxLen  int64
@@ -44,7 +44,7 @@ type Presence struct {
 // NewPresence keeps presence under conn's prefix and appends its pushes to the stream of pushes.
 func NewPresence(conn *Conn, pushes *Pushes) *Presence {
 	return &Presence{
-		conn: conn, cl: conn.Client(), entries: conn.Key("presence", "entries"),
+		conn: conn, cl: conn.Client(), entries: conn.SlotKey("presence", "entries"),
 		stream: pushes.stream, maxLen: pushes.maxLen,
 	}
 }
@@ -130,7 +130,7 @@ return 1
 
 func (p *Presence) keys(user uuid.UUID) []string {
 	u := user.String()
-	return []string{p.conn.Key("presence", "conns", u), p.conn.Key("presence", "announced", u), p.entries, p.stream}
+	return []string{p.conn.SlotKey("presence", "conns", u), p.conn.SlotKey("presence", "announced", u), p.entries, p.stream}
 }
 
 func entryMember(user uuid.UUID, conn string) string { return user.String() + " " + conn }
@@ -258,7 +258,7 @@ func (p *Presence) Online(ctx context.Context, users []uuid.UUID) (map[uuid.UUID
 	pipe := p.cl.Pipeline()
 	counts := make([]*goredis.IntCmd, len(users))
 	for i, u := range users {
-		counts[i] = pipe.ZCount(ctx, p.conn.Key("presence", "conns", u.String()), lowest, "+inf")
+		counts[i] = pipe.ZCount(ctx, p.conn.SlotKey("presence", "conns", u.String()), lowest, "+inf")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
 		return nil, fmt.Errorf("presence lookup: %w", err)

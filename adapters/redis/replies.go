@@ -22,7 +22,7 @@ import (
 // reply, one Redis round trip and two wake-ups less on the acknowledgement's path.
 type Replies struct {
 	conn *Conn
-	pub  *goredis.Client
+	pub  goredis.UniversalClient
 	log  *slog.Logger
 	met  *metrics.Metrics // nil: not measured (UseMetrics)
 

@@ -1,0 +1,175 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Cluster is a Redis Cluster of three masters, each with one replica, on local ports.
+type Cluster struct {
+	dir     string
+	servers []*server
+}
+
+// StartCluster starts six cluster-enabled servers, creates the cluster (redis-cli --cluster
+// create, one replica per master) and waits until every node sees all slots served.
+func StartCluster() (c *Cluster, err error) {
+	dir, err := os.MkdirTemp("", "chorus-redis-cluster-")
+	if err != nil {
+		return nil, err
+	}
+	c = &Cluster{dir: dir}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	ports, err := freePorts(12) // a client port and a cluster bus port each
+	if err != nil {
+		return nil, err
+	}
+	for i := range 6 {
+		port, bus := ports[2*i], ports[2*i+1]
+		nodeDir := fmt.Sprintf("%s/%d", dir, port)
+		if err := os.Mkdir(nodeDir, 0o755); err != nil {
+			return nil, err
+		}
+		s, err := startServer(nodeDir, port, append(baseArgs(port),
+			"--cluster-enabled", "yes", "--cluster-config-file", nodeDir+"/nodes.conf",
+			"--cluster-port", strconv.Itoa(bus), "--cluster-node-timeout", "3000")...)
+		if err != nil {
+			return nil, err
+		}
+		c.servers = append(c.servers, s)
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	out, err := exec.Command("redis-cli", append(args, "--cluster-replicas", "1", "--cluster-yes")...).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("redis-cli --cluster create: %w\n%s", err, out)
+	}
+	if err := c.waitConsistent(30 * time.Second); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Addrs are the six nodes' addresses.
+func (c *Cluster) Addrs() []string {
+	out := make([]string, len(c.servers))
+	for i, s := range c.servers {
+		out[i] = s.addr
+	}
+	return out
+}
+
+// URL is the cluster's CHORUS_REDIS_URL, every node a seed.
+func (c *Cluster) URL() string { return "redis+cluster://" + strings.Join(c.Addrs(), ",") }
+
+// Client opens a cluster client; the caller closes it.
+func (c *Cluster) Client() *goredis.ClusterClient {
+	return goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: c.Addrs()})
+}
+
+// waitConsistent waits until every node says cluster_state:ok with all slots served and six
+// known nodes, and all agree on which node serves each slot (so a client refreshing its map
+// from any of them finds the same owners).
+func (c *Cluster) waitConsistent(timeout time.Duration) error {
+	return waitFor(timeout, func(ctx context.Context) error {
+		var first string
+		for _, s := range c.servers {
+			cl := goredis.NewClient(&goredis.Options{Addr: s.addr, MaxRetries: -1})
+			info, err := cl.ClusterInfo(ctx).Result()
+			var shards string
+			if err == nil {
+				shards, err = slotOwners(ctx, cl)
+			}
+			_ = cl.Close()
+			if err != nil {
+				return err
+			}
+			for _, want := range []string{"cluster_state:ok", "cluster_slots_ok:16384", "cluster_known_nodes:6"} {
+				if !strings.Contains(info, want) {
+					return fmt.Errorf("node %s: not %s yet", s.addr, want)
+				}
+			}
+			if first == "" {
+				first = shards
+			} else if shards != first {
+				return fmt.Errorf("node %s sees other slot owners", s.addr)
+			}
+		}
+		return nil
+	})
+}
+
+// slotOwners describes which address serves which slots, as a node sees it.
+func slotOwners(ctx context.Context, cl *goredis.Client) (string, error) {
+	slots, err := cl.ClusterSlots(ctx).Result()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, s := range slots {
+		if len(s.Nodes) > 0 {
+			fmt.Fprintf(&b, "%d-%d:%s ", s.Start, s.End, s.Nodes[0].Addr)
+		}
+	}
+	return b.String(), nil
+}
+
+// Failover has the replica of the master serving key take over (CLUSTER FAILOVER on the
+// replica: the master stops taking writes, the replica catches up with it, then becomes master)
+// and waits until every node agrees. It returns the old and the new master's addresses.
+func (c *Cluster) Failover(ctx context.Context, key string) (from, to string, err error) {
+	cl := c.Client()
+	defer cl.Close()
+	slot, err := cl.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		return "", "", err
+	}
+	slots, err := cl.ClusterSlots(ctx).Result()
+	if err != nil {
+		return "", "", err
+	}
+	for _, s := range slots {
+		if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 1 {
+			from, to = s.Nodes[0].Addr, s.Nodes[1].Addr
+		}
+	}
+	if to == "" {
+		return "", "", fmt.Errorf("no replica serves slot %d", slot)
+	}
+	replica := goredis.NewClient(&goredis.Options{Addr: to})
+	defer replica.Close()
+	if err := replica.ClusterFailover(ctx).Err(); err != nil {
+		return "", "", fmt.Errorf("CLUSTER FAILOVER on %s: %w", to, err)
+	}
+	if err := waitFor(30*time.Second, func(ctx context.Context) error {
+		role, err := replica.Do(ctx, "ROLE").Slice()
+		if err != nil {
+			return err
+		}
+		if len(role) == 0 || role[0] != "master" {
+			return fmt.Errorf("%s is still a replica", to)
+		}
+		return nil
+	}); err != nil {
+		return "", "", err
+	}
+	return from, to, c.waitConsistent(30 * time.Second)
+}
+
+// Close kills every node and removes their directory.
+func (c *Cluster) Close() {
+	for _, s := range c.servers {
+		s.kill()
+	}
+	_ = os.RemoveAll(c.dir)
+}
