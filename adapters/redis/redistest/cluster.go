@@ -78,8 +78,8 @@ func (c *Cluster) Client() *goredis.ClusterClient {
 }
 
 // waitConsistent waits until every node says cluster_state:ok with all slots served and six
-// known nodes, and all agree on which node serves each slot (so a client refreshing its map
-// from any of them finds the same owners).
+// known nodes, and all agree on which node serves each slot and on its replica (so a client
+// refreshing its map from any of them finds the same owners, and every master can fail over).
 func (c *Cluster) waitConsistent(timeout time.Duration) error {
 	return waitFor(timeout, func(ctx context.Context) error {
 		var first string
@@ -109,7 +109,8 @@ func (c *Cluster) waitConsistent(timeout time.Duration) error {
 	})
 }
 
-// slotOwners describes which address serves which slots, as a node sees it.
+// slotOwners describes which master, and which replica of it, serves which slots, as a node
+// sees it.
 func slotOwners(ctx context.Context, cl *goredis.Client) (string, error) {
 	slots, err := cl.ClusterSlots(ctx).Result()
 	if err != nil {
@@ -117,9 +118,10 @@ func slotOwners(ctx context.Context, cl *goredis.Client) (string, error) {
 	}
 	var b strings.Builder
 	for _, s := range slots {
-		if len(s.Nodes) > 0 {
-			fmt.Fprintf(&b, "%d-%d:%s ", s.Start, s.End, s.Nodes[0].Addr)
+		if len(s.Nodes) != 2 {
+			return "", fmt.Errorf("slots %d-%d served by %d nodes, want a master and its replica", s.Start, s.End, len(s.Nodes))
 		}
+		fmt.Fprintf(&b, "%d-%d:%s>%s ", s.Start, s.End, s.Nodes[0].Addr, s.Nodes[1].Addr)
 	}
 	return b.String(), nil
 }
@@ -148,18 +150,21 @@ func (c *Cluster) Failover(ctx context.Context, key string) (from, to string, er
 	}
 	replica := goredis.NewClient(&goredis.Options{Addr: to})
 	defer replica.Close()
+	// A manual failover waits for the replica to catch up with its master: it must be in sync.
+	if err := waitFor(30*time.Second, func(ctx context.Context) error {
+		info, err := replica.Info(ctx, "replication").Result()
+		if err == nil && !strings.Contains(info, "master_link_status:up") {
+			err = fmt.Errorf("replica %s not in sync with %s yet", to, from)
+		}
+		return err
+	}); err != nil {
+		return "", "", err
+	}
 	if err := replica.ClusterFailover(ctx).Err(); err != nil {
 		return "", "", fmt.Errorf("CLUSTER FAILOVER on %s: %w", to, err)
 	}
 	if err := waitFor(30*time.Second, func(ctx context.Context) error {
-		role, err := replica.Do(ctx, "ROLE").Slice()
-		if err != nil {
-			return err
-		}
-		if len(role) == 0 || role[0] != "master" {
-			return fmt.Errorf("%s is still a replica", to)
-		}
-		return nil
+		return hasRole(ctx, to, "master")
 	}); err != nil {
 		return "", "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -96,7 +97,10 @@ func (s *Sentinel) Master(ctx context.Context) (string, error) {
 }
 
 // Failover has the Sentinel promote the replica (SENTINEL FAILOVER) and waits until it names
-// the new master and that server says it is one. It returns the new master's address.
+// the new master and that server says it is one. Then it makes the old master a replica of the
+// new one, as the Sentinel itself does when it next looks at the old master (up to 10 s later):
+// until then the old master still takes the writes of clients that have not switched, which the
+// failover loses. It returns the new master's address.
 func (s *Sentinel) Failover(ctx context.Context) (string, error) {
 	old, err := s.Master(ctx)
 	if err != nil {
@@ -115,18 +119,32 @@ func (s *Sentinel) Failover(ctx context.Context) (string, error) {
 		if now == old {
 			return fmt.Errorf("the Sentinel still names %s", old)
 		}
-		cl := goredis.NewClient(&goredis.Options{Addr: now, MaxRetries: -1})
-		defer cl.Close()
-		role, err := cl.Do(ctx, "ROLE").Slice()
-		if err != nil {
-			return err
-		}
-		if len(role) == 0 || role[0] != "master" {
-			return fmt.Errorf("%s is not a master yet", now)
-		}
-		return nil
+		return hasRole(ctx, now, "master")
 	})
-	return now, err
+	if err != nil {
+		return "", err
+	}
+	host, port, _ := strings.Cut(now, ":")
+	oldMaster := goredis.NewClient(&goredis.Options{Addr: old})
+	defer oldMaster.Close()
+	if err := oldMaster.SlaveOf(ctx, host, port).Err(); err != nil {
+		return "", fmt.Errorf("demote the old master %s: %w", old, err)
+	}
+	return now, nil
+}
+
+// hasRole checks the ROLE of the server at addr.
+func hasRole(ctx context.Context, addr, want string) error {
+	cl := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
+	defer cl.Close()
+	role, err := cl.Do(ctx, "ROLE").Slice()
+	if err != nil {
+		return err
+	}
+	if len(role) == 0 || role[0] != want {
+		return fmt.Errorf("%s is not a %s yet", addr, want)
+	}
+	return nil
 }
 
 // Close kills the servers and the Sentinel and removes their directory.
