@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func TestClusterFailoverDuringTraffic(t *testing.T) {
 func TestSentinelFailoverDuringTraffic(t *testing.T) {
 	s, err := redistest.StartSentinel()
 	if err != nil {
-		if err == redistest.ErrNoRedisServer {
+		if errors.Is(err, redistest.ErrNoRedisServer) {
 			t.Skipf("Sentinel tests need the machine's redis-server: %v", err)
 		}
 		t.Fatal(err)
@@ -56,14 +57,7 @@ func failoverDuringTraffic(t *testing.T, conn *redis.Conn, lossless bool, failov
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pushes := redis.NewPushes(conn, redis.PushStreamMaxLen, quiet)
-	var readers [2]chan projections.Push
-	for i := range readers {
-		ch := make(chan projections.Push, 100_000)
-		readers[i] = ch
-		if err := pushes.Subscribe(ctx, func(p projections.Push) { ch <- p }); err != nil {
-			t.Fatal(err)
-		}
-	}
+	readers := subscribeReaders(t, ctx, pushes, 2, 100_000)
 	pub, err := pushes.Publisher()
 	if err != nil {
 		t.Fatal(err)

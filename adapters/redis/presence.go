@@ -19,7 +19,7 @@ import (
 // on any gateway, has a live entry. It is ephemeral state, kept in Redis with expiry rather
 // than in the event log.
 //
-// Keys, under the connection's prefix:
+// Keys, under the connection's prefix as hash tag ({<prefix>}:, Conn.SlotKey):
 //
 //	presence:conns:<user>      sorted set: the user's connection ids, scored by expiry (unix ms)
 //	presence:announced:<user>  set while the last presence push sent for the user said online
@@ -30,9 +30,9 @@ import (
 // stream, so the pushes are in the same order as the transitions whatever the gateways racing,
 // and the announced flag makes "online" and "offline" alternate: a user is announced online
 // once however many sockets they open, and offline once, by whoever removes the last live
-// entry (a closing socket, or a sweeper finding it expired). The scripts touch keys of several
-// users' slots, so this needs a single Redis (or a cluster with one shard), as the push stream
-// does.
+// entry (a closing socket, or a sweeper finding it expired). A script touches the user's keys,
+// the entries of every user and the push stream: all of them share the stream's hash tag, so on
+// a Redis Cluster they are in one slot.
 type Presence struct {
 	conn    *Conn
 	cl      goredis.UniversalClient

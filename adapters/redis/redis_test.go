@@ -44,6 +44,21 @@ func backends(t *testing.T, test func(t *testing.T, conn *redis.Conn)) {
 	t.Run("cluster", func(t *testing.T) { test(t, redistest.Dial(t, redistest.SharedCluster(t).URL())) })
 }
 
+// subscribeReaders starts n push readers (gateways) until ctx ends, each delivering into a
+// channel of its own with room for buf pushes.
+func subscribeReaders(t *testing.T, ctx context.Context, pushes *redis.Pushes, n, buf int) []chan projections.Push {
+	t.Helper()
+	out := make([]chan projections.Push, n)
+	for i := range out {
+		ch := make(chan projections.Push, buf)
+		out[i] = ch
+		if err := pushes.Subscribe(ctx, func(p projections.Push) { ch <- p }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
 func TestRepliesReachTheGatewayThatListens(t *testing.T) {
 	backends(t, func(t *testing.T, conn *redis.Conn) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -177,14 +192,7 @@ func TestEveryGatewayReadsEveryPushInOrder(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		pushes := redis.NewPushes(conn, redis.PushStreamMaxLen, quiet)
-		var gws [2]chan projections.Push
-		for i := range gws {
-			gws[i] = make(chan projections.Push, 100)
-			ch := gws[i]
-			if err := pushes.Subscribe(ctx, func(p projections.Push) { ch <- p }); err != nil {
-				t.Fatal(err)
-			}
-		}
+		gws := subscribeReaders(t, ctx, pushes, 2, 100)
 		pub, err := pushes.Publisher()
 		if err != nil {
 			t.Fatal(err)

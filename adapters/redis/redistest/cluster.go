@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,12 +21,12 @@ type Cluster struct {
 
 // StartCluster starts six cluster-enabled servers, creates the cluster (redis-cli --cluster
 // create, one replica per master) and waits until every node sees all slots served.
-func StartCluster() (c *Cluster, err error) {
+func StartCluster() (_ *Cluster, err error) {
 	dir, err := os.MkdirTemp("", "chorus-redis-cluster-")
 	if err != nil {
 		return nil, err
 	}
-	c = &Cluster{dir: dir}
+	c := &Cluster{dir: dir}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -50,7 +51,7 @@ func StartCluster() (c *Cluster, err error) {
 		c.servers = append(c.servers, s)
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	out, err := exec.Command("redis-cli", append(args, "--cluster-replicas", "1", "--cluster-yes")...).CombinedOutput()
+	out, err := exec.CommandContext(context.Background(), "redis-cli", append(args, "--cluster-replicas", "1", "--cluster-yes")...).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("redis-cli --cluster create: %w\n%s", err, out)
 	}
@@ -109,44 +110,87 @@ func (c *Cluster) waitConsistent(timeout time.Duration) error {
 	})
 }
 
+// shard is a master, its replica and the slots they serve, as one node sees them.
+type shard struct {
+	slots           []goredis.SlotRange
+	master, replica string
+}
+
+// shards reads CLUSTER SHARDS from one node: every shard must have a master and one replica,
+// both online.
+func shards(ctx context.Context, cl goredis.Cmdable) ([]shard, error) {
+	res, err := cl.ClusterShards(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []shard
+	for _, r := range res {
+		sh := shard{slots: r.Slots}
+		for _, n := range r.Nodes {
+			if n.Health != "online" {
+				return nil, fmt.Errorf("node %s:%d is %s", n.IP, n.Port, n.Health)
+			}
+			addr := fmt.Sprintf("%s:%d", n.IP, n.Port)
+			if n.Role == "master" {
+				sh.master = addr
+			} else {
+				sh.replica = addr
+			}
+		}
+		if len(sh.slots) > 0 && (sh.master == "" || sh.replica == "" || len(r.Nodes) != 2) {
+			return nil, fmt.Errorf("a shard of %d nodes, want a master and its replica", len(r.Nodes))
+		}
+		if len(sh.slots) > 0 {
+			out = append(out, sh)
+		}
+	}
+	return out, nil
+}
+
 // slotOwners describes which master, and which replica of it, serves which slots, as a node
 // sees it.
 func slotOwners(ctx context.Context, cl *goredis.Client) (string, error) {
-	slots, err := cl.ClusterSlots(ctx).Result()
+	all, err := shards(ctx, cl)
 	if err != nil {
 		return "", err
 	}
-	var b strings.Builder
-	for _, s := range slots {
-		if len(s.Nodes) != 2 {
-			return "", fmt.Errorf("slots %d-%d served by %d nodes, want a master and its replica", s.Start, s.End, len(s.Nodes))
-		}
-		fmt.Fprintf(&b, "%d-%d:%s>%s ", s.Start, s.End, s.Nodes[0].Addr, s.Nodes[1].Addr)
+	var lines []string
+	for _, sh := range all {
+		lines = append(lines, fmt.Sprintf("%v:%s>%s", sh.slots, sh.master, sh.replica))
 	}
-	return b.String(), nil
+	slices.Sort(lines) // each node lists the shards in an order of its own
+	return strings.Join(lines, " "), nil
 }
 
-// Failover has the replica of the master serving key take over (CLUSTER FAILOVER on the
-// replica: the master stops taking writes, the replica catches up with it, then becomes master)
-// and waits until every node agrees. It returns the old and the new master's addresses.
-func (c *Cluster) Failover(ctx context.Context, key string) (from, to string, err error) {
+// Serving is the master serving key's slot and its replica.
+func (c *Cluster) Serving(ctx context.Context, key string) (master, replica string, err error) {
 	cl := c.Client()
 	defer cl.Close()
 	slot, err := cl.ClusterKeySlot(ctx, key).Result()
 	if err != nil {
 		return "", "", err
 	}
-	slots, err := cl.ClusterSlots(ctx).Result()
+	all, err := shards(ctx, cl)
 	if err != nil {
 		return "", "", err
 	}
-	for _, s := range slots {
-		if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 1 {
-			from, to = s.Nodes[0].Addr, s.Nodes[1].Addr
+	for _, sh := range all {
+		for _, r := range sh.slots {
+			if r.Start <= slot && slot <= r.End {
+				return sh.master, sh.replica, nil
+			}
 		}
 	}
-	if to == "" {
-		return "", "", fmt.Errorf("no replica serves slot %d", slot)
+	return "", "", fmt.Errorf("no shard serves slot %d", slot)
+}
+
+// Failover has the replica of the master serving key take over (CLUSTER FAILOVER on the
+// replica: the master stops taking writes, the replica catches up with it, then becomes master)
+// and waits until every node agrees. It returns the old and the new master's addresses.
+func (c *Cluster) Failover(ctx context.Context, key string) (from, to string, err error) {
+	from, to, err = c.Serving(ctx, key)
+	if err != nil {
+		return "", "", err
 	}
 	replica := goredis.NewClient(&goredis.Options{Addr: to})
 	defer replica.Close()

@@ -37,7 +37,7 @@ func freePorts(n int) ([]int, error) {
 	}()
 	var ports []int
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("free port: %w", err)
 		}
@@ -61,8 +61,9 @@ func startServer(dir string, port int, args ...string) (*server, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command("redis-server", args...)
+	cmd := exec.CommandContext(context.Background(), "redis-server", args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, logf, logf
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}

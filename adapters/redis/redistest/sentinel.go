@@ -23,12 +23,12 @@ type Sentinel struct {
 
 // StartSentinel starts a master, a replica of it, and a Sentinel (redis-server --sentinel)
 // monitoring the master, and waits until the Sentinel knows the replica (it can fail over).
-func StartSentinel() (s *Sentinel, err error) {
+func StartSentinel() (_ *Sentinel, err error) {
 	dir, err := os.MkdirTemp("", "chorus-redis-sentinel-")
 	if err != nil {
 		return nil, err
 	}
-	s = &Sentinel{dir: dir}
+	s := &Sentinel{dir: dir}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -127,7 +127,7 @@ func (s *Sentinel) Failover(ctx context.Context) (string, error) {
 	host, port, _ := strings.Cut(now, ":")
 	oldMaster := goredis.NewClient(&goredis.Options{Addr: old})
 	defer oldMaster.Close()
-	if err := oldMaster.SlaveOf(ctx, host, port).Err(); err != nil {
+	if err := oldMaster.ReplicaOf(ctx, host, port).Err(); err != nil {
 		return "", fmt.Errorf("demote the old master %s: %w", old, err)
 	}
 	return now, nil
