@@ -25,10 +25,27 @@ type Conn struct {
 	Prefix string // namespace of every key, stream and channel
 }
 
+// Check says what is wrong with a CHORUS_REDIS_URL (url.go) and a key prefix, without dialling,
+// so that a process refuses its configuration before it starts anything.
+func Check(url, prefix string) error {
+	if err := checkPrefix(prefix); err != nil {
+		return err
+	}
+	_, _, err := parseURL(url)
+	return err
+}
+
+func checkPrefix(prefix string) error {
+	if prefix == "" || strings.ContainsAny(prefix, "{}") {
+		return fmt.Errorf("redis prefix %q: want a non-empty name without braces (they would change which cluster slot keys go to)", prefix)
+	}
+	return nil
+}
+
 // Dial parses a CHORUS_REDIS_URL (url.go) and checks that Redis answers.
 func Dial(ctx context.Context, url, prefix string) (*Conn, error) {
-	if prefix == "" || strings.ContainsAny(prefix, "{}") {
-		return nil, fmt.Errorf("redis prefix %q: want a non-empty name without braces (they would change which cluster slot keys go to)", prefix)
+	if err := checkPrefix(prefix); err != nil {
+		return nil, err
 	}
 	open, where, err := parseURL(url)
 	if err != nil {
