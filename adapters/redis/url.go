@@ -30,6 +30,15 @@ const wantSchemes = "want redis://, rediss://, redis+cluster:// or redis+sentine
 // FailoverClient, all UniversalClients.
 type newClient func() goredis.UniversalClient
 
+// opener opens clients with a copy of o each: go-redis fills in an options struct's defaults
+// when it makes a client, and clients are made from several goroutines.
+func opener[O any, C goredis.UniversalClient](o *O, newFn func(*O) C) newClient {
+	return func() goredis.UniversalClient {
+		cp := *o
+		return newFn(&cp)
+	}
+}
+
 // parseURL reads a CHORUS_REDIS_URL: how to open its clients, and where it points for error
 // messages (never with the password).
 func parseURL(raw string) (newClient, string, error) {
@@ -54,7 +63,7 @@ func parseURL(raw string) (newClient, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("redis url: %w", err)
 		}
-		return func() goredis.UniversalClient { return goredis.NewClient(o) }, o.Addr, nil
+		return opener(o, goredis.NewClient), o.Addr, nil
 	case "cluster":
 		return parseClusterURL(base, rest)
 	case "sentinel":
@@ -120,7 +129,7 @@ func parseClusterURL(base, rest string) (newClient, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("redis cluster url: %w", err)
 	}
-	return func() goredis.UniversalClient { return goredis.NewClusterClient(o) }, "cluster " + strings.Join(addrs, ","), nil
+	return opener(o, goredis.NewClusterClient), "cluster " + strings.Join(addrs, ","), nil
 }
 
 func parseSentinelURL(base, rest string) (newClient, string, error) {
@@ -165,5 +174,5 @@ func parseSentinelURL(base, rest string) (newClient, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("redis sentinel url: %w", err)
 	}
-	return func() goredis.UniversalClient { return goredis.NewFailoverClient(o) }, "sentinel master " + master + " at " + strings.Join(addrs, ","), nil
+	return opener(o, goredis.NewFailoverClient), "sentinel master " + master + " at " + strings.Join(addrs, ","), nil
 }
