@@ -442,16 +442,22 @@ func randomHex(n int) string {
 // stream mostly).
 func cleanRedisPrefix(t *testing.T, url, prefix string) {
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := redis.Dial(ctx, url, prefix)
-		if err == nil {
-			err = redistest.Forget(ctx, conn)
-		}
-		if err != nil {
+		if err := forgetRedis(url, prefix); err != nil {
 			t.Logf("redis cleanup: %v", err)
 		}
 	})
+}
+
+// forgetRedis drops every key under prefix in the Redis of url, as a Redis restarted without
+// persistence has lost them (the Redis is shared with other tests: not FLUSHALL).
+func forgetRedis(url, prefix string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := redis.Dial(ctx, url, prefix)
+	if err != nil {
+		return err
+	}
+	return redistest.Forget(ctx, conn)
 }
 
 // startCluster starts the cluster on the local Redis; gatewayVars are extra variables for the
