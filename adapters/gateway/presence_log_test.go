@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/chorus-chat/chorus/adapters/redis/redistest"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections"
 )
@@ -147,17 +148,8 @@ func TestPresenceLogNeverBlocks(t *testing.T) {
 // persistence has.
 func (r *sharedRedis) forget(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
-	cl := r.conn.Client()
-	defer cl.Close()
-	keys, err := cl.Keys(ctx, r.conn.Prefix+":*").Result()
-	if err != nil {
+	if err := redistest.Forget(context.Background(), r.conn); err != nil {
 		t.Fatal(err)
-	}
-	if len(keys) > 0 {
-		if err := cl.Del(ctx, keys...).Err(); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/chorus-chat/chorus/adapters/redis"
+	"github.com/chorus-chat/chorus/adapters/redis/redistest"
 	"github.com/chorus-chat/chorus/projections"
 )
 
@@ -39,11 +40,8 @@ func newSharedRedis(t *testing.T) *sharedRedis {
 		t.Fatalf("the real Redis at 127.0.0.1:6379 is needed: %v", err)
 	}
 	t.Cleanup(func() {
-		cl := conn.Client()
-		defer cl.Close()
-		keys, _ := cl.Keys(ctx, conn.Prefix+":*").Result()
-		if len(keys) > 0 {
-			cl.Del(ctx, keys...)
+		if err := redistest.Forget(ctx, conn); err != nil {
+			t.Errorf("forget the test's Redis keys: %v", err)
 		}
 	})
 	pushes := redis.NewPushes(conn, redis.PushStreamMaxLen, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -23,7 +23,7 @@ import (
 // bytes per user, gone at restart).
 type Limits struct {
 	conn *Conn
-	cl   *goredis.Client
+	cl   goredis.UniversalClient
 	rate *redis_rate.Limiter
 }
 

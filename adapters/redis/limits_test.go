@@ -13,7 +13,7 @@ import (
 // Two Limits on one Redis stand for two gateways: a budget spent through one is gone for the
 // other, and the refusal says how long until the next unit.
 func TestLimitsBudgetIsSharedByEveryClient(t *testing.T) {
-	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+	backends(t, func(t *testing.T, conn *redis.Conn) {
 		ctx := context.Background()
 		a, b := redis.NewLimits(conn), redis.NewLimits(conn)
 		defer a.Close()
@@ -47,7 +47,7 @@ func TestLimitsBudgetIsSharedByEveryClient(t *testing.T) {
 // Concurrent attempts are counted one by one, so exactly the allowed number sees a count within
 // the limit however many race; taking one back lowers the count without resetting the window.
 func TestLimitsCountAttemptsUnderConcurrency(t *testing.T) {
-	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+	backends(t, func(t *testing.T, conn *redis.Conn) {
 		ctx := context.Background()
 		l := redis.NewLimits(conn)
 		defer l.Close()
@@ -94,7 +94,7 @@ func TestLimitsCountAttemptsUnderConcurrency(t *testing.T) {
 // A lock is held by one caller at a time across clients; releasing lets the next take it, and a
 // holder that never releases loses it after its ttl.
 func TestLimitsLockIsExclusive(t *testing.T) {
-	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+	backends(t, func(t *testing.T, conn *redis.Conn) {
 		ctx := context.Background()
 		a, b := redis.NewLimits(conn), redis.NewLimits(conn)
 		defer a.Close()

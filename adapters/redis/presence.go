@@ -19,7 +19,7 @@ import (
 // on any gateway, has a live entry. It is ephemeral state, kept in Redis with expiry rather
 // than in the event log.
 //
-// Keys, under the connection's prefix:
+// Keys, under the connection's prefix as hash tag ({<prefix>}:, Conn.SlotKey):
 //
 //	presence:conns:<user>      sorted set: the user's connection ids, scored by expiry (unix ms)
 //	presence:announced:<user>  set while the last presence push sent for the user said online
@@ -30,12 +30,12 @@ import (
 // stream, so the pushes are in the same order as the transitions whatever the gateways racing,
 // and the announced flag makes "online" and "offline" alternate: a user is announced online
 // once however many sockets they open, and offline once, by whoever removes the last live
-// entry (a closing socket, or a sweeper finding it expired). The scripts touch keys of several
-// users' slots, so this needs a single Redis (or a cluster with one shard), as the push stream
-// does.
+// entry (a closing socket, or a sweeper finding it expired). A script touches the user's keys,
+// the entries of every user and the push stream: all of them share the stream's hash tag, so on
+// a Redis Cluster they are in one slot.
 type Presence struct {
 	conn    *Conn
-	cl      *goredis.Client
+	cl      goredis.UniversalClient
 	entries string
 	stream  string
 	maxLen  int64
@@ -44,7 +44,7 @@ type Presence struct {
 // NewPresence keeps presence under conn's prefix and appends its pushes to the stream of pushes.
 func NewPresence(conn *Conn, pushes *Pushes) *Presence {
 	return &Presence{
-		conn: conn, cl: conn.Client(), entries: conn.Key("presence", "entries"),
+		conn: conn, cl: conn.Client(), entries: conn.SlotKey("presence", "entries"),
 		stream: pushes.stream, maxLen: pushes.maxLen,
 	}
 }
@@ -130,7 +130,7 @@ return 1
 
 func (p *Presence) keys(user uuid.UUID) []string {
 	u := user.String()
-	return []string{p.conn.Key("presence", "conns", u), p.conn.Key("presence", "announced", u), p.entries, p.stream}
+	return []string{p.conn.SlotKey("presence", "conns", u), p.conn.SlotKey("presence", "announced", u), p.entries, p.stream}
 }
 
 func entryMember(user uuid.UUID, conn string) string { return user.String() + " " + conn }
@@ -258,7 +258,7 @@ func (p *Presence) Online(ctx context.Context, users []uuid.UUID) (map[uuid.UUID
 	pipe := p.cl.Pipeline()
 	counts := make([]*goredis.IntCmd, len(users))
 	for i, u := range users {
-		counts[i] = pipe.ZCount(ctx, p.conn.Key("presence", "conns", u.String()), lowest, "+inf")
+		counts[i] = pipe.ZCount(ctx, p.conn.SlotKey("presence", "conns", u.String()), lowest, "+inf")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
 		return nil, fmt.Errorf("presence lookup: %w", err)

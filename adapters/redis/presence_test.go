@@ -11,27 +11,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chorus-chat/chorus/adapters/redis"
+	"github.com/chorus-chat/chorus/adapters/redis/redistest"
 	"github.com/chorus-chat/chorus/projections"
 )
-
-// presenceBackends runs a presence test against the machine's real Redis and against the
-// embedded one (miniredis, which the all-in-one process uses): the Lua scripts must behave the
-// same on both.
-func presenceBackends(t *testing.T, test func(t *testing.T, conn *redis.Conn)) {
-	t.Run("redis", func(t *testing.T) { test(t, dial(t)) })
-	t.Run("embedded", func(t *testing.T) {
-		e, err := redis.StartEmbedded("127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(e.Close)
-		c, err := redis.Dial(context.Background(), e.URL(), "chorus-test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		test(t, c)
-	})
-}
 
 type presenceFixture struct {
 	t        *testing.T
@@ -107,7 +89,7 @@ func (f *presenceFixture) online(user uuid.UUID) bool {
 }
 
 func TestPresenceOnlineWhileAnySocketIsOpen(t *testing.T) {
-	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+	backends(t, func(t *testing.T, conn *redis.Conn) {
 		f := newPresenceFixture(t, conn)
 		ctx := context.Background()
 		user, room := uuid.New(), uuid.New()
@@ -164,7 +146,7 @@ func TestPresenceOnlineWhileAnySocketIsOpen(t *testing.T) {
 }
 
 func TestPresenceLookupIsPerUser(t *testing.T) {
-	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+	backends(t, func(t *testing.T, conn *redis.Conn) {
 		f := newPresenceFixture(t, conn)
 		ctx := context.Background()
 		users := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
@@ -186,7 +168,7 @@ func TestPresenceLookupIsPerUser(t *testing.T) {
 
 // A user with no rooms goes online and offline without a push (nobody is to be told).
 func TestPresenceWithoutRoomsAppendsNothing(t *testing.T) {
-	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+	backends(t, func(t *testing.T, conn *redis.Conn) {
 		f := newPresenceFixture(t, conn)
 		ctx := context.Background()
 		user := uuid.New()
@@ -207,7 +189,7 @@ func TestPresenceWithoutRoomsAppendsNothing(t *testing.T) {
 // When a gateway dies its entries are not left: they expire, the user shows offline in lookups
 // at once, and a sweeper (any gateway's) announces the offline exactly once.
 func TestPresenceExpiredEntriesAreSweptOnce(t *testing.T) {
-	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+	backends(t, func(t *testing.T, conn *redis.Conn) {
 		f := newPresenceFixture(t, conn)
 		ctx := context.Background()
 		var built atomic.Int32
@@ -268,7 +250,7 @@ func TestPresenceExpiredEntriesAreSweptOnce(t *testing.T) {
 // A socket whose entry expired but was refreshed before any sweep is not swept, and the user
 // was never announced offline, so nothing is announced again.
 func TestPresenceRefreshBeforeSweepKeepsUserOnline(t *testing.T) {
-	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+	backends(t, func(t *testing.T, conn *redis.Conn) {
 		f := newPresenceFixture(t, conn)
 		ctx := context.Background()
 		var built atomic.Int32
@@ -298,7 +280,7 @@ func TestPresenceRefreshBeforeSweepKeepsUserOnline(t *testing.T) {
 // Transitions racing on two gateways still alternate: opening and closing sockets of one user
 // concurrently ends with as many onlines as offlines announced, online first.
 func TestPresenceConcurrentTransitionsAlternate(t *testing.T) {
-	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+	backends(t, func(t *testing.T, conn *redis.Conn) {
 		f := newPresenceFixture(t, conn)
 		ctx := context.Background()
 		user := uuid.New()
@@ -405,7 +387,7 @@ func BenchmarkPresenceOnline200(b *testing.B) {
 // gateway ends the session itself), unless another socket of the user refreshed since; a
 // socket whose entry is still there is never forgotten.
 func TestPresenceLeaveAfterRedisForgotIsReported(t *testing.T) {
-	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+	backends(t, func(t *testing.T, conn *redis.Conn) {
 		f := newPresenceFixture(t, conn)
 		ctx := context.Background()
 		user := uuid.New()
@@ -419,14 +401,8 @@ func TestPresenceLeaveAfterRedisForgotIsReported(t *testing.T) {
 			t.Fatalf("leave of one of three sockets: off %v forgotten %v %v", off, forgotten, err)
 		}
 		// Redis restarts: everything under the prefix is gone.
-		cl := conn.Client()
-		defer cl.Close()
-		keys, err := cl.Keys(ctx, conn.Prefix+":*").Result()
-		if err != nil {
+		if err := redistest.Forget(ctx, conn); err != nil {
 			t.Fatal(err)
-		}
-		if len(keys) > 0 {
-			cl.Del(ctx, keys...)
 		}
 		// b refreshes (the user is online again), c leaves: not forgotten, b is live.
 		if on, err := f.presence.Touch(ctx, user, "b", time.Minute, builder(user, "online", &built)); err != nil || !on {
@@ -439,12 +415,15 @@ func TestPresenceLeaveAfterRedisForgotIsReported(t *testing.T) {
 			t.Fatalf("leave of the last live socket: off %v forgotten %v %v", off, forgotten, err)
 		}
 		// Forgotten again, with nothing live: reported.
-		cl.Del(ctx, keys...)
+		if err := redistest.Forget(ctx, conn); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := f.presence.Touch(ctx, user, "d", time.Minute, builder(user, "online", &built)); err != nil {
 			t.Fatal(err)
 		}
-		keys, _ = cl.Keys(ctx, conn.Prefix+":*").Result()
-		cl.Del(ctx, keys...)
+		if err := redistest.Forget(ctx, conn); err != nil {
+			t.Fatal(err)
+		}
 		if off, forgotten, err := f.presence.Leave(ctx, user, "d", builder(user, "offline", &built)); err != nil || off || !forgotten {
 			t.Fatalf("leave of the only socket after a restart: off %v forgotten %v %v, want forgotten", off, forgotten, err)
 		}

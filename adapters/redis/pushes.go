@@ -43,7 +43,7 @@ type Pushes struct {
 // NewPushes names the stream under the connection's prefix; appends keep it at about maxLen
 // entries.
 func NewPushes(conn *Conn, maxLen int64, log *slog.Logger) *Pushes {
-	return &Pushes{conn: conn, stream: conn.Key("pushes"), maxLen: maxLen, log: log}
+	return &Pushes{conn: conn, stream: conn.SlotKey("pushes"), maxLen: maxLen, log: log}
 }
 
 // PushPublisher appends pushes to the stream.
@@ -222,7 +222,7 @@ func (p *Pushes) read(ctx context.Context, group, start string, deliver func(pro
 
 // removeGroup destroys a reader's group once its ctx has ended (so with a timeout of its own),
 // at best: a group left behind is pruned by a later Subscribe.
-func (p *Pushes) removeGroup(cl *goredis.Client, group string) {
+func (p *Pushes) removeGroup(cl goredis.UniversalClient, group string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := cl.XGroupDestroy(ctx, p.stream, group).Err(); err != nil {
@@ -238,7 +238,7 @@ func (p *Pushes) removeGroup(cl *goredis.Client, group string) {
 // entry it delivered (read), so it misses nothing and repeats nothing; it costs it one round
 // trip. Only groups named with readerGroupPrefix are touched. Errors are logged, not returned:
 // a group left behind costs memory, no reads.
-func (p *Pushes) pruneGroups(ctx context.Context, cl *goredis.Client) {
+func (p *Pushes) pruneGroups(ctx context.Context, cl goredis.UniversalClient) {
 	first, err := cl.XRangeN(ctx, p.stream, "-", "+", 1).Result()
 	if err != nil || len(first) == 0 {
 		if err != nil {

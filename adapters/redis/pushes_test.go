@@ -18,8 +18,8 @@ import (
 	"github.com/chorus-chat/chorus/projections"
 )
 
-// The push reader's tests run against the real Redis and the embedded one (presenceBackends):
-// the consumer-group commands must behave the same on both.
+// The push reader's tests run against the real Redis, the embedded one and a cluster (backends):
+// the consumer-group commands must behave the same on all three.
 
 // numberedPush is push n of a test, its number in its frame.
 func numberedPush(n int) projections.Push {
@@ -56,7 +56,7 @@ func readerGroups(t *testing.T, conn *redis.Conn) map[string]goredis.XInfoGroup 
 	t.Helper()
 	cl := conn.Client()
 	defer cl.Close()
-	groups, err := cl.XInfoGroups(context.Background(), conn.Key("pushes")).Result()
+	groups, err := cl.XInfoGroups(context.Background(), conn.SlotKey("pushes")).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,14 +99,14 @@ func readerGroupsOrNone(t *testing.T, conn *redis.Conn) map[string]goredis.XInfo
 	t.Helper()
 	cl := conn.Client()
 	defer cl.Close()
-	if n, err := cl.Exists(context.Background(), conn.Key("pushes")).Result(); err != nil || n == 0 {
+	if n, err := cl.Exists(context.Background(), conn.SlotKey("pushes")).Result(); err != nil || n == 0 {
 		return nil
 	}
 	return readerGroups(t, conn)
 }
 
 func TestPushReadersEachReadEveryPushInOrderAndRemoveTheirGroup(t *testing.T) {
-	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+	backends(t, func(t *testing.T, conn *redis.Conn) {
 		pushes := redis.NewPushes(conn, redis.PushStreamMaxLen, quiet)
 		pub, err := pushes.Publisher()
 		if err != nil {
@@ -212,7 +212,7 @@ func (l *lockedBuffer) String() string {
 }
 
 func TestPushReaderCreatesItsGroupAgainWhenItIsGone(t *testing.T) {
-	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+	backends(t, func(t *testing.T, conn *redis.Conn) {
 		var logged lockedBuffer
 		pushes := redis.NewPushes(conn, redis.PushStreamMaxLen, slog.New(slog.NewTextHandler(&logged, nil)))
 		pub, err := pushes.Publisher()
@@ -229,7 +229,7 @@ func TestPushReaderCreatesItsGroupAgainWhenItIsGone(t *testing.T) {
 				t.Fatal(err)
 			}
 			if i%40 == 10 { // destroyed from outside while pushes flow, five times
-				if err := cl.XGroupDestroy(context.Background(), conn.Key("pushes"), group).Err(); err != nil {
+				if err := cl.XGroupDestroy(context.Background(), conn.SlotKey("pushes"), group).Err(); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -254,7 +254,7 @@ func TestPushReaderCreatesItsGroupAgainWhenItIsGone(t *testing.T) {
 }
 
 func TestSubscribePrunesReaderGroupsBehindTheStream(t *testing.T) {
-	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+	backends(t, func(t *testing.T, conn *redis.Conn) {
 		const maxLen = 10
 		pushes := redis.NewPushes(conn, maxLen, quiet)
 		pub, err := pushes.Publisher()
@@ -265,7 +265,7 @@ func TestSubscribePrunesReaderGroupsBehindTheStream(t *testing.T) {
 		ctx := context.Background()
 		cl := conn.Client()
 		defer cl.Close()
-		stream := conn.Key("pushes")
+		stream := conn.SlotKey("pushes")
 		dead := conn.Key("pushes-reader:" + uuid.NewString())
 		foreign := conn.Key("someone-else")
 		for _, g := range []string{dead, foreign} {

@@ -6,39 +6,73 @@ package redis
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/alicebob/miniredis/v2"
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// Conn opens clients to one Redis. Every watermill publisher or subscriber gets its own client,
-// because closing them closes the client they were given (watermill-redisstream's Close does).
+// Conn opens clients to one Redis deployment: a server, a cluster or the master Sentinel names
+// (url.go). Every watermill publisher or subscriber gets its own client, because closing them
+// closes the client they were given (watermill-redisstream's Close does).
+//
+// Keys, on a cluster, are spread over the masters by the hash of their name, or of the part in
+// braces (the hash tag) when there is one; a command or Lua script may only touch keys of one slot.
+// Key names the keys used alone; SlotKey the keys of the push stream's slot, which the presence
+// scripts touch together with the stream.
 type Conn struct {
-	opts   *goredis.Options
+	open   newClient
 	Prefix string // namespace of every key, stream and channel
 }
 
-// Dial parses a redis:// URL and checks that the server answers.
-func Dial(ctx context.Context, url, prefix string) (*Conn, error) {
-	opts, err := goredis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
+// Check says what is wrong with a CHORUS_REDIS_URL (url.go) and a key prefix, without dialling,
+// so that a process refuses its configuration before it starts anything.
+func Check(url, prefix string) error {
+	if err := checkPrefix(prefix); err != nil {
+		return err
 	}
-	c := &Conn{opts: opts, Prefix: prefix}
+	_, _, err := parseURL(url)
+	return err
+}
+
+func checkPrefix(prefix string) error {
+	if prefix == "" || strings.ContainsAny(prefix, "{}") {
+		return fmt.Errorf("redis prefix %q: want a non-empty name without braces (they would change which cluster slot keys go to)", prefix)
+	}
+	return nil
+}
+
+// Dial parses a CHORUS_REDIS_URL (url.go) and checks that Redis answers.
+func Dial(ctx context.Context, url, prefix string) (*Conn, error) {
+	if err := checkPrefix(prefix); err != nil {
+		return nil, err
+	}
+	open, where, err := parseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{open: open, Prefix: prefix}
 	cl := c.Client()
 	defer cl.Close()
 	if err := cl.Ping(ctx).Err(); err != nil {
-		return nil, fmt.Errorf("redis ping %s: %w", opts.Addr, err)
+		return nil, fmt.Errorf("redis ping %s: %w", where, err)
 	}
 	return c, nil
 }
 
-// Client opens a new client; the caller closes it.
-func (c *Conn) Client() *goredis.Client { return goredis.NewClient(c.opts) }
+// Client opens a new client (a cluster's, a Sentinel-managed master's or one server's); the
+// caller closes it.
+func (c *Conn) Client() goredis.UniversalClient { return c.open() }
 
-// Key namespaces a key.
-func (c *Conn) Key(parts ...string) string {
-	k := c.Prefix
+// Key namespaces a key used alone: <prefix>:<part>:...
+func (c *Conn) Key(parts ...string) string { return join(c.Prefix, parts) }
+
+// SlotKey namespaces a key that must share a slot with the push stream (itself a SlotKey):
+// {<prefix>}:<part>:... The hash tag is the prefix, so deployments sharing a cluster under
+// different prefixes keep their streams apart.
+func (c *Conn) SlotKey(parts ...string) string { return join("{"+c.Prefix+"}", parts) }
+
+func join(k string, parts []string) string {
 	for _, p := range parts {
 		k += ":" + p
 	}

@@ -16,13 +16,15 @@ import (
 // Replies carries command replies from the processors to the gateway that waits: each gateway
 // listens on its own pub/sub channel, named in the command's reply-to header. Pub/sub is enough:
 // a reply nobody hears (the gateway is gone) is harmless, the client retries with the same id.
+// It is classic pub/sub, which a Redis Cluster forwards to every node, rather than sharded pub/sub
+// (SPUBLISH), which the embedded Redis and Redis 6 lack: one code path for every deployment.
 //
 // A reply to a channel listened to in this same process (the all-in-one server, or a process
 // running both a gateway and command processors) is handed over in memory instead: the same
 // reply, one Redis round trip and two wake-ups less on the acknowledgement's path.
 type Replies struct {
 	conn *Conn
-	pub  *goredis.Client
+	pub  goredis.UniversalClient
 	log  *slog.Logger
 	met  *metrics.Metrics // nil: not measured (UseMetrics)
 

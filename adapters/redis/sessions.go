@@ -22,7 +22,7 @@ import (
 // again within 30 s, and its own periodic check of its sockets' sessions.
 type Sessions struct {
 	conn    *Conn
-	pub     *goredis.Client
+	pub     goredis.UniversalClient
 	channel string
 	log     *slog.Logger
 	met     *metrics.Metrics // nil: not measured (UseMetrics)

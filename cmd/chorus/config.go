@@ -13,6 +13,7 @@ import (
 	"github.com/chorus-chat/chorus/adapters/gateway"
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/adapters/ops"
+	"github.com/chorus-chat/chorus/adapters/redis"
 )
 
 // Config is the process's configuration, read from the environment (the README lists every
@@ -140,6 +141,14 @@ func loadConfig() (Config, error) {
 	// read model: a shorter write timeout would cut off answers the server did produce.
 	if minWrite := c.CommandTimeout + gateway.DefaultConfig().PositionWait; c.HTTPWriteTimeout <= minWrite {
 		return c, fmt.Errorf("configuration: CHORUS_HTTP_WRITE_TIMEOUT (%v) must be more than CHORUS_COMMAND_TIMEOUT plus 5s (%v)", c.HTTPWriteTimeout, minWrite)
+	}
+	// An empty URL starts the embedded Redis, whose URL is right by construction.
+	redisURL := c.RedisURL
+	if redisURL == "" {
+		redisURL = "redis://127.0.0.1:6379"
+	}
+	if err := redis.Check(redisURL, c.RedisPrefix); err != nil {
+		return c, fmt.Errorf("configuration: CHORUS_REDIS_URL / CHORUS_REDIS_PREFIX: %w", err)
 	}
 	c.WSAllowedOrigins, c.CORSOrigins = trimList(c.WSAllowedOrigins), trimList(c.CORSOrigins)
 	brokers := c.KafkaBrokers[:0]

@@ -25,9 +25,9 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/chorus-chat/chorus/adapters/postgres/pgtest"
+	"github.com/chorus-chat/chorus/adapters/redis"
+	"github.com/chorus-chat/chorus/adapters/redis/redistest"
 )
 
 // chorusBin is the binary under test, built without -race by TestMain: the processes it runs
@@ -59,6 +59,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	redistest.StopShared()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -420,6 +421,7 @@ func (h *harness) waitListening(p *proc, addr string) {
 
 type cluster struct {
 	h      *harness
+	prefix string // CHORUS_REDIS_PREFIX of every process
 	broker *proc
 	gw     [2]*proc
 	cmd    [2]*proc
@@ -436,39 +438,43 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// cleanRedisPrefix deletes every key under prefix when t ends (the push stream mostly).
-func cleanRedisPrefix(t *testing.T, prefix string) {
+// cleanRedisPrefix deletes every key under prefix in the Redis of url when t ends (the push
+// stream mostly).
+func cleanRedisPrefix(t *testing.T, url, prefix string) {
 	t.Cleanup(func() {
-		opts, err := goredis.ParseURL(redisURL)
-		if err != nil {
+		if err := forgetRedis(url, prefix); err != nil {
 			t.Logf("redis cleanup: %v", err)
-			return
-		}
-		cl := goredis.NewClient(opts)
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		var keys []string
-		iter := cl.Scan(ctx, 0, prefix+":*", 1000).Iterator()
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if len(keys) > 0 {
-			if err := cl.Del(ctx, keys...).Err(); err != nil {
-				t.Logf("redis cleanup: %v", err)
-			}
 		}
 	})
 }
 
-// startCluster starts the cluster; gatewayVars are extra variables for the two gateways.
+// forgetRedis drops every key under prefix in the Redis of url, as a Redis restarted without
+// persistence has lost them (the Redis is shared with other tests: not FLUSHALL).
+func forgetRedis(url, prefix string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := redis.Dial(ctx, url, prefix)
+	if err != nil {
+		return err
+	}
+	return redistest.Forget(ctx, conn)
+}
+
+// startCluster starts the cluster on the local Redis; gatewayVars are extra variables for the
+// two gateways.
 func startCluster(t *testing.T, gatewayVars map[string]string) *cluster {
+	t.Helper()
+	return startClusterOn(t, redisURL, gatewayVars)
+}
+
+// startClusterOn starts the cluster on the Redis of rURL (a CHORUS_REDIS_URL).
+func startClusterOn(t *testing.T, rURL string, gatewayVars map[string]string) *cluster {
 	t.Helper()
 	dbURL := pgtest.URL(t) // dropped at cleanup, after the processes are stopped
 	prefix := "chorus-e2e-" + randomHex(6)
-	cleanRedisPrefix(t, prefix)
+	cleanRedisPrefix(t, rURL, prefix)
 	h := newHarness(t)
-	c := &cluster{h: h}
+	c := &cluster{h: h, prefix: prefix}
 
 	brokerAddr := freeAddr(t)
 	c.broker = h.start("broker", map[string]string{
@@ -483,7 +489,7 @@ func startCluster(t *testing.T, gatewayVars map[string]string) *cluster {
 		return map[string]string{
 			"CHORUS_HTTP_ADDR":             freeAddr(t),
 			"CHORUS_KAFKA_BROKERS":         brokerAddr,
-			"CHORUS_REDIS_URL":             redisURL,
+			"CHORUS_REDIS_URL":             rURL,
 			"CHORUS_REDIS_PREFIX":          prefix,
 			"CHORUS_DATABASE_URL":          dbURL,
 			"CHORUS_DATA_DIR":              filepath.Join(h.dir, id+"-data"),

@@ -23,7 +23,7 @@ func TestE2ESocketAfterJoinWhileTheReadModelLags(t *testing.T) {
 	skipShort(t)
 	dbURL := pgtest.URL(t)
 	prefix := "chorus-e2e-" + randomHex(6)
-	cleanRedisPrefix(t, prefix)
+	cleanRedisPrefix(t, redisURL, prefix)
 	h := newHarness(t)
 
 	brokerAddr := freeAddr(t)

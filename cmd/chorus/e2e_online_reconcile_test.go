@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	goredis "github.com/redis/go-redis/v9"
 )
 
 // onlineFlush is the cluster's CHORUS_PRESENCE_FLUSH_INTERVAL in these tests.
@@ -21,32 +20,6 @@ const onlineFlush = 500 * time.Millisecond
 // sweep interval, and one more flush interval between two reconciles.
 func reconcileBound(ttl, flush, sweep time.Duration) time.Duration {
 	return ttl + 2*flush + sweep + flush
-}
-
-// forgetRedis drops every key under prefix, as a Redis restarted without persistence has lost
-// them (the Redis is shared with other tests: not FLUSHALL).
-func forgetRedis(t *testing.T, prefix string) {
-	t.Helper()
-	opts, err := goredis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := goredis.NewClient(opts)
-	defer cl.Close()
-	ctx := context.Background()
-	var keys []string
-	iter := cl.Scan(ctx, 0, prefix+":*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) > 0 {
-		if err := cl.Del(ctx, keys...).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // checkReconciled checks a session that ended when its gateway died at killed: reconciled, at
@@ -115,7 +88,9 @@ func TestE2EOnlineTimeReconciledAfterGatewayAndRedisLost(t *testing.T) {
 
 	killed := time.Now()
 	c.gw[1].kill9()
-	forgetRedis(t, c.gw[0].envOf("CHORUS_REDIS_PREFIX"))
+	if err := forgetRedis(redisURL, c.prefix); err != nil {
+		t.Fatal(err)
+	}
 	bound := reconcileBound(onlineTTL, onlineFlush, sweep)
 	s := waitSessions(t, db, bob.user.ID, bound+10*time.Second, "bob's session left open ends", func(s []sessionRow) bool {
 		return len(s) == 1 && s[0].end != nil

@@ -26,6 +26,9 @@ func TestHTTPTimeoutsConfig(t *testing.T) {
 		{"CHORUS_HTTP_READ_TIMEOUT", "0s", "CHORUS_HTTP_READ_TIMEOUT must be positive"},
 		{"CHORUS_HTTP_IDLE_TIMEOUT", "-1s", "CHORUS_HTTP_IDLE_TIMEOUT must be positive"},
 		{"CHORUS_HTTP_WRITE_TIMEOUT", "10s", "CHORUS_HTTP_WRITE_TIMEOUT (10s) must be more than CHORUS_COMMAND_TIMEOUT plus 5s (10s)"},
+		{"CHORUS_REDIS_URL", "redis://10.0.0.1:6379,10.0.0.2:6379", "use redis+cluster://"},
+		{"CHORUS_REDIS_URL", "redis+sentinel://10.0.0.1:26379", "no master name"},
+		{"CHORUS_REDIS_PREFIX", "{chorus}", "redis prefix"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(tc.name, tc.value)
