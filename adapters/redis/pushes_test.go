@@ -161,7 +161,7 @@ func TestPushReadersEachReadEveryPushInOrderAndRemoveTheirGroup(t *testing.T) {
 // A gateway counts every push it reads and the bytes it decodes for them, whether or not its
 // sockets want them: the multi-process benchmark compares them with the pushes it needed.
 func TestPushReaderCountsWhatItReads(t *testing.T) {
-	presenceBackends(t, func(t *testing.T, conn *redis.Conn) {
+	backends(t, func(t *testing.T, conn *redis.Conn) {
 		m := metrics.New()
 		pushes := redis.NewPushes(conn, redis.PushStreamMaxLen, quiet).UseMetrics(m)
 		pub, err := pushes.Publisher()
