@@ -170,7 +170,9 @@ func (s *Store) searchArgs(ctx context.Context, q Query) (searchQuery, error) {
 }
 
 // Explain runs q as Search would under EXPLAIN (ANALYZE, BUFFERS) and returns the plan, for
-// the benchmark and for whoever investigates a slow search.
+// the benchmark and for whoever investigates a slow search. For a slice it is the slice's
+// statement (its "Subquery Scan on s" rows tell whether the fallback would run: fewer than
+// RankWindow).
 func (s *Store) Explain(ctx context.Context, q Query) (string, error) {
 	args, err := s.searchArgs(ctx, q)
 	if err != nil || args.sql == "" {
