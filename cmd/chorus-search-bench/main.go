@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -28,19 +29,20 @@ import (
 )
 
 type options struct {
-	Database     string `help:"Postgres server URL (a fresh database is created on it and dropped at the end)." default:"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"`
-	Messages     int    `help:"Messages in the index." default:"1000000"`
-	Rooms        int    `help:"Rooms (sizes skewed: the k-th largest holds about 1/sqrt(k) as much)." default:"1000"`
-	Users        int    `help:"Users searching." default:"2000"`
-	RoomsPerUser int    `help:"Rooms each user is a member of." default:"50"`
-	Queries      int    `help:"Timed searches." default:"1000"`
-	Warmup       int    `help:"Untimed searches before them." default:"200"`
-	Limit        int    `help:"Results per search." default:"20"`
-	Events       int    `help:"MessageSent events applied through the projector's ApplyBatch (1000 per batch) to time the writer." default:"20000"`
-	Seed         uint64 `help:"Corpus seed." default:"1"`
-	Keep         bool   `help:"Keep the database (its URL is printed)."`
-	Reuse        string `help:"Search the database at this URL, filled by an earlier --keep run, instead of a fresh one."`
-	Explain      bool   `help:"Print EXPLAIN ANALYZE of the slowest search of each kind."`
+	Database      string `help:"Postgres server URL (a fresh database is created on it and dropped at the end)." default:"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"`
+	Messages      int    `help:"Messages in the index." default:"1000000"`
+	Rooms         int    `help:"Rooms (sizes skewed: the k-th largest holds about 1/sqrt(k) as much)." default:"1000"`
+	Users         int    `help:"Users searching." default:"2000"`
+	RoomsPerUser  int    `help:"Rooms each user is a member of." default:"50"`
+	Queries       int    `help:"Timed searches." default:"1000"`
+	Warmup        int    `help:"Untimed searches before them." default:"200"`
+	Limit         int    `help:"Results per search." default:"20"`
+	Events        int    `help:"MessageSent events applied through the projector's ApplyBatch (1000 per batch) to time the writer." default:"20000"`
+	Seed          uint64 `help:"Corpus seed." default:"1"`
+	Keep          bool   `help:"Keep the database (its URL is printed)."`
+	Reuse         string `help:"Search the database at this URL, filled by an earlier --keep run, instead of a fresh one."`
+	Explain       bool   `help:"Print EXPLAIN ANALYZE of the slowest search of each kind."`
+	WriterProfile string `help:"Write a CPU profile of the writer phase (this process: tokenizing, encoding, the client's side of the statements) to this file, for go tool pprof." default:""`
 }
 
 func main() {
@@ -101,7 +103,13 @@ func run(ctx context.Context, o options) error {
 	if o.Events <= 0 {
 		return nil
 	}
-	if err := w.timeWriter(ctx, store, o.Events); err != nil {
+	stopProfile, err := startProfile(o.WriterProfile)
+	if err != nil {
+		return err
+	}
+	err = w.timeWriter(ctx, store, o.Events)
+	stopProfile()
+	if err != nil {
 		return err
 	}
 	// The writes went to the GIN index's pending list (fastupdate), which every search scans
@@ -127,6 +135,22 @@ func timeSearches(ctx context.Context, store *search.Store, qs []benchQuery) err
 		q.results = len(res)
 	}
 	return nil
+}
+
+// startProfile starts a CPU profile into path, when one is given, and returns what stops it.
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("writer profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("writer profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // openDatabase creates and migrates a fresh database, which drop drops unless --keep, or opens

@@ -37,14 +37,30 @@ func (s *Store) Search(ctx context.Context, q Query) ([]projections.Message, err
 	if args.sql == "" {
 		return []projections.Message{}, nil
 	}
-	rows, err := s.pool.Query(ctx, args.sql, args.args...)
-	if err != nil {
-		return nil, fmt.Errorf("search: query: %w", err)
+	out, window, err := s.query(ctx, args)
+	if err != nil || args.fallback == nil || window >= RankWindow {
+		return out, err
 	}
-	out := []projections.Message{}
+	// The slice held fewer than RankWindow matches: older ones may belong in the window.
+	out, _, err = s.query(ctx, *args.fallback)
+	return out, err
+}
+
+// query runs a search's statement and returns its page and, for a slice, how many matches the
+// slice held (up to RankWindow; 0 when it held none or the page is empty).
+func (s *Store) query(ctx context.Context, q searchQuery) (out []projections.Message, window int, err error) {
+	rows, err := s.pool.Query(ctx, q.sql, q.args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("search: query: %w", err)
+	}
+	out = []projections.Message{}
 	var m projections.Message
-	_, err = pgx.ForEachRow(rows, []any{&m.ID, &m.RoomID, &m.SenderID, &m.Content, &m.MessageType,
-		&m.ReplyToMessageID, &m.Seq, &m.CreatedAt, &m.EditedAt}, func() error {
+	dest := []any{&m.ID, &m.RoomID, &m.SenderID, &m.Content, &m.MessageType,
+		&m.ReplyToMessageID, &m.Seq, &m.CreatedAt, &m.EditedAt}
+	if q.fallback != nil {
+		dest = append(dest, &window)
+	}
+	_, err = pgx.ForEachRow(rows, dest, func() error {
 		v := m
 		v.CreatedAt = v.CreatedAt.UTC()
 		if v.EditedAt != nil {
@@ -55,9 +71,9 @@ func (s *Store) Search(ctx context.Context, q Query) ([]projections.Message, err
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("search: query: %w", err)
+		return nil, 0, fmt.Errorf("search: query: %w", err)
 	}
-	return out, nil
+	return out, window, nil
 }
 
 // RankWindow is how many matches a search ranks: the newest ones. It covers the deepest page
@@ -88,10 +104,23 @@ const searchByRecencySQL = `SELECT ` + searchColumns + ` FROM (
 		ORDER BY created_at DESC, id DESC
 		LIMIT $5) w` + rankWindow
 
+// searchBySliceSQL finds the window in the slice of messages created since $6: the terms'
+// postings AND-ed with that range of search_messages_recent_idx, ordered by an expression so
+// that the planner does not walk the range newest first instead. Each row also carries how
+// many matches the window holds, to tell whether the slice was deep enough.
+const searchBySliceSQL = `SELECT ` + searchColumns + `, window_rows FROM (
+		SELECT ` + searchColumns + `, tsv, count(*) OVER () AS window_rows FROM (
+			SELECT ` + searchColumns + `, tsv FROM search_messages
+			WHERE room_id = ANY($1::uuid[]) AND tsv @@ $2::tsquery AND created_at >= $6
+			ORDER BY created_at + interval '0' DESC, id DESC
+			LIMIT $5) s) w` + rankWindow
+
 // searchQuery is a search's statement and its arguments; no statement when nothing can match.
+// A slice's statement has a fallback, run when the slice holds fewer than RankWindow matches.
 type searchQuery struct {
-	sql  string
-	args []any
+	sql      string
+	args     []any
+	fallback *searchQuery
 }
 
 // searchArgs checks q's room, finds the rooms it covers, chooses how to find the matches and
@@ -121,18 +150,29 @@ func (s *Store) searchArgs(ctx context.Context, q Query) (searchQuery, error) {
 		return searchQuery{}, nil
 	}
 	texts := Terms(q.Text)
-	if s.choose(ctx, ts, rooms) == byRecency {
-		ids := make(projtx.UUIDs, len(rooms))
-		for i, r := range rooms {
-			ids[i] = r
-		}
-		return searchQuery{searchByRecencySQL, []any{ids, termsQuery(texts), limit, offset, RankWindow}}, nil
+	ids := make(projtx.UUIDs, len(rooms))
+	for i, r := range rooms {
+		ids[i] = r
 	}
-	return searchQuery{searchByIndexSQL, []any{roomsQuery(texts, rooms), termsQuery(texts), limit, offset, RankWindow}}, nil
+	way := func(st strategy) searchQuery {
+		if st == byRecency {
+			return searchQuery{sql: searchByRecencySQL, args: []any{ids, termsQuery(texts), limit, offset, RankWindow}}
+		}
+		return searchQuery{sql: searchByIndexSQL, args: []any{roomsQuery(texts, rooms), termsQuery(texts), limit, offset, RankWindow}}
+	}
+	p := s.choose(ctx, ts, rooms)
+	if p.way != bySlice {
+		return way(p.way), nil
+	}
+	fallback := way(p.fallback)
+	return searchQuery{sql: searchBySliceSQL, args: []any{ids, termsQuery(texts), limit, offset, RankWindow, p.since},
+		fallback: &fallback}, nil
 }
 
 // Explain runs q as Search would under EXPLAIN (ANALYZE, BUFFERS) and returns the plan, for
-// the benchmark and for whoever investigates a slow search.
+// the benchmark and for whoever investigates a slow search. For a slice it is the slice's
+// statement (its "Subquery Scan on s" rows tell whether the fallback would run: fewer than
+// RankWindow).
 func (s *Store) Explain(ctx context.Context, q Query) (string, error) {
 	args, err := s.searchArgs(ctx, q)
 	if err != nil || args.sql == "" {

@@ -373,8 +373,9 @@ func TestOneBatchKeepsTheLogOrder(t *testing.T) {
 }
 
 // A search ranks the newest RankWindow matches, whichever way it finds them (through the GIN
-// index's room keys, or newest first), and its pages are cut from that one window.
-func TestRankWindowBothWays(t *testing.T) {
+// index's room keys, newest first, or in a slice of the newest messages, deep enough or not),
+// and its pages are cut from that one window.
+func TestRankWindowEveryWay(t *testing.T) {
 	f := newFixture(t)
 	alice, bob := uuid.New(), uuid.New()
 	room, recs := f.log.createRoom(alice, false)
@@ -399,6 +400,10 @@ func TestRankWindowBothWays(t *testing.T) {
 		}
 	}
 	f.apply(all...)
+	// The slices are cut by the statistics' histogram of creation times.
+	if _, err := f.pool.Exec(context.Background(), "ANALYZE search_messages"); err != nil {
+		t.Fatal(err)
+	}
 	slices.Reverse(newest)
 	window := newest[:search.RankWindow]
 
@@ -409,32 +414,44 @@ func TestRankWindowBothWays(t *testing.T) {
 		}
 		return got
 	}
-	for _, recency := range []bool{false, true} {
-		search.ForceRecency(f.store, recency)
+	ways := []struct {
+		name  string
+		force func()
+	}{
+		{"through the room keys", func() { search.ForceRecency(f.store, false) }},
+		{"newest first", func() { search.ForceRecency(f.store, true) }},
+		// All but the oldest 1 %: the window of "deploy", not the old messages of "deploy 7".
+		{"in a slice of 99 %", func() { search.ForceSlice(f.store, 0.99) }},
+		// Too shallow for any window here: the search runs again through the room keys.
+		{"in a slice of 30 %", func() { search.ForceSlice(f.store, 0.3) }},
+	}
+	for _, w := range ways {
+		w.force()
+		recency := w.name
 		// Equal rank (the same words, the same length): newest first, exactly the window.
 		if got := pages(alice, "deploy"); !slices.Equal(got, window) {
-			t.Fatalf("recency %v: pages of alice's search hold %d messages, want the newest %d in order (first %v, want %v)",
+			t.Fatalf("%s: pages of alice's search hold %d messages, want the newest %d in order (first %v, want %v)",
 				recency, len(got), len(window), got[:min(3, len(got))], window[:3])
 		}
 		if got := ids(f.search(search.Query{UserID: alice, Text: "deploy", Limit: 5, Offset: 3})); !slices.Equal(got, window[3:8]) {
-			t.Fatalf("recency %v: page at offset 3: %v, want %v", recency, got, window[3:8])
+			t.Fatalf("%s: page at offset 3: %v, want %v", recency, got, window[3:8])
 		}
 		// A rarer query reaches the old messages, best first.
 		got := ids(f.search(search.Query{UserID: alice, Text: "deploy 7", Limit: search.MaxLimit}))
 		if len(got) == 0 || got[0] != old[7] {
-			t.Fatalf("recency %v: \"deploy 7\" found %v first, want the old message that repeats the word (%s)", recency, got, old[7])
+			t.Fatalf("%s: \"deploy 7\" found %v first, want the old message that repeats the word (%s)", recency, got, old[7])
 		}
 		// bob reads both rooms: his own room's messages rank first (shorter, word repeated).
 		bobs := ids(f.search(search.Query{UserID: bob, Text: "deploy", Limit: 20}))
 		if len(bobs) != 20 || slices.Contains(window, bobs[0]) {
-			t.Fatalf("recency %v: bob's best match %v is not one of his own room's", recency, bobs[:1])
+			t.Fatalf("%s: bob's best match %v is not one of his own room's", recency, bobs[:1])
 		}
 		// A room filter, and nothing at all.
 		if got := ids(f.search(search.Query{UserID: alice, RoomID: room, Text: "deploy", Limit: 3})); !slices.Equal(got, window[:3]) {
-			t.Fatalf("recency %v: one room: %v, want %v", recency, got, window[:3])
+			t.Fatalf("%s: one room: %v, want %v", recency, got, window[:3])
 		}
 		if got := f.search(search.Query{UserID: alice, Text: "nowhere"}); len(got) != 0 {
-			t.Fatalf("recency %v: \"nowhere\" found %d", recency, len(got))
+			t.Fatalf("%s: \"nowhere\" found %d", recency, len(got))
 		}
 	}
 }
