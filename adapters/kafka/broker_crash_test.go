@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -344,5 +345,95 @@ func TestReadsGoOnAfterTheBrokerRestarts(t *testing.T) {
 	ends, err := kafka.ListOffsets(client, []kafka.PartitionRange{{Topic: topic, Partition: 0}}, func(kafka.PartitionRange) int64 { return sarama.OffsetNewest })
 	if err != nil || len(ends) != 1 || ends[0] < 1 {
 		t.Fatalf("ListOffsets after the restart: %v, %v", ends, err)
+	}
+}
+
+// A commit whose marker the broker cannot write (its disk full) is not acknowledged, and its
+// records are not shown to read_committed readers; after the broker is killed and started again
+// the transaction is aborted, and every reader agrees on what was committed. Before, the commit
+// was answered as done and read by consumers, then aborted at the broker's next start.
+func TestCommitWhoseMarkerCannotBeWrittenIsNotAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("this test fills a tmpfs of its own under the broker's data (it needs root, as the fault suite does): %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp := &brokerProcess{t: t, dir: filepath.Join(dir, "kafka"), addr: l.Addr().String()}
+	_ = l.Close()
+	bp.start()
+	t.Cleanup(bp.kill9)
+	const topic = "full-events"
+	cfg := kafka.Config{Brokers: []string{bp.addr}, Partitions: 1, SessionTimeout: 10 * time.Second, Heartbeat: time.Second}
+	admin, err := sarama.NewClusterAdmin(cfg.Brokers, cfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every batch in a segment of its own: the marker is the first write to a new file, which a
+	// full disk refuses (a write into the last page of a file a batch already wrote may not be).
+	one := "1"
+	if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1, ConfigEntries: map[string]*string{"segment.bytes": &one}}, false); err != nil {
+		t.Fatal(err)
+	}
+	_ = admin.Close()
+	p := txnProducer(t, bp.addr, "chorus-commands-0")
+	sendInTxn(t, p, topic, true, "c1")
+
+	if err := p.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder("during-full")}); err != nil {
+		t.Fatal(err)
+	}
+	fill, err := os.Create(filepath.Join(dir, "fill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := fill.Write(chunk); err != nil {
+			break // ENOSPC
+		}
+	}
+	_ = fill.Close()
+	if err := p.CommitTxn(); err == nil {
+		t.Fatal("a commit whose marker could not be written was acknowledged")
+	}
+	read := func() []string {
+		t.Helper()
+		client, err := sarama.NewClient(cfg.Brokers, cfg.Sarama())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var got []string
+		if _, err := kafka.ReadCommitted(ctx, client, topic, 0, 0, func(r kafka.Record) error {
+			got = append(got, string(r.Value))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := read(); fmt.Sprint(got) != "[c1]" {
+		t.Fatalf("while the commit could not be written, readers see %v, want [c1]", got)
+	}
+
+	_ = p.Close()
+	if err := os.Remove(filepath.Join(dir, "fill")); err != nil {
+		t.Fatal(err)
+	}
+	bp.kill9()
+	bp.start()
+	p = txnProducer(t, bp.addr, "chorus-commands-0")
+	sendInTxn(t, p, topic, true, "c2")
+	_ = p.Close()
+	if got := read(); fmt.Sprint(got) != "[c1 c2]" {
+		t.Fatalf("after the broker's restart readers see %v, want [c1 c2]", got)
 	}
 }

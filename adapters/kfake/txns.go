@@ -149,7 +149,11 @@ func (pids *pids) updateTimer() {
 			"txn timeout abort: txn_id=%s producer_id=%d epoch=%d timeout=%dms elapsed=%v",
 			minPid.txid, minPid.id, minPid.epoch, minPid.txTimeout, elapsed)
 		minPid = pids.bumpEpoch(minPid)
-		minPid.endTx(false)
+		if !minPid.endTx(false) {
+			// CHORUS PATCH: its markers could not be written; try again in a second.
+			minPid.txStart = now.Add(time.Second - time.Duration(minPid.txTimeout)*time.Millisecond)
+			break
+		}
 		pids.c.persistPIDEntry(pidLogEntry{Type: "timeout", PID: minPid.id, Epoch: minPid.epoch})
 	}
 
@@ -236,8 +240,11 @@ func (pids *pids) doInitProducerID(creq *clientReq) kmsg.Response {
 		// Abort any in-flight transaction before bumping. A real
 		// broker returns CONCURRENT_TRANSACTIONS and aborts async,
 		// but kfake is synchronous so we abort inline.
-		if pidinf.inTx {
-			pidinf.endTx(false)
+		if pidinf.inTx && !pidinf.endTx(false) {
+			// CHORUS PATCH: the open transaction's abort could not be persisted; a new
+			// epoch's writes would share its uncommitted range. The client retries.
+			resp.ErrorCode = kerr.ConcurrentTransactions.Code
+			return resp
 		}
 		pidinf = pids.bumpEpoch(pidinf)
 		pidinf.lastActive = time.Now()
@@ -587,7 +594,11 @@ func (pids *pids) doEnd(creq *clientReq) kmsg.Response {
 
 	nBatches, nGroups := pidinf.txBatchCount, len(pidinf.txGroups)
 	endTxStart := time.Now()
-	pidinf.endTx(req.Commit)
+	if !pidinf.endTx(req.Commit) {
+		// CHORUS PATCH: not ended (a marker could not be persisted): the client retries.
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp
+	}
 	if elapsed := time.Since(endTxStart); elapsed > 5*time.Millisecond {
 		pids.c.cfg.logger.Logf(LogLevelWarn, "txn: EndTxn slow pid=%d epoch=%d elapsed=%dms batches=%d groups=%d",
 			req.ProducerID, req.ProducerEpoch, elapsed.Milliseconds(), nBatches, nGroups)
@@ -779,11 +790,22 @@ func txnMarkerBatch(pid int64, epoch int16, commit bool, coordinatorEpoch int32)
 	return b, len(benc)
 }
 
-func (pidinf *pidinfo) endTx(commit bool) {
+// endTx writes the transaction's markers and ends it. CHORUS PATCH: it reports whether every
+// marker was persisted. A partition whose marker could not be written (the disk full) keeps the
+// producer's data uncommitted there (the last stable offset stays below it, so no read_committed
+// reader sees it) and stays in the transaction, which stays open: the caller answers with a
+// retriable error and the marker is written when the end is asked again (EndTxn retried, the
+// transaction's timeout, a new epoch's InitProducerID). Before, the partition's data became
+// visible with no marker on disk: acknowledged as committed, then aborted at the next start of
+// the broker (the open transaction its log showed), so readers that had read it and readers of
+// the log disagreed (found by the fault suite: the broker's disk full, then the broker killed).
+func (pidinf *pidinfo) endTx(commit bool) bool {
 	// kfake is its own coordinator and has no coordinator epoch, so the
 	// marker carries 0, the same epoch DescribeProducers reports.
 	b, nbytes := txnMarkerBatch(pidinf.id, pidinf.epoch, commit, 0)
 
+	var unwritten tps[partData] // partitions whose marker could not be persisted
+	failed := false
 	pidinf.txParts.each(func(t string, p int32, _ *partData) {
 		c := pidinf.pids.c
 		// Markers resolve the partition by name at write time, like the
@@ -804,8 +826,13 @@ func (pidinf *pidinfo) endTx(commit bool) {
 
 		controlOffset := c.pushBatch(pd, nbytes, b, false) // control record is not itself transactional
 		if controlOffset < 0 {
-			c.cfg.logger.Logf(LogLevelError, "endTx: failed to persist control batch for %s p%d pid %d", t, p, pidinf.id)
+			c.cfg.logger.Logf(LogLevelError, "endTx: failed to persist control batch for %s p%d pid %d; the transaction stays open", t, p, pidinf.id)
+			if hadUncommitted {
+				pd.uncommittedPIDs[pidinf.id] = firstUncommitted
+			}
 			pd.recalculateLSO()
+			unwritten.mkt(t)[p] = pd
+			failed = true
 			return
 		}
 		// The aborted range comes from this log's own uncommitted
@@ -831,6 +858,13 @@ func (pidinf *pidinfo) endTx(commit bool) {
 		}
 	})
 
+	if failed {
+		// The offsets commit with the last marker; what is left of the transaction is the
+		// partitions still to be marked.
+		pidinf.txParts = unwritten
+		return false
+	}
+
 	// Handle transactional offset commits
 	if commit && len(pidinf.txOffsets) > 0 {
 		// Apply pending offset commits to groups.
@@ -851,6 +885,7 @@ func (pidinf *pidinfo) endTx(commit bool) {
 	}
 
 	pidinf.resetTx(commit)
+	return true
 }
 
 func (pidinf *pidinfo) resetTx(wasCommit bool) {
