@@ -14,16 +14,14 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/chorus-chat/chorus/adapters/postgres"
+	"github.com/chorus-chat/chorus/cmd/internal/benchdb"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/search"
 )
@@ -39,7 +37,7 @@ type options struct {
 	Limit         int    `help:"Results per search." default:"20"`
 	Events        int    `help:"MessageSent events applied through the projector's ApplyBatch (1000 per batch) to time the writer." default:"20000"`
 	Seed          uint64 `help:"Corpus seed." default:"1"`
-	Keep          bool   `help:"Keep the database (its URL is printed)."`
+	Keep          bool   `help:"Keep the database (its name is printed at the end)."`
 	Reuse         string `help:"Search the database at this URL, filled by an earlier --keep run, instead of a fresh one."`
 	Explain       bool   `help:"Print EXPLAIN ANALYZE of the slowest search of each kind."`
 	WriterProfile string `help:"Write a CPU profile of the writer phase (this process: tokenizing, encoding, the client's side of the statements) to this file, for go tool pprof." default:""`
@@ -153,48 +151,14 @@ func startProfile(path string) (stop func(), err error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-// openDatabase creates and migrates a fresh database, which drop drops unless --keep, or opens
-// the --reuse one.
+// openDatabase creates and migrates a fresh database, which drop drops unless --keep
+// (benchdb.Open), or opens the --reuse one.
 func openDatabase(ctx context.Context, o options) (pool *pgxpool.Pool, drop func(), err error) {
-	drop = func() {}
 	if o.Reuse != "" {
 		pool, err = pgxpool.New(ctx, o.Reuse)
-		return pool, drop, err
+		return pool, func() {}, err
 	}
-	cfg, err := pgx.ParseConfig(o.Database)
-	if err != nil {
-		return nil, drop, fmt.Errorf("database url: %w", err)
-	}
-	dbName := "chorus_search_bench_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-	dbURL := strings.Replace(o.Database, "/"+cfg.Database+"?", "/"+dbName+"?", 1)
-	if dbURL == o.Database {
-		return nil, drop, fmt.Errorf("database url %q: want postgres://…/<database>?…", o.Database)
-	}
-	if o.Keep {
-		fmt.Printf("database (kept): %s\n", dbURL)
-	} else {
-		drop = func() { dropDatabase(cfg, dbName) }
-	}
-	pool, err = postgres.Open(ctx, dbURL)
-	if err != nil {
-		drop() // it may have been created before the migration failed
-		return nil, func() {}, err
-	}
-	return pool, drop, nil
-}
-
-func dropDatabase(cfg *pgx.ConnConfig, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "drop database:", err)
-		return
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-		fmt.Fprintln(os.Stderr, "drop database:", err)
-	}
+	return benchdb.Open(ctx, o.Database, "chorus_search_bench", o.Keep)
 }
 
 // timeWriter applies n MessageSent events through ApplyBatch, 1,000 per batch as the projector
