@@ -35,6 +35,10 @@ const (
 	TargetAll = "all"
 	// TargetUsers: every socket of any of UserIDs (an organization's broadcast to its members).
 	TargetUsers = "users"
+	// TargetJoined: no socket. With routed pushes, the signal on the joining user's shard that
+	// UserID joined RoomID, whose user_joined is in entry Entry of the room's shard: a gateway
+	// with the user's sockets reads that shard from there (adapters/redis, routes.go).
+	TargetJoined = "joined"
 )
 
 // MaxPushUsers bounds the users one TargetUsers push names: a broadcast to a large
@@ -61,6 +65,7 @@ type Push struct {
 	ExceptUserID uuid.UUID       `json:"except_user_id,omitempty"`
 	CommandID    uuid.UUID       `json:"command_id"`
 	Position     string          `json:"position,omitempty"`
+	Entry        string          `json:"entry,omitempty"`
 	Frame        json.RawMessage `json:"frame"`
 	// OccurredAt is the event's occurred_at, for measuring (chorus_message_stage_seconds'
 	// push_read); zero for the gateways' own pushes.

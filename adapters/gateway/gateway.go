@@ -265,9 +265,16 @@ type Gateway struct {
 	// rt holds presence, typing and resume (presence.go).
 	rt realtime
 
+	// feed routes the pushes this gateway's sockets need to it (UseFeed); nil: every push
+	// reaches Deliver, read by the caller.
+	feed PushFeed
+
 	// met measures requests, sockets and pushes; nil measures nothing.
 	met *metrics.Metrics
 }
+
+// UseFeed has the gateway tell feed which rooms and users its sockets need, before it serves.
+func (g *Gateway) UseFeed(feed PushFeed) { g.feed = feed }
 
 // New builds a gateway from its configuration and its dependencies.
 func New(cfg Config, d Deps) *Gateway {

@@ -152,11 +152,12 @@ func (h *hub) broadcast(p projections.Push) (sockets int) {
 				}
 			}
 		}
-	default:
+	case projections.TargetRoom:
 		for c := range h.rooms[p.RoomID] {
 			send(c)
 		}
 	}
+	// Any other target (a routed join's signal, TargetJoined, is the feed's) reaches no socket.
 	return sockets
 }
 
@@ -170,6 +171,9 @@ func (h *hub) broadcast(p projections.Push) (sockets int) {
 func (g *Gateway) Deliver(p projections.Push) {
 	h := g.hub
 	var reached int
+	if p.Target == projections.TargetJoined {
+		return // the feed's signal (adapters/redis routes.go), never a socket's frame
+	}
 	switch p.Kind {
 	case projections.PushUserJoined:
 		h.changeMembership(p, true, func(c *conn) { h.subscribeLocked(c, p.RoomID) })

@@ -240,6 +240,115 @@ func (g *Gateway) loadRooms(ctx context.Context, c *conn, wait []domain.Position
 	if err != nil {
 		return err
 	}
+	if g.feed != nil {
+		release, err := g.feed.Read(ctx, rooms, nil)
+		if err != nil {
+			g.log.Warn("websocket refused: cannot read the pushes of the user's rooms", "user_id", c.userID, "err", err)
+			return errPushesUnavailable
+		}
+		defer release()
+	}
 	g.hub.loaded(c, rooms)
 	return nil
+}
+
+// errPushesUnavailable refuses a socket whose pushes cannot be read (Redis is down).
+var errPushesUnavailable = &apiError{Code: codeUnavailable, Message: "real-time delivery is unavailable; reconnect in a moment"}
+
+// registerSocket is step 1 for a new socket. With routed pushes, the user's shard is read from
+// before the socket is registered (it carries the user's join signals and pushes), and the
+// positions to wait for include the user's membership changes that this gateway did not read
+// (routed to shards it does not read), as the publisher keeps them.
+func (g *Gateway) registerSocket(ctx context.Context, c *conn) ([]domain.Position, bool, error) {
+	if g.feed == nil {
+		wait, ok := g.hub.register(c)
+		return wait, ok, nil
+	}
+	release, err := g.feed.Read(ctx, nil, []uuid.UUID{c.userID})
+	if err != nil {
+		g.log.Warn("websocket refused: cannot read the user's pushes", "user_id", c.userID, "err", err)
+		return nil, false, errPushesUnavailable
+	}
+	wait, ok := g.hub.register(c)
+	release()
+	if !ok {
+		return nil, false, nil
+	}
+	more, err := g.feed.MembershipPositions(ctx, c.userID)
+	if err != nil {
+		g.log.Warn("websocket refused: cannot read the user's membership positions", "user_id", c.userID, "err", err)
+		return nil, true, errPushesUnavailable
+	}
+	return append(wait, more...), true, nil
+}
+
+// HasUser says whether a socket of user is here (open or being set up): the routed pushes'
+// feed acts on the user's join signals only then.
+func (g *Gateway) HasUser(user uuid.UUID) bool {
+	h := g.hub
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.users[user]) > 0
+}
+
+// Interest names every room a socket here is subscribed to and every user with a socket here:
+// the routed pushes' feed reads their shards.
+func (g *Gateway) Interest(want func(uuid.UUID)) {
+	h := g.hub
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for r := range h.rooms {
+		want(r)
+	}
+	for u := range h.users {
+		want(u)
+	}
+}
+
+// JoinedUnread is a join this gateway read only after its user_joined had gone by on the room's
+// shard (routed pushes): the user's sockets that are not subscribed to the room are subscribed,
+// as Deliver does for a user_joined, and get the room's pushes from the join on (pushes, in
+// order, the user_joined first); sockets subscribed already got what came after their
+// subscription. A leave of the user or the room's deletion among them ends the subscription
+// again.
+func (g *Gateway) JoinedUnread(user, room uuid.UUID, pushes []projections.Push) {
+	if len(pushes) == 0 {
+		return
+	}
+	h := g.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ledger.noteLocked(pushes[0])
+	var late []*conn
+	for c := range h.users[user] {
+		if _, in := c.rooms[room]; !in {
+			late = append(late, c)
+		}
+	}
+	apply := func(c *conn, in bool) {
+		if in {
+			h.subscribeLocked(c, room)
+		} else {
+			h.unsubscribeLocked(c, room)
+		}
+		if lc := h.loading[c]; lc != nil {
+			lc.changes = append(lc.changes, membershipChange{room: room, in: in})
+		}
+	}
+	for _, c := range late {
+		apply(c, true)
+	}
+	for _, p := range pushes {
+		for _, c := range late {
+			if p.ExceptUserID == uuid.Nil || c.userID != p.ExceptUserID {
+				c.push(p.Frame, p.CommandID)
+			}
+		}
+		if (p.Kind == projections.PushUserLeft && p.UserID == user) || p.Kind == projections.PushRoomDeleted {
+			for _, c := range late {
+				apply(c, false)
+			}
+			return
+		}
+	}
 }

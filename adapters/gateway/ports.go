@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chorus-chat/chorus/commands"
+	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/queries"
 )
 
@@ -59,4 +60,14 @@ type Accounts interface {
 // The gateway's EndSession is what each gateway runs on hearing it.
 type SessionBus interface {
 	EndSession(ctx context.Context, user uuid.UUID, tokenHash [sha256.Size]byte, endsAt time.Time) error
+}
+
+// PushFeed is the reading side of routed pushes (adapters/redis Feed): which streams this
+// gateway reads follows its sockets. Read makes sure that the pushes for rooms and users
+// appended from now on reach Deliver; release once the socket is subscribed or registered.
+// MembershipPositions are the log positions of a user's newest joins and leaves that this
+// gateway may not have seen, for a new socket to wait for (membership.go).
+type PushFeed interface {
+	Read(ctx context.Context, rooms, users []uuid.UUID) (release func(), err error)
+	MembershipPositions(ctx context.Context, user uuid.UUID) ([]domain.Position, error)
 }

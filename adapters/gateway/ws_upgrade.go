@@ -52,7 +52,10 @@ func (g *Gateway) serveWS(c echo.Context) error {
 	// means no join or leave slips between the two (membership.go).
 	cn = newConn(g, userID)
 	cn.setSession(tokenHash(token), sessionEnds)
-	wait, ok := g.hub.register(cn)
+	wait, ok, err := g.registerSocket(r.Context(), cn)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return newError(codeUnavailable, "the gateway is shutting down; reconnect to another")
 	}

@@ -9,11 +9,10 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -30,112 +29,74 @@ const (
 	EmbeddedPushStreamMaxLen = 1_000
 )
 
-// Pushes is the push stream: the push projector appends, every gateway reads all of it (fan-out:
-// each reader through a consumer group of its own) and delivers to its own sockets.
+// Pushes are the push streams: the push projector and the gateways append, each gateway reads
+// what its sockets need (routes.go) through consumer groups of its own and delivers to its
+// sockets. With one shard (the default) there is one stream, which every gateway reads whole.
 type Pushes struct {
 	conn   *Conn
-	stream string
+	stream string // the broadcast stream; with one shard, the only one
 	maxLen int64
+	shards int
 	log    *slog.Logger
 	met    *metrics.Metrics // nil: not measured (UseMetrics)
 }
 
-// NewPushes names the stream under the connection's prefix; appends keep it at about maxLen
-// entries.
+// NewPushes names the streams under the connection's prefix; appends keep each at about maxLen
+// entries. It has one shard until Shards says otherwise.
 func NewPushes(conn *Conn, maxLen int64, log *slog.Logger) *Pushes {
-	return &Pushes{conn: conn, stream: conn.SlotKey("pushes"), maxLen: maxLen, log: log}
+	return &Pushes{conn: conn, stream: conn.SlotKey("pushes"), maxLen: maxLen, shards: 1, log: log}
 }
 
-// PushPublisher appends pushes to the stream.
-type PushPublisher struct {
-	stream string
-	pub    *redisstream.Publisher
-	met    *metrics.Metrics
-}
-
-// Publisher opens a publisher (with its own client).
-func (p *Pushes) Publisher() (*PushPublisher, error) {
-	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{
-		Client:        p.conn.Client(),
-		DefaultMaxlen: p.maxLen,
-	}, watermill.NewSlogLogger(p.log))
-	if err != nil {
-		return nil, fmt.Errorf("push publisher: %w", err)
-	}
-	return &PushPublisher{stream: p.stream, pub: pub, met: p.met}, nil
-}
-
-// maxPushEntry bounds the pushes' JSON in one stream entry: a batch larger than that (an
-// organization's broadcast to many thousands) is written as several entries.
-const maxPushEntry = 256 << 10
-
-// Publish appends pushes in order: a batch is one stream entry (one XADD), whose payload is the
-// JSON array of its pushes, split only past maxPushEntry. One entry per batch rather than per
-// push saves a round trip per push, and the embedded Redis's stream (capped in entries) holds a
-// longer span of time.
-func (pp *PushPublisher) Publish(pushes []projections.Push) error {
-	if len(pushes) == 0 {
-		return nil
-	}
-	var msgs []*message.Message
-	buf := []byte{'['}
-	flush := func() {
-		if len(buf) > 1 {
-			buf = append(buf, ']')
-			msgs = append(msgs, message.NewMessage(watermill.NewUUID(), buf))
-			buf = []byte{'['}
-		}
-	}
-	for _, p := range pushes {
-		b, err := json.Marshal(p)
-		if err != nil {
-			return fmt.Errorf("encode push: %w", err)
-		}
-		if len(buf) > 1 && len(buf)+len(b) > maxPushEntry {
-			flush()
-		}
-		if len(buf) > 1 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, b...)
-	}
-	flush()
-	if err := pp.pub.Publish(pp.stream, msgs...); err != nil {
-		pp.met.RedisError("publish_pushes")
-		return err
-	}
-	return nil
-}
-
-// Close closes the publisher and its client.
-func (pp *PushPublisher) Close() error { return pp.pub.Close() }
 
 // Subscribe reads every push appended after it returns and calls deliver for each, in stream
 // order, until ctx ends. It reads through a consumer group of its own (readerGroupPrefix), created
 // here; when ctx ends the reader removes it. It first removes the groups of readers that fell
 // behind the stream (pruneGroups).
 func (p *Pushes) Subscribe(ctx context.Context, deliver func(projections.Push)) error {
+	r, err := p.startReader(ctx, p.stream, "")
+	if err != nil {
+		return err
+	}
+	go p.read(ctx, r, deliver)
+	return nil
+}
+
+// streamReader is one reader of one stream: its consumer group, where it started, and the last
+// entry it delivered. mu is held while it delivers what one read brought, so that a catch-up
+// (Feed.joined) sees a position no delivery is moving.
+type streamReader struct {
+	stream, group string
+	start         string // the entry it started after ("0": the stream's first)
+
+	mu   sync.Mutex
+	last string // the last entry delivered (start before any)
+}
+
+// startReader creates a reader's group on stream, after the entry after (or, when after is
+// empty, after the stream's current last entry, read here rather than with "$" when the reader
+// gets to it: every push appended once startReader returns is delivered). It first removes the
+// groups of readers that fell behind the stream (pruneGroups).
+func (p *Pushes) startReader(ctx context.Context, stream, after string) (*streamReader, error) {
 	cl := p.conn.Client()
 	defer cl.Close()
-	p.pruneGroups(ctx, cl)
-	// Start after the stream's current last entry, read here rather than with "$" when the
-	// reader gets to it: every push appended after Subscribe returns is delivered.
-	start := "0"
-	last, err := cl.XRevRangeN(ctx, p.stream, "+", "-", 1).Result()
-	if err != nil {
-		p.met.RedisError("subscribe_pushes")
-		return fmt.Errorf("push stream %s: %w", p.stream, err)
-	}
-	if len(last) > 0 {
-		start = last[0].ID
+	p.pruneGroups(ctx, cl, stream)
+	if after == "" {
+		after = "0"
+		last, err := cl.XRevRangeN(ctx, stream, "+", "-", 1).Result()
+		if err != nil {
+			p.met.RedisError("subscribe_pushes")
+			return nil, fmt.Errorf("push stream %s: %w", stream, err)
+		}
+		if len(last) > 0 {
+			after = last[0].ID
+		}
 	}
 	group := p.readerGroupPrefix() + uuid.NewString()
-	if err := cl.XGroupCreateMkStream(ctx, p.stream, group, start).Err(); err != nil {
+	if err := cl.XGroupCreateMkStream(ctx, stream, group, after).Err(); err != nil {
 		p.met.RedisError("subscribe_pushes")
-		return fmt.Errorf("push stream %s: reader group: %w", p.stream, err)
+		return nil, fmt.Errorf("push stream %s: reader group: %w", stream, err)
 	}
-	go p.read(ctx, group, start, deliver)
-	return nil
+	return &streamReader{stream: stream, group: group, start: after, last: after}, nil
 }
 
 // readerGroupPrefix starts the name of every reader's consumer group: only groups named so are
@@ -165,24 +126,27 @@ const pushReadBatch = 512
 // The reader remembers the last entry it delivered; if its group is gone (NOGROUP: Redis
 // restarted, or pruneGroups removed it), it creates it again there and goes on, missing nothing
 // after it and delivering nothing before it again.
-func (p *Pushes) read(ctx context.Context, group, start string, deliver func(projections.Push)) {
+func (p *Pushes) read(ctx context.Context, r *streamReader, deliver func(projections.Push)) {
 	cl := p.conn.Client()
 	defer cl.Close()
-	defer p.removeGroup(cl, group)
-	last := start
+	defer p.removeGroup(cl, r.stream, r.group)
+	group := r.group
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		res, err := cl.XReadGroup(ctx, &goredis.XReadGroupArgs{
-			Group: group, Consumer: pushReaderConsumer, Streams: []string{p.stream, ">"},
+			Group: group, Consumer: pushReaderConsumer, Streams: []string{r.stream, ">"},
 			Count: pushReadBatch, Block: time.Second, NoAck: true,
 		}).Result()
 		if errors.Is(err, goredis.Nil) {
 			continue
 		}
 		if err != nil && ctx.Err() == nil && isNoGroup(err) {
-			err = cl.XGroupCreateMkStream(ctx, p.stream, group, last).Err()
+			r.mu.Lock()
+			last := r.last
+			r.mu.Unlock()
+			err = cl.XGroupCreateMkStream(ctx, r.stream, group, last).Err()
 			if err == nil {
-				p.log.Warn("push reader's group was gone; created again", "group", group, "after", last)
+				p.log.Warn("push reader's group was gone; created again", "stream", r.stream, "group", group, "after", last)
 				continue
 			}
 		}
@@ -201,12 +165,13 @@ func (p *Pushes) read(ctx context.Context, group, start string, deliver func(pro
 			continue
 		}
 		backoff = 50 * time.Millisecond
+		r.mu.Lock()
 		for _, xs := range res {
 			for _, m := range xs.Messages {
-				last = m.ID
+				r.last = m.ID
 				pushes, err := decodePushes(m.Values)
 				if err != nil {
-					p.log.Warn("bad push entry skipped", "id", m.ID, "err", err)
+					p.log.Warn("bad push entry skipped", "stream", r.stream, "id", m.ID, "err", err)
 					continue
 				}
 				p.met.PushEntryRead(len(pushes), entryBytes(m.Values))
@@ -217,15 +182,16 @@ func (p *Pushes) read(ctx context.Context, group, start string, deliver func(pro
 				}
 			}
 		}
+		r.mu.Unlock()
 	}
 }
 
 // removeGroup destroys a reader's group once its ctx has ended (so with a timeout of its own),
 // at best: a group left behind is pruned by a later Subscribe.
-func (p *Pushes) removeGroup(cl goredis.UniversalClient, group string) {
+func (p *Pushes) removeGroup(cl goredis.UniversalClient, stream, group string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := cl.XGroupDestroy(ctx, p.stream, group).Err(); err != nil {
+	if err := cl.XGroupDestroy(ctx, stream, group).Err(); err != nil {
 		p.log.Warn("remove push reader group", "group", group, "err", err)
 	}
 }
@@ -238,8 +204,8 @@ func (p *Pushes) removeGroup(cl goredis.UniversalClient, group string) {
 // entry it delivered (read), so it misses nothing and repeats nothing; it costs it one round
 // trip. Only groups named with readerGroupPrefix are touched. Errors are logged, not returned:
 // a group left behind costs memory, no reads.
-func (p *Pushes) pruneGroups(ctx context.Context, cl goredis.UniversalClient) {
-	first, err := cl.XRangeN(ctx, p.stream, "-", "+", 1).Result()
+func (p *Pushes) pruneGroups(ctx context.Context, cl goredis.UniversalClient, stream string) {
+	first, err := cl.XRangeN(ctx, stream, "-", "+", 1).Result()
 	if err != nil || len(first) == 0 {
 		if err != nil {
 			p.log.Warn("prune push reader groups", "err", err)
@@ -250,7 +216,7 @@ func (p *Pushes) pruneGroups(ctx context.Context, cl goredis.UniversalClient) {
 	if !ok {
 		return
 	}
-	groups, err := cl.XInfoGroups(ctx, p.stream).Result()
+	groups, err := cl.XInfoGroups(ctx, stream).Result()
 	if err != nil {
 		p.log.Warn("prune push reader groups", "err", err)
 		return
@@ -261,11 +227,11 @@ func (p *Pushes) pruneGroups(ctx context.Context, cl goredis.UniversalClient) {
 		if !strings.HasPrefix(g.Name, prefix) || !ok || !at.before(oldest) {
 			continue
 		}
-		if err := cl.XGroupDestroy(ctx, p.stream, g.Name).Err(); err != nil {
+		if err := cl.XGroupDestroy(ctx, stream, g.Name).Err(); err != nil {
 			p.log.Warn("prune push reader group", "group", g.Name, "err", err)
 			continue
 		}
-		p.log.Info("pruned a push reader group behind the stream", "group", g.Name, "last_delivered", g.LastDeliveredID, "first_entry", first[0].ID)
+		p.log.Info("pruned a push reader group behind the stream", "stream", stream, "group", g.Name, "last_delivered", g.LastDeliveredID, "first_entry", first[0].ID)
 	}
 }
 

@@ -37,6 +37,9 @@ type Config struct {
 	InstanceID        string        `env:"CHORUS_INSTANCE_ID"`
 	RedisPrefix       string        `env:"CHORUS_REDIS_PREFIX" envDefault:"chorus"`
 	PushStreamMaxLen  int64         `env:"CHORUS_PUSH_STREAM_MAXLEN"`
+	// PushShards routes pushes over this many streams (docs/scaling.md, routed pushes); 1: one
+	// stream that every gateway reads whole. Every process of a deployment uses the same.
+	PushShards        int           `env:"CHORUS_PUSH_SHARDS" envDefault:"1"`
 	CommandTimeout    time.Duration `env:"CHORUS_COMMAND_TIMEOUT" envDefault:"5s"`
 	KafkaSession      time.Duration `env:"CHORUS_KAFKA_SESSION_TIMEOUT" envDefault:"10s"`
 	KafkaHeartbeat    time.Duration `env:"CHORUS_KAFKA_HEARTBEAT" envDefault:"1s"`
@@ -146,6 +149,9 @@ func loadConfig() (Config, error) {
 	redisURL := c.RedisURL
 	if redisURL == "" {
 		redisURL = "redis://127.0.0.1:6379"
+	}
+	if c.PushShards < 1 || c.PushShards > redis.MaxPushShards {
+		return c, fmt.Errorf("configuration: CHORUS_PUSH_SHARDS (%d) must be between 1 and %d", c.PushShards, redis.MaxPushShards)
 	}
 	if err := redis.Check(redisURL, c.RedisPrefix); err != nil {
 		return c, fmt.Errorf("configuration: CHORUS_REDIS_URL / CHORUS_REDIS_PREFIX: %w", err)

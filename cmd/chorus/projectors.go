@@ -21,7 +21,7 @@ import (
 // projection cannot store (after CHORUS_PROJECTOR_ATTEMPTS tries) is dead-lettered, so that one
 // bad record does not stop the projection for its whole partition. Closers are appended to
 // cleanups.
-func runProjectors(cfg Config, kcfg kafka.Config, env ops.Env, rconn *redis.Conn, pushMaxLen int64,
+func runProjectors(cfg Config, kcfg kafka.Config, env ops.Env, pushesOf func() *redis.Pushes,
 	run func(string, func(context.Context) error), cleanups *[]func(), met *metrics.Metrics, watch func(*kafka.Projector), log *slog.Logger,
 ) error {
 	failures := checkpoint.FailureLog{Pool: env.Pool, Instance: cfg.InstanceID}
@@ -38,7 +38,7 @@ func runProjectors(cfg Config, kcfg kafka.Config, env ops.Env, rconn *redis.Conn
 		run("projector-"+p.Name, proj.Run)
 	}
 	if cfg.runs(ops.Notifications) {
-		pushes, err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Publisher()
+		pushes, err := pushesOf().Publisher()
 		if err != nil {
 			return err
 		}

@@ -27,11 +27,11 @@ func realtimeConfig(cfg Config) gateway.RealtimeConfig {
 // changes for resume. The caller runs the gateway's RunRealtime (its publisher, presence
 // sweeper and reconciler) as a role until the roles stop (after the gateway's sockets are
 // closed, so their offline announcements go out). Closers are appended to cleanups.
-func setupRealtime(deps *gateway.Deps, store *readmodel.Store, pool *pgxpool.Pool, rconn *redis.Conn, pushMaxLen int64,
+func setupRealtime(deps *gateway.Deps, store *readmodel.Store, pool *pgxpool.Pool, rconn *redis.Conn, pushesOf func() *redis.Pushes,
 	cleanups *[]func(), log *slog.Logger,
 ) error {
 	deps.LastSeen = postgres.NewLastSeen(pool)
-	pushes := redis.NewPushes(rconn, pushMaxLen, log)
+	pushes := pushesOf()
 	presence := redis.NewPresence(rconn, pushes)
 	*cleanups = append(*cleanups, func() { _ = presence.Close() })
 	pub, err := pushes.Publisher()

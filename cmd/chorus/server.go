@@ -100,6 +100,9 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	if err != nil {
 		return err
 	}
+	pushesOf := func() *redis.Pushes {
+		return redis.NewPushes(rconn, pushMaxLen, log).Shards(cfg.PushShards).UseMetrics(met)
+	}
 	store := readmodel.NewStore(pool)
 	health, err := newHealth(kcfg, pool, rconn)
 	if err != nil {
@@ -139,7 +142,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		// Shared by the manager's projector and the gateway's proxy authorizations.
 		OrgProxies: orgproxies.NewStore(pool),
 		Pushes: func() (projections.PushPublisher, error) {
-			pub, err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Publisher()
+			pub, err := pushesOf().Publisher()
 			if err != nil {
 				return nil, err
 			}
@@ -148,7 +151,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		},
 	}
 	if roles[roleProjectors] {
-		if err := runProjectors(cfg, kcfg, env, rconn, pushMaxLen, run, &cleanups, met, health.watch, log); err != nil {
+		if err := runProjectors(cfg, kcfg, env, pushesOf, run, &cleanups, met, health.watch, log); err != nil {
 			return err
 		}
 		if err := runManagerRelays(roleCtx, cfg, kcfg, env, replies, run, &cleanups, log); err != nil {
@@ -216,7 +219,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		sessions := redis.NewSessions(rconn, log).UseMetrics(met)
 		cleanups = append(cleanups, func() { _ = sessions.Close() })
 		deps.SessionBus = sessions
-		if err := setupRealtime(deps, store, pool, rconn, pushMaxLen, &cleanups, log); err != nil {
+		if err := setupRealtime(deps, store, pool, rconn, pushesOf, &cleanups, log); err != nil {
 			return err
 		}
 		if err := setupOperations(startCtx, cfg.DatabaseURL, kcfg, deps, &cleanups); err != nil {
@@ -231,9 +234,12 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 			}
 			ui.Register(e) // the web client at /, the admin console at /admin
 		}
-		if err := redis.NewPushes(rconn, pushMaxLen, log).UseMetrics(met).Subscribe(roleCtx, gw.Deliver); err != nil {
+		// The pushes this gateway's sockets need (all of them with one shard) reach gw.Deliver.
+		feed, err := pushesOf().Route(roleCtx, gw)
+		if err != nil {
 			return err
 		}
+		gw.UseFeed(feed)
 		if err := sessions.Listen(roleCtx, gw.EndSession); err != nil {
 			return err
 		}
