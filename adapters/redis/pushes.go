@@ -47,7 +47,6 @@ func NewPushes(conn *Conn, maxLen int64, log *slog.Logger) *Pushes {
 	return &Pushes{conn: conn, stream: conn.SlotKey("pushes"), maxLen: maxLen, shards: 1, log: log}
 }
 
-
 // Subscribe reads every push appended after it returns and calls deliver for each, in stream
 // order, until ctx ends. It reads through a consumer group of its own (readerGroupPrefix), created
 // here; when ctx ends the reader removes it. It first removes the groups of readers that fell

@@ -102,7 +102,7 @@ func startCluster(ctx context.Context, o options) (c *cluster, err error) {
 		id := strings.ReplaceAll(name, " ", "-")
 		env = append(env, "CHORUS_HTTP_ADDR="+addr, "CHORUS_KAFKA_BROKERS="+brokerAddr, "CHORUS_REDIS_URL="+o.ClusterRedis,
 			"CHORUS_REDIS_PREFIX="+prefix, "CHORUS_DATABASE_URL="+dbURL, "CHORUS_DATA_DIR="+filepath.Join(dir, id),
-			"CHORUS_INSTANCE_ID="+id)
+			"CHORUS_INSTANCE_ID="+id, fmt.Sprintf("CHORUS_PUSH_SHARDS=%d", o.PushShards))
 		cmd, logPath, err := launch(ctx, o, dir, id, env, "--roles", roles)
 		if err != nil {
 			return err
@@ -149,8 +149,8 @@ func startCluster(ctx context.Context, o options) (c *cluster, err error) {
 	if err := ready(); err != nil {
 		return nil, err
 	}
-	fmt.Printf("cluster: broker %s, %d command processors, %d projectors processes, %d gateways (%s), Redis %s (prefix %s), database %s; logs in %s\n",
-		brokerAddr, o.Processors, len(projectorGroups), o.Gateways, strings.Join(c.bases(), " "), o.ClusterRedis, prefix, dbName, dir)
+	fmt.Printf("cluster: broker %s, %d command processors, %d projectors processes, %d gateways (%s), Redis %s (prefix %s, %d push shards), database %s; logs in %s\n",
+		brokerAddr, o.Processors, len(projectorGroups), o.Gateways, strings.Join(c.bases(), " "), o.ClusterRedis, prefix, o.PushShards, dbName, dir)
 	c.stop = cleanup.run
 	return c, nil
 }

@@ -46,6 +46,7 @@ type options struct {
 	Cluster      bool          `help:"Run the load on a multi-process deployment instead (make bench-cluster): a standalone broker, --processors command processors, one projectors process per projection group, --gateways gateways, the Redis at --cluster-redis; prints the CPU per role (cluster.go)."`
 	ClusterRedis string        `help:"Redis URL of --cluster (keys under a prefix of the run's own, removed after)." default:"redis://127.0.0.1:6379"`
 	Gateways     int           `help:"Gateway processes of --cluster; room r's sockets are on gateway r x gateways / rooms." default:"4"`
+	PushShards   int           `help:"CHORUS_PUSH_SHARDS of --cluster: the push streams the pushes are routed over (1: one stream every gateway reads whole)." default:"16"`
 	Processors   int           `help:"Command-processor processes of --cluster." default:"2"`
 	IdleFor      time.Duration `help:"With --cluster, how long the gateways are read idle, without the sockets then with them." default:"10s"`
 	SingleRoom   time.Duration `help:"With --cluster, the length of the single-room phase: one room whose members send as fast as --in-flight lets them (0 skips it)." default:"10s"`

@@ -33,10 +33,10 @@ type Config struct {
 	MinInSyncReplicas  int16         `env:"CHORUS_KAFKA_MIN_INSYNC_REPLICAS" envDefault:"0"`
 	TransactionTimeout time.Duration `env:"CHORUS_KAFKA_TRANSACTION_TIMEOUT" envDefault:"30s"`
 	// TopicSuffix follows every topic name: the topics of a partition migration.
-	TopicSuffix       string        `env:"CHORUS_TOPIC_SUFFIX"`
-	InstanceID        string        `env:"CHORUS_INSTANCE_ID"`
-	RedisPrefix       string        `env:"CHORUS_REDIS_PREFIX" envDefault:"chorus"`
-	PushStreamMaxLen  int64         `env:"CHORUS_PUSH_STREAM_MAXLEN"`
+	TopicSuffix      string `env:"CHORUS_TOPIC_SUFFIX"`
+	InstanceID       string `env:"CHORUS_INSTANCE_ID"`
+	RedisPrefix      string `env:"CHORUS_REDIS_PREFIX" envDefault:"chorus"`
+	PushStreamMaxLen int64  `env:"CHORUS_PUSH_STREAM_MAXLEN"`
 	// PushShards routes pushes over this many streams (docs/scaling.md, routed pushes); 1: one
 	// stream that every gateway reads whole. Every process of a deployment uses the same.
 	PushShards        int           `env:"CHORUS_PUSH_SHARDS" envDefault:"1"`

@@ -420,12 +420,13 @@ func (h *harness) waitListening(p *proc, addr string) {
 // database.
 
 type cluster struct {
-	h      *harness
-	prefix string // CHORUS_REDIS_PREFIX of every process
-	broker *proc
-	gw     [2]*proc
-	cmd    [2]*proc
-	proj   *proc
+	h        *harness
+	prefix   string // CHORUS_REDIS_PREFIX of every process
+	redisURL string // CHORUS_REDIS_URL of every process
+	broker   *proc
+	gw       [2]*proc
+	cmd      [2]*proc
+	proj     *proc
 }
 
 const clusterPartitions = 4
@@ -464,17 +465,18 @@ func forgetRedis(url, prefix string) error {
 // two gateways.
 func startCluster(t *testing.T, gatewayVars map[string]string) *cluster {
 	t.Helper()
-	return startClusterOn(t, redisURL, gatewayVars)
+	return startClusterOn(t, redisURL, nil, gatewayVars)
 }
 
-// startClusterOn starts the cluster on the Redis of rURL (a CHORUS_REDIS_URL).
-func startClusterOn(t *testing.T, rURL string, gatewayVars map[string]string) *cluster {
+// startClusterOn starts the cluster on the Redis of rURL (a CHORUS_REDIS_URL); allVars are extra
+// variables for every process.
+func startClusterOn(t *testing.T, rURL string, allVars, gatewayVars map[string]string) *cluster {
 	t.Helper()
 	dbURL := pgtest.URL(t) // dropped at cleanup, after the processes are stopped
 	prefix := "chorus-e2e-" + randomHex(6)
 	cleanRedisPrefix(t, rURL, prefix)
 	h := newHarness(t)
-	c := &cluster{h: h, prefix: prefix}
+	c := &cluster{h: h, prefix: prefix, redisURL: rURL}
 
 	brokerAddr := freeAddr(t)
 	c.broker = h.start("broker", map[string]string{
@@ -486,7 +488,7 @@ func startClusterOn(t *testing.T, rURL string, gatewayVars map[string]string) *c
 	h.waitListening(c.broker, brokerAddr)
 
 	vars := func(id string) map[string]string {
-		return map[string]string{
+		v := map[string]string{
 			"CHORUS_HTTP_ADDR":             freeAddr(t),
 			"CHORUS_KAFKA_BROKERS":         brokerAddr,
 			"CHORUS_REDIS_URL":             rURL,
@@ -499,6 +501,8 @@ func startClusterOn(t *testing.T, rURL string, gatewayVars map[string]string) *c
 			"CHORUS_BCRYPT_COST":           "4",
 			"CHORUS_INSTANCE_ID":           id + "-" + randomHex(3),
 		}
+		maps.Copy(v, allVars)
+		return v
 	}
 	gwVars := func(id string) map[string]string {
 		v := vars(id)

@@ -6,9 +6,13 @@ package main_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/chorus-chat/chorus/adapters/redis"
 	"github.com/chorus-chat/chorus/adapters/redis/redistest"
 )
 
@@ -17,7 +21,9 @@ func TestE2ERedisCluster(t *testing.T) {
 	rc := redistest.SharedCluster(t)
 	// The failover test sends as fast as messages are acknowledged: the socket's frame limit is
 	// not what it tests (with the default, a send after the failover was once refused rate_limited).
-	c := startClusterOn(t, rc.URL(), map[string]string{"CHORUS_WS_FRAME_RATE": "10000", "CHORUS_WS_FRAME_BURST": "10000"})
+	// Routed pushes, as a deployment on a cluster would run: the shards spread over the masters.
+	c := startClusterOn(t, rc.URL(), map[string]string{"CHORUS_PUSH_SHARDS": fmt.Sprint(e2ePushShards)},
+		map[string]string{"CHORUS_WS_FRAME_RATE": "10000", "CHORUS_WS_FRAME_BURST": "10000"})
 	c.warmUp()
 	sfx := randomHex(3)
 
@@ -25,7 +31,90 @@ func TestE2ERedisCluster(t *testing.T) {
 	t.Run("CrossGatewayDelivery", func(t *testing.T) { testCrossGatewayDelivery(t, c, sfx) })
 	// The presence scripts run on the cluster (their keys in the push stream's slot).
 	t.Run("PresenceAcrossGateways", func(t *testing.T) { testPresenceAcrossGateways(t, c, sfx) })
+	t.Run("JoinFromAnotherGateway", func(t *testing.T) { testJoinFromAnotherGateway(t, c, sfx) })
 	t.Run("FailoverDuringTraffic", func(t *testing.T) { testRedisFailoverDuringTraffic(t, c, rc, sfx) })
+}
+
+// e2ePushShards is CHORUS_PUSH_SHARDS on the cluster.
+const e2ePushShards = 8
+
+// pushShard is the stream of a room's shard, as the processes name it.
+func pushShard(t *testing.T, rURL, prefix, room string) string {
+	t.Helper()
+	conn, err := redis.Dial(context.Background(), rURL, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return redis.NewPushes(conn, redis.PushStreamMaxLen, nil).Shards(e2ePushShards).StreamOf(uuid.MustParse(room))
+}
+
+// Bob's socket is open on gateway 2 when he joins a room alice, on gateway 1, created just now:
+// gateway 2 learns of the join on bob's shard and reads the room's shard from the join on, so
+// bob's socket hears his join and every message after it, once each. A socket bob opens later
+// is set up from the read model. Whichever way gateway 2 came to read the room's shard (from the
+// join, or from earlier for another room of the shard), the frames are the same.
+func testJoinFromAnotherGateway(t *testing.T, c *cluster, sfx string) {
+	alice := newAccount(t, c.gwURL(0), "alice_join_"+sfx)
+	bob := newAccount(t, c.gwURL(1), "bob_join_"+sfx)
+	bws := dialWS(t, "bob@gateway2", bob.base, bob.token)
+	bws.barrier(t)
+	aws := dialWS(t, "alice@gateway1", alice.base, alice.token)
+	for i := range 3 {
+		room, created := alice.createRoom(t, fmt.Sprintf("routed-join-%d-%s", i, sfx))
+		alice.waitPosition(t, room.ID, created)
+		bob.join(t, room.ID)
+		if _, _, err := bws.waitFor(15*time.Second, ofType("user_joined", map[string]string{"room_id": room.ID, "user_id": bob.user.ID})); err != nil {
+			t.Fatalf("room %d: bob's open socket did not hear his join: %v", i, err)
+		}
+		var ids []string
+		for j := range 3 {
+			id := fmt.Sprintf("j-%d-%d", i, j)
+			if err := aws.sendJSON(map[string]any{"type": "send_message", "id": id, "room_id": room.ID, "content": id}); err != nil {
+				t.Fatal(err)
+			}
+			f, _, err := aws.waitFor(10*time.Second, answerTo(id))
+			if err != nil || f.Type != "ack" {
+				t.Fatalf("send %s: %v %s", id, err, f.raw)
+			}
+			ans, err := f.ackMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, ans.Message.ID)
+		}
+		f, skipped, err := bws.waitFor(15*time.Second, messagePush(ids[len(ids)-1]))
+		if err != nil {
+			t.Fatalf("room %d: bob's socket did not get the messages after his join: %v", i, err)
+		}
+		var got []string
+		for _, f := range append(skipped, f) {
+			if m, err := f.pushed(); f.Type == "message" && err == nil && m.RoomID == room.ID {
+				got = append(got, m.ID)
+			}
+		}
+		if !slices.Equal(got, ids) {
+			t.Fatalf("room %d: bob's socket got messages %v, want %v once each, in order", i, got, ids)
+		}
+		t.Logf("room %d is in shard %s", i, pushShard(t, c.redisURL, c.prefix, room.ID))
+		// A socket opened now is set up from the read model, which has the join.
+		late := dialWS(t, "bob-late@gateway2", bob.base, bob.token)
+		late.barrier(t)
+		id := fmt.Sprintf("late-%d", i)
+		if err := aws.sendJSON(map[string]any{"type": "send_message", "id": id, "room_id": room.ID, "content": id}); err != nil {
+			t.Fatal(err)
+		}
+		f, _, err = aws.waitFor(10*time.Second, answerTo(id))
+		if err != nil || f.Type != "ack" {
+			t.Fatalf("send %s: %v %s", id, err, f.raw)
+		}
+		ans, _ := f.ackMessage()
+		for _, ws := range []*wsClient{bws, late} {
+			if _, _, err := ws.waitFor(10*time.Second, messagePush(ans.Message.ID)); err != nil {
+				t.Fatalf("room %d: %s did not get a message sent after it opened: %v", i, ws.name, err)
+			}
+		}
+		late.close()
+	}
 }
 
 // Alice sends messages one after another while the master holding the push stream fails over
@@ -41,8 +130,9 @@ func testRedisFailoverDuringTraffic(t *testing.T, c *cluster, rc *redistest.Clus
 
 	failed := make(chan error, 1)
 	go func() {
-		from, to, err := rc.Failover(context.Background(), "{"+c.prefix+"}:pushes")
-		t.Logf("push stream's master %s failed over to %s", from, to)
+		// The master of the room's shard, which carries its messages.
+		from, to, err := rc.Failover(context.Background(), pushShard(t, c.redisURL, c.prefix, room))
+		t.Logf("the room's push shard's master %s failed over to %s", from, to)
 		failed <- err
 	}()
 	var acked []string // message ids, in order
