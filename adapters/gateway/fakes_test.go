@@ -43,6 +43,10 @@ type world struct {
 	waitErr      error                // returned by WaitFor
 	listRoomsErr error                // returned by ListRooms
 	afterDeliver func(domain.Command) // runs between Deliver and the reply
+	// routedAway holds back the pushes it is true of (in heldPushes), as routed pushes of a
+	// shard this gateway does not read.
+	routedAway func(projections.Push) bool
+	heldPushes []projections.Push
 	ownedDelay   time.Duration        // RoomsOwnedBy takes this long after counting
 	dispatched   []domain.Command
 	// lagging holds events back from the read model (in held) until catchUp, as a read-model
@@ -132,6 +136,17 @@ func (w *world) Dispatch(ctx context.Context, cmd domain.Command) (commands.Repl
 		}
 	}
 	w.replies[cmd.ID] = reply
+	if w.routedAway != nil {
+		kept := pushes[:0]
+		for _, p := range pushes {
+			if w.routedAway(p) {
+				w.heldPushes = append(w.heldPushes, p)
+			} else {
+				kept = append(kept, p)
+			}
+		}
+		pushes = kept
+	}
 	gw, after := w.gw, w.afterDeliver
 	w.mu.Unlock()
 

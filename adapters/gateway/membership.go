@@ -293,15 +293,15 @@ func (g *Gateway) HasUser(user uuid.UUID) bool {
 
 // Interest names every room a socket here is subscribed to and every user with a socket here:
 // the routed pushes' feed reads their shards.
-func (g *Gateway) Interest(want func(uuid.UUID)) {
+func (g *Gateway) Interest(room, user func(uuid.UUID)) {
 	h := g.hub
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for r := range h.rooms {
-		want(r)
+		room(r)
 	}
 	for u := range h.users {
-		want(u)
+		user(u)
 	}
 }
 

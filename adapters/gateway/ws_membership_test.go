@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/chorus-chat/chorus/domain"
+	"github.com/chorus-chat/chorus/projections"
 )
 
 // In these tests the read model lags behind the pushes (world.lagging), as when the read-model
@@ -241,4 +242,46 @@ func TestMembershipLedgerForgetsWhatTheReadModelHas(t *testing.T) {
 	if users, deleted := e.gw.hub.ledgerSize(); users != 0 || deleted != 0 {
 		t.Fatalf("once the read model caught up the ledger holds %d users and %d deleted rooms", users, deleted)
 	}
+}
+
+// Routed pushes: a join the gateway read only after the room's shard had gone past it
+// (JoinedUnread, from adapters/redis's feed) subscribes the user's sockets that missed it and
+// hands them the join and what followed; a socket already subscribed (set up from the read
+// model after the join) gets none of it again. Later pushes reach each socket once.
+func TestWSJoinReadLateReachesTheSocketsThatMissedIt(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, _ := e.user("alice")
+	bob, bobID := e.user("bob")
+	room := e.room(alice, map[string]any{"name": "r"})
+	base := "/api/v1/rooms/" + room.String()
+	early := e.dial(bob) // open before the join
+	aws := e.dial(alice)
+
+	e.w.set(func(w *world) { w.routedAway = func(p projections.Push) bool { return p.RoomID == room } })
+	e.mustDo(http.StatusOK, "POST", base+"/join", bob, nil)
+	e.mustDo(http.StatusCreated, "POST", base+"/messages", alice, map[string]any{"content": "missed"})
+	late := e.dial(bob) // set up from the read model, which has the join
+	var missed []projections.Push
+	e.w.set(func(w *world) { w.routedAway, missed = nil, w.heldPushes })
+	if len(missed) != 2 || missed[0].Kind != projections.PushUserJoined {
+		t.Fatalf("held back %d pushes, want the join and the message", len(missed))
+	}
+	e.gw.JoinedUnread(bobID, room, missed)
+
+	if f := until(t, early, "user_joined"); f.str("user_id") != bobID.String() {
+		t.Fatalf("the socket open before the join got %v", f)
+	}
+	if f := until(t, early, "message"); f.obj("message").str("content") != "missed" {
+		t.Fatalf("the socket open before the join got %v, want the message it missed", f)
+	}
+	noMessageBefore(t, late, "a socket set up after the join, given the missed pushes again")
+	e.mustDo(http.StatusCreated, "POST", base+"/messages", alice, map[string]any{"content": "after"})
+	for name, ws := range map[string]*websocket.Conn{"early": early, "late": late, "alice": aws} {
+		// alice's socket was routed away from the room too: "missed" never reached it.
+		if c := until(t, ws, "message").obj("message").str("content"); c != "after" {
+			t.Fatalf("%s got %q, want the next message once", name, c)
+		}
+	}
+	noMessageBefore(t, early, "after the next message")
+	noMessageBefore(t, late, "after the next message")
 }

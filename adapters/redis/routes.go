@@ -58,9 +58,16 @@ func (p *Pushes) Shards(n int) *Pushes {
 // routed says whether the pushes are routed over several shards.
 func (p *Pushes) routed() bool { return p.shards > 1 }
 
-// StreamOf is the stream of the shard of a room or user (with one shard, the one stream). Each
-// shard is its own hash tag, so that a cluster spreads them over its masters.
-func (p *Pushes) StreamOf(id uuid.UUID) string {
+// RoomStream is the stream of a room's shard, UserStream of a user's (with one shard, both are
+// the one stream). Rooms and users have shards of their own: a gateway holds the sockets of many
+// users, whose shards would cover most of a room family, while it holds a share of the rooms.
+// Each shard is its own hash tag, so that a cluster spreads them over its masters.
+func (p *Pushes) RoomStream(room uuid.UUID) string { return p.shardStream("r", room) }
+
+// UserStream is the stream of a user's shard (RoomStream).
+func (p *Pushes) UserStream(user uuid.UUID) string { return p.shardStream("u", user) }
+
+func (p *Pushes) shardStream(family string, id uuid.UUID) string {
 	if !p.routed() {
 		return p.stream
 	}
@@ -70,7 +77,7 @@ func (p *Pushes) StreamOf(id uuid.UUID) string {
 		h ^= uint32(b)
 		h *= 16777619
 	}
-	return "{" + p.conn.Key("pushes", strconv.Itoa(int(h%uint32(p.shards)))) + "}"
+	return "{" + p.conn.Key("pushes", family+strconv.Itoa(int(h%uint32(p.shards)))) + "}"
 }
 
 // membershipKey holds a user's newest membership change per log partition (routes.go, top).
@@ -190,7 +197,7 @@ func (pp *PushPublisher) publish(ctx context.Context, pushes []projections.Push)
 	if len(signals) == 0 {
 		return nil
 	}
-	_, err = pp.append(ctx, p.routeBy(signals, func(s projections.Push) uuid.UUID { return s.UserID }))
+	_, err = pp.append(ctx, p.routeBy(signals, func(s projections.Push) string { return p.UserStream(s.UserID) }))
 	return err
 }
 
@@ -256,15 +263,15 @@ func (p *Pushes) route(pushes []projections.Push) []streamBatch {
 	for _, push := range pushes {
 		switch push.Target {
 		case projections.TargetRoom:
-			add(p.StreamOf(push.RoomID), push)
+			add(p.RoomStream(push.RoomID), push)
 		case projections.TargetUser:
-			add(p.StreamOf(push.UserID), push)
+			add(p.UserStream(push.UserID), push)
 		case projections.TargetUsers:
 			// One push per shard, naming that shard's users.
 			users := map[string][]uuid.UUID{}
 			var order []string
 			for _, u := range push.UserIDs {
-				s := p.StreamOf(u)
+				s := p.UserStream(u)
 				if _, ok := users[s]; !ok {
 					order = append(order, s)
 				}
@@ -282,12 +289,12 @@ func (p *Pushes) route(pushes []projections.Push) []streamBatch {
 	return out
 }
 
-// routeBy splits pushes by the shard of key(push).
-func (p *Pushes) routeBy(pushes []projections.Push, key func(projections.Push) uuid.UUID) []streamBatch {
+// routeBy splits pushes by stream(push).
+func (p *Pushes) routeBy(pushes []projections.Push, stream func(projections.Push) string) []streamBatch {
 	var out []streamBatch
 	at := map[string]int{}
 	for _, push := range pushes {
-		s := p.StreamOf(key(push))
+		s := stream(push)
 		i, ok := at[s]
 		if !ok {
 			i = len(out)
@@ -363,9 +370,9 @@ type PushSink interface {
 	// JoinedUnread subscribes the user's sockets that are not subscribed to room and hands them
 	// pushes, the room's from its user_joined on, which the gateway read before they were.
 	JoinedUnread(user, room uuid.UUID, pushes []projections.Push)
-	// Interest calls want with every room a socket is subscribed to and every user with a
-	// socket: the shards of those are the ones to read.
-	Interest(want func(uuid.UUID))
+	// Interest calls room with every room a socket is subscribed to and user with every user
+	// with a socket: the shards of those are the ones to read.
+	Interest(room, user func(uuid.UUID))
 }
 
 // Feed reads the streams a gateway's sockets need: the broadcast stream always; with routing,
@@ -429,8 +436,14 @@ func (f *Feed) Read(ctx context.Context, rooms, users []uuid.UUID) (release func
 			r.idleSince = time.Time{}
 		}
 	}
-	for _, id := range append(rooms[:len(rooms):len(rooms)], users...) {
-		stream := f.p.StreamOf(id)
+	streams := make([]string, 0, len(rooms)+len(users))
+	for _, r := range rooms {
+		streams = append(streams, f.p.RoomStream(r))
+	}
+	for _, u := range users {
+		streams = append(streams, f.p.UserStream(u))
+	}
+	for _, stream := range streams {
 		r := f.readers[stream]
 		if r == nil {
 			if r, err = f.startLocked(ctx, stream, ""); err != nil {
@@ -501,7 +514,7 @@ func (f *Feed) joined(s projections.Push) {
 		f.p.log.Warn("join signal without an entry; skipped", "room_id", s.RoomID, "user_id", s.UserID)
 		return
 	}
-	stream := f.p.StreamOf(s.RoomID)
+	stream := f.p.RoomStream(s.RoomID)
 	f.mu.Lock()
 	r := f.readers[stream]
 	if r == nil {
@@ -543,7 +556,7 @@ func (f *Feed) skipped(s projections.Push, last string) ([]projections.Push, err
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
 	defer cancel()
-	entries, err := cl.XRange(ctx, f.p.StreamOf(s.RoomID), s.Entry, last).Result()
+	entries, err := cl.XRange(ctx, f.p.RoomStream(s.RoomID), s.Entry, last).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -583,7 +596,7 @@ func (f *Feed) sweep() {
 		case <-t.C:
 		}
 		wanted := map[string]bool{}
-		f.sink.Interest(func(id uuid.UUID) { wanted[f.p.StreamOf(id)] = true })
+		f.sink.Interest(func(r uuid.UUID) { wanted[f.p.RoomStream(r)] = true }, func(u uuid.UUID) { wanted[f.p.UserStream(u)] = true })
 		now := time.Now()
 		f.mu.Lock()
 		for stream, r := range f.readers {

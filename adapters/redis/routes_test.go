@@ -50,15 +50,15 @@ func (s *sink) HasUser(u uuid.UUID) bool {
 
 func (s *sink) JoinedUnread(_, _ uuid.UUID, pushes []projections.Push) { s.unread <- pushes }
 
-func (s *sink) Interest(want func(uuid.UUID)) {
+func (s *sink) Interest(room, user func(uuid.UUID)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.interest++
 	for r := range s.rooms {
-		want(r)
+		room(r)
 	}
 	for u := range s.users {
-		want(u)
+		user(u)
 	}
 }
 
@@ -68,16 +68,13 @@ func roomPush(room uuid.UUID, kind string, user uuid.UUID, n int) projections.Pu
 	return projections.Push{RoomID: room, Kind: kind, UserID: user, CommandID: uuid.New(), Frame: frame}
 }
 
-// idsInOtherShards returns n ids whose shards differ from each other's and from those of avoid.
-func idsInOtherShards(p *redis.Pushes, n int, avoid ...uuid.UUID) []uuid.UUID {
+// inOtherShards returns n ids whose streams (by stream) differ from each other's.
+func inOtherShards(stream func(uuid.UUID) string, n int) []uuid.UUID {
 	taken := map[string]bool{}
-	for _, a := range avoid {
-		taken[p.StreamOf(a)] = true
-	}
 	var out []uuid.UUID
 	for len(out) < n {
 		id := uuid.New()
-		if s := p.StreamOf(id); !taken[s] {
+		if s := stream(id); !taken[s] {
 			taken[s] = true
 			out = append(out, id)
 		}
@@ -85,10 +82,10 @@ func idsInOtherShards(p *redis.Pushes, n int, avoid ...uuid.UUID) []uuid.UUID {
 	return out
 }
 
-// idInShardOf returns a new id in the same shard as of.
-func idInShardOf(p *redis.Pushes, of uuid.UUID) uuid.UUID {
+// inShardOf returns a new id whose stream (by stream) is of's.
+func inShardOf(stream func(uuid.UUID) string, of uuid.UUID) uuid.UUID {
 	for {
-		if id := uuid.New(); p.StreamOf(id) == p.StreamOf(of) {
+		if id := uuid.New(); stream(id) == stream(of) {
 			return id
 		}
 	}
@@ -139,8 +136,8 @@ func TestRoutedPushesReachOnlyTheGatewaysReadingTheirShards(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer pub.Close()
-		ids := idsInOtherShards(pushes, 5)
-		roomA, roomB, userA, userB, elsewhere := ids[0], ids[1], ids[2], ids[3], ids[4]
+		rooms, users := inOtherShards(pushes.RoomStream, 2), inOtherShards(pushes.UserStream, 3)
+		roomA, roomB, userA, userB, elsewhere := rooms[0], rooms[1], users[0], users[1], users[2]
 		a, b := newSink(), newSink()
 		fa, fb := route(t, pushes, a), route(t, pushes, b)
 		read(t, fa, []uuid.UUID{roomA}, []uuid.UUID{userA})
@@ -196,8 +193,7 @@ func TestRoutedJoinIsReadFromTheJoinByTheJoiningUsersGateway(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer pub.Close()
-		ids := idsInOtherShards(pushes, 2)
-		room, user := ids[0], ids[1]
+		room, user := uuid.New(), uuid.New()
 		g := newSink()
 		g.users[user] = true
 		f := route(t, pushes, g)
@@ -220,7 +216,7 @@ func TestRoutedJoinIsReadFromTheJoinByTheJoiningUsersGateway(t *testing.T) {
 			}
 		}
 		noMorePushes(t, g)
-		if !slices.Contains(f.Streams(), pushes.StreamOf(room)) {
+		if !slices.Contains(f.Streams(), pushes.RoomStream(room)) {
 			t.Errorf("the gateway reads %v, not the room's shard", f.Streams())
 		}
 		pos, err := pushes.MembershipPositions(context.Background(), user)
@@ -244,9 +240,8 @@ func TestRoutedJoinReadAfterItsEntryIsCaughtUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer pub.Close()
-		ids := idsInOtherShards(pushes, 2)
-		room, user := ids[0], ids[1]
-		other := idInShardOf(pushes, room)
+		room, user := uuid.New(), uuid.New()
+		other := inShardOf(pushes.RoomStream, room)
 		g := newSink()
 		g.users[user] = true
 		hold := make(chan struct{})
@@ -291,16 +286,15 @@ func TestRoutedJoinOfAUserNotHereIsIgnored(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer pub.Close()
-		ids := idsInOtherShards(pushes, 2)
-		room, user := ids[0], ids[1]
-		neighbour := idInShardOf(pushes, user) // reads the user's shard, but the user is not here
+		room, user := uuid.New(), uuid.New()
+		neighbour := inShardOf(pushes.UserStream, user) // reads the user's shard, but the user is not here
 		g := newSink()
 		g.users[neighbour] = true
 		f := route(t, pushes, g)
 		read(t, f, nil, []uuid.UUID{neighbour})
 		publish(t, pub, roomPush(room, projections.PushUserJoined, user, 1), roomPush(room, projections.PushMessage, uuid.Nil, 2))
 		noMorePushes(t, g)
-		if slices.Contains(f.Streams(), pushes.StreamOf(room)) {
+		if slices.Contains(f.Streams(), pushes.RoomStream(room)) {
 			t.Errorf("the gateway reads the room's shard for a user it does not hold")
 		}
 	})
@@ -316,14 +310,14 @@ func TestRoutedShardNoLongerNeededIsNoLongerRead(t *testing.T) {
 	f := route(t, pushes, g)
 	read(t, f, []uuid.UUID{room}, nil)
 	time.Sleep(500 * time.Millisecond)
-	if !slices.Contains(f.Streams(), pushes.StreamOf(room)) {
+	if !slices.Contains(f.Streams(), pushes.RoomStream(room)) {
 		t.Fatalf("a shard still needed was stopped: reading %v", f.Streams())
 	}
 	g.mu.Lock()
 	delete(g.rooms, room)
 	g.mu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
-	for slices.Contains(f.Streams(), pushes.StreamOf(room)) {
+	for slices.Contains(f.Streams(), pushes.RoomStream(room)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the shard of a room no socket needs is still read")
 		}

@@ -45,7 +45,7 @@ func pushShard(t *testing.T, rURL, prefix, room string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return redis.NewPushes(conn, redis.PushStreamMaxLen, nil).Shards(e2ePushShards).StreamOf(uuid.MustParse(room))
+	return redis.NewPushes(conn, redis.PushStreamMaxLen, nil).Shards(e2ePushShards).RoomStream(uuid.MustParse(room))
 }
 
 // Bob's socket is open on gateway 2 when he joins a room alice, on gateway 1, created just now:
