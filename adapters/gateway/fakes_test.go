@@ -47,8 +47,8 @@ type world struct {
 	// shard this gateway does not read.
 	routedAway func(projections.Push) bool
 	heldPushes []projections.Push
-	ownedDelay   time.Duration        // RoomsOwnedBy takes this long after counting
-	dispatched   []domain.Command
+	ownedDelay time.Duration // RoomsOwnedBy takes this long after counting
+	dispatched []domain.Command
 	// lagging holds events back from the read model (in held) until catchUp, as a read-model
 	// projector slower than the push projector does; applied is the read model's checkpoint.
 	lagging bool
