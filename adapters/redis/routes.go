@@ -197,7 +197,7 @@ func (pp *PushPublisher) publish(ctx context.Context, pushes []projections.Push)
 	if len(signals) == 0 {
 		return nil
 	}
-	_, err = pp.append(ctx, p.routeBy(signals, func(s projections.Push) string { return p.UserStream(s.UserID) }))
+	_, err = pp.append(ctx, routeBy(signals, func(s projections.Push) string { return p.UserStream(s.UserID) }))
 	return err
 }
 
@@ -247,25 +247,35 @@ type streamBatch struct {
 	entryOf []int
 }
 
-// route splits pushes by the stream each goes to, keeping their order within each.
-func (p *Pushes) route(pushes []projections.Push) []streamBatch {
-	var out []streamBatch
-	at := map[string]int{}
-	add := func(stream string, push projections.Push) {
-		i, ok := at[stream]
-		if !ok {
-			i = len(out)
-			at[stream] = i
-			out = append(out, streamBatch{stream: stream})
-		}
-		out[i].pushes = append(out[i].pushes, push)
+// batches gathers pushes per stream, in the order of their first push, keeping their order
+// within each.
+type batches struct {
+	out []streamBatch
+	at  map[string]int
+}
+
+func (b *batches) add(stream string, push projections.Push) {
+	if b.at == nil {
+		b.at = map[string]int{}
 	}
+	i, ok := b.at[stream]
+	if !ok {
+		i = len(b.out)
+		b.at[stream] = i
+		b.out = append(b.out, streamBatch{stream: stream})
+	}
+	b.out[i].pushes = append(b.out[i].pushes, push)
+}
+
+// route splits pushes by the stream each goes to.
+func (p *Pushes) route(pushes []projections.Push) []streamBatch {
+	var b batches
 	for _, push := range pushes {
 		switch push.Target {
 		case projections.TargetRoom:
-			add(p.RoomStream(push.RoomID), push)
+			b.add(p.RoomStream(push.RoomID), push)
 		case projections.TargetUser:
-			add(p.UserStream(push.UserID), push)
+			b.add(p.UserStream(push.UserID), push)
 		case projections.TargetUsers:
 			// One push per shard, naming that shard's users.
 			users := map[string][]uuid.UUID{}
@@ -280,30 +290,22 @@ func (p *Pushes) route(pushes []projections.Push) []streamBatch {
 			for _, s := range order {
 				part := push
 				part.UserIDs = users[s]
-				add(s, part)
+				b.add(s, part)
 			}
 		default:
-			add(p.stream, push)
+			b.add(p.stream, push)
 		}
 	}
-	return out
+	return b.out
 }
 
 // routeBy splits pushes by stream(push).
-func (p *Pushes) routeBy(pushes []projections.Push, stream func(projections.Push) string) []streamBatch {
-	var out []streamBatch
-	at := map[string]int{}
+func routeBy(pushes []projections.Push, stream func(projections.Push) string) []streamBatch {
+	var b batches
 	for _, push := range pushes {
-		s := stream(push)
-		i, ok := at[s]
-		if !ok {
-			i = len(out)
-			at[s] = i
-			out = append(out, streamBatch{stream: s})
-		}
-		out[i].pushes = append(out[i].pushes, push)
+		b.add(stream(push), push)
 	}
-	return out
+	return b.out
 }
 
 // append writes each batch as one entry or, past maxPushEntry, several, in one pipeline, and

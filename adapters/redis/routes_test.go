@@ -101,6 +101,18 @@ func noMorePushes(t *testing.T, s *sink) {
 	}
 }
 
+// routedPushes routes over 16 shards of conn, and a publisher to them.
+func routedPushes(t *testing.T, conn *redis.Conn) (*redis.Pushes, *redis.PushPublisher) {
+	t.Helper()
+	pushes := redis.NewPushes(conn, redis.PushStreamMaxLen, quiet).Shards(16)
+	pub, err := pushes.Publisher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	return pushes, pub
+}
+
 func route(t *testing.T, p *redis.Pushes, s *sink) *redis.Feed {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -130,12 +142,7 @@ func publish(t *testing.T, pub *redis.PushPublisher, pushes ...projections.Push)
 
 func TestRoutedPushesReachOnlyTheGatewaysReadingTheirShards(t *testing.T) {
 	backends(t, func(t *testing.T, conn *redis.Conn) {
-		pushes := redis.NewPushes(conn, redis.PushStreamMaxLen, quiet).Shards(16)
-		pub, err := pushes.Publisher()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pub.Close()
+		pushes, pub := routedPushes(t, conn)
 		rooms, users := inOtherShards(pushes.RoomStream, 2), inOtherShards(pushes.UserStream, 3)
 		roomA, roomB, userA, userB, elsewhere := rooms[0], rooms[1], users[0], users[1], users[2]
 		a, b := newSink(), newSink()
@@ -187,12 +194,7 @@ func TestRoutedPushesReachOnlyTheGatewaysReadingTheirShards(t *testing.T) {
 // from the user_joined on, so the user's sockets get the join and everything after it, in order.
 func TestRoutedJoinIsReadFromTheJoinByTheJoiningUsersGateway(t *testing.T) {
 	backends(t, func(t *testing.T, conn *redis.Conn) {
-		pushes := redis.NewPushes(conn, redis.PushStreamMaxLen, quiet).Shards(16)
-		pub, err := pushes.Publisher()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pub.Close()
+		pushes, pub := routedPushes(t, conn)
 		room, user := uuid.New(), uuid.New()
 		g := newSink()
 		g.users[user] = true
@@ -234,12 +236,7 @@ func TestRoutedJoinIsReadFromTheJoinByTheJoiningUsersGateway(t *testing.T) {
 // reader goes on after them.
 func TestRoutedJoinReadAfterItsEntryIsCaughtUp(t *testing.T) {
 	backends(t, func(t *testing.T, conn *redis.Conn) {
-		pushes := redis.NewPushes(conn, redis.PushStreamMaxLen, quiet).Shards(16)
-		pub, err := pushes.Publisher()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pub.Close()
+		pushes, pub := routedPushes(t, conn)
 		room, user := uuid.New(), uuid.New()
 		other := inShardOf(pushes.RoomStream, room)
 		g := newSink()
@@ -280,12 +277,7 @@ func TestRoutedJoinReadAfterItsEntryIsCaughtUp(t *testing.T) {
 // A gateway without a socket of the joining user leaves the room's shard alone.
 func TestRoutedJoinOfAUserNotHereIsIgnored(t *testing.T) {
 	backends(t, func(t *testing.T, conn *redis.Conn) {
-		pushes := redis.NewPushes(conn, redis.PushStreamMaxLen, quiet).Shards(16)
-		pub, err := pushes.Publisher()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pub.Close()
+		pushes, pub := routedPushes(t, conn)
 		room, user := uuid.New(), uuid.New()
 		neighbour := inShardOf(pushes.UserStream, user) // reads the user's shard, but the user is not here
 		g := newSink()
