@@ -2,10 +2,9 @@ package redis
 
 import "time"
 
-// SetFeedTimings shortens how long a feed keeps reading an unneeded shard and how often it
-// looks, for a test; the returned func restores them.
-func SetFeedTimings(idle, sweepEvery time.Duration) (restore func()) {
-	oldIdle, oldEvery := feedIdle, feedSweepEvery
-	feedIdle, feedSweepEvery = idle, sweepEvery
-	return func() { feedIdle, feedSweepEvery = oldIdle, oldEvery }
+// FeedTimings shortens how long the feeds of p keep reading an unneeded shard and how often they
+// look, for a test.
+func (p *Pushes) FeedTimings(idle, sweepEvery time.Duration) *Pushes {
+	p.idle, p.sweepEvery = idle, sweepEvery
+	return p
 }

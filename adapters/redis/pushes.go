@@ -37,14 +37,16 @@ type Pushes struct {
 	stream string // the broadcast stream; with one shard, the only one
 	maxLen int64
 	shards int
-	log    *slog.Logger
-	met    *metrics.Metrics // nil: not measured (UseMetrics)
+	// idle and sweepEvery are feedIdle and feedSweepEvery (shorter in tests).
+	idle, sweepEvery time.Duration
+	log              *slog.Logger
+	met              *metrics.Metrics // nil: not measured (UseMetrics)
 }
 
 // NewPushes names the streams under the connection's prefix; appends keep each at about maxLen
 // entries. It has one shard until Shards says otherwise.
 func NewPushes(conn *Conn, maxLen int64, log *slog.Logger) *Pushes {
-	return &Pushes{conn: conn, stream: conn.SlotKey("pushes"), maxLen: maxLen, shards: 1, log: log}
+	return &Pushes{conn: conn, stream: conn.SlotKey("pushes"), maxLen: maxLen, shards: 1, idle: feedIdle, sweepEvery: feedSweepEvery, log: log}
 }
 
 // Subscribe reads every push appended after it returns and calls deliver for each, in stream

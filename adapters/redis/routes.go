@@ -398,10 +398,10 @@ type feedReader struct {
 	idleSince time.Time // zero: needed at the last look
 }
 
-// feedIdle is how long a shard no socket needs is still read: a room left and joined again, or a
-// user who reconnects, does not restart it.
-// feedSweepEvery is how often the feed looks for shards to stop reading.
-var feedIdle, feedSweepEvery = 30 * time.Second, 10 * time.Second
+// feedIdle is how long a shard no socket needs is still read (a room left and joined again, or
+// a user who reconnects, does not restart it); feedSweepEvery is how often the feed looks for
+// shards to stop reading.
+const feedIdle, feedSweepEvery = 30 * time.Second, 10 * time.Second
 
 // Route starts reading for sink until ctx ends: the broadcast stream now, the shards as Read
 // asks.
@@ -589,7 +589,7 @@ func (f *Feed) skipped(s projections.Push, last string) ([]projections.Push, err
 
 // sweep stops reading the shards no socket has needed for feedIdle.
 func (f *Feed) sweep() {
-	t := time.NewTicker(feedSweepEvery)
+	t := time.NewTicker(f.p.sweepEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -607,7 +607,7 @@ func (f *Feed) sweep() {
 				r.idleSince = time.Time{}
 			case r.idleSince.IsZero():
 				r.idleSince = now
-			case now.Sub(r.idleSince) >= feedIdle:
+			case now.Sub(r.idleSince) >= f.p.idle:
 				r.cancel() // its reader removes its group
 				delete(f.readers, stream)
 			}

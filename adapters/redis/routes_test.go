@@ -294,8 +294,8 @@ func TestRoutedJoinOfAUserNotHereIsIgnored(t *testing.T) {
 
 // A shard no socket needs any more is no longer read, and its reader's group is removed.
 func TestRoutedShardNoLongerNeededIsNoLongerRead(t *testing.T) {
-	defer redis.SetFeedTimings(200*time.Millisecond, 50*time.Millisecond)()
-	pushes := redis.NewPushes(redistest.Dial(t, "redis://127.0.0.1:6379"), redis.PushStreamMaxLen, quiet).Shards(16)
+	pushes := redis.NewPushes(redistest.Dial(t, "redis://127.0.0.1:6379"), redis.PushStreamMaxLen, quiet).Shards(16).
+		FeedTimings(200*time.Millisecond, 50*time.Millisecond)
 	room := uuid.New()
 	g := newSink()
 	g.rooms[room] = true
