@@ -38,6 +38,7 @@ type Metrics struct {
 	wsFrames        *prometheus.CounterVec
 	pushes          prometheus.Counter
 	pushesRead      prometheus.Counter
+	pushStreams     prometheus.Gauge
 	pushBytesRead   prometheus.Counter
 	pushesLocal     prometheus.Counter
 	httpRequests    *prometheus.CounterVec
@@ -149,6 +150,10 @@ func New() *Metrics {
 			Name: "chorus_pushes_read_total",
 			Help: "Pushes this gateway read from the push stream, whether or not one of its sockets wanted them.",
 		}),
+		pushStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chorus_push_streams_read",
+			Help: "Push streams this gateway reads now: the broadcast stream, and with routed pushes (CHORUS_PUSH_SHARDS > 1) the shards of its sockets' rooms and users.",
+		}),
 		pushBytesRead: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chorus_push_bytes_read_total",
 			Help: "Bytes of push stream entries (their JSON payload) this gateway read and decoded.",
@@ -203,7 +208,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.commands, m.commandsSent, m.commandLatency, m.batchDuration, m.batchSize, m.txnFailures,
 		m.projected, m.projectDuration, m.projectorLag, m.deadLetters, m.failing,
-		m.wsConnections, m.wsFrames, m.pushes, m.pushesRead, m.pushBytesRead, m.pushesLocal, m.httpRequests, m.httpDuration,
+		m.wsConnections, m.wsFrames, m.pushes, m.pushesRead, m.pushStreams, m.pushBytesRead, m.pushesLocal, m.httpRequests, m.httpDuration,
 		m.kafkaErrors, m.redisErrors, m.presenceRecords, m.reconciled,
 		m.stages, m.batchSteps, m.eventAges,
 	)
@@ -403,6 +408,13 @@ func (m *Metrics) PushEntryRead(pushes, bytes int) {
 	if m != nil {
 		m.pushesRead.Add(float64(pushes))
 		m.pushBytesRead.Add(float64(bytes))
+	}
+}
+
+// PushStreamsRead sets how many push streams the gateway reads.
+func (m *Metrics) PushStreamsRead(n int) {
+	if m != nil {
+		m.pushStreams.Set(float64(n))
 	}
 }
 

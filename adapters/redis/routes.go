@@ -475,6 +475,7 @@ func (f *Feed) startLocked(setup context.Context, stream, after string) (*feedRe
 	}
 	r := &feedReader{streamReader: sr, cancel: cancel}
 	f.readers[stream] = r
+	f.p.met.PushStreamsRead(len(f.readers))
 	go f.p.read(ctx, sr, f.deliver)
 	return r, nil
 }
@@ -610,6 +611,7 @@ func (f *Feed) sweep() {
 			case now.Sub(r.idleSince) >= f.p.idle:
 				r.cancel() // its reader removes its group
 				delete(f.readers, stream)
+				f.p.met.PushStreamsRead(len(f.readers))
 			}
 		}
 		f.mu.Unlock()
