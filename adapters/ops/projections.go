@@ -71,14 +71,18 @@ func (p Projection) Group() string { return ProjectorGroup(p.Name) }
 func (p Projection) Rebuildable() bool { return len(p.Tables) > 0 && p.ApplyIn != nil }
 
 // Projections that nobody waits on within milliseconds (search, notifications, online time)
-// fetch in larger batches: see kafka.Projector.Gathering. The read model does not: gathering its
-// fetches for 20 ms took Postgres's CPU per message at 1,000 msg/s to a third and the latencies
-// to half (docs/benchmarks.md), but a page read from it right after a push (the web client opening
-// a room whose message was just pushed) then missed that message, and the client did not read it
-// again. It waits for the clients to check what they read against what was pushed.
+// fetch in larger batches: see kafka.Projector.Gathering. The read model gathers for less: a
+// socket opened after a membership change, and a query with ?position=, wait for it. Its 20 ms
+// at most add to those waits; at 1,000 msg/s they make its transactions about twenty records
+// each rather than one or two, and with the projector merging its partitions' batches
+// (kafka.Projector), Postgres's CPU per message fell to about a third (docs/benchmarks.md). A
+// page read from it right after a push may then miss the pushed message, as it always could by
+// a few milliseconds: clients apply the frames they were pushed over the pages they read
+// (docs/protocol.md; the web client keeps a room's latest pushes for when it opens the room).
 const (
-	gatherBytes = 64 << 10
-	gatherWait  = 200 * time.Millisecond
+	gatherBytes     = 64 << 10
+	gatherWait      = 200 * time.Millisecond
+	readModelGather = 20 * time.Millisecond
 )
 
 // Projector is the projector of p over cfg's topics, running h: its own consumer group, its
@@ -95,6 +99,7 @@ func (p Projection) Projector(cfg kafka.Config, h checkpoint.Handler, attempts i
 var (
 	ReadModel = Projection{
 		Definition: readmodel.Definition,
+		Gather:     readModelGather,
 		Topics:     func(t kafka.Topics) []string { return t.EventTopics() },
 		Handler: func(e Env) (checkpoint.Handler, error) {
 			return readmodel.NewHandler(e.ReadModel, e.deadLetters()), nil

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/jackc/pgx/v5"
 )
 
 // jsString is s as a JavaScript string literal.
@@ -340,5 +341,66 @@ func TestBrowserChatReconnect(t *testing.T) {
 	call(t, bob.base, bob.token, "GET", "/api/v1/rooms/"+room.ID+"/messages?limit=1", nil, http.StatusOK, &page)
 	if len(page.Messages) != 1 || page.Messages[0].Content != "on bob's behalf" || page.Messages[0].SenderID != bob.user.ID {
 		t.Fatalf("the message sent for bob: %+v, want it bob's", page.Messages)
+	}
+}
+
+// TestBrowserRoomOpenedBeforeTheReadModelHasItsMessage: bob's tab is pushed a message of a room
+// he has not opened while the read model cannot store it yet (the test holds a lock on its
+// messages table that lets reads through, as a read model a few milliseconds behind would answer).
+// He opens the room: its history page lacks the message, and the tab shows it anyway, from the
+// push, rather than the page alone.
+func TestBrowserRoomOpenedBeforeTheReadModelHasItsMessage(t *testing.T) {
+	skipShort(t)
+	c := startCluster(t, nil)
+	c.warmUp()
+	ana := newAccount(t, c.gwURL(0), "ana_lag")
+	bob := newAccount(t, c.gwURL(1), "bob_lag")
+	room, created := ana.createRoom(t, "lagging")
+	ana.waitPosition(t, room.ID, created)
+	bob.waitPosition(t, room.ID, bob.join(t, room.ID))
+
+	b := newBrowser(t)
+	tab := b.tab()
+	watchErrors(t, tab, "bob")
+	signInTab(t, tab, c.gwURL(1), "bob_lag")
+	run(t, tab, "bob's room list", 30*time.Second, waitText(`#rooms button.room`, "lagging"))
+
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, c.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	lock, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx) //nolint:errcheck // released below; this is for a failure before
+	if _, err := lock.Exec(ctx, `LOCK TABLE messages IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	var sent struct {
+		Message  apiMessage `json:"message"`
+		Position string     `json:"position"`
+	}
+	call(t, ana.base, ana.token, "POST", "/api/v1/rooms/"+room.ID+"/messages", map[string]any{"content": "sent while the history lags"}, http.StatusCreated, &sent)
+	run(t, tab, "bob is pushed the message (an unread count)", 30*time.Second,
+		waitJS(`document.querySelector('#rooms button.room .badge')?.textContent === '1'`))
+	if page := bob.history(t, room.ID, nil); len(page.Messages) != 0 {
+		t.Fatalf("the history already has %d messages: the read model was not held back", len(page.Messages))
+	}
+	run(t, tab, "bob opens the room and sees the message", 20*time.Second,
+		clickIn(`#rooms li`, "lagging", "button.room"),
+		waitText(`.messages .msg .text`, "sent while the history lags"))
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Once the read model has it, the page and the push agree: one message, not two.
+	page := bob.fullHistory(t, room.ID, sent.Position)
+	if len(page) != 1 || page[0].ID != sent.Message.ID {
+		t.Fatalf("history after the lock: %+v", page)
+	}
+	if n := evalJS[float64](t, tab, `document.querySelectorAll('.messages .msg').length`); n != 1 {
+		t.Fatalf("the room shows %v messages, want the one", n)
 	}
 }

@@ -423,6 +423,7 @@ type cluster struct {
 	h        *harness
 	prefix   string // CHORUS_REDIS_PREFIX of every process
 	redisURL string // CHORUS_REDIS_URL of every process
+	dbURL    string // CHORUS_DATABASE_URL of every process
 	broker   *proc
 	gw       [2]*proc
 	cmd      [2]*proc
@@ -476,7 +477,7 @@ func startClusterOn(t *testing.T, rURL string, allVars, gatewayVars map[string]s
 	prefix := "chorus-e2e-" + randomHex(6)
 	cleanRedisPrefix(t, rURL, prefix)
 	h := newHarness(t)
-	c := &cluster{h: h, prefix: prefix, redisURL: rURL}
+	c := &cluster{h: h, prefix: prefix, redisURL: rURL, dbURL: dbURL}
 
 	brokerAddr := freeAddr(t)
 	c.broker = h.start("broker", map[string]string{

@@ -13,7 +13,8 @@ const PAGE = 50;
 const PENDING = Number.MAX_SAFE_INTEGER;
 const when = (t) => (t ? Date.parse(t) : 0);
 
-// conversation fills pane with room; opts: {seq, lastRead, onRead(roomId), onLeft(position?), back()}:
+// conversation fills pane with room; opts: {seq, lastRead, pushed (messages pushed before it
+// opened), onRead(roomId), onLeft(position?), back()}:
 // onLeft is told the position of the leave or the deletion, so that the room list is read as of it.
 // It returns {close(), rename(room)}.
 export function conversation(pane, ctx, room, opts) {
@@ -292,6 +293,10 @@ export function conversation(pane, ctx, room, opts) {
     const page = await ctx.api('GET', `/rooms/${room.id}/messages?limit=${PAGE}`);
     hasMore = page.has_more;
     for (const m of page.messages) upsert(m, true);
+    // what was pushed before the room opened, which the read model may not have had yet; only
+    // from the page's oldest on (or all if the page is whole), so that earlier pages still load
+    const from = hasMore ? oldest : 0;
+    for (const m of opts.pushed || []) if (m.seq >= from) upsert(m, true);
     const first = page.messages.find((m) => m.seq > marked && m.sender_id !== me);
     if (opts.lastRead !== undefined && first) place(el('li', { class: 'divider', role: 'separator' }, 'New messages'), marked + 0.5);
     for (let n = 0; opts.seq && oldest > opts.seq && hasMore && n < 20; n++) await loadOlder(200);

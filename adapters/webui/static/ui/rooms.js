@@ -17,6 +17,20 @@ export function mount(root, ctx, params = {}) {
   let rooms = new Map(); // id → Room, the user's own
   const invites = new Map(); // id → Room, private rooms the user is invited to
   const counted = new Set(); // message ids counted as unread
+  // the latest messages pushed per room (id → Message, at most KEEP): a room opened right after a
+  // push reads its history from the read model, which may not have the message yet, so the
+  // conversation applies these over the page it read (by id and seq, as any frame)
+  const pushed = new Map();
+  const KEEP = 50;
+  const keep = (m) => {
+    let b = pushed.get(m.room_id);
+    if (!b) pushed.set(m.room_id, (b = new Map()));
+    const old = b.get(m.id);
+    if (old && (old.deleted || Date.parse(old.edited_at || 0) > Date.parse(m.edited_at || 0))) return;
+    b.delete(m.id);
+    b.set(m.id, m);
+    if (b.size > KEEP) b.delete(b.keys().next().value);
+  };
   let current = null; // {id, conv}
   const unsub = [];
   let stopped = false; // the section was left
@@ -112,6 +126,7 @@ export function mount(root, ctx, params = {}) {
     current.conv = conversation(pane, ctx, { ...room }, {
       seq,
       lastRead: room.last_read_seq,
+      pushed: [...(pushed.get(id)?.values() || [])],
       onRead: (rid, s) => { const r = rooms.get(rid); if (r) { r.unread_count = 0; r.last_read_seq = s; drawList(); } },
       // read the list as of the leave or deletion: read before it, it would bring the room back
       onLeft: (position) => { closeRoom(); reload(position).catch(() => {}); },
@@ -135,6 +150,7 @@ export function mount(root, ctx, params = {}) {
   const on = (type, fn) => unsub.push(ctx.socket.on(type, fn));
   on('message', (f) => {
     const m = f.message;
+    keep(m);
     const r = rooms.get(m.room_id);
     if (!r || current?.id === m.room_id || m.sender_id === me || m.sent_by === me || counted.has(m.id) || m.seq <= (r.last_read_seq || 0)) return;
     counted.add(m.id);
@@ -153,6 +169,11 @@ export function mount(root, ctx, params = {}) {
     }).catch(() => {});
   };
   on('read_marker', (f) => marked(f.room_id, f.seq));
+  on('message_updated', (f) => keep(f.message));
+  on('message_deleted', (f) => {
+    const m = pushed.get(f.room_id)?.get(f.message_id);
+    if (m) keep({ ...m, deleted: true, content: '' });
+  });
   // joined elsewhere (another device, a room created there): the frame may come before the read
   // model has the membership, so the list is read again until it shows the room (for ~10 s)
   const arrive = (id, n = 0) => {
