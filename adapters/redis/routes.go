@@ -522,7 +522,9 @@ func (f *Feed) joined(s projections.Push) {
 	r := f.readers[stream]
 	if r == nil {
 		// Not read here: read it from just before the join's entry.
-		_, err := f.startLocked(f.ctx, stream, entry.prev().String())
+		setup, cancel := context.WithTimeout(f.ctx, 10*time.Second)
+		_, err := f.startLocked(setup, stream, entry.prev().String())
+		cancel()
 		f.mu.Unlock()
 		if err != nil {
 			f.p.log.Warn("cannot read the shard of a room joined; the user's sockets miss it until they reconnect",
