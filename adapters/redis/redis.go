@@ -23,6 +23,9 @@ import (
 type Conn struct {
 	open   newClient
 	Prefix string // namespace of every key, stream and channel
+	// sentinel is set for a Sentinel-managed master: subscriptions move when it fails over
+	// (switches.go).
+	sentinel *goredis.FailoverOptions
 }
 
 // Check says what is wrong with a CHORUS_REDIS_URL (url.go) and a key prefix, without dialling,
@@ -51,7 +54,7 @@ func Dial(ctx context.Context, url, prefix string) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{open: open, Prefix: prefix}
+	c := &Conn{open: open, Prefix: prefix, sentinel: sentinelOptions(url)}
 	cl := c.Client()
 	defer cl.Close()
 	if err := cl.Ping(ctx).Err(); err != nil {

@@ -85,7 +85,7 @@ func (r *Replies) Reply(ctx context.Context, replies []commands.AddressedReply) 
 // fn may be called from several goroutines at once (replies from this process's own command
 // processors come from theirs) and must not block.
 func (r *Replies) Listen(ctx context.Context, channel string, fn func(commands.Reply)) error {
-	err := subscribe(ctx, r.conn, channel, r.met, "subscribe_replies", func(payload []byte) {
+	err := subscribe(ctx, r.conn, channel, r.met, "subscribe_replies", r.log, func(payload []byte) {
 		var rep commands.Reply
 		if err := json.Unmarshal(payload, &rep); err != nil {
 			r.log.Warn("bad reply on channel", "channel", channel, "err", err)
@@ -114,8 +114,13 @@ func (r *Replies) Listen(ctx context.Context, channel string, fn func(commands.R
 
 // subscribe subscribes to channel on a client of its own and hands every message's payload to
 // fn, from one goroutine, until ctx ends. It returns once the subscription is active, so nothing
-// published after it can be missed; a failure to subscribe is counted under op.
-func subscribe(ctx context.Context, conn *Conn, channel string, met *metrics.Metrics, op string, fn func(payload []byte)) error {
+// published after it can be missed; a failure to subscribe is counted under op. On a
+// Sentinel-managed master it subscribes again when the master moves (switches.go); messages
+// published between the switch and the new subscription are lost, as in any failover.
+func subscribe(ctx context.Context, conn *Conn, channel string, met *metrics.Metrics, op string, log *slog.Logger, fn func(payload []byte)) error {
+	if log == nil {
+		log = slog.Default()
+	}
 	cl := conn.Client()
 	sub := cl.Subscribe(ctx, channel)
 	if _, err := sub.Receive(ctx); err != nil {
@@ -124,14 +129,24 @@ func subscribe(ctx context.Context, conn *Conn, channel string, met *metrics.Met
 		_ = cl.Close()
 		return fmt.Errorf("subscribe %s: %w", channel, err)
 	}
+	switches := conn.masterSwitches(ctx, log)
 	go func() {
 		defer cl.Close()
-		defer sub.Close()
+		defer func() { _ = sub.Close() }()
 		ch := sub.Channel()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-switches:
+				// A new PubSub dials the master the Sentinels name now.
+				_ = sub.Close()
+				sub = cl.Subscribe(ctx, channel)
+				if _, err := sub.Receive(ctx); err != nil && ctx.Err() == nil {
+					met.RedisError(op)
+					log.Warn("subscribe again after the master moved; go-redis retries", "channel", channel, "err", err)
+				}
+				ch = sub.Channel()
 			case m, ok := <-ch:
 				if !ok {
 					return

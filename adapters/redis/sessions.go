@@ -65,7 +65,7 @@ func (s *Sessions) EndSession(ctx context.Context, user uuid.UUID, tokenHash [sh
 
 // Listen calls fn for every session end announced after it returns, until ctx ends.
 func (s *Sessions) Listen(ctx context.Context, fn func(user uuid.UUID, tokenHash [sha256.Size]byte, endsAt time.Time)) error {
-	return subscribe(ctx, s.conn, s.channel, s.met, "subscribe_sessions", func(payload []byte) {
+	return subscribe(ctx, s.conn, s.channel, s.met, "subscribe_sessions", s.log, func(payload []byte) {
 		var e sessionEnd
 		var hash [sha256.Size]byte
 		err := json.Unmarshal(payload, &e)

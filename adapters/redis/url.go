@@ -133,6 +133,28 @@ func parseClusterURL(base, rest string) (newClient, string, error) {
 }
 
 func parseSentinelURL(base, rest string) (newClient, string, error) {
+	o, where, err := parseSentinelOptions(base, rest)
+	if err != nil {
+		return nil, "", err
+	}
+	return opener(o, goredis.NewFailoverClient), where, nil
+}
+
+// sentinelOptions are the options of a redis+sentinel:// URL, nil for any other.
+func sentinelOptions(raw string) *goredis.FailoverOptions {
+	scheme, rest, _ := strings.Cut(raw, "://")
+	base, kind, _ := strings.Cut(scheme, "+")
+	if kind != "sentinel" {
+		return nil
+	}
+	o, _, err := parseSentinelOptions(base, rest)
+	if err != nil {
+		return nil
+	}
+	return o
+}
+
+func parseSentinelOptions(base, rest string) (*goredis.FailoverOptions, string, error) {
 	userinfo, addrs, path, query, err := splitHosts(rest)
 	if err != nil {
 		return nil, "", fmt.Errorf("redis sentinel url: %w", err)
@@ -174,5 +196,5 @@ func parseSentinelURL(base, rest string) (newClient, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("redis sentinel url: %w", err)
 	}
-	return opener(o, goredis.NewFailoverClient), "sentinel master " + master + " at " + strings.Join(addrs, ","), nil
+	return o, "sentinel master " + master + " at " + strings.Join(addrs, ","), nil
 }

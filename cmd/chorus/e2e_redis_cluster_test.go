@@ -5,6 +5,7 @@ package main_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -32,7 +33,42 @@ func TestE2ERedisCluster(t *testing.T) {
 	// The presence scripts run on the cluster (their keys in the push stream's slot).
 	t.Run("PresenceAcrossGateways", func(t *testing.T) { testPresenceAcrossGateways(t, c, sfx) })
 	t.Run("JoinFromAnotherGateway", func(t *testing.T) { testJoinFromAnotherGateway(t, c, sfx) })
-	t.Run("FailoverDuringTraffic", func(t *testing.T) { testRedisFailoverDuringTraffic(t, c, rc, sfx) })
+	t.Run("FailoverDuringTraffic", func(t *testing.T) {
+		testRedisFailoverDuringTraffic(t, c, sfx, func(ctx context.Context, room string) error {
+			// The master of the room's shard, which carries its messages.
+			from, to, err := rc.Failover(ctx, pushShard(t, c.redisURL, c.prefix, room))
+			t.Logf("the room's push shard's master %s failed over to %s", from, to)
+			return err
+		})
+	})
+}
+
+// TestE2ERedisSentinel runs the distributed processes on a Sentinel-managed master and replica
+// (redistest), CHORUS_REDIS_URL=redis+sentinel://..., with routed pushes, through a failover the
+// Sentinel makes during traffic.
+func TestE2ERedisSentinel(t *testing.T) {
+	skipShort(t)
+	s, err := redistest.StartSentinel()
+	if err != nil {
+		if errors.Is(err, redistest.ErrNoRedisServer) {
+			t.Skipf("the Sentinel test needs the machine's redis-server: %v", err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	c := startClusterOn(t, s.URL(), map[string]string{"CHORUS_PUSH_SHARDS": fmt.Sprint(e2ePushShards)},
+		map[string]string{"CHORUS_WS_FRAME_RATE": "10000", "CHORUS_WS_FRAME_BURST": "10000"})
+	c.warmUp()
+	sfx := randomHex(3)
+	t.Run("CrossGatewayDelivery", func(t *testing.T) { testCrossGatewayDelivery(t, c, sfx) })
+	t.Run("JoinFromAnotherGateway", func(t *testing.T) { testJoinFromAnotherGateway(t, c, sfx) })
+	t.Run("FailoverDuringTraffic", func(t *testing.T) {
+		testRedisFailoverDuringTraffic(t, c, sfx, func(ctx context.Context, _ string) error {
+			to, err := s.Failover(ctx)
+			t.Logf("the Sentinel promoted %s", to)
+			return err
+		})
+	})
 }
 
 // e2ePushShards is CHORUS_PUSH_SHARDS on the cluster.
@@ -121,7 +157,7 @@ func testJoinFromAnotherGateway(t *testing.T, c *cluster, sfx string) {
 // to its replica, and a few more after. Every message acknowledged is in the history (the log
 // is Kafka); bob, on the other gateway, is pushed each message at most once, and every one sent
 // after the failover; presence transitions are announced again afterwards.
-func testRedisFailoverDuringTraffic(t *testing.T, c *cluster, rc *redistest.Cluster, sfx string) {
+func testRedisFailoverDuringTraffic(t *testing.T, c *cluster, sfx string, failover func(ctx context.Context, room string) error) {
 	alice, bob, room := roomWithTwo(t, c, "failover_"+sfx)
 	aws := dialWS(t, "alice@gateway1", alice.base, alice.token)
 	bws := dialWS(t, "bob@gateway2", bob.base, bob.token)
@@ -129,12 +165,7 @@ func testRedisFailoverDuringTraffic(t *testing.T, c *cluster, rc *redistest.Clus
 	bws.barrier(t)
 
 	failed := make(chan error, 1)
-	go func() {
-		// The master of the room's shard, which carries its messages.
-		from, to, err := rc.Failover(context.Background(), pushShard(t, c.redisURL, c.prefix, room))
-		t.Logf("the room's push shard's master %s failed over to %s", from, to)
-		failed <- err
-	}()
+	go func() { failed <- failover(context.Background(), room) }()
 	var acked []string // message ids, in order
 	var position string
 	afterFailover := -1 // index in acked of the first message sent once the failover was over
