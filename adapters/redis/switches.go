@@ -11,7 +11,8 @@ import (
 // A Sentinel failover leaves pub/sub subscriptions on the demoted master. go-redis' failover
 // client, told of the switch, closes its pooled connections to the old master, but not those of
 // its subscriptions: a gateway kept listening for replies on a server the command processors no
-// longer published to, and its commands timed out (TestE2ERedisSentinel). So a subscription on a
+// longer published to, and its commands timed out (for at least the 10 s TestE2ERedisSentinel
+// watched). So a subscription on a
 // Sentinel-managed master also listens to the Sentinels' +switch-master and subscribes again,
 // through a new connection to the new master, when it hears one.
 
