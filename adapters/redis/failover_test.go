@@ -2,7 +2,6 @@ package redis_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -31,14 +30,7 @@ func TestClusterFailoverDuringTraffic(t *testing.T) {
 // acknowledged between the promotion and its own demotion is lost (replication is asynchronous),
 // so pushes appended during the failover may be missing; none after it.
 func TestSentinelFailoverDuringTraffic(t *testing.T) {
-	s, err := redistest.StartSentinel()
-	if err != nil {
-		if errors.Is(err, redistest.ErrNoRedisServer) {
-			t.Skipf("Sentinel tests need the machine's redis-server: %v", err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := redistest.SentinelFor(t)
 	conn := redistest.Dial(t, s.URL())
 	failoverDuringTraffic(t, conn, false, func(ctx context.Context) error {
 		to, err := s.Failover(ctx)

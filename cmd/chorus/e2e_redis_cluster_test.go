@@ -5,7 +5,6 @@ package main_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -48,14 +47,7 @@ func TestE2ERedisCluster(t *testing.T) {
 // Sentinel makes during traffic.
 func TestE2ERedisSentinel(t *testing.T) {
 	skipShort(t)
-	s, err := redistest.StartSentinel()
-	if err != nil {
-		if errors.Is(err, redistest.ErrNoRedisServer) {
-			t.Skipf("the Sentinel test needs the machine's redis-server: %v", err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := redistest.SentinelFor(t)
 	c := startClusterOn(t, s.URL(), map[string]string{"CHORUS_PUSH_SHARDS": fmt.Sprint(e2ePushShards)},
 		map[string]string{"CHORUS_WS_FRAME_RATE": "10000", "CHORUS_WS_FRAME_BURST": "10000"})
 	c.warmUp()

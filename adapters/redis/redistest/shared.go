@@ -54,3 +54,18 @@ func Dial(t testing.TB, url string) *redis.Conn {
 	})
 	return conn
 }
+
+// SentinelFor starts a Sentinel deployment (StartSentinel) for a test, which closes it at its
+// end. A machine without redis-server skips the test.
+func SentinelFor(t testing.TB) *Sentinel {
+	t.Helper()
+	s, err := StartSentinel()
+	if errors.Is(err, ErrNoRedisServer) {
+		t.Skipf("Sentinel tests need the machine's redis-server: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("start the Sentinel deployment: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
