@@ -37,6 +37,8 @@ type Pushes struct {
 	stream string // the broadcast stream; with one shard, the only one
 	maxLen int64
 	shards int
+	// roomStreams and userStreams name the shards' streams (routes.go), when shards > 1.
+	roomStreams, userStreams []string
 	// idle and sweepEvery are feedIdle and feedSweepEvery (shorter in tests).
 	idle, sweepEvery time.Duration
 	log              *slog.Logger

@@ -52,6 +52,14 @@ const MaxPushShards = 256
 // routing). Every process of a deployment must use the same n.
 func (p *Pushes) Shards(n int) *Pushes {
 	p.shards = max(1, n)
+	p.roomStreams, p.userStreams = nil, nil
+	if p.routed() {
+		// Named once: the publisher routes every push, the feed every socket's rooms.
+		for i := range p.shards {
+			p.roomStreams = append(p.roomStreams, "{"+p.conn.Key("pushes", "r"+strconv.Itoa(i))+"}")
+			p.userStreams = append(p.userStreams, "{"+p.conn.Key("pushes", "u"+strconv.Itoa(i))+"}")
+		}
+	}
 	return p
 }
 
@@ -62,12 +70,12 @@ func (p *Pushes) routed() bool { return p.shards > 1 }
 // the one stream). Rooms and users have shards of their own: a gateway holds the sockets of many
 // users, whose shards would cover most of a room family, while it holds a share of the rooms.
 // Each shard is its own hash tag, so that a cluster spreads them over its masters.
-func (p *Pushes) RoomStream(room uuid.UUID) string { return p.shardStream("r", room) }
+func (p *Pushes) RoomStream(room uuid.UUID) string { return p.shardStream(p.roomStreams, room) }
 
 // UserStream is the stream of a user's shard (RoomStream).
-func (p *Pushes) UserStream(user uuid.UUID) string { return p.shardStream("u", user) }
+func (p *Pushes) UserStream(user uuid.UUID) string { return p.shardStream(p.userStreams, user) }
 
-func (p *Pushes) shardStream(family string, id uuid.UUID) string {
+func (p *Pushes) shardStream(streams []string, id uuid.UUID) string {
 	if !p.routed() {
 		return p.stream
 	}
@@ -77,7 +85,7 @@ func (p *Pushes) shardStream(family string, id uuid.UUID) string {
 		h ^= uint32(b)
 		h *= 16777619
 	}
-	return "{" + p.conn.Key("pushes", family+strconv.Itoa(int(h%uint32(p.shards)))) + "}"
+	return streams[h%uint32(p.shards)]
 }
 
 // membershipKey holds a user's newest membership change per log partition (routes.go, top).
@@ -197,7 +205,7 @@ func (pp *PushPublisher) publish(ctx context.Context, pushes []projections.Push)
 	if len(signals) == 0 {
 		return nil
 	}
-	_, err = pp.append(ctx, routeBy(signals, func(s projections.Push) string { return p.UserStream(s.UserID) }))
+	_, err = pp.append(ctx, p.route(signals))
 	return err
 }
 
@@ -274,7 +282,7 @@ func (p *Pushes) route(pushes []projections.Push) []streamBatch {
 		switch push.Target {
 		case projections.TargetRoom:
 			b.add(p.RoomStream(push.RoomID), push)
-		case projections.TargetUser:
+		case projections.TargetUser, projections.TargetJoined:
 			b.add(p.UserStream(push.UserID), push)
 		case projections.TargetUsers:
 			// One push per shard, naming that shard's users.
@@ -295,15 +303,6 @@ func (p *Pushes) route(pushes []projections.Push) []streamBatch {
 		default:
 			b.add(p.stream, push)
 		}
-	}
-	return b.out
-}
-
-// routeBy splits pushes by stream(push).
-func routeBy(pushes []projections.Push, stream func(projections.Push) string) []streamBatch {
-	var b batches
-	for _, push := range pushes {
-		b.add(stream(push), push)
 	}
 	return b.out
 }
