@@ -110,30 +110,6 @@ redis.call('EXPIRE', KEYS[1], ARGV[#ARGV])
 return 0
 `)
 
-// MembershipPositions are the log positions of a user's newest joins and leaves, one per
-// partition, as the publisher wrote them (none with one shard: every gateway sees every change).
-func (p *Pushes) MembershipPositions(ctx context.Context, user uuid.UUID) ([]domain.Position, error) {
-	if !p.routed() {
-		return nil, nil
-	}
-	cl := p.conn.Client()
-	defer cl.Close()
-	fields, err := cl.HGetAll(ctx, p.membershipKey(user)).Result()
-	if err != nil {
-		p.met.RedisError("membership_positions")
-		return nil, fmt.Errorf("membership positions: %w", err)
-	}
-	var out []domain.Position
-	for f, v := range fields {
-		pos, err := domain.ParsePosition(f + ":" + v)
-		if err != nil {
-			continue
-		}
-		out = append(out, pos)
-	}
-	return out, nil
-}
-
 // PushPublisher appends pushes to the streams they are routed to.
 type PushPublisher struct {
 	p  *Pushes
@@ -382,6 +358,9 @@ type Feed struct {
 	p    *Pushes
 	sink PushSink
 	ctx  context.Context
+	// cl serves the feed's own requests (a socket's membership positions, a join's catch-up);
+	// nil with one shard. The readers have clients of their own (blocked reads).
+	cl goredis.UniversalClient
 
 	mu      sync.Mutex
 	readers map[string]*feedReader
@@ -414,6 +393,8 @@ func (p *Pushes) Route(ctx context.Context, sink PushSink) (*Feed, error) {
 	}
 	r.permanent = true
 	if p.routed() {
+		f.cl = p.conn.Client()
+		context.AfterFunc(ctx, func() { _ = f.cl.Close() })
 		go f.joins()
 		go f.sweep()
 	}
@@ -556,11 +537,9 @@ func (f *Feed) joined(s projections.Push) {
 
 // skipped reads the room's pushes from its user_joined (in entry s.Entry) to last.
 func (f *Feed) skipped(s projections.Push, last string) ([]projections.Push, error) {
-	cl := f.p.conn.Client()
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
 	defer cancel()
-	entries, err := cl.XRange(ctx, f.p.RoomStream(s.RoomID), s.Entry, last).Result()
+	entries, err := f.cl.XRange(ctx, f.p.RoomStream(s.RoomID), s.Entry, last).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -645,7 +624,24 @@ func (a streamID) String() string {
 	return strconv.FormatUint(a.ms, 10) + "-" + strconv.FormatUint(a.seq, 10)
 }
 
-// MembershipPositions are Pushes.MembershipPositions.
+// MembershipPositions are the log positions of a user's newest joins and leaves, one per
+// partition, as the publisher wrote them (none with one shard: every gateway sees every change).
 func (f *Feed) MembershipPositions(ctx context.Context, user uuid.UUID) ([]domain.Position, error) {
-	return f.p.MembershipPositions(ctx, user)
+	if !f.p.routed() {
+		return nil, nil
+	}
+	fields, err := f.cl.HGetAll(ctx, f.p.membershipKey(user)).Result()
+	if err != nil {
+		f.p.met.RedisError("membership_positions")
+		return nil, fmt.Errorf("membership positions: %w", err)
+	}
+	var out []domain.Position
+	for field, v := range fields {
+		pos, err := domain.ParsePosition(field + ":" + v)
+		if err != nil {
+			continue
+		}
+		out = append(out, pos)
+	}
+	return out, nil
 }

@@ -221,7 +221,7 @@ func TestRoutedJoinIsReadFromTheJoinByTheJoiningUsersGateway(t *testing.T) {
 		if !slices.Contains(f.Streams(), pushes.RoomStream(room)) {
 			t.Errorf("the gateway reads %v, not the room's shard", f.Streams())
 		}
-		pos, err := pushes.MembershipPositions(context.Background(), user)
+		pos, err := f.MembershipPositions(context.Background(), user)
 		if err != nil {
 			t.Fatal(err)
 		}
