@@ -62,9 +62,11 @@ func (r *sharedRedis) wire(t *testing.T) setup {
 	return setup{deps: func(d *Deps) { d.Presence, d.Pushes = r.presence, pub }, start: func(gw *Gateway) {
 		t.Helper()
 		ctx, cancel := context.WithCancel(context.Background())
-		if err := r.pushes.Subscribe(ctx, gw.Deliver); err != nil {
+		feed, err := r.pushes.Route(ctx, gw)
+		if err != nil {
 			t.Fatal(err)
 		}
+		gw.UseFeed(feed)
 		done := make(chan struct{})
 		go func() { defer close(done); _ = gw.RunRealtime(ctx) }()
 		// Registered before newRealtimeEnv's shutdown, so it runs after it: the offline

@@ -51,19 +51,6 @@ func NewPushes(conn *Conn, maxLen int64, log *slog.Logger) *Pushes {
 	return &Pushes{conn: conn, stream: conn.SlotKey("pushes"), maxLen: maxLen, shards: 1, idle: feedIdle, sweepEvery: feedSweepEvery, log: log}
 }
 
-// Subscribe reads every push appended after it returns and calls deliver for each, in stream
-// order, until ctx ends. It reads through a consumer group of its own (readerGroupPrefix), created
-// here; when ctx ends the reader removes it. It first removes the groups of readers that fell
-// behind the stream (pruneGroups).
-func (p *Pushes) Subscribe(ctx context.Context, deliver func(projections.Push)) error {
-	r, err := p.startReader(ctx, p.stream, "")
-	if err != nil {
-		return err
-	}
-	go p.read(ctx, r, deliver)
-	return nil
-}
-
 // streamReader is one reader of one stream: its consumer group, where it started, and the last
 // entry it delivered. mu is held while it delivers what one read brought, so that a catch-up
 // (Feed.joined) sees a position no delivery is moving.
@@ -190,7 +177,7 @@ func (p *Pushes) read(ctx context.Context, r *streamReader, deliver func(project
 }
 
 // removeGroup destroys a reader's group once its ctx has ended (so with a timeout of its own),
-// at best: a group left behind is pruned by a later Subscribe.
+// at best: a group left behind is pruned when a reader of its stream next starts.
 func (p *Pushes) removeGroup(cl goredis.UniversalClient, stream, group string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -598,17 +598,6 @@ func (f *Feed) sweep() {
 	}
 }
 
-// Streams lists the streams being read (for tests and metrics).
-func (f *Feed) Streams() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]string, 0, len(f.readers))
-	for s := range f.readers {
-		out = append(out, s)
-	}
-	return out
-}
-
 // prev is the id just before a.
 func (a streamID) prev() streamID {
 	if a.seq > 0 {
