@@ -19,12 +19,7 @@ import (
 func TestE2ERedisCluster(t *testing.T) {
 	skipShort(t)
 	rc := redistest.SharedCluster(t)
-	// The failover test sends as fast as messages are acknowledged: the socket's frame limit is
-	// not what it tests (with the default, a send after the failover was once refused rate_limited).
-	// Routed pushes, as a deployment on a cluster would run: the shards spread over the masters.
-	c := startClusterOn(t, rc.URL(), map[string]string{"CHORUS_PUSH_SHARDS": fmt.Sprint(e2ePushShards)},
-		map[string]string{"CHORUS_WS_FRAME_RATE": "10000", "CHORUS_WS_FRAME_BURST": "10000"})
-	c.warmUp()
+	c := startRoutedOn(t, rc.URL())
 	sfx := randomHex(3)
 
 	// Replies cross processes through the cluster's pub/sub, pushes through its stream.
@@ -48,9 +43,7 @@ func TestE2ERedisCluster(t *testing.T) {
 func TestE2ERedisSentinel(t *testing.T) {
 	skipShort(t)
 	s := redistest.SentinelFor(t)
-	c := startClusterOn(t, s.URL(), map[string]string{"CHORUS_PUSH_SHARDS": fmt.Sprint(e2ePushShards)},
-		map[string]string{"CHORUS_WS_FRAME_RATE": "10000", "CHORUS_WS_FRAME_BURST": "10000"})
-	c.warmUp()
+	c := startRoutedOn(t, s.URL())
 	sfx := randomHex(3)
 	t.Run("CrossGatewayDelivery", func(t *testing.T) { testCrossGatewayDelivery(t, c, sfx) })
 	t.Run("JoinFromAnotherGateway", func(t *testing.T) { testJoinFromAnotherGateway(t, c, sfx) })
@@ -63,8 +56,20 @@ func TestE2ERedisSentinel(t *testing.T) {
 	})
 }
 
-// e2ePushShards is CHORUS_PUSH_SHARDS on the cluster.
+// e2ePushShards is CHORUS_PUSH_SHARDS of startRoutedOn.
 const e2ePushShards = 8
+
+// startRoutedOn starts the processes on the Redis deployment of rURL with routed pushes, as a
+// deployment on a cluster would run them (the shards spread over the masters), and warms them up.
+// The failover tests send as fast as messages are acknowledged: the socket's frame limit is not
+// what they test (with the default, a send after the failover was once refused rate_limited).
+func startRoutedOn(t *testing.T, rURL string) *cluster {
+	t.Helper()
+	c := startClusterOn(t, rURL, map[string]string{"CHORUS_PUSH_SHARDS": fmt.Sprint(e2ePushShards)},
+		map[string]string{"CHORUS_WS_FRAME_RATE": "10000", "CHORUS_WS_FRAME_BURST": "10000"})
+	c.warmUp()
+	return c
+}
 
 // pushShard is the stream of a room's shard, as the processes name it.
 func pushShard(t *testing.T, rURL, prefix, room string) string {
