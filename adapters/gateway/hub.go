@@ -120,8 +120,7 @@ func (h *hub) broadcast(p projections.Push) (sockets int) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	send := func(c *conn) {
-		if p.ExceptUserID == uuid.Nil || c.userID != p.ExceptUserID {
-			c.push(p.Frame, p.CommandID)
+		if pushTo(c, p) {
 			sockets++
 		}
 	}
@@ -152,13 +151,21 @@ func (h *hub) broadcast(p projections.Push) (sockets int) {
 				}
 			}
 		}
-	case projections.TargetRoom:
+	default:
 		for c := range h.rooms[p.RoomID] {
 			send(c)
 		}
 	}
-	// Any other target (a routed join's signal, TargetJoined, is the feed's) reaches no socket.
 	return sockets
+}
+
+// pushTo queues a push's frame on c unless c is the excepted user's, and says whether it did.
+func pushTo(c *conn, p projections.Push) bool {
+	if p.ExceptUserID != uuid.Nil && c.userID == p.ExceptUserID {
+		return false
+	}
+	c.push(p.Frame, p.CommandID)
+	return true
 }
 
 // Deliver sends a push to the local sockets subscribed to its room. It is called from the one
@@ -176,12 +183,12 @@ func (g *Gateway) Deliver(p projections.Push) {
 	}
 	switch p.Kind {
 	case projections.PushUserJoined:
-		h.changeMembership(p, true, func(c *conn) { h.subscribeLocked(c, p.RoomID) })
+		h.changeMembership(p, true)
 		reached = h.broadcast(p)
 		g.maybePruneLedger()
 	case projections.PushUserLeft:
 		reached = h.broadcast(p)
-		h.changeMembership(p, false, func(c *conn) { h.unsubscribeLocked(c, p.RoomID) })
+		h.changeMembership(p, false)
 		g.maybePruneLedger()
 	case projections.PushRoomDeleted:
 		// Every socket of the room hears it, then nothing more comes from the room.

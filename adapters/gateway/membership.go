@@ -130,18 +130,28 @@ func (h *hub) loaded(c *conn, rooms []uuid.UUID) {
 	}
 }
 
-// changeMembership records a user_joined or user_left in the ledger and applies it to the
-// user's sockets here (apply), recording it too for those being set up. One critical section
-// with register, so that a socket sees each change once: in the ledger or recorded.
-func (h *hub) changeMembership(p projections.Push, in bool, apply func(*conn)) {
+// changeMembership records a user_joined (in) or user_left in the ledger and applies it to the
+// user's sockets here. One critical section with register, so that a socket sees each change
+// once: in the ledger or recorded.
+func (h *hub) changeMembership(p projections.Push, in bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ledger.noteLocked(p)
 	for c := range h.users[p.UserID] {
-		apply(c)
-		if lc := h.loading[c]; lc != nil {
-			lc.changes = append(lc.changes, membershipChange{room: p.RoomID, in: in})
-		}
+		h.memberLocked(c, p.RoomID, in)
+	}
+}
+
+// memberLocked subscribes c to room (in) or unsubscribes it, and records the change for a socket
+// being set up (loaded replays it over the rooms it reads).
+func (h *hub) memberLocked(c *conn, room uuid.UUID, in bool) {
+	if in {
+		h.subscribeLocked(c, room)
+	} else {
+		h.unsubscribeLocked(c, room)
+	}
+	if lc := h.loading[c]; lc != nil {
+		lc.changes = append(lc.changes, membershipChange{room: room, in: in})
 	}
 }
 
@@ -325,28 +335,16 @@ func (g *Gateway) JoinedUnread(user, room uuid.UUID, pushes []projections.Push) 
 			late = append(late, c)
 		}
 	}
-	apply := func(c *conn, in bool) {
-		if in {
-			h.subscribeLocked(c, room)
-		} else {
-			h.unsubscribeLocked(c, room)
-		}
-		if lc := h.loading[c]; lc != nil {
-			lc.changes = append(lc.changes, membershipChange{room: room, in: in})
-		}
-	}
 	for _, c := range late {
-		apply(c, true)
+		h.memberLocked(c, room, true)
 	}
 	for _, p := range pushes {
 		for _, c := range late {
-			if p.ExceptUserID == uuid.Nil || c.userID != p.ExceptUserID {
-				c.push(p.Frame, p.CommandID)
-			}
+			pushTo(c, p)
 		}
 		if (p.Kind == projections.PushUserLeft && p.UserID == user) || p.Kind == projections.PushRoomDeleted {
 			for _, c := range late {
-				apply(c, false)
+				h.memberLocked(c, room, false)
 			}
 			return
 		}
