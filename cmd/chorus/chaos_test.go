@@ -448,6 +448,9 @@ func startChaosCluster(t *testing.T) *chaosCluster {
 			"CHORUS_COMMAND_TIMEOUT":       "2s",
 			"CHORUS_INSTANCE_ID":           id + "-" + randomHex(3),
 			"CHORUS_ADMIN_USERS":           c.admin,
+			// Routed pushes, as a multi-process deployment runs them; the all-in-one server
+			// below keeps the single stream, so each fault meets both.
+			"CHORUS_PUSH_SHARDS": "8",
 		})
 	}
 	c.gw[0] = h.start("gateway1", vars("gateway1"), "--roles", "gateway")
