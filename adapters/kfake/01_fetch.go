@@ -104,7 +104,18 @@ func (c *Cluster) handleFetch(creq *clientReq, w *watchFetch) (kmsg.Response, er
 		// name and fails the ID check there.
 		staleID bool
 	}
-	var toFetch []fetchPartition
+	// CHORUS PATCH: the list and the response's partitions are made at their size (below) rather
+	// than grown by appending: a long-polling consumer's fetch runs this twice (once parked, once
+	// answered), and its partitions' slices were a quarter of what the all-in-one process
+	// allocated at 1,000 msg/s.
+	nparts := 0
+	for _, rt := range req.Topics {
+		nparts += len(rt.Partitions)
+	}
+	if session != nil && !newSession {
+		nparts += len(session.partitions) + len(session.unknownIDs)
+	}
+	toFetch := make([]fetchPartition, 0, nparts)
 
 	// First, add partitions from the request and update session
 	for i, rt := range req.Topics {
@@ -314,6 +325,19 @@ func (c *Cluster) handleFetch(creq *clientReq, w *watchFetch) (kmsg.Response, er
 
 	id2t := make(map[uuid]string)
 	tidx := make(map[string]int)
+	resp.Topics = make([]kmsg.FetchResponseTopic, 0, len(req.Topics)) // CHORUS PATCH: at its size
+
+	// CHORUS PATCH: partsOf is how many of toFetch's partitions are of the topic, the size of
+	// its response's list.
+	partsOf := func(t string, id uuid) int {
+		n := 0
+		for i := range toFetch {
+			if fp := &toFetch[i]; fp.topic == t && (t != "" || fp.topicID == id) {
+				n++
+			}
+		}
+		return n
+	}
 
 	donet := func(t string, id uuid) *kmsg.FetchResponseTopic {
 		key := t
@@ -328,6 +352,7 @@ func (c *Cluster) handleFetch(creq *clientReq, w *watchFetch) (kmsg.Response, er
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = t
 		st.TopicID = id
+		st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, partsOf(t, id)) // CHORUS PATCH: at its size
 		resp.Topics = append(resp.Topics, st)
 		return &resp.Topics[len(resp.Topics)-1]
 	}
