@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -86,13 +87,13 @@ type Projector struct {
 	// fetchMin and fetchWait, when set, let the broker gather records before answering a fetch.
 	fetchMin  int32
 	fetchWait time.Duration
+	// apart are the topics read in a consumer group of their own, apartGroup (Apart).
+	apart      []string
+	apartGroup string
 
 	mu       sync.Mutex
 	producer sarama.SyncProducer // for dead letters, opened at the first one
 	dead     atomic.Int64        // records dead-lettered by this process
-
-	// claimed is where the current session's claims hand their records to its applier (apply).
-	claimed chan *claimBatch
 
 	failures     FailureLog // nil: failures are only logged
 	failing      atomic.Int64
@@ -219,6 +220,18 @@ func (p *Projector) Gathering(minBytes int32, maxWait time.Duration) *Projector 
 	return p
 }
 
+// Apart has the projector read topics (some of its own) in a consumer group of their own, named
+// its group + suffix, beside the group that reads the others. For a projection whose topics are
+// busy and quiet at once: a Kafka client's fetch names every partition its group holds on the
+// broker, and Sarama hands each answer to a goroutine per partition, so the push projection,
+// which waits for nothing, paid for the 24 partitions of system-events and org-events on every
+// chat message (docs/benchmarks.md). The handler is then called by both groups at once, as it is
+// by several partitions. Call it before Run.
+func (p *Projector) Apart(suffix string, topics ...string) *Projector {
+	p.apart, p.apartGroup = topics, p.group+suffix
+	return p
+}
+
 // UseMetrics has the projector measure its batches, its lag per partition and its dead letters
 // in m (nil turns measuring off). Call it before Run.
 func (p *Projector) UseMetrics(m *metrics.Metrics) *Projector {
@@ -232,6 +245,52 @@ func (p *Projector) DeadLettered() int64 { return p.dead.Load() }
 // Run consumes until ctx ends.
 func (p *Projector) Run(ctx context.Context) error {
 	p.met.ProjectionWatched(p.projection)
+	defer p.closeProducer()
+	main := &lane{p: p, group: p.group}
+	for _, t := range p.topics {
+		if !slices.Contains(p.apart, t) {
+			main.topics = append(main.topics, t)
+		}
+	}
+	var lanes []*lane
+	if len(main.topics) > 0 {
+		lanes = append(lanes, main)
+	}
+	if len(p.apart) > 0 {
+		lanes = append(lanes, &lane{p: p, group: p.apartGroup, topics: p.apart})
+	}
+	// A lane that cannot start stops the others: the projector fails as a whole.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(lanes))
+	for _, l := range lanes {
+		go func() {
+			err := l.run(ctx)
+			if err != nil {
+				cancel()
+			}
+			errs <- err
+		}()
+	}
+	var err error
+	for range lanes {
+		err = errors.Join(err, <-errs)
+	}
+	return err
+}
+
+// lane is one consumer group of a projector, reading some of its topics (Apart).
+type lane struct {
+	p      *Projector
+	group  string
+	topics []string
+	// claimed is where the current session's claims hand their records to its applier (apply).
+	claimed chan *claimBatch
+}
+
+// run consumes the lane's topics until ctx ends.
+func (l *lane) run(ctx context.Context) error {
+	p := l.p
 	sc := p.cfg.Sarama()
 	sc.ChannelBufferSize = MaxProjectorBatch
 	// A fetch is answered as soon as records arrive, whatever its wait; the wait only bounds how
@@ -244,24 +303,23 @@ func (p *Projector) Run(ctx context.Context) error {
 		sc.Consumer.Fetch.Min = p.fetchMin
 		sc.Consumer.MaxWaitTime = p.fetchWait
 	}
-	group, err := sarama.NewConsumerGroup(p.cfg.Brokers, p.group, sc)
+	group, err := sarama.NewConsumerGroup(p.cfg.Brokers, l.group, sc)
 	if err != nil {
-		return fmt.Errorf("projector group %s: %w", p.group, err)
+		return fmt.Errorf("projector group %s: %w", l.group, err)
 	}
 	defer group.Close()
-	defer p.closeProducer()
 	go func() {
 		for err := range group.Errors() {
-			p.log.Warn("projector group", "err", err)
+			p.log.Warn("projector group", "group", l.group, "err", err)
 			p.met.KafkaError("projector", "consumer")
 		}
 	}()
 	for ctx.Err() == nil {
-		if err := group.Consume(ctx, p.topics, p); err != nil {
+		if err := group.Consume(ctx, l.topics, l); err != nil {
 			if errors.Is(err, sarama.ErrClosedConsumerGroup) || ctx.Err() != nil {
 				break
 			}
-			p.log.Warn("projector session ended", "err", err)
+			p.log.Warn("projector session ended", "group", l.group, "err", err)
 			sleep(ctx, time.Second)
 		}
 	}
@@ -270,7 +328,8 @@ func (p *Projector) Run(ctx context.Context) error {
 
 // Setup moves every claimed partition to the projection's checkpoint and starts the session's
 // applier (apply).
-func (p *Projector) Setup(sess sarama.ConsumerGroupSession) error {
+func (l *lane) Setup(sess sarama.ConsumerGroupSession) error {
+	p := l.p
 	var cps map[string]map[int32]int64
 	err := retry(sess.Context(), p.log, "load checkpoints", func() error {
 		var err error
@@ -293,13 +352,13 @@ func (p *Projector) Setup(sess sarama.ConsumerGroupSession) error {
 			sess.ResetOffset(topic, part, next, "")
 		}
 	}
-	p.claimed = make(chan *claimBatch)
-	go p.apply(sess.Context(), p.claimed)
+	l.claimed = make(chan *claimBatch)
+	go l.apply(sess.Context(), l.claimed)
 	return nil
 }
 
 // Cleanup has nothing to release: the session's applier ends with the session's context.
-func (p *Projector) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (l *lane) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
 // claimBatch is what one claim has read and hands to the session's applier: its records, in
 // offset order, and where the applier says how their batch went.
@@ -310,12 +369,16 @@ type claimBatch struct {
 
 // ConsumeClaim reads what is ready on the claim's partition and hands it to the session's
 // applier, waiting for it to be applied before reading more, until the session ends.
-func (p *Projector) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	ctx := sess.Context()
-	in := p.claimed
-	cb := &claimBatch{recs: make([]Record, 0, MaxProjectorBatch), done: make(chan error, 1)}
+func (l *lane) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	p, ctx := l.p, sess.Context()
+	in := l.claimed
+	// The batch's buffer grows as records come and is kept for the next batch. A projector
+	// claims every partition of its topics (up to 72 in the all-in-one process's read model),
+	// most of them quiet; made at MaxProjectorBatch records each, they held 21 MB, 40% of the
+	// all-in-one process's live heap, for the collector to scan (docs/benchmarks.md).
+	cb := &claimBatch{done: make(chan error, 1)}
 	if start := claim.InitialOffset(); start >= 0 {
-		p.met.ProjectorLag(p.group, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset()-start)
+		p.met.ProjectorLag(l.group, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset()-start)
 	}
 	for {
 		batch := cb.recs[:0]
@@ -355,7 +418,7 @@ func (p *Projector) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.
 			return nil
 		}
 		// The claim's high-water mark is the partition's end as of the last fetch response.
-		p.met.ProjectorLag(p.group, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset()-(batch[len(batch)-1].Offset+1))
+		p.met.ProjectorLag(l.group, claim.Topic(), claim.Partition(), claim.HighWaterMarkOffset()-(batch[len(batch)-1].Offset+1))
 	}
 }
 
@@ -367,7 +430,8 @@ func (p *Projector) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.
 // batch holds each partition's records in that order. With the broker gathering the read model's
 // fetches for 20 ms (ops.Projections), at 1,000 msg/s over 10 rooms, Postgres
 // went from 385–398 to 135–154 µs of CPU per message (docs/benchmarks.md).
-func (p *Projector) apply(ctx context.Context, in <-chan *claimBatch) {
+func (l *lane) apply(ctx context.Context, in <-chan *claimBatch) {
+	p := l.p
 	var (
 		waiting  []*claimBatch
 		carry    *claimBatch // taken from in but kept for the next batch, which it would overfill
@@ -410,12 +474,12 @@ func (p *Projector) apply(ctx context.Context, in <-chan *claimBatch) {
 		for _, r := range merged {
 			occurred = append(occurred, r.Timestamp) // the event's occurred_at (command_processor.go)
 		}
-		p.met.EventAges(p.group, "fetched", occurred, started)
+		p.met.EventAges(l.group, "fetched", occurred, started)
 		err := p.project(ctx, merged)
 		if err == nil {
 			done := time.Now()
-			p.met.EventAges(p.group, "applied", occurred, done)
-			p.met.Projected(p.group, len(merged), done.Sub(started))
+			p.met.EventAges(l.group, "applied", occurred, done)
+			p.met.Projected(l.group, len(merged), done.Sub(started))
 		}
 		for _, cb := range waiting {
 			cb.done <- err

@@ -505,3 +505,62 @@ func TestProjectorMergesThePartitionsWaitingIntoOneBatch(t *testing.T) {
 		t.Fatalf("%d batches for %d partitions, at most %d partitions in one: the waiting partitions were not merged", len(batches), partitions, widest)
 	}
 }
+
+// A projector with topics apart reads them in a consumer group of its own: every record of
+// both groups' topics is projected, in order per partition, and each group holds only its own
+// topics' partitions, so that a fetch of the busy topic names none of the quiet one's.
+func TestProjectorReadsTopicsApartInAGroupOfTheirOwn(t *testing.T) {
+	cfg := projectorCluster(t)
+	produce(t, cfg, cfg.Topics.ChatEvents, "chat-0", "chat-1", "chat-2")
+	produce(t, cfg, cfg.Topics.SystemEvents, "system-0", "system-1")
+	m := newMemProjection(func(string) bool { return false })
+	topics := []string{cfg.Topics.ChatEvents, cfg.Topics.SystemEvents}
+	runProjector(t, kafka.NewProjector(cfg, "chorus-projector-lanes", topics, m, testLogger()).Apart("-quiet", cfg.Topics.SystemEvents))
+	applied := func() []string { a, _, _ := m.state(); return a }
+	waitUntil(t, "every record projected", 20*time.Second, func() bool { return len(applied()) == 5 })
+	produce(t, cfg, cfg.Topics.SystemEvents, "system-2")
+	produce(t, cfg, cfg.Topics.ChatEvents, "chat-3")
+	waitUntil(t, "the records produced while running projected", 20*time.Second, func() bool { return len(applied()) == 7 })
+	var chat, system []string
+	for _, v := range applied() {
+		if strings.HasPrefix(v, "chat-") {
+			chat = append(chat, v)
+		} else {
+			system = append(system, v)
+		}
+	}
+	if want := []string{"chat-0", "chat-1", "chat-2", "chat-3"}; !slices.Equal(chat, want) {
+		t.Fatalf("chat-events projected %v, want %v", chat, want)
+	}
+	if want := []string{"system-0", "system-1", "system-2"}; !slices.Equal(system, want) {
+		t.Fatalf("system-events projected %v, want %v", system, want)
+	}
+
+	admin, err := sarama.NewClusterAdmin(cfg.Brokers, cfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	groups, err := admin.DescribeConsumerGroups([]string{"chorus-projector-lanes", "chorus-projector-lanes-quiet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[string][]string{}
+	for _, g := range groups {
+		for _, mem := range g.Members {
+			a, err := mem.GetMemberAssignment()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for topic := range a.Topics {
+				held[g.GroupId] = append(held[g.GroupId], topic)
+			}
+		}
+	}
+	if got := held["chorus-projector-lanes"]; !slices.Equal(got, []string{cfg.Topics.ChatEvents}) {
+		t.Fatalf("the projector's group holds partitions of %v, want only %s", got, cfg.Topics.ChatEvents)
+	}
+	if got := held["chorus-projector-lanes-quiet"]; !slices.Equal(got, []string{cfg.Topics.SystemEvents}) {
+		t.Fatalf("the group apart holds partitions of %v, want only %s", got, cfg.Topics.SystemEvents)
+	}
+}
