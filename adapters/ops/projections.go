@@ -121,7 +121,7 @@ var (
 	// Push is read in two groups: chat-events, whose every record someone waits for, and the
 	// rarer system and organization events, so that a chat message's fetch does not name their
 	// 24 partitions too. Each topic keeps its order; there is none across topics in either way.
-	// At 1,000 msg/s this took 5–9% of the all-in-one process's CPU per message and a tenth of
+	// At 1,000 msg/s this took 8–9% of the all-in-one process's CPU per message and a tenth of
 	// its garbage collections away (docs/benchmarks.md).
 	Push = Projection{
 		Definition: projections.PushDefinition,
