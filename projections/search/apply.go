@@ -52,8 +52,15 @@ func (s *Store) applyBatch(ctx context.Context, schema, projection string, recs 
 		}
 		run.flush(st)
 		st.Describe(r, queueEvent(&st.Batch, r.Event))
-	}, func(_ context.Context, _ pgx.Tx, st *checkpoint.Statements) error {
+	}, func(ctx context.Context, tx pgx.Tx, st *checkpoint.Statements) error {
 		run.flush(st)
+		// An insert that finds the GIN index's pending list full merges it into the index
+		// with work_mem of memory for the merge's accumulator; past it, the accumulator is
+		// written out and the merge goes on with a fresh one, each pass inserting every key it
+		// holds again. At the default 4 MB a 4 MB pending list took several passes.
+		if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '"+mergeWorkMem+"'"); err != nil {
+			return fmt.Errorf("work_mem: %w", err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -61,6 +68,10 @@ func (s *Store) applyBatch(ctx context.Context, schema, projection string, recs 
 	}
 	return applied, nil
 }
+
+// mergeWorkMem is the work_mem of the index writer's transactions: room for one pass of the merge
+// of a full pending list (gin_pending_list_limit, 4 MB: migration 00020) into the index.
+const mergeWorkMem = "64MB"
 
 // insertMessage indexes a message; takeEdit makes it an upsert that takes the new content (an
 // edit). A run of new messages goes in with sqlIndexMessages.
