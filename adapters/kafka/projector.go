@@ -225,8 +225,10 @@ func (p *Projector) Gathering(minBytes int32, maxWait time.Duration) *Projector 
 // busy and quiet at once: a Kafka client's fetch names every partition its group holds on the
 // broker, and Sarama hands each answer to a goroutine per partition, so the push projection,
 // which waits for nothing, paid for the 24 partitions of system-events and org-events on every
-// chat message (docs/benchmarks.md). The handler is then called by both groups at once, as it is
-// by several partitions. Call it before Run.
+// chat message (docs/benchmarks.md). The topics apart are taken to be quiet: their group does not
+// gather (Gathering), so that it asks the broker every 500 ms rather than at the gathering's
+// pace, and a record there is handed over as it comes. The handler is then called by both groups
+// at once, as it is by several partitions. Call it before Run.
 func (p *Projector) Apart(suffix string, topics ...string) *Projector {
 	p.apart, p.apartGroup = topics, p.group+suffix
 	return p
@@ -246,7 +248,7 @@ func (p *Projector) DeadLettered() int64 { return p.dead.Load() }
 func (p *Projector) Run(ctx context.Context) error {
 	p.met.ProjectionWatched(p.projection)
 	defer p.closeProducer()
-	main := &lane{p: p, group: p.group}
+	main := &lane{p: p, group: p.group, gathers: p.fetchMin > 0}
 	for _, t := range p.topics {
 		if !slices.Contains(p.apart, t) {
 			main.topics = append(main.topics, t)
@@ -284,6 +286,8 @@ type lane struct {
 	p      *Projector
 	group  string
 	topics []string
+	// gathers: the lane's fetches wait for the projector's Gathering.
+	gathers bool
 	// claimed is where the current session's claims hand their records to its applier (apply).
 	claimed chan *claimBatch
 }
@@ -299,7 +303,7 @@ func (l *lane) run(ctx context.Context) error {
 	// projectors of the all-in-one process cost 40% more CPU (measured: 0.08 against 0.05 of a
 	// core at 10 messages/s). 500 ms is Kafka's default.
 	sc.Consumer.MaxWaitTime = 500 * time.Millisecond
-	if p.fetchMin > 0 {
+	if l.gathers {
 		sc.Consumer.Fetch.Min = p.fetchMin
 		sc.Consumer.MaxWaitTime = p.fetchWait
 	}

@@ -564,3 +564,29 @@ func TestProjectorReadsTopicsApartInAGroupOfTheirOwn(t *testing.T) {
 		t.Fatalf("the group apart holds partitions of %v, want only %s", got, cfg.Topics.SystemEvents)
 	}
 }
+
+// The topics apart are quiet ones: their group does not wait for the projector's gathering, so
+// that a record there is handed over as it comes. (A gathered fetch is answered at its deadline,
+// so a gathered record would take anything up to the gathering's 8 s: two records each under a
+// second would then pass one time in 64.)
+func TestProjectorTopicsApartAreNotGathered(t *testing.T) {
+	const gather = 8 * time.Second
+	cfg := projectorCluster(t)
+	m := newMemProjection(func(string) bool { return false })
+	topics := []string{cfg.Topics.ChatEvents, cfg.Topics.SystemEvents}
+	p := kafka.NewProjector(cfg, "chorus-projector-gathered", topics, m, testLogger()).
+		Gathering(1<<20, gather).Apart("-quiet", cfg.Topics.SystemEvents)
+	runProjector(t, p)
+	applied := func() []string { a, _, _ := m.state(); return a }
+	produce(t, cfg, cfg.Topics.ChatEvents, "chat-0")
+	produce(t, cfg, cfg.Topics.SystemEvents, "system-0")
+	waitUntil(t, "both groups projecting", 30*time.Second, func() bool { return len(applied()) == 2 })
+	for i := 1; i <= 2; i++ {
+		start := time.Now()
+		produce(t, cfg, cfg.Topics.SystemEvents, fmt.Sprintf("system-%d", i))
+		waitUntil(t, "the quiet topic's record projected", 30*time.Second, func() bool { return len(applied()) == 2+i })
+		if took := time.Since(start); took >= time.Second {
+			t.Fatalf("a record of the topic apart took %s to be projected: its group waited for the gathering (%s)", took, gather)
+		}
+	}
+}
