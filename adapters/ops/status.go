@@ -70,6 +70,11 @@ type ProjectionStatus struct {
 	Group        string `json:"group"`
 	GroupState   string `json:"group_state"` // as the broker says (Stable, Empty, ...) or "unknown"
 	GroupMembers int    `json:"group_members"`
+	// QuietGroup, for a projection that reads its quiet topics in a group of their own
+	// (Projection.Quiet), is that group, with its state and members as the broker says.
+	QuietGroup        string `json:"quiet_group,omitempty"`
+	QuietGroupState   string `json:"quiet_group_state,omitempty"`
+	QuietGroupMembers int    `json:"quiet_group_members,omitempty"`
 	// Rebuildable says whether rebuild and verify take the projection (it keeps tables).
 	Rebuildable bool `json:"rebuildable"`
 	// State is the worst of the partitions' (behind, then unknown, then live), or rebuilding
@@ -153,6 +158,12 @@ func Status(ctx context.Context, d Deps, o StatusOptions) (StatusReport, error) 
 			Rebuildable: known && def.Rebuildable()}
 		if g, ok := groups[ps.Group]; ok {
 			ps.GroupState, ps.GroupMembers = g.State, len(g.Members)
+		}
+		if known && def.Quiet != nil {
+			ps.QuietGroup, ps.QuietGroupState = def.QuietGroup(), "unknown"
+			if g, ok := groups[ps.QuietGroup]; ok {
+				ps.QuietGroupState, ps.QuietGroupMembers = g.State, len(g.Members)
+			}
 		}
 		logs, err := kafka.LogRanges(d.Client, ts)
 		if err != nil {
@@ -334,6 +345,9 @@ func describeGroups(client sarama.Client, projections []string) map[string]*sara
 	var groups []string
 	for _, p := range projections {
 		groups = append(groups, ProjectorGroup(p))
+		if def, ok := projectionOf(p); ok && def.Quiet != nil {
+			groups = append(groups, def.QuietGroup())
+		}
 	}
 	for _, g := range groups {
 		coord, err := client.Coordinator(g)

@@ -30,10 +30,15 @@ type (
 		Projections []opsProjectionStatus `json:"projections"`
 	}
 	opsProjectionStatus struct {
-		Projection string `json:"projection"`
-		State      string `json:"state"`
-		LagEvents  int64  `json:"lag_events"`
-		Rebuild    *struct {
+		Projection        string `json:"projection"`
+		Group             string `json:"group"`
+		GroupState        string `json:"group_state"`
+		QuietGroup        string `json:"quiet_group"`
+		QuietGroupState   string `json:"quiet_group_state"`
+		QuietGroupMembers int    `json:"quiet_group_members"`
+		State             string `json:"state"`
+		LagEvents         int64  `json:"lag_events"`
+		Rebuild           *struct {
 			Schema  string `json:"schema"`
 			Running bool   `json:"running"`
 		} `json:"rebuild"`
@@ -356,6 +361,26 @@ func TestAdminOperationsEndToEnd(t *testing.T) {
 		}
 	}
 	waitProjectionLive(t, admin, "readmodel")
+	// The read model and the pushes read their quiet topics in a group of their own, which the
+	// status shows beside the projection's group; the others have none.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st := projectionStatus(t, admin)
+		quiet := func(name string) bool {
+			p := st[name]
+			return p.QuietGroup == "chorus-projector-"+name+"-quiet" && p.QuietGroupState == "Stable" && p.QuietGroupMembers >= 1
+		}
+		if quiet("readmodel") && quiet("push") {
+			if p := st["search"]; p.QuietGroup != "" || p.Group != "chorus-projector-search" {
+				t.Fatalf("search's groups: %+v", p)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the quiet groups not shown stable within 20s: readmodel %+v, push %+v", st["readmodel"], st["push"])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	// 4. The live read model is what a rebuild makes.
 	verify1 := runVerify(t, admin, "readmodel")

@@ -68,17 +68,26 @@ func (e *env) opsDeps() (ops.Deps, func(), error) {
 	return ops.Deps{Pool: pool, Client: client, Topics: e.kafkaConfig().Topics}, func() { client.Close(); pool.Close() }, nil
 }
 
+// groupStatus is a consumer group as the status table shows it: its name, state and members.
+func groupStatus(name, state string, members int) string {
+	n := strconv.Itoa(members) + " members"
+	if members == 1 {
+		n = "1 member"
+	}
+	return name + " (" + state + ", " + n + ")"
+}
+
 func writeStatusTable(b *strings.Builder, r ops.StatusReport) {
 	var rows [][]string
 	for _, p := range r.Projections {
-		members := strconv.Itoa(p.GroupMembers) + " members"
-		if p.GroupMembers == 1 {
-			members = "1 member"
+		group := groupStatus(p.Group, p.GroupState, p.GroupMembers)
+		if p.QuietGroup != "" {
+			group += ", " + groupStatus(p.QuietGroup, p.QuietGroupState, p.QuietGroupMembers)
 		}
 		rows = append(rows, []string{p.Projection, p.State, strconv.FormatInt(p.LagEvents, 10), formatSeconds(p.LagSeconds),
-			strconv.FormatInt(p.DeadLetters, 10), p.Group + " (" + p.GroupState + ", " + members + ")"})
+			strconv.FormatInt(p.DeadLetters, 10), group})
 	}
-	writeTable(b, []string{"PROJECTION", "STATE", "LAG", "LAG(S)", "DEAD LETTERS", "GROUP"}, rows, []bool{false, false, true, true, true, false})
+	writeTable(b, []string{"PROJECTION", "STATE", "LAG", "LAG(S)", "DEAD LETTERS", "GROUPS"}, rows, []bool{false, false, true, true, true, false})
 	for _, p := range r.Projections {
 		for _, f := range p.Failures {
 			fmt.Fprintf(b, "%s: failing on %s since %s (%d failures in a row): %s\n", p.Projection, f.Instance,

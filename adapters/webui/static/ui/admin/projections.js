@@ -54,6 +54,7 @@ export function mount(root, ctx) {
         el('dt', {}, 'Lag'), el('dd', { 'data-field': 'lag' }, `${num(p.lag_events)} events, ${p.lag_seconds.toFixed(1)} s`),
         el('dt', {}, 'Dead letters'), el('dd', { 'data-field': 'dead-letters', class: p.dead_letters ? 'error' : '' }, num(p.dead_letters)),
         el('dt', {}, 'Consumer group'), el('dd', {}, `${p.group} (${p.group_state}, ${p.group_members} members)`),
+        p.quiet_group ? [el('dt', {}, 'Its quiet topics\u2019 group'), el('dd', {}, `${p.quiet_group} (${p.quiet_group_state}, ${p.quiet_group_members ?? 0} members)`)] : null,
         p.rebuild ? [el('dt', {}, 'Generation'), el('dd', {}, `${p.rebuild.schema}: ${p.rebuild.running ? 'being built' : 'left by an interrupted rebuild'}, ${num(p.rebuild.behind)} offsets behind`)] : null),
       failures, actions,
       el('details', {}, el('summary', {}, `${p.partitions.length} partitions`), parts));
