@@ -123,6 +123,12 @@ func TestBrowserAdminConsole(t *testing.T) {
 			t.Fatalf("projection %s shown %d times", name, n)
 		}
 	}
+	// The read model's quiet topics' group is shown beside its group, and becomes stable.
+	run(t, tab, "the read model's quiet group", 30*time.Second,
+		until(`(document.querySelector('article[data-projection=readmodel] [data-field=quiet-group]') || {}).textContent === 'chorus-projector-readmodel-quiet (Stable, 1 member)'`, 25*time.Second))
+	if n := eval[int](t, tab, `document.querySelectorAll('article[data-projection=search] [data-field=quiet-group]').length`); n != 0 {
+		t.Fatalf("search, which has no quiet group, shows %d", n)
+	}
 
 	// 3. A rebuild of the read model: its progress bar reaches the end with the result.
 	run(t, tab, "rebuild readmodel", 60*time.Second,

@@ -35,6 +35,11 @@ export function mount(root, ctx) {
     }
   }
 
+  // A consumer group as the broker describes it: its name, state and members.
+  function group(name, state, members) {
+    return `${name} (${state}, ${members} member${members === 1 ? '' : 's'})`;
+  }
+
   function projection(p) {
     const failures = p.failures?.length
       ? el('ul', { class: 'failures' }, p.failures.map((f) => el('li', { class: 'error' },
@@ -53,8 +58,8 @@ export function mount(root, ctx) {
       el('dl', { class: 'figures' },
         el('dt', {}, 'Lag'), el('dd', { 'data-field': 'lag' }, `${num(p.lag_events)} events, ${p.lag_seconds.toFixed(1)} s`),
         el('dt', {}, 'Dead letters'), el('dd', { 'data-field': 'dead-letters', class: p.dead_letters ? 'error' : '' }, num(p.dead_letters)),
-        el('dt', {}, 'Consumer group'), el('dd', {}, `${p.group} (${p.group_state}, ${p.group_members} members)`),
-        p.quiet_group ? [el('dt', {}, 'Its quiet topics\u2019 group'), el('dd', {}, `${p.quiet_group} (${p.quiet_group_state}, ${p.quiet_group_members ?? 0} members)`)] : null,
+        el('dt', {}, 'Consumer group'), el('dd', {}, group(p.group, p.group_state, p.group_members)),
+        p.quiet_group ? [el('dt', {}, 'Its quiet topics\u2019 group'), el('dd', { 'data-field': 'quiet-group' }, group(p.quiet_group, p.quiet_group_state, p.quiet_group_members ?? 0))] : null,
         p.rebuild ? [el('dt', {}, 'Generation'), el('dd', {}, `${p.rebuild.schema}: ${p.rebuild.running ? 'being built' : 'left by an interrupted rebuild'}, ${num(p.rebuild.behind)} offsets behind`)] : null),
       failures, actions,
       el('details', {}, el('summary', {}, `${p.partitions.length} partitions`), parts));
