@@ -584,7 +584,13 @@ func (gs *groups) handleOffsetFetch(creq *clientReq) *kmsg.OffsetFetchResponse {
 
 		// KIP-447: real Kafka returns UNSTABLE_OFFSET_COMMIT
 		// per-partition, not per-group.
-		unstable := req.RequireStable && gs.c.pids.hasUnstableOffsets(rg.Group)
+		// CHORUS PATCH: per partition (hasUnstableOffset); kfake marked every partition of
+		// the group while any transaction held offsets for one of them.
+		unstable := func(string, int32) bool { return false }
+		if req.RequireStable {
+			group := rg.Group
+			unstable = func(t string, p int32) bool { return gs.c.pids.hasUnstableOffset(group, t, p) }
+		}
 		g, ok := gs.gs[rg.Group]
 		if !ok {
 			sg.ErrorCode = kerr.GroupIDNotFound.Code
@@ -596,7 +602,7 @@ func (gs *groups) handleOffsetFetch(creq *clientReq) *kmsg.OffsetFetchResponse {
 }
 
 // fillOffsetFetch fills one group's portion of an OffsetFetch response.
-func (g *group) fillOffsetFetch(creq *clientReq, rg kmsg.OffsetFetchRequestGroup, sg *kmsg.OffsetFetchResponseGroup, unstable bool) {
+func (g *group) fillOffsetFetch(creq *clientReq, rg kmsg.OffsetFetchRequestGroup, sg *kmsg.OffsetFetchResponseGroup, unstable func(topic string, partition int32) bool) {
 	// KIP-848: validate MemberID/MemberEpoch for consumer
 	// groups. Admin fetches (MemberID absent with
 	// MemberEpoch < 0) skip validation. MemberID="" is a
@@ -627,7 +633,7 @@ func (g *group) fillOffsetFetch(creq *clientReq, rg kmsg.OffsetFetchRequestGroup
 			for p, c := range ps {
 				sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 				sp.Partition = p
-				if unstable {
+				if unstable(t, p) {
 					sp.ErrorCode = kerr.UnstableOffsetCommit.Code
 					sp.Offset = -1
 					sp.LeaderEpoch = -1
@@ -655,7 +661,7 @@ func (g *group) fillOffsetFetch(creq *clientReq, rg kmsg.OffsetFetchRequestGroup
 					st.Partitions = append(st.Partitions, sp)
 					continue
 				}
-				if unstable {
+				if unstable(t.Topic, p) {
 					sp.ErrorCode = kerr.UnstableOffsetCommit.Code
 					sp.Offset = -1
 					sp.LeaderEpoch = -1

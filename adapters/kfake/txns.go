@@ -114,6 +114,21 @@ func (pids *pids) hasUnstableOffsets(group string) bool {
 	return false
 }
 
+// hasUnstableOffset reports whether an open transaction has a pending
+// offset commit for the group's topic partition. CHORUS PATCH: OffsetFetch
+// with RequireStable answers UNSTABLE_OFFSET_COMMIT for those partitions
+// only, as Kafka does, rather than for every partition of the group.
+func (pids *pids) hasUnstableOffset(group, topic string, partition int32) bool {
+	for pidinf := range pids.txs {
+		if groupOffsets, hasGroup := pidinf.txOffsets[group]; hasGroup {
+			if _, ok := groupOffsets.getp(topic, partition); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // updateTimer reschedules the transaction timeout timer based on the
 // next expiring transaction. This also handles any already-expired
 // transactions inline: under high request throughput, this function
