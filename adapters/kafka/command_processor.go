@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -104,10 +105,76 @@ func (p *CommandProcessor) Run(ctx context.Context) error {
 				break
 			}
 			p.log.Warn("command group session ended", "err", err)
+			if errors.Is(err, sarama.ErrUnstableOffsetCommit) {
+				p.settleOrphans(ctx, readClient)
+			}
 			sleep(ctx, time.Second)
 		}
 	}
 	return nil
+}
+
+// A partition's committed offset must be unstable in orphanSamples reads orphanEvery apart
+// before settleOrphans takes its open transaction for an orphan: a live owner's batch holds its
+// offsets pending for a millisecond or so, between its offsets and its commit, so even a busy
+// partition's next batches are unlikely to be caught in every read.
+const (
+	orphanSamples = 5
+	orphanEvery   = 500 * time.Millisecond
+)
+
+// settleOrphans aborts the open transactions of partitions whose owner died (or froze) between
+// sending a batch's offsets and committing it. Such a transaction keeps the partition's committed
+// offset unstable, so a new owner's group session cannot start (Kafka answers its offset fetch
+// UNSTABLE_OFFSET_COMMIT), and so it cannot open the partition's transactional producer, which
+// is what fences the old owner and aborts its transaction (takeOver): without this, the
+// partition waited for the transaction timeout (30 s by default; measured in the fault suite).
+// A partition unstable in every one of orphanSamples reads gets its producer opened here, then
+// closed; the session then starts, and its new owner opens the producer again as usual.
+func (p *CommandProcessor) settleOrphans(ctx context.Context, client sarama.Client) {
+	orphans := p.unstablePartitions(client)
+	for i := 1; i < orphanSamples && len(orphans) > 0; i++ {
+		sleep(ctx, orphanEvery)
+		now := p.unstablePartitions(client)
+		orphans = slices.DeleteFunc(orphans, func(part int32) bool { return !slices.Contains(now, part) })
+	}
+	for _, part := range orphans {
+		if ctx.Err() != nil {
+			return
+		}
+		producer, err := sarama.NewSyncProducer(p.cfg.Brokers, p.transactionalConfig(part))
+		if err != nil {
+			p.log.Warn("cannot fence the open transaction of a partition's previous owner", "partition", part, "err", err)
+			continue
+		}
+		_ = producer.Close()
+		p.log.Warn("aborted the open transaction a partition's previous owner left, which kept the group from starting", "partition", part)
+	}
+}
+
+// unstablePartitions are the command topic's partitions whose committed offset in the command
+// group an open transaction holds pending.
+func (p *CommandProcessor) unstablePartitions(client sarama.Client) []int32 {
+	coordinator, err := client.Coordinator(CommandGroup)
+	if err != nil {
+		return nil
+	}
+	req := &sarama.OffsetFetchRequest{Version: 7, ConsumerGroup: CommandGroup, RequireStable: true}
+	for part := range p.cfg.Partitions {
+		req.AddPartition(p.cfg.Topics.Commands, part)
+	}
+	resp, err := coordinator.FetchOffset(req)
+	if err != nil {
+		return nil
+	}
+	var out []int32
+	for part, block := range resp.Blocks[p.cfg.Topics.Commands] {
+		if block.Err == sarama.ErrUnstableOffsetCommit {
+			out = append(out, part)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 type commandHandler struct {
@@ -207,11 +274,9 @@ type partitionWorker struct {
 	commands int
 }
 
-// takeOver opens the partition's transactional producer (which fences any older owner and aborts
-// its open transaction) and then rebuilds the partition's state from the event topics: from the
-// newest partition snapshot on if useSnapshot and there is a usable one (snapshots.go).
-func (p *CommandProcessor) takeOver(ctx context.Context, client sarama.Client, part int32, useSnapshot bool) (*partitionWorker, error) {
-	start := time.Now()
+// transactionalConfig is the configuration of the partition's transactional producer: its
+// transactional id is the partition's, so that opening it fences any older owner.
+func (p *CommandProcessor) transactionalConfig(part int32) *sarama.Config {
 	sc := p.cfg.Sarama()
 	sc.Producer.Idempotent = true
 	sc.Producer.Transaction.ID = "chorus-commands-" + strconv.Itoa(int(part))
@@ -220,7 +285,15 @@ func (p *CommandProcessor) takeOver(ctx context.Context, client sarama.Client, p
 	sc.Producer.Retry.Max = 5
 	sc.Producer.Retry.Backoff = 50 * time.Millisecond
 	sc.Net.MaxOpenRequests = 1
-	producer, err := sarama.NewSyncProducer(p.cfg.Brokers, sc)
+	return sc
+}
+
+// takeOver opens the partition's transactional producer (which fences any older owner and aborts
+// its open transaction) and then rebuilds the partition's state from the event topics: from the
+// newest partition snapshot on if useSnapshot and there is a usable one (snapshots.go).
+func (p *CommandProcessor) takeOver(ctx context.Context, client sarama.Client, part int32, useSnapshot bool) (*partitionWorker, error) {
+	start := time.Now()
+	producer, err := sarama.NewSyncProducer(p.cfg.Brokers, p.transactionalConfig(part))
 	if err != nil {
 		return nil, fmt.Errorf("transactional producer for partition %d: %w", part, err)
 	}

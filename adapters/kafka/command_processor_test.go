@@ -3,9 +3,11 @@ package kafka_test
 import (
 	"context"
 	"fmt"
+	"github.com/IBM/sarama"
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -171,4 +173,94 @@ func TestCommandProcessorConcurrentSendsGetDistinctSeqs(t *testing.T) {
 	if len(seen) != n {
 		t.Fatalf("%d distinct seqs for %d sends", len(seen), n)
 	}
+}
+
+// A command processor that died between sending a batch's offsets and committing its
+// transaction leaves the partition's committed offset unstable: the next owner's group session
+// cannot start (its offset fetch is answered UNSTABLE_OFFSET_COMMIT) and so it cannot open the
+// partition's producer, which would abort that transaction. The next owner aborts it itself
+// (settleOrphans) instead of waiting for the transaction timeout, here a minute: the room is
+// served again within seconds, and the other partitions' offsets were never unstable.
+func TestCommandProcessorTakesOverAPartitionWhoseOwnerDiedInATransaction(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.TransactionTimeout = time.Minute
+	stop := h.startProcessor()
+	owner, room := uuid.New(), uuid.New()
+	if r := h.dispatch(domain.NewCommand(uuid.New(), room, owner, "alice", time.Now(), domain.CreateRoom{Name: "orphaned"})); !r.Accepted {
+		t.Fatalf("create room: %+v", r)
+	}
+	send := func(text string) commands.Reply {
+		return h.dispatch(domain.NewCommand(uuid.New(), room, owner, "alice", time.Now(), domain.SendMessage{Content: text}))
+	}
+	seqOf(t, send("before"))
+	stop()
+
+	// The dead owner's transaction: the partition's producer id, its offsets sent, no commit.
+	part := kafka.PartitionFor(room.String(), h.cfg.Partitions)
+	client, err := sarama.NewClient(h.cfg.Brokers, h.cfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	txid := "chorus-commands-" + strconv.Itoa(int(part))
+	coord, err := client.TransactionCoordinator(txid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := coord.InitProducerID(&sarama.InitProducerIDRequest{TransactionalID: &txid, TransactionTimeout: time.Minute})
+	if err != nil || pid.Err != sarama.ErrNoError {
+		t.Fatalf("init producer id: %v %v", err, pid)
+	}
+	added, err := coord.AddOffsetsToTxn(&sarama.AddOffsetsToTxnRequest{TransactionalID: txid, ProducerID: pid.ProducerID, ProducerEpoch: pid.ProducerEpoch, GroupID: kafka.CommandGroup})
+	if err != nil || added.Err != sarama.ErrNoError {
+		t.Fatalf("add offsets to the transaction: %v %v", err, added)
+	}
+	groupCoord, err := client.Coordinator(kafka.CommandGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed, err := groupCoord.TxnOffsetCommit(&sarama.TxnOffsetCommitRequest{TransactionalID: txid, GroupID: kafka.CommandGroup,
+		ProducerID: pid.ProducerID, ProducerEpoch: pid.ProducerEpoch,
+		Topics: map[string][]*sarama.PartitionOffsetMetadata{h.cfg.Topics.Commands: {{Partition: part, Offset: 1 << 20}}}})
+	if err != nil {
+		t.Fatalf("transactional offset commit: %v", err)
+	}
+	for _, errs := range committed.Topics {
+		for _, e := range errs {
+			if e.Err != sarama.ErrNoError {
+				t.Fatalf("transactional offset commit of partition %d: %v", e.Partition, e.Err)
+			}
+		}
+	}
+	// Only that partition's offset is unstable.
+	req := &sarama.OffsetFetchRequest{Version: 7, ConsumerGroup: kafka.CommandGroup, RequireStable: true}
+	for p := range h.cfg.Partitions {
+		req.AddPartition(h.cfg.Topics.Commands, p)
+	}
+	fetched, err := groupCoord.FetchOffset(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, block := range fetched.Blocks[h.cfg.Topics.Commands] {
+		if unstable := block.Err == sarama.ErrUnstableOffsetCommit; unstable != (p == part) {
+			t.Fatalf("partition %d's committed offset: %v (the open transaction holds partition %d's)", p, block.Err, part)
+		}
+	}
+
+	start := time.Now()
+	stop = h.startProcessor()
+	defer stop()
+	for {
+		r, err := h.disp.Dispatch(context.Background(), domain.NewCommand(uuid.New(), room, owner, "alice", time.Now(), domain.SendMessage{Content: "after"}))
+		if err == nil && r.Accepted {
+			if s := seqOf(t, r); s != 2 {
+				t.Fatalf("the message after the takeover got seq %d, want 2 (the dead owner's offset of 1<<20 must not hold)", s)
+			}
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("the room was not served again within 30 s of the new owner's start (the orphaned transaction times out after a minute): %v %+v", err, r)
+		}
+	}
+	t.Logf("served again %s after the new owner started", time.Since(start).Round(time.Millisecond))
 }
