@@ -339,16 +339,12 @@ func TestBrowserChatReconnect(t *testing.T) {
 		waitJS(withText(`.messages .msg:not(.pending)`, "on bob's behalf")+`?.querySelector('.sentby')?.textContent === 'sent by E2E ana for E2E bob'`))
 	// The tab shows it from its push; the read model, which gathers its fetches for 20 ms, may
 	// store it a little later (docs/protocol.md: pages read right after a push may lack it).
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	eventuallyWithin(t, "the message sent for bob in history", 5*time.Second, func() (bool, string) {
 		page = historyPage{}
 		call(t, bob.base, bob.token, "GET", "/api/v1/rooms/"+room.ID+"/messages?limit=1", nil, http.StatusOK, &page)
-		if len(page.Messages) == 1 && page.Messages[0].Content == "on bob's behalf" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if len(page.Messages) != 1 || page.Messages[0].Content != "on bob's behalf" || page.Messages[0].SenderID != bob.user.ID {
+		return len(page.Messages) == 1 && page.Messages[0].Content == "on bob's behalf", fmt.Sprintf("%+v", page.Messages)
+	})
+	if page.Messages[0].SenderID != bob.user.ID {
 		t.Fatalf("the message sent for bob: %+v, want it bob's", page.Messages)
 	}
 }

@@ -74,14 +74,21 @@ func sum(series map[string][]sample, name string, want map[string]string) (total
 // eventually polls cond until it holds or 15 s pass.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	eventuallyWithin(t, what, 15*time.Second, cond)
+}
+
+// eventuallyWithin polls cond every 100 ms until it holds or within passes; then the test
+// fails with what and cond's last word.
+func eventuallyWithin(t *testing.T, what string, within time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		ok, got := cond()
 		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 15s; last: %s", what, got)
+			t.Fatalf("%s: not within %s; last: %s", what, within, got)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

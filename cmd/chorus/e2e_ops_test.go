@@ -363,24 +363,17 @@ func TestAdminOperationsEndToEnd(t *testing.T) {
 	waitProjectionLive(t, admin, "readmodel")
 	// The read model and the pushes read their quiet topics in a group of their own, which the
 	// status shows beside the projection's group; the others have none.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	eventuallyWithin(t, "the quiet groups shown stable", 20*time.Second, func() (bool, string) {
 		st := projectionStatus(t, admin)
 		quiet := func(name string) bool {
 			p := st[name]
 			return p.QuietGroup == "chorus-projector-"+name+"-quiet" && p.QuietGroupState == "Stable" && p.QuietGroupMembers >= 1
 		}
-		if quiet("readmodel") && quiet("push") {
-			if p := st["search"]; p.QuietGroup != "" || p.Group != "chorus-projector-search" {
-				t.Fatalf("search's groups: %+v", p)
-			}
-			break
+		if p := st["search"]; p.QuietGroup != "" || p.Group != "chorus-projector-search" {
+			t.Fatalf("search's groups: %+v", p)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the quiet groups not shown stable within 20s: readmodel %+v, push %+v", st["readmodel"], st["push"])
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return quiet("readmodel") && quiet("push"), fmt.Sprintf("readmodel %+v, push %+v", st["readmodel"], st["push"])
+	})
 
 	// 4. The live read model is what a rebuild makes.
 	verify1 := runVerify(t, admin, "readmodel")

@@ -371,8 +371,7 @@ func testPoisonedEventIsDeadLettered(t *testing.T, c *cluster, sfx string) {
 		Error             string
 	}
 	var got []row
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	eventuallyWithin(t, "a dead letter counted for each of "+fmt.Sprint(want), 20*time.Second, func() (bool, string) {
 		rows, err := db.Query(ctx, `SELECT projection, source_topic, source_partition, source_offset, error
 			FROM projection_dead_letters ORDER BY projection`)
 		if err != nil {
@@ -381,11 +380,8 @@ func testPoisonedEventIsDeadLettered(t *testing.T, c *cluster, sfx string) {
 		if got, err = pgx.CollectRows(rows, pgx.RowToStructByPos[row]); err != nil {
 			t.Fatal(err)
 		}
-		if len(got) >= len(want) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return len(got) >= len(want), fmt.Sprint(got)
+	})
 	var projections []string
 	for _, r := range got {
 		if r.Topic != kcfg.Topics.ChatEvents || r.Partition != part || r.Offset != poisonOffset || !strings.Contains(r.Error, "event at") {
