@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -56,6 +57,8 @@ type options struct {
 	IdleRoom     int           `help:"Members per room in --idle (every user is in one room)." default:"50"`
 	IdleProfiles string        `help:"With --idle, save the server's heap profiles before and after, and its goroutines after, in this directory (compare with go tool pprof -base)." default:""`
 	IdleWait     time.Duration `help:"How long the sockets stay quiet in --idle before the second reading (past one heartbeat)." default:"35s"`
+
+	SelfProfile string `help:"Write the load generator's own CPU profile (the whole run) to this file." default:""`
 }
 
 func main() {
@@ -63,12 +66,30 @@ func main() {
 	kong.Parse(&o, kong.Name("chorus-bench"), kong.Description("Benchmark the all-in-one Chorus process."))
 	// Interrupted, the benchmark still stops the server and drops its database (run's defers).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, o)
+	err := profiled(o.SelfProfile, func() error { return run(ctx, o) })
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chorus-bench:", err)
 		os.Exit(1)
 	}
+}
+
+// profiled runs fn, writing the load generator's own CPU profile to path while it runs (none
+// when path is empty): on the same cores as the server, its cost is part of what is measured.
+func profiled(path string, fn func() error) error {
+	if path == "" {
+		return fn()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	defer pprof.StopCPUProfile()
+	return fn()
 }
 
 func freePort(ctx context.Context) string {
