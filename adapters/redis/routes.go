@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -289,6 +288,7 @@ func (pp *PushPublisher) append(ctx context.Context, batches []streamBatch) ([][
 	var marshal redisstream.DefaultMarshallerUnmarshaller
 	pipe := pp.cl.Pipeline()
 	cmds := make([][]*goredis.StringCmd, len(batches))
+	var enc []byte // one push's JSON, reused
 	for i := range batches {
 		b := &batches[i]
 		b.entryOf = make([]int, len(b.pushes))
@@ -306,8 +306,9 @@ func (pp *PushPublisher) append(ctx context.Context, batches []streamBatch) ([][
 			buf = []byte{'['}
 			return nil
 		}
-		for j, push := range b.pushes {
-			enc, err := json.Marshal(push)
+		for j := range b.pushes {
+			var err error
+			enc, err = b.pushes[j].AppendJSON(enc[:0])
 			if err != nil {
 				return nil, fmt.Errorf("encode push: %w", err)
 			}
