@@ -114,7 +114,7 @@ bench-cluster: build
 # -count runs of each, interleaved): docs/benchmarks.md shows how.
 MICRO_COUNT ?= 1
 bench-micro:
-	$(GO) test -run '^$$' -bench . -benchmem -count $(MICRO_COUNT) ./commands/ ./domain/ ./adapters/kafka/
+	$(GO) test -run '^$$' -bench . -benchmem -count $(MICRO_COUNT) ./commands/ ./domain/ ./adapters/kafka/ ./projections/
 
 # chorusctl events replay against kcat -C -e, on one log of REPLAY_EVENTS events in a
 # `chorus broker` of its own (kcat: Debian package kcat; skipped with a note when missing).
