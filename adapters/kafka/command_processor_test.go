@@ -2,8 +2,8 @@ package kafka_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"github.com/IBM/sarama"
 	"io"
 	"log/slog"
 	"os"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
@@ -263,4 +264,50 @@ func TestCommandProcessorTakesOverAPartitionWhoseOwnerDiedInATransaction(t *test
 		}
 	}
 	t.Logf("served again %s after the new owner started", time.Since(start).Round(time.Millisecond))
+}
+
+// TestCommandProcessorSkipsRecordsThatAreNoCommand: whatever else lands in the command topic
+// (anyone who can produce to it can write there), the processor passes over it without an event
+// and goes on deciding the commands after it on the same partition.
+func TestCommandProcessorSkipsRecordsThatAreNoCommand(t *testing.T) {
+	h := newHarness(t)
+	stop := h.startProcessor()
+	defer stop()
+	owner, room := uuid.New(), uuid.New()
+	if r := h.dispatch(domain.NewCommand(uuid.New(), room, owner, "alice", time.Now(), domain.CreateRoom{Name: "general"})); !r.Accepted {
+		t.Fatalf("create room: %+v", r)
+	}
+	send := func(text string) commands.Reply {
+		return h.dispatch(domain.NewCommand(uuid.New(), room, owner, "alice", time.Now(), domain.SendMessage{Content: text}))
+	}
+	if s := seqOf(t, send("before")); s != 1 {
+		t.Fatalf("seq %d before the records, want 1", s)
+	}
+	valid := domain.NewCommand(uuid.New(), room, owner, "alice", time.Now(), domain.SendMessage{Content: "trailing garbage"})
+	good, err := json.Marshal(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := sarama.NewSyncProducer(h.cfg.Brokers, h.cfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	for _, v := range []string{
+		"not json", "null", "[]", `"a string"`, "{}", `{"type":"send_message"}`,
+		`{"type":"no_such_command","aggregate_id":"` + room.String() + `"}`,
+		string(good) + " {}", // a command with something after it is not one
+		`{"type":"send_message","payload":{"content":`, // cut short
+	} {
+		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{
+			Topic: h.cfg.Topics.Commands, Key: sarama.StringEncoder(room.String()), Value: sarama.StringEncoder(v),
+			Headers: []sarama.RecordHeader{{Key: []byte(kafka.HeaderReplyTo), Value: []byte("gw-test")}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Decided after them, on the same partition: the next seq, nothing appended in between.
+	if s := seqOf(t, send("after")); s != 2 {
+		t.Fatalf("seq %d after the records, want 2", s)
+	}
 }
