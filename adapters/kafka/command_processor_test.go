@@ -296,7 +296,7 @@ func TestCommandProcessorSkipsRecordsThatAreNoCommand(t *testing.T) {
 	for _, v := range []string{
 		"not json", "null", "[]", `"a string"`, "{}", `{"type":"send_message"}`,
 		`{"type":"no_such_command","aggregate_id":"` + room.String() + `"}`,
-		string(good) + " {}", // a command with something after it is not one
+		string(good) + " {}",                           // a command with something after it is not one
 		`{"type":"send_message","payload":{"content":`, // cut short
 	} {
 		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{
