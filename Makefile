@@ -21,7 +21,7 @@ BENCH_ARGS ?=
 FUZZTIME ?= 2m
 FUZZTIME_TEST ?= 2s
 
-.PHONY: build run test chaos fuzz bench bench-peer bench-cluster bench-replay bench-rebuild bench-micro fmt vet lint clean
+.PHONY: build run test chaos fuzz bench bench-compare bench-peer bench-cluster bench-replay bench-rebuild bench-micro fmt vet lint clean
 
 build:
 	$(GO) build -o bin/chorus ./cmd/chorus
@@ -85,6 +85,17 @@ bench: build
 # clients reconnect and resume when a socket is cut). Centrifugo is installed with go install into
 # bin/peer on first use (needs the module proxy once). Not part of `make test` nor `make bench`;
 # about 4 minutes.
+# Before and after: the working tree's build (B) against the one of BASE, a git revision (A),
+# run A B B A, ROUNDS times (cmd/chorus-bench --against); e.g. make bench-compare BASE=main~3.
+ROUNDS ?= 2
+bench-compare: build
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<git revision> [ROUNDS=2] [BENCH_ARGS=...]"; exit 2; }
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		git archive "$(BASE)" | tar -x -C "$$tmp" && \
+		(cd "$$tmp" && $(GO) build -o "$(abspath bin/chorus-base)" ./cmd/chorus) && \
+		echo "bench-compare: A = $(BASE) (bin/chorus-base), B = the working tree (bin/chorus)"
+	$(GO) run ./cmd/chorus-bench --binary bin/chorus-base --against bin/chorus --rounds $(ROUNDS) $(BENCH_ARGS)
+
 CENTRIFUGO_VERSION ?= v6.9.1
 CENTRIFUGO_REDIS ?= 127.0.0.1:6379
 PEER_BENCH_ARGS ?=

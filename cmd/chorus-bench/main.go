@@ -59,6 +59,9 @@ type options struct {
 	IdleWait     time.Duration `help:"How long the sockets stay quiet in --idle before the second reading (past one heartbeat)." default:"35s"`
 
 	SelfProfile string `help:"Write the load generator's own CPU profile (the whole run) to this file." default:""`
+
+	Against string `help:"Compare --binary (A) with this other build (B): they run in A B B A order, --rounds times, each on a fresh process and database, and every figure is printed per run, as each build's median and as the ratio B / A (compare.go)." default:""`
+	Rounds  int    `help:"With --against, how many A B B A rounds (each is four runs)." default:"2"`
 }
 
 func main() {
@@ -111,6 +114,9 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.Cluster {
 		return runCluster(ctx, o)
+	}
+	if o.Against != "" {
+		return runCompare(ctx, o)
 	}
 	t, kafkaAddr, err := startChorus(ctx, o)
 	if err != nil {
