@@ -20,12 +20,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
-	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/chorus-chat/chorus/cmd/internal/benchprof"
 )
 
 type options struct {
@@ -58,7 +59,7 @@ type options struct {
 	IdleProfiles string        `help:"With --idle, save the server's heap profiles before and after, and its goroutines after, in this directory (compare with go tool pprof -base)." default:""`
 	IdleWait     time.Duration `help:"How long the sockets stay quiet in --idle before the second reading (past one heartbeat)." default:"35s"`
 
-	SelfProfile string `help:"Write the load generator's own CPU profile (the whole run) to this file." default:""`
+	SelfProfile string `help:"Write the load generator's own CPU profile (the whole run) to this file: on the same cores as the server, its cost is part of what is measured." default:""`
 
 	Against string `help:"Compare --binary (A) with this other build (B): they run in A B B A order, --rounds times, each on a fresh process and database, and every figure is printed per run, as each build's median and as the ratio B / A (compare.go)." default:""`
 	Rounds  int    `help:"With --against, how many A B B A rounds (each is four runs)." default:"2"`
@@ -69,30 +70,16 @@ func main() {
 	kong.Parse(&o, kong.Name("chorus-bench"), kong.Description("Benchmark the all-in-one Chorus process."))
 	// Interrupted, the benchmark still stops the server and drops its database (run's defers).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := profiled(o.SelfProfile, func() error { return run(ctx, o) })
+	stopProfile, err := benchprof.StartCPU(o.SelfProfile)
+	if err == nil {
+		err = run(ctx, o)
+		stopProfile()
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chorus-bench:", err)
 		os.Exit(1)
 	}
-}
-
-// profiled runs fn, writing the load generator's own CPU profile to path while it runs (none
-// when path is empty): on the same cores as the server, its cost is part of what is measured.
-func profiled(path string, fn func() error) error {
-	if path == "" {
-		return fn()
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := pprof.StartCPUProfile(f); err != nil {
-		return err
-	}
-	defer pprof.StopCPUProfile()
-	return fn()
 }
 
 func freePort(ctx context.Context) string {

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/cmd/internal/benchprof"
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
 )
@@ -119,17 +119,11 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("snapshot written (takeover + copy + encode + append) in %s; the partition waited %s for the copy\n",
 		time.Since(start).Round(time.Millisecond), p.LastSnapshotCopy().Round(time.Millisecond))
 	fmt.Println("takeover with the snapshot:")
-	if o.Profile != "" {
-		f, err := os.Create(o.Profile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := benchprof.StartCPU(o.Profile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	snap, snapBest, err := best(true)
 	if err != nil {
 		return err
