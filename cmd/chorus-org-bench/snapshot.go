@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
+	"github.com/chorus-chat/chorus/cmd/internal/benchprof"
 	"github.com/chorus-chat/chorus/commands"
 	"github.com/chorus-chat/chorus/domain"
 )
@@ -73,7 +73,7 @@ func benchSnapshot(ctx context.Context, o options) error {
 		w := time.Since(t)
 		runtime.GC()
 		if o.Profile != "" && r == o.Rounds-1 {
-			stop, err := startProfile(o.Profile)
+			stop, err := benchprof.StartCPU(o.Profile)
 			if err != nil {
 				return err
 			}
@@ -100,18 +100,6 @@ func benchSnapshot(ctx context.Context, o options) error {
 func medMax(d []time.Duration) string {
 	s := slices.Sorted(slices.Values(d))
 	return ms(s[len(s)/2]) + "/" + ms(s[len(s)-1])
-}
-
-func startProfile(path string) (func(), error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // appendOrg decides the organization's history with a PartitionState, as the command processor

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"slices"
 	"syscall"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorus-chat/chorus/cmd/internal/benchdb"
+	"github.com/chorus-chat/chorus/cmd/internal/benchprof"
 	"github.com/chorus-chat/chorus/domain"
 	"github.com/chorus-chat/chorus/projections/search"
 )
@@ -101,9 +101,9 @@ func run(ctx context.Context, o options) error {
 	if o.Events <= 0 {
 		return nil
 	}
-	stopProfile, err := startProfile(o.WriterProfile)
+	stopProfile, err := benchprof.StartCPU(o.WriterProfile)
 	if err != nil {
-		return err
+		return fmt.Errorf("writer profile: %w", err)
 	}
 	err = w.timeWriter(ctx, store, o.Events)
 	stopProfile()
@@ -133,22 +133,6 @@ func timeSearches(ctx context.Context, store *search.Store, qs []benchQuery) err
 		q.results = len(res)
 	}
 	return nil
-}
-
-// startProfile starts a CPU profile into path, when one is given, and returns what stops it.
-func startProfile(path string) (stop func(), err error) {
-	if path == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("writer profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("writer profile: %w", err)
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // openDatabase creates and migrates a fresh database, which drop drops unless --keep
