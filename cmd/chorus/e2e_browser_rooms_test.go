@@ -359,6 +359,8 @@ func TestBrowserRooms(t *testing.T) {
 	// report downloads as CSV.
 	var org orgAnswer
 	call(t, ana.base, ana.token, "POST", "/api/v1/orgs", map[string]any{"name": "Rooms Org " + sfx, "slug": "rooms-" + sfx}, http.StatusCreated, &org)
+	// The console's report lists the organizations from one read of GET /orgs: the directory has it first.
+	call(t, ana.base, ana.token, "GET", "/api/v1/orgs?position="+url.QueryEscape(org.Position), nil, http.StatusOK, nil)
 	dir := t.TempDir()
 	if _, err := chromedp.CallBrowser(at, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
 		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir, BrowserContextID: chromedp.FromContext(at).BrowserContextID,

@@ -51,7 +51,7 @@ func TestE2EDepartmentRoomView(t *testing.T) {
 	call(t, gw1, olga.token, "POST", base+"/departments/"+backend+"/room", map[string]any{"name": "backend " + sfx}, http.StatusCreated, &droom)
 	room := droom.DepartmentRoom.RoomID
 	waitMember(t, mark, room)
-	plain, _ := mark.createRoom(t, "plain "+sfx)
+	plain, plainCreated := mark.createRoom(t, "plain "+sfx)
 
 	// The room, through the other gateway; the name comes from the directory, which may be a
 	// moment behind the read model.
@@ -65,7 +65,7 @@ func TestE2EDepartmentRoomView(t *testing.T) {
 		return got.Department.Name == "Backend"
 	})
 	var raw map[string]json.RawMessage
-	call(t, gw1, mark.token, "GET", "/api/v1/rooms/"+plain.ID, nil, http.StatusOK, &raw)
+	call(t, gw1, mark.token, "GET", "/api/v1/rooms/"+plain.ID+"?position="+url.QueryEscape(plainCreated), nil, http.StatusOK, &raw)
 	if _, ok := raw["department"]; ok || raw["id"] == nil {
 		t.Fatalf("GET an ordinary room: %v", raw)
 	}
