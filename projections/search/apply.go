@@ -45,22 +45,26 @@ func (s *Store) ApplyBatchIn(ctx context.Context, schema, projection string, rec
 
 func (s *Store) applyBatch(ctx context.Context, schema, projection string, recs []Record) (map[partition]int64, error) {
 	var run sentRun
+	memSet := false
 	applied, err := checkpoint.Apply(ctx, s.pool, schema, projection, recs, func(st *checkpoint.Statements, r Record) {
+		if !memSet {
+			// An insert that finds the GIN index's pending list full merges it into the index
+			// with work_mem of memory for the merge's accumulator; past it, the accumulator is
+			// written out and the merge goes on with a fresh one, each pass inserting every key
+			// it holds again. At the default 4 MB a 4 MB pending list took several passes. First
+			// in the batch, so it rides the batch's round trip and holds for every insert.
+			st.Batch.Queue("SET LOCAL work_mem = '" + mergeWorkMem + "'")
+			st.Note("work_mem")
+			memSet = true
+		}
 		if d, ok := r.Event.Data.(domain.MessageSent); ok {
 			run.add(r, d)
 			return
 		}
 		run.flush(st)
 		st.Describe(r, queueEvent(&st.Batch, r.Event))
-	}, func(ctx context.Context, tx pgx.Tx, st *checkpoint.Statements) error {
+	}, func(_ context.Context, _ pgx.Tx, st *checkpoint.Statements) error {
 		run.flush(st)
-		// An insert that finds the GIN index's pending list full merges it into the index
-		// with work_mem of memory for the merge's accumulator; past it, the accumulator is
-		// written out and the merge goes on with a fresh one, each pass inserting every key it
-		// holds again. At the default 4 MB a 4 MB pending list took several passes.
-		if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '"+mergeWorkMem+"'"); err != nil {
-			return fmt.Errorf("work_mem: %w", err)
-		}
 		return nil
 	})
 	if err != nil {
