@@ -112,6 +112,11 @@ func signInTab(t *testing.T, tab context.Context, base, username string) {
 		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), testPassword),
 		chromedp.Click(chromedp.CSS(`form[aria-label="Sign in"] button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#me`)),
+		// Signed in means online too: the socket is subscribed to the user's rooms once it is
+		// open, so every push after this reaches the tab. A message posted before it opened is
+		// only in history, which the read model may not have yet when the room is opened:
+		// TestBrowserChatReconnect's first message was missed that way in CI.
+		waitJS(`document.querySelector('#conn')?.dataset.state === 'open'`),
 	)
 }
 
