@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,48 @@ import (
 
 // HeaderReplyTo is the command record header naming where the reply goes.
 const HeaderReplyTo = "reply-to"
+
+// HeaderCommandsDecided is the header of the last event record of each command batch's
+// transaction: "<command topic>/<partition>/<offset>", every command of that partition before
+// that offset is decided. A partition's new owner resumes from the highest it reads (rebuild),
+// so Kafka's group offset need not go in every transaction (process).
+const HeaderCommandsDecided = "commands-decided"
+
+var headerCommandsDecided = []byte(HeaderCommandsDecided)
+
+// commandsDecided is the value of a HeaderCommandsDecided header.
+func commandsDecided(topic string, part int32, next int64) []byte {
+	b := make([]byte, 0, len(topic)+24)
+	b = append(b, topic...)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(part), 10)
+	b = append(b, '/')
+	return strconv.AppendInt(b, next, 10)
+}
+
+// decidedIn is the offset a HeaderCommandsDecided header among headers names for partition part
+// of the command topic, 0 without one. A header naming another topic or partition (events
+// copied by a partition migration from an earlier layout) does not count.
+func decidedIn(headers []*sarama.RecordHeader, topic string, part int32) int64 {
+	for _, h := range headers {
+		if h == nil || string(h.Key) != HeaderCommandsDecided {
+			continue
+		}
+		v := string(h.Value)
+		i := strings.LastIndexByte(v, '/')
+		if i < 0 {
+			continue
+		}
+		j := strings.LastIndexByte(v[:i], '/')
+		if j < 0 || v[:j] != topic || v[j+1:i] != strconv.Itoa(int(part)) {
+			continue
+		}
+		if next, err := strconv.ParseInt(v[i+1:], 10, 64); err == nil && next > 0 {
+			return next
+		}
+	}
+	return 0
+}
 
 // CommandGroup is the consumer group of the command processors.
 const CommandGroup = "chorus-commands"
@@ -197,10 +240,40 @@ func (h *commandHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sa
 	}()
 	var w *partitionWorker
 	defer func() {
-		if w != nil {
-			w.close()
+		if w == nil {
+			return
 		}
+		// A session that ends (a rebalance, a stop) leaves the group's offset exact, as
+		// `chorusctl topics repartition` wants it after the processors stopped. A newer owner
+		// that fenced this one already makes it fail, harmlessly.
+		if w.trails() {
+			if err := w.commitOffsets(); err != nil {
+				log.Debug("commit the group's offset at the end of the session", "err", err)
+			}
+		}
+		w.close()
 	}()
+	// failed: a transaction did not commit, so nothing of it is visible. Discard the state; the
+	// loop takes the partition over again (rebuild) and retries what is pending.
+	failed := func(err error) {
+		w.close()
+		w = nil
+		if ctx.Err() != nil {
+			return
+		}
+		h.p.met.TransactionFailed(errors.Is(err, sarama.ErrProducerFenced))
+		if errors.Is(err, sarama.ErrProducerFenced) {
+			log.Warn("fenced by a newer owner of the partition", "err", err)
+			sleep(ctx, time.Second) // if we lost the partition, the session ends meanwhile
+		} else {
+			log.Error("command batch failed; rebuilding the partition", "err", err)
+			sleep(ctx, 100*time.Millisecond)
+		}
+	}
+	// quiet runs while waiting for commands when the group's offset trails what is decided.
+	quiet := time.NewTimer(time.Hour)
+	quiet.Stop()
+	defer quiet.Stop()
 	var pending []*sarama.ConsumerMessage
 	for {
 		if w == nil {
@@ -213,17 +286,32 @@ func (h *commandHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sa
 				sleep(ctx, time.Second)
 				continue
 			}
+			w.committed = claim.InitialOffset()
+			// The group's offset trails the events' own record of what is decided by up to
+			// CommandOffsetsEvery: those commands are not decided again.
+			pending = slices.DeleteFunc(pending, w.decided)
 			h.p.mu.Lock()
 			h.p.owned[part] = true
 			h.p.mu.Unlock()
 		}
 		if len(pending) == 0 {
+			if w.trails() {
+				quiet.Reset(h.p.cfg.commandOffsetsEvery())
+			}
 			select {
 			case m, ok := <-claim.Messages():
+				quiet.Stop()
 				if !ok {
 					return nil
 				}
-				pending = append(pending, m)
+				if !w.decided(m) {
+					pending = append(pending, m)
+				}
+			case <-quiet.C:
+				if err := w.commitOffsets(); err != nil {
+					failed(err)
+				}
+				continue
 			case <-ctx.Done():
 				return nil
 			}
@@ -234,28 +322,19 @@ func (h *commandHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sa
 					if !ok {
 						break drain
 					}
-					pending = append(pending, m)
+					if !w.decided(m) {
+						pending = append(pending, m)
+					}
 				default:
 					break drain
 				}
 			}
+			if len(pending) == 0 {
+				continue
+			}
 		}
 		if err := w.process(ctx, pending); err != nil {
-			// Nothing of the batch is visible (its transaction did not commit). Discard the state,
-			// take the partition over again (rebuild) and retry the batch.
-			w.close()
-			w = nil
-			if ctx.Err() != nil {
-				return nil
-			}
-			h.p.met.TransactionFailed(errors.Is(err, sarama.ErrProducerFenced))
-			if errors.Is(err, sarama.ErrProducerFenced) {
-				log.Warn("fenced by a newer owner of the partition", "err", err)
-				sleep(ctx, time.Second) // if we lost the partition, the session ends meanwhile
-			} else {
-				log.Error("command batch failed; rebuilding the partition", "err", err)
-				sleep(ctx, 100*time.Millisecond)
-			}
+			failed(err)
 			continue
 		}
 		pending = pending[:0]
@@ -272,6 +351,21 @@ type partitionWorker struct {
 	batches  int
 	snap     *snapshotter // snapshots.go
 	commands int
+	// committed is the partition's offset in group CommandGroup as this owner last knew it,
+	// committed when its transaction was (offsetsAt).
+	committed int64
+	offsetsAt time.Time
+}
+
+// decided tells whether m's command was decided already (by an earlier owner: the group's
+// offset trails it).
+func (w *partitionWorker) decided(m *sarama.ConsumerMessage) bool {
+	return m.Offset < w.snap.decided
+}
+
+// trails tells whether the group's offset of the partition is behind what is decided.
+func (w *partitionWorker) trails() bool {
+	return w.snap.decided > 0 && w.snap.decided > w.committed
 }
 
 // transactionalConfig is the configuration of the partition's transactional producer: its
@@ -370,7 +464,17 @@ func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerM
 		}
 		decisions = append(decisions, dd)
 	}
-	last := batch[len(batch)-1]
+	next := batch[len(batch)-1].Offset + 1
+	// Where the partition's commands stand goes with the events: the transaction's last event
+	// record carries it (HeaderCommandsDecided), and a new owner resumes from there (rebuild).
+	// Kafka's group offset costs the transaction two requests more (AddOffsetsToTxn,
+	// TxnOffsetCommit, one after the other before the commit): it goes in at most every
+	// CommandOffsetsEvery, and whenever there is no event to carry the position.
+	if len(out) > 0 {
+		lm := out[len(out)-1]
+		lm.Headers = append(lm.Headers, sarama.RecordHeader{Key: headerCommandsDecided, Value: commandsDecided(w.p.cfg.Topics.Commands, w.part, next)})
+	}
+	withOffsets := len(out) == 0 || time.Since(w.offsetsAt) >= w.p.cfg.commandOffsetsEvery()
 	decidedAt := time.Now()
 	w.p.met.BatchStep(metrics.StepDecide, decidedAt.Sub(start))
 	var appended time.Time
@@ -384,27 +488,21 @@ func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerM
 			}
 		}
 		appended = time.Now()
-		offsets := map[string][]*sarama.PartitionOffsetMetadata{
-			last.Topic: {{Partition: w.part, Offset: last.Offset + 1, LeaderEpoch: -1}},
-		}
-		if err := w.producer.AddOffsetsToTxn(offsets, CommandGroup); err != nil {
-			return fmt.Errorf("add offsets to txn: %w", err)
+		if withOffsets {
+			if err := w.addOffsets(next); err != nil {
+				return err
+			}
 		}
 		return w.producer.CommitTxn()
 	}()
 	if err != nil {
-		// A fenced producer's send or commit fails with "invalid state"; only the abort names the
-		// fencing (error 90, sarama.ErrProducerFenced; measured against kfake), so that is where we learn
-		// that a newer owner exists.
-		if aerr := w.producer.AbortTxn(); aerr != nil {
-			if errors.Is(aerr, sarama.ErrProducerFenced) && !errors.Is(err, sarama.ErrProducerFenced) {
-				return fmt.Errorf("%w (%w)", sarama.ErrProducerFenced, err)
-			}
-			w.log.Debug("abort txn", "err", aerr)
-		}
-		return err
+		return w.abort(err)
 	}
 	committed := time.Now()
+	w.snap.decided = next
+	if withOffsets {
+		w.committed, w.offsetsAt = next, committed
+	}
 	w.batches++
 	w.snap.appended(out)
 	w.commands += len(batch)
@@ -447,6 +545,50 @@ func (w *partitionWorker) process(ctx context.Context, batch []*sarama.ConsumerM
 	}
 	// Between batches, once the replies have their positions: a snapshot copies them.
 	w.maybeSnapshot(ctx)
+	return nil
+}
+
+// addOffsets adds the partition's position, next, in group CommandGroup to the open transaction.
+func (w *partitionWorker) addOffsets(next int64) error {
+	offsets := map[string][]*sarama.PartitionOffsetMetadata{
+		w.p.cfg.Topics.Commands: {{Partition: w.part, Offset: next, LeaderEpoch: -1}},
+	}
+	if err := w.producer.AddOffsetsToTxn(offsets, CommandGroup); err != nil {
+		return fmt.Errorf("add offsets to txn: %w", err)
+	}
+	return nil
+}
+
+// abort aborts the open transaction after err, and tells whether a newer owner fenced it.
+func (w *partitionWorker) abort(err error) error {
+	// A fenced producer's send or commit fails with "invalid state"; only the abort names the
+	// fencing (error 90, sarama.ErrProducerFenced; measured against kfake), so that is where we learn
+	// that a newer owner exists.
+	if aerr := w.producer.AbortTxn(); aerr != nil {
+		if errors.Is(aerr, sarama.ErrProducerFenced) && !errors.Is(err, sarama.ErrProducerFenced) {
+			return fmt.Errorf("%w (%w)", sarama.ErrProducerFenced, err)
+		}
+		w.log.Debug("abort txn", "err", aerr)
+	}
+	return err
+}
+
+// commitOffsets commits the partition's decided position to group CommandGroup in a
+// transaction of its own: commands stopped coming while the group's offset trailed it. So a
+// quiet partition's group offset is exact, as the partition migration's check of undecided
+// commands and the group's lag want.
+func (w *partitionWorker) commitOffsets() error {
+	next := w.snap.decided
+	if err := w.producer.BeginTxn(); err != nil {
+		return fmt.Errorf("begin txn: %w", err)
+	}
+	if err := w.addOffsets(next); err != nil {
+		return w.abort(err)
+	}
+	if err := w.producer.CommitTxn(); err != nil {
+		return w.abort(err)
+	}
+	w.committed, w.offsetsAt = next, time.Now()
 	return nil
 }
 

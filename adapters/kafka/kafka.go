@@ -142,6 +142,20 @@ type Config struct {
 	// SnapshotEvery is how many events a command processor appends to a partition between two
 	// snapshots of its state (snapshots.go): 0 means DefaultSnapshotEvery, below 0 never.
 	SnapshotEvery int
+	// CommandOffsetsEvery is how often at most a command processor commits a partition's
+	// position to group CommandGroup while commands come (command_processor.go: the position
+	// that counts is the one its events carry); 0 means DefaultCommandOffsetsEvery.
+	CommandOffsetsEvery time.Duration
+}
+
+// DefaultCommandOffsetsEvery is CommandOffsetsEvery unless configured.
+const DefaultCommandOffsetsEvery = time.Second
+
+func (c Config) commandOffsetsEvery() time.Duration {
+	if c.CommandOffsetsEvery > 0 {
+		return c.CommandOffsetsEvery
+	}
+	return DefaultCommandOffsetsEvery
 }
 
 // DefaultTransactionTimeout is the command processors' transaction timeout unless configured.

@@ -189,6 +189,9 @@ func (c *copier) add(rec Record) {
 	}
 	headers := make([]sarama.RecordHeader, 0, len(rec.Headers))
 	for _, h := range rec.Headers {
+		if string(h.Key) == HeaderCommandsDecided {
+			continue // a position in the old layout's command topic, which the new one does not have
+		}
 		headers = append(headers, *h)
 	}
 	c.msgs = append(c.msgs, &sarama.ProducerMessage{Topic: c.dest, Partition: p, Key: keyOf(rec.Key),

@@ -75,6 +75,9 @@ type snapshotManifest struct {
 	Offsets map[string]int64 `json:"offsets"`
 	// Events folded into the state (informational).
 	Events int64 `json:"events"`
+	// CommandsDecided: every command of partition Partition of the command topic before this
+	// offset is decided in the state (HeaderCommandsDecided; 0 in snapshots of builds before it).
+	CommandsDecided int64 `json:"commands_decided,omitempty"`
 	// FirstOffset is the offset of chunk 0 in the snapshot topic; Chunks counts them and
 	// Segments says how many consecutive chunks make each encoded segment.
 	FirstOffset int64     `json:"first_offset"`
@@ -233,6 +236,7 @@ func (p *CommandProcessor) rebuild(ctx context.Context, client sarama.Client, pa
 				sn.next[t] = o
 			}
 			sn.events = m.Events
+			sn.decided = m.CommandsDecided
 			sn.recovery.FromSnapshot, sn.recovery.SnapshotEvents, sn.recovery.SnapshotBytes = true, m.Events, m.Bytes
 			sn.recovery.SnapshotTook = time.Since(start)
 		}
@@ -240,9 +244,13 @@ func (p *CommandProcessor) rebuild(ctx context.Context, client sarama.Client, pa
 	if state == nil {
 		state = commands.NewPartitionState()
 		clear(sn.next)
+		sn.decided = 0
 	}
 	for _, topic := range p.cfg.Topics.EventTopics() {
 		end, err := ReadCommitted(ctx, client, topic, part, sn.next[topic], func(r Record) error {
+			if len(r.Headers) > 0 {
+				sn.decided = max(sn.decided, decidedIn(r.Headers, p.cfg.Topics.Commands, part))
+			}
 			ev, err := DecodeEvent(r.Value)
 			if err != nil {
 				return fmt.Errorf("event at %s/%d/%d: %w", r.Topic, r.Partition, r.Offset, err)
@@ -280,10 +288,13 @@ type snapshotter struct {
 	p    *CommandProcessor
 	part int32
 	// next: per event topic, the offset after the last committed event the state holds.
-	next   map[string]int64
-	events int64 // events folded into the state
-	since  int64 // events since the last snapshot was taken
-	tail   int   // events replayed during rebuild
+	next map[string]int64
+	// decided: every command of the partition before this offset is decided in the state (0: the
+	// group's offset says where to start).
+	decided int64
+	events  int64 // events folded into the state
+	since   int64 // events since the last snapshot was taken
+	tail    int   // events replayed during rebuild
 	// last is the newest snapshot known of the partition, whose chunks the next one tombstones.
 	last     *snapshotManifest
 	recovery RecoveryStats
@@ -366,6 +377,7 @@ func (w *partitionWorker) snapshot(ctx context.Context) {
 		return
 	}
 	ps.Events = s.events
+	decided := s.decided
 	offsets := make(map[string]int64, len(s.next))
 	for t, o := range s.next {
 		offsets[t] = o
@@ -382,7 +394,7 @@ func (w *partitionWorker) snapshot(ctx context.Context) {
 	go func() {
 		defer close(done)
 		defer cancel()
-		m, err := s.write(ctx, ps, offsets, prev)
+		m, err := s.write(ctx, ps, offsets, decided, prev)
 		if err != nil {
 			s.lastErr = err
 			if ctx.Err() == nil {
@@ -401,7 +413,7 @@ func (w *partitionWorker) snapshot(ctx context.Context) {
 
 // write encodes the snapshot and appends its chunks, its manifest and the previous generation's
 // tombstones.
-func (s *snapshotter) write(ctx context.Context, ps *commands.PartitionSnapshot, offsets map[string]int64, prev *snapshotManifest) (*snapshotManifest, error) {
+func (s *snapshotter) write(ctx context.Context, ps *commands.PartitionSnapshot, offsets map[string]int64, decided int64, prev *snapshotManifest) (*snapshotManifest, error) {
 	topic := s.p.cfg.Topics.Snapshots
 	segs, err := ps.Encode(snapshotSegmentBytes)
 	if err != nil {
@@ -419,7 +431,7 @@ func (s *snapshotter) write(ctx context.Context, ps *commands.PartitionSnapshot,
 	}
 	m := &snapshotManifest{
 		Format: commands.SnapshotFormat, Generation: strconv.FormatInt(time.Now().UnixNano(), 36), Partition: s.part,
-		Offsets: offsets, Events: ps.Events, CreatedAt: time.Now().UTC(),
+		Offsets: offsets, Events: ps.Events, CommandsDecided: decided, CreatedAt: time.Now().UTC(),
 	}
 	var msgs []*sarama.ProducerMessage
 	for _, seg := range segs {
