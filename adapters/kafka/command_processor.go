@@ -286,10 +286,12 @@ func (h *commandHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sa
 				sleep(ctx, time.Second)
 				continue
 			}
-			w.committed = claim.InitialOffset()
 			// The group's offset trails the events' own record of what is decided by up to
-			// CommandOffsetsEvery: those commands are not decided again.
-			pending = slices.DeleteFunc(pending, w.decided)
+			// CommandOffsetsEvery: the session hands those commands over again, and they are
+			// passed over as they come (decided). A batch that is retried here (pending) stays:
+			// if its commit took effect though it failed, its commands are answered from the
+			// aggregates' memory, with the replies their gateways still wait for.
+			w.committed = claim.InitialOffset()
 			h.p.mu.Lock()
 			h.p.owned[part] = true
 			h.p.mu.Unlock()
