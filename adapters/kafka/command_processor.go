@@ -141,7 +141,7 @@ func (p *CommandProcessor) Run(ctx context.Context) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer readClient.Close()
-	h := &commandHandler{p: p, client: readClient}
+	h := &commandHandler{p: p, client: readClient, run: ctx}
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, []string{p.cfg.Topics.Commands}, h); err != nil {
 			if errors.Is(err, sarama.ErrClosedConsumerGroup) || ctx.Err() != nil {
@@ -223,6 +223,7 @@ func (p *CommandProcessor) unstablePartitions(client sarama.Client) []int32 {
 type commandHandler struct {
 	p      *CommandProcessor
 	client sarama.Client
+	run    context.Context // Run's: it ends when the processor stops
 }
 
 func (h *commandHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
@@ -243,10 +244,11 @@ func (h *commandHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sa
 		if w == nil {
 			return
 		}
-		// A session that ends (a rebalance, a stop) leaves the group's offset exact, as
-		// `chorusctl topics repartition` wants it after the processors stopped. A newer owner
-		// that fenced this one already makes it fail, harmlessly.
-		if w.trails() {
+		// A processor that stops leaves the group's offset exact, as `chorusctl topics
+		// repartition` wants it after the processors stopped (a newer owner that fenced this one
+		// makes it fail, harmlessly). Not at the end of every session: one that ended because
+		// the broker went away would wait for it, and a partition's next owner does not need it.
+		if h.run.Err() != nil && w.trails() {
 			if err := w.commitOffsets(); err != nil {
 				log.Debug("commit the group's offset at the end of the session", "err", err)
 			}
