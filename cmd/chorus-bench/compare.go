@@ -30,7 +30,13 @@ func compareFigures(o options) []figure {
 		{"ack p99", "ms", "lower", false, func(f, _ result) (float64, bool) { return ms(f.ack.pct(99)), f.acks > 0 }},
 		{"delivery p50", "ms", "lower", false, func(f, _ result) (float64, bool) { return ms(f.deliv.pct(50)), f.deliv.len() > 0 }},
 		{"delivery p99", "ms", "lower", false, func(f, _ result) (float64, bool) { return ms(f.deliv.pct(99)), f.deliv.len() > 0 }},
-		{"deliveries lost", "", "lower", true, func(f, s result) (float64, bool) { return float64(f.missing() + max(s.missing(), 0)), true }},
+		{"deliveries lost", "", "lower", true, func(f, s result) (float64, bool) {
+			lost := f.missing()
+			if o.Saturate > 0 { // without the phase s is empty
+				lost += max(s.missing(), 0)
+			}
+			return float64(lost), true
+		}},
 	}
 	if o.Saturate > 0 {
 		fs = append(fs,
