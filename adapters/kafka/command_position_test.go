@@ -183,3 +183,41 @@ func (h *harness) startProcessorReplying(cfg kafka.Config, replier kafka.Replier
 	go func() { defer close(done); _ = p.Run(ctx) }()
 	return p, func() { cancel(); <-done }
 }
+
+// A command topic made anew under the same name starts at offset 0 again, below the position
+// the events carry: its commands are decided, not passed over as decided.
+func TestCommandProcessorDecidesACommandTopicMadeAnew(t *testing.T) {
+	h := newHarness(t)
+	owner, room := uuid.New(), uuid.New()
+	stop := h.startProcessor()
+	if r := h.dispatch(domain.NewCommand(uuid.New(), room, owner, "alice", time.Now(), domain.CreateRoom{Name: "anew"})); !r.Accepted {
+		t.Fatalf("create: %+v", r)
+	}
+	for i := 1; i <= 5; i++ {
+		if r := h.dispatch(domain.NewCommand(uuid.New(), room, owner, "alice", time.Now(), domain.SendMessage{Content: fmt.Sprint("m", i)})); seqOf(t, r) != int64(i) {
+			t.Fatalf("seq %d, want %d", seqOf(t, r), i)
+		}
+	}
+	stop()
+	admin, err := sarama.NewClusterAdmin(h.cfg.Brokers, h.cfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.DeleteTopic(h.cfg.Topics.Commands); err != nil {
+		t.Fatal(err)
+	}
+	_ = admin.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for err = kafka.EnsureTopics(h.cfg); err != nil; err = kafka.EnsureTopics(h.cfg) {
+		if time.Now().After(deadline) {
+			t.Fatalf("make the command topic anew: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	stop = h.startProcessor()
+	defer stop()
+	if r := h.dispatch(domain.NewCommand(uuid.New(), room, owner, "alice", time.Now(), domain.SendMessage{Content: "anew"})); seqOf(t, r) != 6 {
+		t.Fatalf("seq %d, want 6", seqOf(t, r))
+	}
+}

@@ -400,6 +400,20 @@ func (p *CommandProcessor) takeOver(ctx context.Context, client sarama.Client, p
 		_ = producer.Close()
 		return nil, err
 	}
+	if snap.decided > 0 {
+		// A position past the partition's end is another command topic's (made anew under the
+		// same name): passing over its commands up to there would leave them undecided.
+		end, err := client.GetOffset(p.cfg.Topics.Commands, part, sarama.OffsetNewest)
+		if err != nil {
+			_ = producer.Close()
+			return nil, fmt.Errorf("end of command partition %d: %w", part, err)
+		}
+		if snap.decided > end {
+			p.log.Warn("the events say commands were decided past the command partition's end, as if the command topic was made anew: deciding from the group's offset",
+				"partition", part, "decided", snap.decided, "end", end)
+			snap.decided = 0
+		}
+	}
 	r := snap.recovery
 	p.log.Info("took over partition", "partition", part, "events", r.TailEvents, "from_snapshot", r.FromSnapshot,
 		"snapshot_events", r.SnapshotEvents, "aggregates", r.Aggregates, "took", time.Since(start).Round(time.Millisecond).String())
