@@ -1,9 +1,7 @@
 package redis
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -274,25 +272,12 @@ func decodePushes(values map[string]any) ([]projections.Push, error) {
 	if err != nil {
 		return nil, err
 	}
-	payload := bytes.TrimSpace(msg.Payload)
-	var pushes []projections.Push
-	if len(payload) > 0 && payload[0] == '[' {
-		if err := json.Unmarshal(payload, &pushes); err != nil {
-			return nil, err
-		}
-	} else {
-		var push projections.Push
-		if err := json.Unmarshal(payload, &push); err != nil {
-			return nil, err
-		}
-		pushes = []projections.Push{push}
+	pushes, err := projections.DecodePushes(msg.Payload)
+	if err != nil {
+		return nil, err
 	}
-	for _, push := range pushes {
-		// The frame goes to sockets as it is: one that is not a JSON object (absent, null, a
-		// number) would reach clients as a frame they cannot read.
-		if f := bytes.TrimSpace(push.Frame); len(f) == 0 || f[0] != '{' {
-			return nil, fmt.Errorf("push without a frame object")
-		}
+	if err := projections.CheckFrames(pushes); err != nil {
+		return nil, err
 	}
 	return pushes, nil
 }
