@@ -139,12 +139,10 @@ func (d *appendedDecoder) object() ([]byte, bool) {
 	for ; d.i < len(d.b); d.i++ {
 		c := d.b[d.i]
 		switch {
+		case inString && c == '\\':
+			d.i++ // the escaped byte
 		case inString:
-			if c == '\\' {
-				d.i++
-			} else if c == '"' {
-				inString = false
-			}
+			inString = c != '"'
 		case c == '"':
 			inString = true
 		case c == '{' || c == '[':
