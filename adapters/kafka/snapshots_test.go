@@ -18,11 +18,7 @@ import (
 // startProcessorWith runs a command processor with cfg until stop; it returns the processor so
 // that the test can read its recovery statistics.
 func (h *harness) startProcessorWith(cfg kafka.Config) (*kafka.CommandProcessor, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	p := kafka.NewCommandProcessor(cfg, h.reply, testLogger())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = p.Run(ctx) }()
-	return p, func() { cancel(); <-done }
+	return h.startProcessorReplying(cfg, h.reply)
 }
 
 func recoveryOf(t *testing.T, p *kafka.CommandProcessor, part int32) kafka.RecoveryStats {
