@@ -3,9 +3,8 @@ package projections
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
-	"github.com/google/uuid"
+	"github.com/chorus-chat/chorus/internal/jsonw"
 )
 
 // AppendJSON appends the push as json.Marshal writes it, byte for byte (TestPushAppendJSON),
@@ -17,26 +16,26 @@ import (
 func (p *Push) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, '{')
 	if p.Target != "" {
-		b = appendJSONString(append(b, `"target":`...), p.Target)
+		b = jsonw.String(append(b, `"target":`...), p.Target)
 		b = append(b, ',')
 	}
-	b = appendUUID(append(b, `"room_id":`...), p.RoomID)
+	b = jsonw.UUID(append(b, `"room_id":`...), p.RoomID)
 	if len(p.RoomIDs) > 0 {
-		b = appendUUIDs(append(b, `,"room_ids":`...), p.RoomIDs)
+		b = jsonw.UUIDs(append(b, `,"room_ids":`...), p.RoomIDs)
 	}
 	if len(p.UserIDs) > 0 {
-		b = appendUUIDs(append(b, `,"user_ids":`...), p.UserIDs)
+		b = jsonw.UUIDs(append(b, `,"user_ids":`...), p.UserIDs)
 	}
-	b = appendJSONString(append(b, `,"kind":`...), p.Kind)
+	b = jsonw.String(append(b, `,"kind":`...), p.Kind)
 	// omitempty never omits an array, and a uuid.UUID is one: json.Marshal writes both always.
-	b = appendUUID(append(b, `,"user_id":`...), p.UserID)
-	b = appendUUID(append(b, `,"except_user_id":`...), p.ExceptUserID)
-	b = appendUUID(append(b, `,"command_id":`...), p.CommandID)
+	b = jsonw.UUID(append(b, `,"user_id":`...), p.UserID)
+	b = jsonw.UUID(append(b, `,"except_user_id":`...), p.ExceptUserID)
+	b = jsonw.UUID(append(b, `,"command_id":`...), p.CommandID)
 	if p.Position != "" {
-		b = appendJSONString(append(b, `,"position":`...), p.Position)
+		b = jsonw.String(append(b, `,"position":`...), p.Position)
 	}
 	if p.Entry != "" {
-		b = appendJSONString(append(b, `,"entry":`...), p.Entry)
+		b = jsonw.String(append(b, `,"entry":`...), p.Entry)
 	}
 	b = append(b, `,"frame":`...)
 	switch {
@@ -54,12 +53,10 @@ func (p *Push) AppendJSON(b []byte) ([]byte, error) {
 		b = append(b, enc...)
 	}
 	if !p.OccurredAt.IsZero() {
-		if y := p.OccurredAt.Year(); y < 0 || y > 9999 {
-			return nil, fmt.Errorf("push occurred_at %v: year outside [0,9999]", y)
+		var ok bool
+		if b, ok = jsonw.Time(append(b, `,"at":`...), p.OccurredAt); !ok {
+			return nil, fmt.Errorf("push occurred_at %v: no JSON form (year outside [0,9999] or zone offset of a day)", p.OccurredAt)
 		}
-		b = append(b, `,"at":"`...)
-		b = p.OccurredAt.AppendFormat(b, time.RFC3339Nano)
-		b = append(b, '"')
 	}
 	return append(b, '}'), nil
 }
@@ -95,42 +92,4 @@ func compactJSONObject(raw []byte) bool {
 		}
 	}
 	return true
-}
-
-// appendUUID appends id quoted in its canonical form, as uuid.UUID.MarshalText writes it.
-func appendUUID(b []byte, id uuid.UUID) []byte {
-	const hexDigits = "0123456789abcdef"
-	b = append(b, '"')
-	for i, x := range id {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b = append(b, '-')
-		}
-		b = append(b, hexDigits[x>>4], hexDigits[x&0xf])
-	}
-	return append(b, '"')
-}
-
-func appendUUIDs(b []byte, ids []uuid.UUID) []byte {
-	b = append(b, '[')
-	for i, id := range ids {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendUUID(b, id)
-	}
-	return append(b, ']')
-}
-
-// appendJSONString appends s quoted as json.Marshal quotes it: plain printable ASCII as it is,
-// anything else through json.Marshal itself.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			enc, _ := json.Marshal(s) // a string always encodes
-			return append(b, enc...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/chorus-chat/chorus/internal/jsonw"
 )
 
 // The event envelope as the log holds it, parsed in one pass without decoding the data, and the
@@ -261,21 +263,21 @@ func hasFoldAt(s []byte, i int, word string) bool {
 // same bytes.
 func (e *Envelope) AppendJSON(dst []byte, redact bool) ([]byte, error) {
 	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, e.ID)
+	dst = jsonw.String(dst, e.ID)
 	dst = append(dst, `,"type":`...)
-	dst = appendJSONString(dst, e.Type)
+	dst = jsonw.String(dst, e.Type)
 	dst = append(dst, `,"aggregate_type":`...)
-	dst = appendJSONString(dst, e.AggregateType)
+	dst = jsonw.String(dst, e.AggregateType)
 	dst = append(dst, `,"aggregate_id":`...)
-	dst = appendJSONString(dst, e.AggregateID)
+	dst = jsonw.String(dst, e.AggregateID)
 	dst = append(dst, `,"version":`...)
 	dst = strconv.AppendInt(dst, e.Version, 10)
 	dst = append(dst, `,"occurred_at":"`...)
 	dst = e.OccurredAt.AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","actor_id":`...)
-	dst = appendJSONString(dst, e.ActorID)
+	dst = jsonw.String(dst, e.ActorID)
 	dst = append(dst, `,"command_id":`...)
-	dst = appendJSONString(dst, e.CommandID)
+	dst = jsonw.String(dst, e.CommandID)
 	dst = append(dst, `,"schema_version":`...)
 	dst = strconv.AppendInt(dst, e.SchemaVersion, 10)
 	dst = append(dst, `,"data":`...)
@@ -285,7 +287,7 @@ func (e *Envelope) AppendJSON(dst []byte, redact bool) ([]byte, error) {
 	}
 	if e.actingGiven {
 		dst = append(dst, `,"acting_id":`...)
-		dst = appendJSONString(dst, e.ActingID)
+		dst = jsonw.String(dst, e.ActingID)
 	}
 	return append(dst, '}'), nil
 }
@@ -338,17 +340,4 @@ func DataHas(data []byte, value string, names ...string) bool {
 		}
 	})
 	return found
-}
-
-// appendJSONString appends s as a JSON string, escaped as encoding/json escapes it.
-func appendJSONString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s)
-			return append(dst, b...)
-		}
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
 }
