@@ -26,7 +26,7 @@ func randomMessageSent(rng *rand.Rand) Event {
 		case 0:
 			return t.UTC()
 		case 1:
-			return t.In(time.FixedZone("z", rng.IntN(100000)-50000)) // some a day or more away: refused
+			return t.In(time.FixedZone("z", rng.IntN(200000)-100000)) // some a day or more away: refused
 		}
 		return t.AddDate(rng.IntN(20000)-10000, 0, 0) // some outside the years 0 to 9999: refused
 	}
