@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/chorus-chat/chorus/internal/jsonw"
 )
 
 // DecodePushes reads a push stream entry's payload: the JSON array of a batch's pushes, or
@@ -40,107 +42,34 @@ func decodeAppended(b []byte) (pushes []Push, ok bool) {
 	if len(b) < 2 || b[0] != '[' || b[1] != '{' || !json.Valid(b) {
 		return nil, false
 	}
-	d := appendedDecoder{b: b, i: 1}
+	r := jsonw.Reader{B: b, I: 1}
 	for {
 		var p Push
-		if !d.push(&p) {
+		if !push(&r, &p) {
 			return nil, false
 		}
 		pushes = append(pushes, p)
 		switch {
-		case d.eat(','):
-		case d.eat(']'):
-			return pushes, d.i == len(b)
+		case r.Eat(','):
+		case r.Eat(']'):
+			return pushes, r.End()
 		default:
 			return nil, false
 		}
 	}
 }
 
-type appendedDecoder struct {
-	b []byte
-	i int
-}
-
-func (d *appendedDecoder) eat(c byte) bool {
-	if d.i < len(d.b) && d.b[d.i] == c {
-		d.i++
-		return true
-	}
-	return false
-}
-
-// key eats `"name":` (name, quotes and colon), or nothing.
-func (d *appendedDecoder) key(name string) bool {
-	n := len(name)
-	if d.i+n+3 > len(d.b) || d.b[d.i] != '"' || string(d.b[d.i+1:d.i+1+n]) != name || d.b[d.i+1+n] != '"' || d.b[d.i+2+n] != ':' {
-		return false
-	}
-	d.i += n + 3
-	return true
-}
-
-// plain reads a string of printable ASCII without escapes: json.Unmarshal gives its bytes as
-// they are.
-func (d *appendedDecoder) plain() ([]byte, bool) {
-	if !d.eat('"') {
-		return nil, false
-	}
-	start := d.i
-	for ; d.i < len(d.b); d.i++ {
-		switch c := d.b[d.i]; {
-		case c == '"':
-			d.i++
-			return d.b[start : d.i-1], true
-		case c < 0x20 || c >= 0x7f || c == '\\':
-			return nil, false
-		}
-	}
-	return nil, false
-}
-
-func (d *appendedDecoder) str() (string, bool) {
-	s, ok := d.plain()
-	return string(s), ok
-}
-
-// id reads a string into a UUID as json.Unmarshal does (uuid.UUID.UnmarshalText).
-func (d *appendedDecoder) id(id *uuid.UUID) bool {
-	s, ok := d.plain()
-	return ok && id.UnmarshalText(s) == nil
-}
-
-func (d *appendedDecoder) ids() ([]uuid.UUID, bool) {
-	if !d.eat('[') || d.eat(']') { // AppendJSON writes no empty list
-		return nil, false
-	}
-	var out []uuid.UUID
-	for {
-		var id uuid.UUID
-		if !d.id(&id) {
-			return nil, false
-		}
-		out = append(out, id)
-		if d.eat(']') {
-			return out, true
-		}
-		if !d.eat(',') {
-			return nil, false
-		}
-	}
-}
-
 // object passes over a JSON object, which json.Valid has checked, and returns it.
-func (d *appendedDecoder) object() ([]byte, bool) {
-	if d.i >= len(d.b) || d.b[d.i] != '{' {
+func object(r *jsonw.Reader) ([]byte, bool) {
+	if r.I >= len(r.B) || r.B[r.I] != '{' {
 		return nil, false
 	}
-	start, depth, inString := d.i, 0, false
-	for ; d.i < len(d.b); d.i++ {
-		c := d.b[d.i]
+	start, depth, inString := r.I, 0, false
+	for ; r.I < len(r.B); r.I++ {
+		c := r.B[r.I]
 		switch {
 		case inString && c == '\\':
-			d.i++ // the escaped byte
+			r.I++ // the escaped byte
 		case inString:
 			inString = c != '"'
 		case c == '"':
@@ -149,84 +78,89 @@ func (d *appendedDecoder) object() ([]byte, bool) {
 			depth++
 		case c == '}' || c == ']':
 			if depth--; depth == 0 {
-				d.i++
-				return d.b[start:d.i], true
+				r.I++
+				return r.B[start:r.I], true
 			}
 		}
 	}
 	return nil, false
 }
 
-// next eats `,"name":`, or nothing.
-func (d *appendedDecoder) next(name string) bool {
-	if !d.eat(',') {
-		return false
+func uuids(r *jsonw.Reader) ([]uuid.UUID, bool) {
+	if !r.Eat('[') || r.Eat(']') { // AppendJSON writes no empty list
+		return nil, false
 	}
-	if d.key(name) {
-		return true
+	var out []uuid.UUID
+	for {
+		var id uuid.UUID
+		if !r.UUID(&id) {
+			return nil, false
+		}
+		out = append(out, id)
+		if r.Eat(']') {
+			return out, true
+		}
+		if !r.Eat(',') {
+			return nil, false
+		}
 	}
-	d.i--
-	return false
 }
 
 // push reads one push object, its members in AppendJSON's order.
-func (d *appendedDecoder) push(p *Push) bool {
+func push(r *jsonw.Reader, p *Push) bool {
 	var ok bool
-	if !d.eat('{') {
+	if !r.Eat('{') {
 		return false
 	}
-	if d.key("target") {
-		if p.Target, ok = d.str(); !ok || !d.eat(',') {
+	if r.Key("target") {
+		if p.Target, ok = r.String(); !ok || !r.Eat(',') {
 			return false
 		}
 	}
-	if !d.key("room_id") || !d.id(&p.RoomID) {
+	if !r.Key("room_id") || !r.UUID(&p.RoomID) {
 		return false
 	}
-	if d.next("room_ids") {
-		if p.RoomIDs, ok = d.ids(); !ok {
+	if r.Next("room_ids") {
+		if p.RoomIDs, ok = uuids(r); !ok {
 			return false
 		}
 	}
-	if d.next("user_ids") {
-		if p.UserIDs, ok = d.ids(); !ok {
+	if r.Next("user_ids") {
+		if p.UserIDs, ok = uuids(r); !ok {
 			return false
 		}
 	}
-	if !d.next("kind") {
+	if !r.Next("kind") {
 		return false
 	}
-	if p.Kind, ok = d.str(); !ok {
+	if p.Kind, ok = r.String(); !ok {
 		return false
 	}
-	if !d.next("user_id") || !d.id(&p.UserID) ||
-		!d.next("except_user_id") || !d.id(&p.ExceptUserID) ||
-		!d.next("command_id") || !d.id(&p.CommandID) {
+	if !r.Next("user_id") || !r.UUID(&p.UserID) ||
+		!r.Next("except_user_id") || !r.UUID(&p.ExceptUserID) ||
+		!r.Next("command_id") || !r.UUID(&p.CommandID) {
 		return false
 	}
-	if d.next("position") {
-		if p.Position, ok = d.str(); !ok {
+	if r.Next("position") {
+		if p.Position, ok = r.String(); !ok {
 			return false
 		}
 	}
-	if d.next("entry") {
-		if p.Entry, ok = d.str(); !ok {
+	if r.Next("entry") {
+		if p.Entry, ok = r.String(); !ok {
 			return false
 		}
 	}
-	if !d.next("frame") {
+	if !r.Next("frame") {
 		return false
 	}
-	if p.Frame, ok = d.object(); !ok {
+	if p.Frame, ok = object(r); !ok {
 		return false
 	}
-	if d.next("at") {
-		at, ok := d.plain()
-		if !ok || p.OccurredAt.UnmarshalJSON(d.b[d.i-len(at)-2:d.i]) != nil {
-			return false
-		}
+	if r.Next("at") && !r.Time(&p.OccurredAt) {
+		return false
 	}
-	return d.eat('}')
+	return r.Eat('}')
 }
 
 // errNoFrameObject is a push whose frame is not a JSON object.
