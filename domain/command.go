@@ -172,6 +172,14 @@ func NewCommand(id uuid.UUID, aggregateID uuid.UUID, actorID uuid.UUID, actorNam
 
 // UnmarshalJSON decodes a command and its payload into the payload type named by "type".
 func (c *Command) UnmarshalJSON(b []byte) error {
+	if decodeSendMessage(b, c) {
+		return nil
+	}
+	return c.unmarshalJSON(b)
+}
+
+// unmarshalJSON is UnmarshalJSON through encoding/json alone.
+func (c *Command) unmarshalJSON(b []byte) error {
 	type envelope Command
 	var raw struct {
 		envelope
