@@ -14,17 +14,10 @@ import (
 func randomSend(rng *rand.Rand) Command {
 	strs := []string{"", "hi", "naïve ☕ 世界", "text", "alice", "héllo \u2028", "a\"b", "<b>&</b>", "tab\there", "\xff"}
 	pick := func() string { return strs[rng.IntN(len(strs))] }
-	maybe := func() *uuid.UUID {
-		if rng.IntN(2) == 0 {
-			return nil
-		}
-		id := uuid.New()
-		return &id
-	}
 	c := NewCommand(uuid.New(), uuid.New(), uuid.New(), pick(),
 		time.Unix(rng.Int64N(4e9), rng.Int64N(1e9)).In(time.FixedZone("z", rng.IntN(80000)-40000)),
-		SendMessage{Content: pick(), MessageType: pick(), ReplyToMessageID: maybe(), ClientMsgID: pick()})
-	c.CorrelationID, c.ActingID = pick(), maybe()
+		SendMessage{Content: pick(), MessageType: pick(), ReplyToMessageID: maybeID(rng), ClientMsgID: pick()})
+	c.CorrelationID, c.ActingID = pick(), maybeID(rng)
 	if rng.IntN(4) == 0 {
 		c.AggregateType = pick()
 	}

@@ -10,16 +10,18 @@ import (
 	"github.com/google/uuid"
 )
 
+// maybeID is a new id or, half the time, nil.
+func maybeID(rng *rand.Rand) *uuid.UUID {
+	if rng.IntN(2) == 0 {
+		return nil
+	}
+	id := uuid.New()
+	return &id
+}
+
 func randomMessageSent(rng *rand.Rand) Event {
 	strs := []string{"", "hi", "a\"b", `back\slash`, "tab\there", "<b>&amp;</b>", "héllo 世界", "line\u2028sep", "\x00\x1f", "\xff\xfe invalid utf-8", "text", "send_message"}
 	pick := func() string { return strs[rng.IntN(len(strs))] }
-	maybe := func() *uuid.UUID {
-		if rng.IntN(2) == 0 {
-			return nil
-		}
-		id := uuid.New()
-		return &id
-	}
 	at := func() time.Time {
 		t := time.Unix(rng.Int64N(4e9), rng.Int64N(1e9))
 		switch rng.IntN(3) {
@@ -33,10 +35,10 @@ func randomMessageSent(rng *rand.Rand) Event {
 	room := uuid.New()
 	return Event{
 		ID: uuid.New(), Type: pick(), AggregateType: pick(), AggregateID: room, Version: rng.Int64N(1e6) - 5,
-		OccurredAt: at(), ActorID: uuid.New(), CommandID: uuid.New(), SchemaVersion: rng.IntN(4), ActingID: maybe(),
+		OccurredAt: at(), ActorID: uuid.New(), CommandID: uuid.New(), SchemaVersion: rng.IntN(4), ActingID: maybeID(rng),
 		Data: MessageSent{RoomID: room, Message: MessageData{
 			ID: uuid.New(), RoomID: room, SenderID: uuid.New(), Content: pick(), MessageType: pick(),
-			ReplyToMessageID: maybe(), Seq: rng.Int64N(1e9), ClientMsgID: pick(), CreatedAt: at(),
+			ReplyToMessageID: maybeID(rng), Seq: rng.Int64N(1e9), ClientMsgID: pick(), CreatedAt: at(),
 		}},
 	}
 }
