@@ -713,22 +713,49 @@ type chaosRow struct {
 // TestChaos is the fault suite on the multi-process deployment (see the top of the file).
 func TestChaos(t *testing.T) {
 	skipShort(t)
-	runChaos(t, startChaosCluster(t), chaosFaults)
+	faults := selectFaults(t, chaosFaults)
+	runChaos(t, startChaosCluster(t), faults)
 }
 
 // TestChaosAllInOne: the all-in-one server (`make run`) killed with SIGKILL under the same
 // writers and started again, several times.
 func TestChaosAllInOne(t *testing.T) {
 	skipShort(t)
-	runChaos(t, startChaosAllInOne(t), []chaosFault{
-		{"kill -9 all-in-one", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
-			killAndRestart(t, c.all, 500*time.Millisecond)
-		}},
-		{"kill -9 all-in-one", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
-			killAndRestart(t, c.all, 500*time.Millisecond)
-		}},
-		{"Postgres down", chaosFaults[slices.IndexFunc(chaosFaults, func(f chaosFault) bool { return f.name == "Postgres down" })].inject},
-	})
+	faults := selectFaults(t, allInOneFaults)
+	runChaos(t, startChaosAllInOne(t), faults)
+}
+
+// allInOneFaults are TestChaosAllInOne's faults.
+var allInOneFaults = []chaosFault{
+	{"kill -9 all-in-one", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
+		killAndRestart(t, c.all, 500*time.Millisecond)
+	}},
+	{"kill -9 all-in-one", func(t *testing.T, c *chaosCluster, r *rand.Rand, long bool) {
+		killAndRestart(t, c.all, 500*time.Millisecond)
+	}},
+	{"Postgres down", chaosFaults[slices.IndexFunc(chaosFaults, func(f chaosFault) bool { return f.name == "Postgres down" })].inject},
+}
+
+// selectFaults keeps the faults whose name has CHORUS_CHAOS_FAULTS (all without it), before
+// anything starts. A filter that names none of this test's faults but some of the other
+// test's skips this test, saying so (`make chaos CHAOS_FAULTS=broker` runs the deployment's
+// broker faults, and the all-in-one server has none); one that names no fault at all fails.
+func selectFaults(t *testing.T, faults []chaosFault) []chaosFault {
+	only := os.Getenv("CHORUS_CHAOS_FAULTS")
+	if only == "" {
+		return faults
+	}
+	named := func(f chaosFault) bool { return strings.Contains(f.name, only) }
+	kept := slices.DeleteFunc(slices.Clone(faults), func(f chaosFault) bool { return !named(f) })
+	switch {
+	case len(kept) > 0:
+		return kept
+	case slices.ContainsFunc(chaosFaults, named) || slices.ContainsFunc(allInOneFaults, named):
+		t.Skipf("CHORUS_CHAOS_FAULTS=%q names none of this test's faults (the other chaos test has them)", only)
+	default:
+		t.Fatalf("CHORUS_CHAOS_FAULTS=%q names no fault of either chaos test", only)
+	}
+	return nil
 }
 
 func runChaos(t *testing.T, c *chaosCluster, faults []chaosFault) {
@@ -822,13 +849,7 @@ func runChaos(t *testing.T, c *chaosCluster, faults []chaosFault) {
 	}
 	presence := startChaosPresence(accs[1:1+steadySockets+flappingSockets], bases, stop)
 
-	// The faults, each once a round, in a random order, at random moments.
-	if only := os.Getenv("CHORUS_CHAOS_FAULTS"); only != "" {
-		faults = slices.DeleteFunc(slices.Clone(faults), func(f chaosFault) bool { return !strings.Contains(f.name, only) })
-		if len(faults) == 0 {
-			t.Fatalf("CHORUS_CHAOS_FAULTS=%q names no fault", only)
-		}
-	}
+	// The faults (selectFaults), each once a round, in a random order, at random moments.
 	var schedule []chaosFault
 	for range rounds {
 		round := slices.Clone(faults)
