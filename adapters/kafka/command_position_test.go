@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -108,11 +107,9 @@ func TestCommandProcessorResumesFromTheEventsPositionNotTheGroupOffset(t *testin
 			}
 			// A newer owner fences the first (its producer's initialisation, as at a takeover), so
 			// that the first cannot commit the group's offset as it stops: as if it had died.
-			fence, err := sarama.NewSyncProducer(cfg.Brokers, transactional(cfg, part))
-			if err != nil {
+			if err := kafka.FencePartition(cfg, part); err != nil {
 				t.Fatal(err)
 			}
-			_ = fence.Close()
 			stop()
 			if n := len(first.answered()); n != 1+tc.sends {
 				t.Fatalf("first owner replied %d times, want %d", n, 1+tc.sends)
@@ -163,16 +160,6 @@ func TestCommandProcessorResumesFromTheEventsPositionNotTheGroupOffset(t *testin
 			}
 		})
 	}
-}
-
-// transactional is the configuration of partition part's transactional producer, as a command
-// processor opens it.
-func transactional(cfg kafka.Config, part int32) *sarama.Config {
-	sc := cfg.Sarama()
-	sc.Producer.Idempotent = true
-	sc.Producer.Transaction.ID = "chorus-commands-" + strconv.Itoa(int(part))
-	sc.Net.MaxOpenRequests = 1
-	return sc
 }
 
 // startProcessorReplying runs a command processor with cfg whose replies go through replier.

@@ -184,12 +184,10 @@ func (p *CommandProcessor) settleOrphans(ctx context.Context, client sarama.Clie
 		if ctx.Err() != nil {
 			return
 		}
-		producer, err := sarama.NewSyncProducer(p.cfg.Brokers, p.transactionalConfig(part))
-		if err != nil {
+		if err := p.fence(part); err != nil {
 			p.log.Warn("cannot fence the open transaction of a partition's previous owner", "partition", part, "err", err)
 			continue
 		}
-		_ = producer.Close()
 		p.log.Warn("aborted the open transaction a partition's previous owner left, which kept the group from starting", "partition", part)
 	}
 }
@@ -383,6 +381,17 @@ func (p *CommandProcessor) transactionalConfig(part int32) *sarama.Config {
 	sc.Producer.Retry.Backoff = 50 * time.Millisecond
 	sc.Net.MaxOpenRequests = 1
 	return sc
+}
+
+// fence opens and closes partition part's transactional producer: its initialisation fences the
+// partition's owner and aborts its open transaction, as a takeover's does.
+func (p *CommandProcessor) fence(part int32) error {
+	producer, err := sarama.NewSyncProducer(p.cfg.Brokers, p.transactionalConfig(part))
+	if err != nil {
+		return err
+	}
+	_ = producer.Close()
+	return nil
 }
 
 // takeOver opens the partition's transactional producer (which fences any older owner and aborts
