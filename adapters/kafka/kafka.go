@@ -215,6 +215,36 @@ func PartitionFor(key string, partitions int32) int32 {
 	return p
 }
 
+// DefaultPartitions is the partition count of the topics a deployment creates when it is not
+// told one (CHORUS_PARTITIONS unset) and finds none. Each partition a command processor owns
+// costs it a transaction per batch, and every consumer group's fetch names each partition: at a
+// chat's usual rates, where a batch holds a command or two, 12 partitions in the all-in-one
+// server cost a tenth more CPU per message and half again the p99 of 4 (docs/benchmarks.md,
+// 2026-12-07, the partition count). Four allow 1, 2 or 4 evenly loaded processors; a deployment
+// that will grow past that names its count when it first starts (docs/operations.md).
+const DefaultPartitions = 4
+
+// ExistingPartitions is the partition count of the deployment's topics that exist already: the
+// command topic's, else the first existing one's of Topics.All; 0 when none exists. A process
+// not told a count takes theirs (EnsureTopics then checks that every topic has it).
+func ExistingPartitions(c Config) (int32, error) {
+	admin, err := sarama.NewClusterAdmin(c.Brokers, c.Sarama())
+	if err != nil {
+		return 0, fmt.Errorf("kafka admin: %w", err)
+	}
+	defer admin.Close()
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return 0, fmt.Errorf("list topics: %w", err)
+	}
+	for _, t := range c.Topics.All() {
+		if d, ok := existing[t]; ok {
+			return d.NumPartitions, nil
+		}
+	}
+	return 0, nil
+}
+
 // EnsureTopics creates every topic with the configured partition count (explicitly: kfake loses
 // auto-created topics when it crashes), replication factor and min.insync.replicas, and checks
 // that existing ones have that count: a different count is changed by a migration, never in
@@ -225,6 +255,9 @@ func EnsureTopics(c Config) error {
 		return fmt.Errorf("kafka admin: %w", err)
 	}
 	defer admin.Close()
+	if c.Partitions < 1 {
+		return fmt.Errorf("partition count %d: at least 1 (ExistingPartitions or DefaultPartitions when none is configured)", c.Partitions)
+	}
 	return ensureTopics(admin, c, c.Topics.All(), c.Partitions)
 }
 

@@ -16,10 +16,15 @@ func runBroker(ctx context.Context, cfg Config, addr string, log *slog.Logger) e
 		return err
 	}
 	defer b.Close()
-	if err := kafka.EnsureTopics(kafkaConfig(cfg, []string{b.Addr()})); err != nil {
+	kcfg := kafkaConfig(cfg, []string{b.Addr()})
+	if kcfg.Partitions, err = partitionCount(kcfg, log); err != nil {
 		return err
 	}
-	log.Info("embedded broker listening", "addr", b.Addr(), "data_dir", filepath.Join(cfg.DataDir, "kafka"), "sync_writes", cfg.KafkaSyncWrites)
+	if err := kafka.EnsureTopics(kcfg); err != nil {
+		return err
+	}
+	log.Info("embedded broker listening", "addr", b.Addr(), "data_dir", filepath.Join(cfg.DataDir, "kafka"), "sync_writes", cfg.KafkaSyncWrites,
+		"partitions", kcfg.Partitions)
 	<-ctx.Done()
 	log.Info("embedded broker stopping")
 	return nil
@@ -36,6 +41,8 @@ func startEmbeddedBroker(cfg Config, addr string) (*kafka.EmbeddedBroker, error)
 	return b, nil
 }
 
+// kafkaConfig is the Kafka configuration of cfg against brokers; its partition count is 0 when
+// CHORUS_PARTITIONS is unset (partitionCount settles it).
 func kafkaConfig(cfg Config, brokers []string) kafka.Config {
 	return kafka.Config{
 		Brokers: brokers, Topics: kafka.DefaultTopics().WithSuffix(cfg.TopicSuffix), Partitions: cfg.Partitions,
@@ -43,4 +50,24 @@ func kafkaConfig(cfg Config, brokers []string) kafka.Config {
 		ClientID: "chorus-" + cfg.InstanceID, SessionTimeout: cfg.KafkaSession, Heartbeat: cfg.KafkaHeartbeat,
 		SnapshotEvery: cfg.kafkaSnapshotEvery(),
 	}
+}
+
+// partitionCount is the partition count of the deployment's topics: CHORUS_PARTITIONS when set
+// (EnsureTopics refuses existing topics of another count), else the existing topics' count, so
+// that no process of a deployment need repeat it and a data directory made with another default
+// keeps working, else kafka.DefaultPartitions for the topics about to be made.
+func partitionCount(kcfg kafka.Config, log *slog.Logger) (int32, error) {
+	if kcfg.Partitions > 0 {
+		return kcfg.Partitions, nil
+	}
+	n, err := kafka.ExistingPartitions(kcfg)
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		return n, nil
+	}
+	log.Info("no topics yet: making them with the default partition count (CHORUS_PARTITIONS names another; docs/operations.md, Choosing the partition count)",
+		"partitions", kafka.DefaultPartitions)
+	return kafka.DefaultPartitions, nil
 }

@@ -27,7 +27,9 @@ type Config struct {
 	RedisURL string `env:"CHORUS_REDIS_URL"`
 	DataDir  string `env:"CHORUS_DATA_DIR" envDefault:"./data"`
 
-	Partitions  int32 `env:"CHORUS_PARTITIONS" envDefault:"12"`
+	// Partitions 0 (unset): the existing topics' count, kafka.DefaultPartitions for a deployment
+	// without topics yet (partitionCount).
+	Partitions  int32 `env:"CHORUS_PARTITIONS"`
 	Replication int16 `env:"CHORUS_KAFKA_REPLICATION" envDefault:"1"`
 	// Multi-broker settings (docs/operations.md, Running on a real Kafka cluster).
 	MinInSyncReplicas  int16         `env:"CHORUS_KAFKA_MIN_INSYNC_REPLICAS" envDefault:"0"`
@@ -118,8 +120,8 @@ func loadConfig() (Config, error) {
 	if err := env.Parse(&c); err != nil {
 		return c, fmt.Errorf("configuration: %w", err)
 	}
-	if c.Partitions < 1 {
-		return c, fmt.Errorf("configuration: CHORUS_PARTITIONS must be at least 1")
+	if _, set := os.LookupEnv("CHORUS_PARTITIONS"); set && c.Partitions < 1 {
+		return c, fmt.Errorf("configuration: CHORUS_PARTITIONS must be at least 1 (unset: the existing topics' count, %d for a new deployment)", kafka.DefaultPartitions)
 	}
 	if err := c.checkKafka(); err != nil {
 		return c, fmt.Errorf("configuration: %w", err)

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chorus-chat/chorus/adapters/kafka"
 )
 
 // The Kafka settings of a multi-broker deployment reach kafka.Config, and every bad one is
@@ -42,5 +46,65 @@ func TestKafkaSettings(t *testing.T) {
 				t.Fatalf("%s=%s: %v, want %q", tc.name, tc.value, err, tc.want)
 			}
 		})
+	}
+}
+
+// Without CHORUS_PARTITIONS a process makes a new deployment's topics with the default count and
+// takes the existing topics' count otherwise (a data directory made under the old default of 12
+// keeps working); CHORUS_PARTITIONS set to another count than the topics' is refused, naming the
+// migration.
+func TestPartitionCount(t *testing.T) {
+	b, err := kafka.StartEmbedded(kafka.EmbeddedOptions{Addr: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	log := slog.New(slog.DiscardHandler)
+	settle := func(env string) kafka.Config {
+		t.Helper()
+		if env == "" {
+			os.Unsetenv("CHORUS_PARTITIONS") // t.Setenv below restores it at the end
+		} else {
+			t.Setenv("CHORUS_PARTITIONS", env)
+		}
+		c, err := loadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		kcfg := kafkaConfig(c, []string{b.Addr()})
+		if kcfg.Partitions, err = partitionCount(kcfg, log); err != nil {
+			t.Fatal(err)
+		}
+		return kcfg
+	}
+	t.Setenv("CHORUS_PARTITIONS", "")
+	t.Setenv("CHORUS_TOPIC_SUFFIX", ".old")
+	old := settle("12") // a deployment made when the default was 12
+	if err := kafka.EnsureTopics(old); err != nil {
+		t.Fatal(err)
+	}
+	if got := settle("").Partitions; got != 12 {
+		t.Errorf("unset, on topics of 12 partitions: %d partitions, want 12", got)
+	}
+	err = kafka.EnsureTopics(settle("6"))
+	if err == nil || !strings.Contains(err.Error(), "has 12 partitions, want 6") || !strings.Contains(err.Error(), "chorusctl topics repartition") {
+		t.Errorf("CHORUS_PARTITIONS=6 on topics of 12: %v, want the mismatch refused, naming the migration", err)
+	}
+
+	t.Setenv("CHORUS_TOPIC_SUFFIX", ".new")
+	fresh := settle("")
+	if fresh.Partitions != kafka.DefaultPartitions {
+		t.Errorf("unset, no topics: %d partitions, want the default %d", fresh.Partitions, kafka.DefaultPartitions)
+	}
+	if err := kafka.EnsureTopics(fresh); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := kafka.ExistingPartitions(fresh); err != nil || got != kafka.DefaultPartitions {
+		t.Errorf("the topics made: %d partitions (%v), want %d", got, err, kafka.DefaultPartitions)
+	}
+
+	t.Setenv("CHORUS_PARTITIONS", "0")
+	if _, err := loadConfig(); err == nil || !strings.Contains(err.Error(), "CHORUS_PARTITIONS must be at least 1") {
+		t.Errorf("CHORUS_PARTITIONS=0: %v, want it refused", err)
 	}
 }

@@ -77,6 +77,10 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		pushMaxLen = redis.PushStreamMaxLen
 	}
 	kcfg := kafkaConfig(cfg, brokers)
+	var err error
+	if kcfg.Partitions, err = partitionCount(kcfg, log); err != nil {
+		return err
+	}
 	met := metrics.New() // this process's registry, served as /metrics
 
 	startCtx, cancelStart := context.WithTimeout(ctx, 60*time.Second)
