@@ -271,3 +271,53 @@ func TestSessionEndsReachEveryGateway(t *testing.T) {
 		}
 	})
 }
+
+// A reply published while its gateway is not subscribed, as when a failover moves the gateway's
+// subscription to the new master, still reaches the gateway once it subscribes again within a
+// few seconds, once. (On a Redis Cluster PUBLISH cannot tell whether anyone heard: not retried.)
+func TestRepliesNobodyHeardArePublishedAgain(t *testing.T) {
+	for name, url := range map[string]func(t *testing.T) string{
+		"redis": func(*testing.T) string { return "redis://127.0.0.1:6379" },
+		"embedded": func(t *testing.T) string {
+			e, err := redis.StartEmbedded("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(e.Close)
+			return e.URL()
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn := redistest.Dial(t, url(t))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			proc := redis.NewReplies(conn, quiet)
+			defer proc.Close()
+			gw := redis.NewReplies(conn, quiet)
+			defer gw.Close()
+			channel := gw.Channel("gw-away-" + uuid.NewString()[:8])
+			id := uuid.New()
+			if err := proc.Reply(ctx, []commands.AddressedReply{{To: channel, Reply: commands.Reply{CommandID: id, Accepted: true}}}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond) // the subscription is away
+			got := make(chan commands.Reply, 4)
+			if err := gw.Listen(ctx, channel, func(rep commands.Reply) { got <- rep }); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case rep := <-got:
+				if rep.CommandID != id || !rep.Accepted {
+					t.Fatalf("got %+v", rep)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the reply published while nobody listened never arrived")
+			}
+			select {
+			case rep := <-got:
+				t.Fatalf("the reply arrived again: %+v", rep)
+			case <-time.After(500 * time.Millisecond):
+			}
+		})
+	}
+}

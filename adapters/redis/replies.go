@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -15,7 +17,9 @@ import (
 
 // Replies carries command replies from the processors to the gateway that waits: each gateway
 // listens on its own pub/sub channel, named in the command's reply-to header. Pub/sub is enough:
-// a reply nobody hears (the gateway is gone) is harmless, the client retries with the same id.
+// a reply nobody hears (the gateway is gone) is harmless, the client retries with the same id;
+// and one nobody heard because the gateway's subscription was moving (a failover) is published
+// again for a few seconds (republish).
 // It is classic pub/sub, which a Redis Cluster forwards to every node, rather than sharded pub/sub
 // (SPUBLISH), which the embedded Redis and Redis 6 lack: one code path for every deployment.
 //
@@ -30,6 +34,10 @@ type Replies struct {
 
 	mu    sync.RWMutex
 	local map[string]localListener // channels listened to in this process
+
+	republishing atomic.Int32 // batches of unheard replies being published again (republish)
+	closed       context.Context
+	stop         context.CancelFunc
 }
 
 type localListener struct {
@@ -39,19 +47,25 @@ type localListener struct {
 
 // NewReplies makes the reply bus.
 func NewReplies(conn *Conn, log *slog.Logger) *Replies {
-	return &Replies{conn: conn, pub: conn.Client(), log: log}
+	r := &Replies{conn: conn, pub: conn.Client(), log: log}
+	r.closed, r.stop = context.WithCancel(context.Background())
+	return r
 }
 
-// Close closes the publishing client.
-func (r *Replies) Close() error { return r.pub.Close() }
+// Close stops publishing again the replies nobody heard, and closes the publishing client.
+func (r *Replies) Close() error {
+	r.stop()
+	return r.pub.Close()
+}
 
 // Channel is the reply address of a gateway instance.
 func (r *Replies) Channel(instance string) string { return r.conn.Key("replies", instance) }
 
 // Reply delivers a batch of replies: those for this process's own listeners at once, the
-// others published in one round trip.
+// others published in one round trip. A published reply no subscriber heard is published again
+// in the background for a while (republish): see unheardRetry.
 func (r *Replies) Reply(ctx context.Context, replies []commands.AddressedReply) error {
-	var pipe goredis.Pipeliner
+	var out []published
 	for _, a := range replies {
 		r.mu.RLock()
 		l, ok := r.local[a.To]
@@ -60,23 +74,96 @@ func (r *Replies) Reply(ctx context.Context, replies []commands.AddressedReply) 
 			l.fn(a.Reply)
 			continue
 		}
-		if pipe == nil {
-			pipe = r.pub.Pipeline()
-		}
 		b, err := json.Marshal(a.Reply)
 		if err != nil {
 			return fmt.Errorf("encode reply: %w", err)
 		}
-		pipe.Publish(ctx, a.To, b)
+		out = append(out, published{to: a.To, payload: b})
 	}
-	if pipe == nil {
+	if len(out) == 0 {
 		return nil
+	}
+	unheard, err := r.publish(ctx, out)
+	if len(unheard) > 0 {
+		r.republish(unheard)
+	}
+	return err
+}
+
+// published is a reply on its way through Redis.
+type published struct {
+	to      string
+	payload []byte
+}
+
+// publish publishes replies in one round trip and returns those that no subscriber heard: all of
+// them when the round trip failed. On a Redis Cluster a reply counts as heard once published
+// (PUBLISH there counts the subscribers of the node it was sent to only, and the cluster bus
+// carries it to the others).
+func (r *Replies) publish(ctx context.Context, replies []published) ([]published, error) {
+	pipe := r.pub.Pipeline()
+	cmds := make([]*goredis.IntCmd, len(replies))
+	for i, p := range replies {
+		cmds[i] = pipe.Publish(ctx, p.to, p.payload)
 	}
 	_, err := pipe.Exec(ctx)
 	if err != nil {
 		r.met.RedisError("publish_replies")
+		return replies, err
 	}
-	return err
+	if _, cluster := r.pub.(*goredis.ClusterClient); cluster {
+		return nil, nil
+	}
+	var unheard []published
+	for i, c := range cmds {
+		if c.Val() == 0 {
+			unheard = append(unheard, replies[i])
+		}
+	}
+	return unheard, nil
+}
+
+// unheardRetry is how often, and unheardFor how long, a reply that no subscriber heard is
+// published again; at most maxRepublishing batches are retried at once. A gateway's
+// subscription is away for a moment when Redis fails over or restarts (a Sentinel-managed master
+// moves: the gateway subscribes again on the new master within milliseconds, subscribe) and the
+// command's reply would be lost, leaving its client a timeout to retry. Within unheardFor,
+// below the gateways' default command timeout of 5 s, the reply reaches it still; a gateway
+// that is gone costs a few publishes.
+const (
+	unheardRetry    = 100 * time.Millisecond
+	unheardFor      = 3 * time.Second
+	maxRepublishing = 64
+)
+
+// republish publishes replies again every unheardRetry until each is heard or unheardFor has
+// passed, in the background: the command processor that called Reply goes on with its next
+// batch.
+func (r *Replies) republish(replies []published) {
+	if r.republishing.Add(1) > maxRepublishing {
+		r.republishing.Add(-1)
+		r.log.Debug("replies nobody heard, not published again: too many such batches already", "count", len(replies))
+		return
+	}
+	go func() {
+		defer r.republishing.Add(-1)
+		ctx, cancel := context.WithTimeout(r.closed, unheardFor)
+		defer cancel()
+		t := time.NewTicker(unheardRetry)
+		defer t.Stop()
+		for len(replies) > 0 {
+			select {
+			case <-ctx.Done():
+				if r.closed.Err() != nil {
+					return
+				}
+				r.log.Info("replies nobody heard; their clients time out and retry", "count", len(replies), "to", replies[0].to)
+				return
+			case <-t.C:
+			}
+			replies, _ = r.publish(ctx, replies)
+		}
+	}()
 }
 
 // Listen subscribes to channel and calls fn for every reply until ctx ends. It returns once the
@@ -116,7 +203,8 @@ func (r *Replies) Listen(ctx context.Context, channel string, fn func(commands.R
 // fn, from one goroutine, until ctx ends. It returns once the subscription is active, so nothing
 // published after it can be missed; a failure to subscribe is counted under op. On a
 // Sentinel-managed master it subscribes again when the master moves (switches.go); messages
-// published between the switch and the new subscription are lost, as in any failover.
+// published between the switch and the new subscription are lost, as in any failover (but the
+// replies nobody heard are published again: Replies.republish).
 func subscribe(ctx context.Context, conn *Conn, channel string, met *metrics.Metrics, op string, log *slog.Logger, fn func(payload []byte)) error {
 	if log == nil {
 		log = slog.Default()
