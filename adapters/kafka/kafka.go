@@ -216,12 +216,13 @@ func PartitionFor(key string, partitions int32) int32 {
 }
 
 // DefaultPartitions is the partition count of the topics a deployment creates when it is not
-// told one (CHORUS_PARTITIONS unset) and finds none. Each partition a command processor owns
-// costs it a transaction per batch, and every consumer group's fetch names each partition: at a
-// chat's usual rates, where a batch holds a command or two, 12 partitions in the all-in-one
-// server cost a tenth more CPU per message and half again the p99 of 4 (docs/benchmarks.md,
-// 2026-12-07, the partition count). Four allow 1, 2 or 4 evenly loaded processors; a deployment
-// that will grow past that names its count when it first starts (docs/operations.md).
+// told one (CHORUS_PARTITIONS unset) and finds none. Every partition costs every reader: each
+// consumer group's fetch names it and the broker answers for it, Sarama runs a consumer
+// goroutine for it, each command processor a transactional producer. In the all-in-one server
+// at 1,000 messages a second, 12 partitions against 4 cost 4–6% more CPU per message and put
+// the p99 up by half (docs/benchmarks.md, 2026-12-07, the partition count). Four allow 1, 2 or 4
+// evenly loaded processors; a deployment that will grow past that names its count when it first
+// starts (docs/operations.md, Choosing the partition count).
 const DefaultPartitions = 4
 
 // ExistingPartitions is the partition count of the deployment's topics that exist already: the
