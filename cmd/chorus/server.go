@@ -258,7 +258,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	srv := httpServer(cfg, e)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("chorus started", "http", ln.Addr().String(), "roles", roleNames(roles), "brokers", brokers)
+	log.Info("chorus started", "http", ln.Addr().String(), "roles", roleNames(roles), "brokers", brokers, "partitions", kcfg.Partitions)
 
 	select {
 	case <-ctx.Done():
