@@ -84,26 +84,18 @@ func TestRepliesReachTheGatewayThatListens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case rep := <-got:
-			if rep.CommandID != id || !rep.Accepted || rep.Position != "chat-events:1:7" {
-				t.Fatalf("gw-a got %+v", rep)
-			}
-		case <-time.After(5 * time.Second):
+		if rep, ok := receiveReply(got, 5*time.Second); !ok {
 			t.Fatal("gw-a got no reply")
+		} else if rep.CommandID != id || !rep.Accepted || rep.Position != "chat-events:1:7" {
+			t.Fatalf("gw-a got %+v", rep)
 		}
-		select {
-		case rep := <-other:
-			if rep.Accepted || rep.Code != "not_a_member" {
-				t.Fatalf("gw-b got %+v", rep)
-			}
-		case <-time.After(5 * time.Second):
+		if rep, ok := receiveReply(other, 5*time.Second); !ok {
 			t.Fatal("gw-b got no reply")
+		} else if rep.Accepted || rep.Code != "not_a_member" {
+			t.Fatalf("gw-b got %+v", rep)
 		}
-		select {
-		case rep := <-got:
+		if rep, ok := receiveReply(got, 100*time.Millisecond); ok {
 			t.Fatalf("gw-a got another gateway's reply %+v", rep)
-		case <-time.After(100 * time.Millisecond):
 		}
 	})
 }
@@ -305,19 +297,24 @@ func TestRepliesNobodyHeardArePublishedAgain(t *testing.T) {
 			if err := gw.Listen(ctx, channel, func(rep commands.Reply) { got <- rep }); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case rep := <-got:
-				if rep.CommandID != id || !rep.Accepted {
-					t.Fatalf("got %+v", rep)
-				}
-			case <-time.After(5 * time.Second):
+			if rep, ok := receiveReply(got, 5*time.Second); !ok {
 				t.Fatal("the reply published while nobody listened never arrived")
+			} else if rep.CommandID != id || !rep.Accepted {
+				t.Fatalf("got %+v", rep)
 			}
-			select {
-			case rep := <-got:
+			if rep, ok := receiveReply(got, 500*time.Millisecond); ok {
 				t.Fatalf("the reply arrived again: %+v", rep)
-			case <-time.After(500 * time.Millisecond):
 			}
 		})
+	}
+}
+
+// receiveReply is the next reply on ch, if one comes within d.
+func receiveReply(ch <-chan commands.Reply, d time.Duration) (commands.Reply, bool) {
+	select {
+	case rep := <-ch:
+		return rep, true
+	case <-time.After(d):
+		return commands.Reply{}, false
 	}
 }
