@@ -13,6 +13,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorus-chat/chorus/adapters/kafka"
 	"github.com/chorus-chat/chorus/domain"
@@ -106,6 +107,9 @@ func TestRepartitionKeepsEveryAggregate(t *testing.T) {
 		t.Fatalf("with a processor running: exit %d, %s", code, errs)
 	}
 	sys.stop()
+	// The read model as projected from the old topics: live, its checkpoints on them.
+	mustCtl(t, cfg, "--database-url", dbURL, "projections", "rebuild", "readmodel", "--no-progress")
+	before := readModelDigest(t, pool)
 
 	// A copy cut short after its first transaction leaves a resumable state.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -167,6 +171,19 @@ func TestRepartitionKeepsEveryAggregate(t *testing.T) {
 		t.Errorf("a run after a complete one copied something:\n%s", again)
 	}
 
+	// The projections are rebuilt from the new topics (docs/operations.md, Changing the partition
+	// count, step 4): the live checkpoints on the old topics, which the rebuild never reaches,
+	// do not hold its swap back, and the read model is the one the old topics made.
+	if out := mustCtl(t, cfg, "--database-url", dbURL, "--topic-suffix", ".p7", "projections", "rebuild", "readmodel", "--no-progress"); !strings.Contains(out, "the new tables are live") {
+		t.Errorf("rebuild from the new topics:\n%s", out)
+	}
+	if out := mustCtl(t, cfg, "--database-url", dbURL, "--topic-suffix", ".p7", "projections", "verify", "readmodel", "--no-progress"); !strings.Contains(out, "total: 0 differing rows") {
+		t.Errorf("verify on the new topics:\n%s", out)
+	}
+	if after := readModelDigest(t, pool); after != before {
+		t.Errorf("the read model rebuilt from the new topics differs from the old one:\n%s\nwant\n%s", after, before)
+	}
+
 	sys7 := startSystemOn(t, cfg7)
 	defer sys7.stop()
 	for i, room := range rooms {
@@ -205,4 +222,21 @@ func TestRepartitionRefusesBadUsage(t *testing.T) {
 		kafka.RepartitionOptions{To: kafka.DefaultTopics(), Partitions: 3}); err == nil || !strings.Contains(err.Error(), "would be copied onto itself") {
 		t.Errorf("a copy onto the same topics: %v", err)
 	}
+}
+
+// readModelDigest is the read model's rooms, memberships and messages, one line each, in order.
+func readModelDigest(t *testing.T, pool *pgxpool.Pool) string {
+	t.Helper()
+	var digest string
+	err := pool.QueryRow(context.Background(), `SELECT
+		(SELECT coalesce(string_agg(id::text || ' ' || name, E'\n' ORDER BY id), '') FROM rooms) || E'\n' ||
+		(SELECT coalesce(string_agg(room_id::text || ' ' || user_id::text, E'\n' ORDER BY room_id, user_id), '') FROM room_members) || E'\n' ||
+		(SELECT coalesce(string_agg(room_id::text || ' ' || seq || ' ' || content, E'\n' ORDER BY room_id, seq), '') FROM messages)`).Scan(&digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(digest, "\n")+1 < 12+18+36 { // 12 rooms, 18 memberships, 36 messages
+		t.Fatalf("the read model holds less than the test wrote:\n%s", digest)
+	}
+	return digest
 }
