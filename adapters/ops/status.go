@@ -144,16 +144,16 @@ func Status(ctx context.Context, d Deps, o StatusOptions) (StatusReport, error) 
 		if !known && len(cps) == 0 {
 			return report, fmt.Errorf("%w %q: not one the server runs, and it has no checkpoints", ErrUnknownProjection, name)
 		}
-		var ts []string
+		var reads, others []string
 		if known {
-			ts = def.Topics(d.Topics)
+			reads = def.Topics(d.Topics)
 		}
 		for t := range cps {
-			if !slices.Contains(ts, t) {
-				ts = append(ts, t)
+			if !slices.Contains(reads, t) {
+				others = append(others, t)
 			}
 		}
-		sort.Strings(ts)
+		sort.Strings(others)
 		ps := ProjectionStatus{Projection: name, Group: ProjectorGroup(name), GroupState: "unknown", DeadLetters: dead[name],
 			Rebuildable: known && def.Rebuildable()}
 		if g, ok := groups[ps.Group]; ok {
@@ -165,11 +165,27 @@ func Status(ctx context.Context, d Deps, o StatusOptions) (StatusReport, error) 
 				ps.QuietGroupState, ps.QuietGroupMembers = g.State, len(g.Members)
 			}
 		}
-		logs, err := kafka.LogRanges(d.Client, ts)
+		logs, err := kafka.LogRanges(d.Client, reads)
 		if err != nil {
 			return report, err
 		}
-		for _, l := range logs {
+		// Checkpoints on topics the projection does not read (those a partition-count migration
+		// copied from, docs/operations.md) are shown while their topic exists, and passed over
+		// once it was deleted.
+		shown := slices.Clone(logs)
+		for _, t := range others {
+			l, err := kafka.LogRanges(d.Client, []string{t})
+			var nt kafka.TopicNotFoundError
+			if errors.As(err, &nt) {
+				continue
+			}
+			if err != nil {
+				return report, err
+			}
+			shown = append(shown, l...)
+		}
+		sort.SliceStable(shown, func(i, j int) bool { return shown[i].Topic < shown[j].Topic })
+		for _, l := range shown {
 			row, err := partitionStatus(ctx, d.Client, o, l, cps[l.Topic], report.CheckedAt)
 			if err != nil {
 				return report, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -199,6 +200,27 @@ func TestRepartitionKeepsEveryAggregate(t *testing.T) {
 		if err != nil || byBob.Accepted != (i%2 == 0) {
 			t.Errorf("room %d: bob (a member: %v) sends: %+v %v", i, i%2 == 0, byBob, err)
 		}
+	}
+
+	// Step 6: the old topics deleted, the status shows the projections on the new ones, as it
+	// showed the old topics' checkpoints beside them while those existed.
+	oldRow := regexp.MustCompile(`(?m)^readmodel +chat-events +\d`)
+	if out := mustCtl(t, cfg, "--database-url", dbURL, "--topic-suffix", ".p7", "projections", "status", "--projection", "readmodel"); !oldRow.MatchString(out) {
+		t.Errorf("the old topics' checkpoints are not shown while the topics exist:\n%s", out)
+	}
+	admin, err := sarama.NewClusterAdmin(cfg.Brokers, cfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	for _, topic := range cfg.Topics.All() {
+		if err := admin.DeleteTopic(topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out = mustCtl(t, cfg, "--database-url", dbURL, "--topic-suffix", ".p7", "projections", "status")
+	if oldRow.MatchString(out) || !strings.Contains(out, "chat-events.p7") {
+		t.Errorf("status after the old topics were deleted:\n%s", out)
 	}
 }
 
