@@ -97,7 +97,8 @@ type published struct {
 }
 
 // publish publishes replies in one round trip and returns those that no subscriber heard: all of
-// them when the round trip failed. On a Redis Cluster a reply counts as heard once published
+// them when the round trip failed (some may have been heard: a reply heard twice is harmless, the
+// gateway's dispatcher hands it to whoever still waits for its command id). On a Redis Cluster a reply counts as heard once published
 // (PUBLISH there counts the subscribers of the node it was sent to only, and the cluster bus
 // carries it to the others).
 func (r *Replies) publish(ctx context.Context, replies []published) ([]published, error) {
