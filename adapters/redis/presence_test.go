@@ -194,19 +194,23 @@ func TestPresenceExpiredEntriesAreSweptOnce(t *testing.T) {
 		ctx := context.Background()
 		var built atomic.Int32
 		gone, alive := uuid.New(), uuid.New()
-		// gone's only socket expires; alive has an expiring one and a live one.
+		// gone's only socket expires; alive has an expiring one and a live one. An entry's flag
+		// outlives it by its ttl, the time a sweeper has to announce the offline: the sweep
+		// below must start within it, which under -race on a busy machine took more than the
+		// 50 ms a ttl of 100 ms left (CI, 2026-12-07: "0 offline announced").
+		const dead = 400 * time.Millisecond
 		for _, c := range []struct {
 			user uuid.UUID
 			conn string
 			ttl  time.Duration
-		}{{gone, "dead", 100 * time.Millisecond}, {alive, "dead", 100 * time.Millisecond}, {alive, "live", time.Minute}} {
+		}{{gone, "dead", dead}, {alive, "dead", dead}, {alive, "live", time.Minute}} {
 			if _, err := f.presence.Touch(ctx, c.user, c.conn, c.ttl, builder(c.user, "online", &built)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		f.expectPush(gone, "online")
 		f.expectPush(alive, "online")
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(dead + 50*time.Millisecond)
 		if f.online(gone) || !f.online(alive) {
 			t.Fatalf("after expiry: gone online %v, alive online %v", f.online(gone), f.online(alive))
 		}
