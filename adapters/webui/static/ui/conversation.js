@@ -201,6 +201,8 @@ export function conversation(pane, ctx, room, opts) {
   tools.addEventListener('keydown', escape);
   function drawTools() {
     const r = role();
+    // drawn anew: a focused button keeps the focus in its successor
+    const focusedPanel = tools.contains(document.activeElement) ? document.activeElement.dataset.panel : null;
     const mem = el('button', { type: 'button', class: 'secondary small', 'data-panel': 'members', 'aria-expanded': String(shown('members')) }, `Members (${members.size})`);
     mem.addEventListener('click', () => toggle(mem, () => [el('h3', {}, 'Members'), memberList]));
     tools.replaceChildren(mem);
@@ -224,6 +226,7 @@ export function conversation(pane, ctx, room, opts) {
       });
       tools.append(leave);
     }
+    if (focusedPanel) tools.querySelector(`[data-panel="${focusedPanel}"]`)?.focus();
   }
 
   function showTyping() {
@@ -289,6 +292,9 @@ export function conversation(pane, ctx, room, opts) {
   document.addEventListener('visibilitychange', vis);
 
   async function load() {
+    // The focus moves to the room once it is loaded, unless the user moved it meanwhile (to the
+    // members panel's button, say: on a slow line its Escape then went to the composer).
+    const focusedAtOpen = document.activeElement;
     await loadMembers();
     const page = await ctx.api('GET', `/rooms/${room.id}/messages?limit=${PAGE}`);
     hasMore = page.has_more;
@@ -303,14 +309,15 @@ export function conversation(pane, ctx, room, opts) {
     older.hidden = !hasMore;
     for (const item of box.of(room.id)) drawPending(item);
     const target = opts.seq && [...msgs.values()].find((m) => m.seq === opts.seq);
+    const untouched = document.activeElement === focusedAtOpen || !document.activeElement || document.activeElement === document.body;
     if (target) {
       const n = nodes.get(target.id);
       n.classList.add('highlight');
       n.scrollIntoView({ block: 'center' });
-      n.focus();
+      if (untouched) n.focus();
     } else {
       scrollDown();
-      comp.focus();
+      if (untouched) comp.focus();
     }
     markSoon();
   }
