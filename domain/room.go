@@ -49,21 +49,12 @@ type Room struct {
 	invited      map[uuid.UUID]bool // open invitations
 	readMarkers  map[uuid.UUID]int64
 	lastSeq      int64
-	messages     map[uuid.UUID]messageFacts
+	messages     messageLog
 	// A department's room (room_department.go): the department, whether the link ended, and
 	// the highest sync taken.
 	department *RoomDepartment
 	released   bool
 	synced     syncMark
-}
-
-type messageFacts struct {
-	sender    uuid.UUID
-	seq       int64
-	mtype     string
-	replyTo   *uuid.UUID
-	createdAt time.Time
-	deleted   bool
 }
 
 // MessageInfo is what a room knows about one of its messages (not its content).
@@ -99,9 +90,6 @@ func (r *Room) init() {
 	}
 	if r.readMarkers == nil {
 		r.readMarkers = map[uuid.UUID]int64{}
-	}
-	if r.messages == nil {
-		r.messages = map[uuid.UUID]messageFacts{}
 	}
 }
 
@@ -160,7 +148,7 @@ func (r *Room) ReadMarker(user uuid.UUID) int64 { return r.readMarkers[user] }
 
 // Message tells what the room knows about one of its messages.
 func (r *Room) Message(id uuid.UUID) (MessageInfo, bool) {
-	m, ok := r.messages[id]
+	m, ok := r.messages.get(id)
 	if !ok {
 		return MessageInfo{}, false
 	}
@@ -185,7 +173,7 @@ func (r *Room) isModerator(user uuid.UUID) bool {
 
 // liveMessage is a message of this room that is not deleted.
 func (r *Room) liveMessage(id uuid.UUID) (messageFacts, error) {
-	m, ok := r.messages[id]
+	m, ok := r.messages.get(id)
 	if !ok || m.deleted {
 		return messageFacts{}, reject(CodeMessageNotFound, "message %s is not a message of this room", id)
 	}
@@ -592,15 +580,12 @@ func (r *Room) Apply(e Event) {
 		if d.Message.Seq > r.lastSeq {
 			r.lastSeq = d.Message.Seq
 		}
-		r.messages[d.Message.ID] = messageFacts{
+		r.messages.put(d.Message.ID, messageFacts{
 			sender: d.Message.SenderID, seq: d.Message.Seq, mtype: d.Message.MessageType,
-			replyTo: copyID(d.Message.ReplyToMessageID), createdAt: d.Message.CreatedAt,
-		}
+			replyTo: d.Message.ReplyToMessageID, createdAt: d.Message.CreatedAt,
+		})
 	case MessageDeleted:
-		if m, ok := r.messages[d.MessageID]; ok {
-			m.deleted = true
-			r.messages[d.MessageID] = m
-		}
+		r.messages.markDeleted(d.MessageID)
 	case ReadMarkerUpdated:
 		if d.Seq > r.readMarkers[d.UserID] {
 			r.readMarkers[d.UserID] = d.Seq

@@ -15,7 +15,7 @@ func (r *Room) Applied(cmd Command) ([]Event, bool) {
 		return nil, false
 	}
 	id := MessageIDFor(cmd.ID)
-	m, ok := r.messages[id]
+	m, ok := r.messages.get(id)
 	if !ok || m.sender != cmd.ActorID {
 		return nil, false
 	}

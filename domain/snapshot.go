@@ -201,12 +201,12 @@ func (r *Room) Snapshot() RoomSnapshot {
 			s.ReadMarkers = append(s.ReadMarkers, MarkerSnapshot{UserID: id, Seq: seq})
 		}
 	}
-	if n := len(r.messages); n > 0 {
+	if n := r.messages.len(); n > 0 {
 		s.Messages = make([]MessageSnapshot, 0, n)
-		for id, m := range r.messages {
+		r.messages.each(func(id uuid.UUID, m messageFacts) {
 			s.Messages = append(s.Messages, MessageSnapshot{ID: id, SenderID: m.sender, Seq: m.seq, MessageType: m.mtype,
-				ReplyTo: copyID(m.replyTo), CreatedAt: m.createdAt, Deleted: m.deleted})
-		}
+				ReplyTo: m.replyTo, CreatedAt: m.createdAt, Deleted: m.deleted})
+		})
 	}
 	return s
 }
@@ -221,7 +221,6 @@ func RestoreRoom(s RoomSnapshot) *Room {
 		banned:      make(map[uuid.UUID]bool, len(s.Banned)),
 		invited:     make(map[uuid.UUID]bool, len(s.Invited)),
 		readMarkers: make(map[uuid.UUID]int64, len(s.ReadMarkers)),
-		messages:    make(map[uuid.UUID]messageFacts, len(s.Messages)),
 		released:    s.Released,
 		synced:      syncMark{version: s.SyncVersion, part: s.SyncPart},
 	}
@@ -244,9 +243,10 @@ func RestoreRoom(s RoomSnapshot) *Room {
 	for _, m := range s.ReadMarkers {
 		r.readMarkers[m.UserID] = m.Seq
 	}
+	r.messages.reserve(len(s.Messages))
 	for _, m := range s.Messages {
-		r.messages[m.ID] = messageFacts{sender: m.SenderID, seq: m.Seq, mtype: m.MessageType, replyTo: copyID(m.ReplyTo),
-			createdAt: m.CreatedAt, deleted: m.Deleted}
+		r.messages.put(m.ID, messageFacts{sender: m.SenderID, seq: m.Seq, mtype: m.MessageType, replyTo: m.ReplyTo,
+			createdAt: m.CreatedAt, deleted: m.Deleted})
 	}
 	return r
 }
