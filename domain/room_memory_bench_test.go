@@ -42,7 +42,8 @@ func BenchmarkRoomMessageMemory(b *testing.B) {
 		}
 		b.StopTimer()
 		heap1, scan1 := liveHeap(sample)
-		kept, scanned = float64(heap1-heap0)/messages, float64(scan1-scan0)/messages
+		kept = float64(int64(heap1)-int64(heap0)) / messages
+		scanned = float64(int64(scan1)-int64(scan0)) / messages
 		runtime.KeepAlive(room)
 		b.StartTimer()
 	}
