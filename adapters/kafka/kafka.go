@@ -225,41 +225,45 @@ func PartitionFor(key string, partitions int32) int32 {
 // starts (docs/operations.md, Choosing the partition count).
 const DefaultPartitions = 4
 
-// ExistingPartitions is the partition count of the deployment's topics that exist already: the
-// command topic's, else the first existing one's of Topics.All; 0 when none exists. A process
-// not told a count takes theirs (EnsureTopics then checks that every topic has it).
-func ExistingPartitions(c Config) (int32, error) {
-	admin, err := sarama.NewClusterAdmin(c.Brokers, c.Sarama())
-	if err != nil {
-		return 0, fmt.Errorf("kafka admin: %w", err)
-	}
-	defer admin.Close()
-	existing, err := admin.ListTopics()
-	if err != nil {
-		return 0, fmt.Errorf("list topics: %w", err)
-	}
-	for _, t := range c.Topics.All() {
-		if d, ok := existing[t]; ok {
-			return d.NumPartitions, nil
-		}
-	}
-	return 0, nil
-}
-
 // EnsureTopics creates every topic with the configured partition count (explicitly: kfake loses
 // auto-created topics when it crashes), replication factor and min.insync.replicas, and checks
 // that existing ones have that count: a different count is changed by a migration, never in
 // place (docs/operations.md).
 func EnsureTopics(c Config) error {
+	if c.Partitions < 1 {
+		return fmt.Errorf("partition count %d: at least 1 (SettleTopics takes the existing topics' count)", c.Partitions)
+	}
+	_, _, err := SettleTopics(c)
+	return err
+}
+
+// SettleTopics is EnsureTopics for a process that may not be told the partition count: with
+// c.Partitions 0 the count is the existing topics' (the command topic's, else the first existing
+// one's of Topics.All), so that no process of a deployment need repeat it, or DefaultPartitions
+// when none exists (byDefault). It returns the count the topics have, from one listing of them.
+func SettleTopics(c Config) (partitions int32, byDefault bool, err error) {
+	if c.Partitions < 0 {
+		return 0, false, fmt.Errorf("partition count %d: at least 1, or 0 for the existing topics' count", c.Partitions)
+	}
 	admin, err := sarama.NewClusterAdmin(c.Brokers, c.Sarama())
 	if err != nil {
-		return fmt.Errorf("kafka admin: %w", err)
+		return 0, false, fmt.Errorf("kafka admin: %w", err)
 	}
 	defer admin.Close()
-	if c.Partitions < 1 {
-		return fmt.Errorf("partition count %d: at least 1 (ExistingPartitions or DefaultPartitions when none is configured)", c.Partitions)
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return 0, false, fmt.Errorf("list topics: %w", err)
 	}
-	return ensureTopics(admin, c, c.Topics.All(), c.Partitions)
+	partitions = c.Partitions
+	for _, t := range c.Topics.All() {
+		if d, ok := existing[t]; ok && partitions == 0 {
+			partitions = d.NumPartitions
+		}
+	}
+	if partitions == 0 {
+		partitions, byDefault = DefaultPartitions, true
+	}
+	return partitions, byDefault, createTopics(admin, c, existing, c.Topics.All(), partitions)
 }
 
 // ensureTopics creates those of topics that do not exist with the given partition count (the
@@ -269,6 +273,11 @@ func ensureTopics(admin sarama.ClusterAdmin, c Config, topics []string, partitio
 	if err != nil {
 		return fmt.Errorf("list topics: %w", err)
 	}
+	return createTopics(admin, c, existing, topics, partitions)
+}
+
+// createTopics is ensureTopics with the topics that exist already.
+func createTopics(admin sarama.ClusterAdmin, c Config, existing map[string]sarama.TopicDetail, topics []string, partitions int32) error {
 	for _, t := range topics {
 		if d, ok := existing[t]; ok {
 			if d.NumPartitions != partitions {

@@ -17,10 +17,7 @@ func runBroker(ctx context.Context, cfg Config, addr string, log *slog.Logger) e
 	}
 	defer b.Close()
 	kcfg := kafkaConfig(cfg, []string{b.Addr()})
-	if kcfg.Partitions, err = partitionCount(kcfg, log); err != nil {
-		return err
-	}
-	if err := kafka.EnsureTopics(kcfg); err != nil {
+	if kcfg.Partitions, err = settleTopics(kcfg, log); err != nil {
 		return err
 	}
 	log.Info("embedded broker listening", "addr", b.Addr(), "data_dir", filepath.Join(cfg.DataDir, "kafka"), "sync_writes", cfg.KafkaSyncWrites,
@@ -42,7 +39,7 @@ func startEmbeddedBroker(cfg Config, addr string) (*kafka.EmbeddedBroker, error)
 }
 
 // kafkaConfig is the Kafka configuration of cfg against brokers; its partition count is 0 when
-// CHORUS_PARTITIONS is unset (partitionCount settles it).
+// CHORUS_PARTITIONS is unset (settleTopics settles it).
 func kafkaConfig(cfg Config, brokers []string) kafka.Config {
 	return kafka.Config{
 		Brokers: brokers, Topics: kafka.DefaultTopics().WithSuffix(cfg.TopicSuffix), Partitions: cfg.Partitions,
@@ -52,22 +49,18 @@ func kafkaConfig(cfg Config, brokers []string) kafka.Config {
 	}
 }
 
-// partitionCount is the partition count of the deployment's topics: CHORUS_PARTITIONS when set
-// (EnsureTopics refuses existing topics of another count), else the existing topics' count, so
-// that no process of a deployment need repeat it and a data directory made with another default
-// keeps working, else kafka.DefaultPartitions for the topics about to be made.
-func partitionCount(kcfg kafka.Config, log *slog.Logger) (int32, error) {
-	if kcfg.Partitions > 0 {
-		return kcfg.Partitions, nil
-	}
-	n, err := kafka.ExistingPartitions(kcfg)
+// settleTopics makes and checks the deployment's topics (kafka.SettleTopics) and returns their
+// partition count: CHORUS_PARTITIONS when set (existing topics of another count are refused),
+// else the existing topics' count, so that no process of a deployment need repeat it and a data
+// directory made with another default keeps working, else kafka.DefaultPartitions.
+func settleTopics(kcfg kafka.Config, log *slog.Logger) (int32, error) {
+	n, byDefault, err := kafka.SettleTopics(kcfg)
 	if err != nil {
 		return 0, err
 	}
-	if n > 0 {
-		return n, nil
+	if byDefault {
+		log.Info("no topics yet: made them with the default partition count (CHORUS_PARTITIONS names another; docs/operations.md, Choosing the partition count)",
+			"partitions", n)
 	}
-	log.Info("no topics yet: making them with the default partition count (CHORUS_PARTITIONS names another; docs/operations.md, Choosing the partition count)",
-		"partitions", kafka.DefaultPartitions)
-	return kafka.DefaultPartitions, nil
+	return n, nil
 }

@@ -28,7 +28,7 @@ type Config struct {
 	DataDir  string `env:"CHORUS_DATA_DIR" envDefault:"./data"`
 
 	// Partitions 0 (unset): the existing topics' count, kafka.DefaultPartitions for a deployment
-	// without topics yet (partitionCount).
+	// without topics yet (settleTopics).
 	Partitions  int32 `env:"CHORUS_PARTITIONS"`
 	Replication int16 `env:"CHORUS_KAFKA_REPLICATION" envDefault:"1"`
 	// Multi-broker settings (docs/operations.md, Running on a real Kafka cluster).

@@ -60,7 +60,8 @@ func TestPartitionCount(t *testing.T) {
 	}
 	t.Cleanup(b.Close)
 	log := slog.New(slog.DiscardHandler)
-	settle := func(env string) kafka.Config {
+	// settle starts a process with CHORUS_PARTITIONS at env ("": unset): its topics' count.
+	settle := func(env string) (int32, error) {
 		t.Helper()
 		if env == "" {
 			os.Unsetenv("CHORUS_PARTITIONS") // t.Setenv below restores it at the end
@@ -71,36 +72,31 @@ func TestPartitionCount(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		kcfg := kafkaConfig(c, []string{b.Addr()})
-		if kcfg.Partitions, err = partitionCount(kcfg, log); err != nil {
-			t.Fatal(err)
-		}
-		return kcfg
+		return settleTopics(kafkaConfig(c, []string{b.Addr()}), log)
 	}
 	t.Setenv("CHORUS_PARTITIONS", "")
 	t.Setenv("CHORUS_TOPIC_SUFFIX", ".old")
-	old := settle("12") // a deployment made when the default was 12
-	if err := kafka.EnsureTopics(old); err != nil {
+	if _, err := settle("12"); err != nil { // a deployment made when the default was 12
 		t.Fatal(err)
 	}
-	if got := settle("").Partitions; got != 12 {
-		t.Errorf("unset, on topics of 12 partitions: %d partitions, want 12", got)
+	if got, err := settle(""); err != nil || got != 12 {
+		t.Errorf("unset, on topics of 12 partitions: %d partitions (%v), want 12", got, err)
 	}
-	err = kafka.EnsureTopics(settle("6"))
+	_, err = settle("6")
 	if err == nil || !strings.Contains(err.Error(), "has 12 partitions, want 6") || !strings.Contains(err.Error(), "chorusctl topics repartition") {
 		t.Errorf("CHORUS_PARTITIONS=6 on topics of 12: %v, want the mismatch refused, naming the migration", err)
 	}
 
 	t.Setenv("CHORUS_TOPIC_SUFFIX", ".new")
-	fresh := settle("")
-	if fresh.Partitions != kafka.DefaultPartitions {
-		t.Errorf("unset, no topics: %d partitions, want the default %d", fresh.Partitions, kafka.DefaultPartitions)
+	if got, err := settle(""); err != nil || got != kafka.DefaultPartitions {
+		t.Errorf("unset, no topics: %d partitions (%v), want the default %d", got, err, kafka.DefaultPartitions)
 	}
-	if err := kafka.EnsureTopics(fresh); err != nil {
+	c, err := loadConfig()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := kafka.ExistingPartitions(fresh); err != nil || got != kafka.DefaultPartitions {
-		t.Errorf("the topics made: %d partitions (%v), want %d", got, err, kafka.DefaultPartitions)
+	if got, byDefault, err := kafka.SettleTopics(kafkaConfig(c, []string{b.Addr()})); err != nil || got != kafka.DefaultPartitions || byDefault {
+		t.Errorf("the topics made: %d partitions (%v, by default %v), want %d, existing", got, err, byDefault, kafka.DefaultPartitions)
 	}
 
 	t.Setenv("CHORUS_PARTITIONS", "0")

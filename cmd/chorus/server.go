@@ -78,7 +78,7 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 	}
 	kcfg := kafkaConfig(cfg, brokers)
 	var err error
-	if kcfg.Partitions, err = partitionCount(kcfg, log); err != nil {
+	if kcfg.Partitions, err = settleTopics(kcfg, log); err != nil {
 		return err
 	}
 	met := metrics.New() // this process's registry, served as /metrics
@@ -90,9 +90,6 @@ func runServer(ctx context.Context, cfg Config, roles map[string]bool, log *slog
 		return err
 	}
 	cleanups = append(cleanups, pool.Close)
-	if err := kafka.EnsureTopics(kcfg); err != nil {
-		return err
-	}
 	warnings, err := kafka.CheckCluster(kcfg)
 	if err != nil {
 		return err
